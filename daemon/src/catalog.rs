@@ -1,0 +1,225 @@
+//! The catalog: every job the spool knows about — live ones in jobs/, delivered ones in
+//! outbox/, failed ones in failed/ — as the CLI lists and shows them.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::deliver::{ErrorFile, ResultFile, StageSummary};
+use crate::job::{self, Event, JobDir, JobRecord, JobState, JobStatus, StageStatus};
+use crate::spool::{Spool, fsutil, short_id};
+
+/// One job as `chute jobs --json` prints it (a stable format, documented in README.md).
+#[derive(Debug, Clone, Serialize)]
+pub struct JobSummary {
+    /// Full job id.
+    pub id: Uuid,
+    /// Last 8 hex digits of the id.
+    pub short_id: String,
+    /// Route.
+    pub route: String,
+    /// Pipeline.
+    pub pipeline: String,
+    /// The input's name.
+    pub input: String,
+    /// queued | running | done | failed | cancelled.
+    pub state: JobStatus,
+    /// Current (or failing) stage; `None` when queued or done.
+    pub stage: Option<String>,
+    /// Overall progress 0–100.
+    pub percent: u8,
+    /// When it was claimed.
+    pub claimed_at: DateTime<Utc>,
+    /// Folder relative to the spool root.
+    pub location: String,
+}
+
+/// Everything known about one job, as `chute show --json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobDetails {
+    /// The summary fields.
+    #[serde(flatten)]
+    pub summary: JobSummary,
+    /// The job record.
+    pub job: JobRecord,
+    /// Per-stage status.
+    pub stages: Vec<StageSummary>,
+    /// Progress events.
+    pub events: Vec<Event>,
+    /// result.json or error.json, once the job has ended.
+    pub result: Option<serde_json::Value>,
+}
+
+/// Where a job was found.
+#[derive(Debug, Clone)]
+pub enum Found {
+    /// Live, in jobs/.
+    Live(JobDir),
+    /// Ended, in outbox/ or failed/ (the result folder).
+    Ended(PathBuf),
+}
+
+/// Lists every job: live ones first (oldest first), then ended ones.
+pub fn list(spool: &Spool) -> io::Result<Vec<JobDetails>> {
+    let mut jobs = Vec::new();
+    for dir in job::list_job_dirs(&spool.jobs())? {
+        if let Some(details) = live_details(spool, &dir) {
+            jobs.push(details);
+        }
+    }
+    for folder in ended_folders(spool)? {
+        if let Some(details) = ended_details(spool, &folder) {
+            jobs.push(details);
+        }
+    }
+    jobs.sort_by_key(|details| details.summary.id);
+    Ok(jobs)
+}
+
+/// Finds one job by full id, unique id prefix, or short id.
+pub fn find(spool: &Spool, query: &str) -> Result<JobDetails, FindError> {
+    let query = query.trim().to_ascii_lowercase();
+    if query.len() < 4 {
+        return Err(FindError::TooShort);
+    }
+    let matches: Vec<JobDetails> = list(spool)?
+        .into_iter()
+        .filter(|details| {
+            details.summary.id.to_string().starts_with(&query) || details.summary.short_id == query
+        })
+        .collect();
+    match matches.len() {
+        0 => Err(FindError::NotFound(query)),
+        1 => Ok(matches.into_iter().next().ok_or(FindError::TooShort)?),
+        n => Err(FindError::Ambiguous(query, n)),
+    }
+}
+
+/// Why a job could not be found.
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    /// Nothing matches.
+    #[error("no job matches {0:?} (try `chute jobs`)")]
+    NotFound(String),
+    /// Several jobs match.
+    #[error("{1} jobs match {0:?}; give more of the id")]
+    Ambiguous(String, usize),
+    /// The query is too short to mean anything.
+    #[error("give at least 4 characters of the job id")]
+    TooShort,
+    /// The spool could not be read.
+    #[error("cannot read the spool: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Where the job with this id is now.
+pub fn locate(spool: &Spool, details: &JobDetails) -> Found {
+    let path = spool.root().join(&details.summary.location);
+    if details.summary.location.starts_with("jobs/") {
+        Found::Live(JobDir::new(details.summary.id, path))
+    } else {
+        Found::Ended(path)
+    }
+}
+
+/// Details of one live job folder (`None` when its records are unreadable).
+pub fn list_one_live(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
+    live_details(spool, dir)
+}
+
+fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
+    let record = dir.read_record().ok().flatten()?;
+    let state = dir.read_state().ok().flatten().unwrap_or_default();
+    let events = dir.events().read_all().unwrap_or_default();
+    let current = state.current_stage().map(|stage| stage.name.clone());
+    let stage_percent = current
+        .as_ref()
+        .and_then(|name| events.iter().rev().find(|event| &event.stage == name))
+        .map_or(0, |event| event.percent);
+    let stage = match state.status {
+        JobStatus::Queued | JobStatus::Done => None,
+        _ => current,
+    };
+    Some(JobDetails {
+        summary: summary(&record, state.status, stage, state.percent(stage_percent), spool.relative(&dir.path)),
+        stages: state
+            .stages
+            .iter()
+            .map(|stage| StageSummary {
+                name: stage.name.clone(),
+                status: stage.status,
+                attempts: stage.attempts,
+                started_at: stage.started_at,
+                finished_at: stage.finished_at,
+            })
+            .collect(),
+        job: record,
+        events,
+        result: None,
+    })
+}
+
+fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
+    let location = spool.relative(folder);
+    if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&folder.join("result.json")) {
+        let raw = fsutil::read_json::<serde_json::Value>(&folder.join("result.json")).ok().flatten();
+        return Some(JobDetails {
+            summary: summary(&result.job, JobStatus::Done, None, 100, location),
+            job: result.job,
+            stages: result.stages,
+            events: result.events,
+            result: raw,
+        });
+    }
+    let error = fsutil::read_json::<ErrorFile>(&folder.join("error.json")).ok().flatten()?;
+    let raw = fsutil::read_json::<serde_json::Value>(&folder.join("error.json")).ok().flatten();
+    let done = error.stages.iter().filter(|s| s.status == StageStatus::Done).count();
+    let percent = if error.stages.is_empty() { 0 } else { (done * 100 / error.stages.len()) as u8 };
+    Some(JobDetails {
+        summary: summary(&error.job, error.state, Some(error.stage.clone()), percent, location),
+        job: error.job,
+        stages: error.stages,
+        events: error.events,
+        result: raw,
+    })
+}
+
+fn summary(record: &JobRecord, state: JobStatus, stage: Option<String>, percent: u8, location: PathBuf) -> JobSummary {
+    JobSummary {
+        id: record.id,
+        short_id: short_id(record.id),
+        route: record.route.clone(),
+        pipeline: record.pipeline.clone(),
+        input: record.input.name.clone(),
+        state,
+        stage,
+        percent,
+        claimed_at: record.claimed_at,
+        location: location.to_string_lossy().into_owned(),
+    }
+}
+
+/// Every visible result folder under outbox/*/ and failed/*/.
+fn ended_folders(spool: &Spool) -> io::Result<Vec<PathBuf>> {
+    let mut folders = Vec::new();
+    for top in ["outbox", "failed"] {
+        let Ok(routes) = std::fs::read_dir(spool.root().join(top)) else { continue };
+        for route in routes.flatten() {
+            let Ok(entries) = std::fs::read_dir(route.path()) else { continue };
+            for entry in entries.flatten() {
+                if !entry.file_name().as_encoded_bytes().starts_with(b".") {
+                    folders.push(entry.path());
+                }
+            }
+        }
+    }
+    Ok(folders)
+}
+
+/// The live job's state, if it is still in jobs/.
+pub fn live_state(dir: &JobDir) -> Option<JobState> {
+    dir.read_state().ok().flatten()
+}

@@ -1,0 +1,26 @@
+//! `chute cancel ID`: cancel a queued or running job.
+
+use super::{Cli, CliError};
+use crate::control::{self, ControlError, ControlOutcome};
+
+/// Arguments of `chute cancel`.
+#[derive(Debug, clap::Args)]
+pub struct CancelArgs {
+    /// Job id, unique prefix, or short id.
+    pub id: String,
+}
+
+/// Cancels the job and says what happened.
+pub fn execute(cli: &Cli, args: &CancelArgs) -> Result<(), CliError> {
+    let (config, spool) = cli.spool()?;
+    match control::cancel(&spool, &args.id, config.spool.fsync) {
+        Ok(ControlOutcome::Finished(location)) => println!("cancelled: {location}"),
+        Ok(ControlOutcome::Requested) => {
+            println!("cancel requested: the daemon stops the job at its next safe point")
+        }
+        Ok(ControlOutcome::Requeued(location)) => println!("queued: {location}"),
+        Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
+        Err(error) => return Err(CliError::failure(error)),
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `chute jobs [--state S] [--json]`: list jobs.
+
+use super::{Cli, CliError};
+use crate::catalog;
+use crate::job::JobStatus;
+
+/// Arguments of `chute jobs`.
+#[derive(Debug, clap::Args)]
+pub struct JobsArgs {
+    /// Only jobs in this state.
+    #[arg(long, value_enum)]
+    pub state: Option<StateFilter>,
+    /// Print a JSON array (stable format, see README.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Job states as the command line spells them.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StateFilter {
+    /// Claimed, waiting for a slot.
+    Queued,
+    /// Being processed.
+    Running,
+    /// Delivered.
+    Done,
+    /// Failed.
+    Failed,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl StateFilter {
+    fn status(self) -> JobStatus {
+        match self {
+            StateFilter::Queued => JobStatus::Queued,
+            StateFilter::Running => JobStatus::Running,
+            StateFilter::Done => JobStatus::Done,
+            StateFilter::Failed => JobStatus::Failed,
+            StateFilter::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
+/// Prints the jobs as a table or JSON.
+pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
+    let (_, spool) = cli.spool()?;
+    let mut jobs: Vec<_> = catalog::list(&spool)
+        .map_err(CliError::failure)?
+        .into_iter()
+        .map(|details| details.summary)
+        .collect();
+    if let Some(filter) = args.state {
+        jobs.retain(|job| job.state == filter.status());
+    }
+    if args.json {
+        let text = serde_json::to_string_pretty(&jobs).map_err(CliError::failure)?;
+        println!("{text}");
+        return Ok(());
+    }
+    if jobs.is_empty() {
+        println!("no jobs");
+        return Ok(());
+    }
+    println!("{:<8}  {:<9}  {:<12}  {:<12}  {:>4}  INPUT", "ID", "STATE", "ROUTE", "STAGE", "PCT");
+    for job in jobs {
+        println!(
+            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}",
+            job.short_id,
+            job.state.name(),
+            job.route,
+            job.stage.as_deref().unwrap_or("-"),
+            job.percent,
+            job.input.escape_debug()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! The command line: one file per subcommand; this module parses and dispatches.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
+
+mod cancel;
+mod config_check;
+mod jobs;
+mod retry;
+mod run;
+mod show;
+mod submit;
+mod watch;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{CONFIG_ENV, Config, ConfigError, SPOOL_ENV};
+use crate::spool::Spool;
+
+/// Exit code for runtime failures.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// chute: drop files into watched folders, get finished media.
+#[derive(Debug, Parser)]
+#[command(name = "chute", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file (TOML). Without one, built-in defaults apply.
+    #[arg(long, global = true, env = CONFIG_ENV, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Spool root (overrides spool.root from the configuration).
+    #[arg(long, global = true, env = SPOOL_ENV, value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon in the foreground (sd_notify under systemd).
+    Run,
+    /// Put files into an inbox safely (temporary name, then rename).
+    Submit(submit::SubmitArgs),
+    /// List jobs.
+    Jobs(jobs::JobsArgs),
+    /// Show one job with its events.
+    Show(show::ShowArgs),
+    /// Live progress bars.
+    Watch(watch::WatchArgs),
+    /// Run a failed or cancelled job again.
+    Retry(retry::RetryArgs),
+    /// Cancel a queued or running job.
+    Cancel(cancel::CancelArgs),
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `chute config …`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a configuration file; errors point at the line.
+    Check(config_check::CheckArgs),
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct CliError {
+    /// What to print.
+    pub message: String,
+    /// 1 or 2.
+    pub code: u8,
+}
+
+impl CliError {
+    /// A runtime failure (exit 1).
+    pub fn failure(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: EXIT_FAILURE,
+        }
+    }
+
+    /// A usage or configuration error (exit 2).
+    pub fn usage(message: impl std::fmt::Display) -> Self {
+        Self {
+            message: message.to_string(),
+            code: EXIT_USAGE,
+        }
+    }
+}
+
+impl From<ConfigError> for CliError {
+    fn from(error: ConfigError) -> Self {
+        CliError::usage(error)
+    }
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            if !error.message.is_empty() {
+                eprintln!("chute: {}", error.message);
+            }
+            ExitCode::from(error.code)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), CliError> {
+    match &cli.command {
+        Command::Config(ConfigCommand::Check(args)) => config_check::execute(&cli, args),
+        Command::Run => run::execute(&cli),
+        Command::Submit(args) => submit::execute(&cli, args),
+        Command::Jobs(args) => jobs::execute(&cli, args),
+        Command::Show(args) => show::execute(&cli, args),
+        Command::Watch(args) => watch::execute(&cli, args),
+        Command::Retry(args) => retry::execute(&cli, args),
+        Command::Cancel(args) => cancel::execute(&cli, args),
+    }
+}
+
+impl Cli {
+    /// The configuration: the file if given, else defaults; `--spool` applied.
+    pub fn load_config(&self) -> Result<Config, CliError> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if let Some(spool) = &self.spool {
+            config.spool.root = spool.clone();
+        }
+        Ok(config)
+    }
+
+    /// The spool the command works on; it must exist (a daemon creates it).
+    pub fn spool(&self) -> Result<(Config, Spool), CliError> {
+        let config = self.load_config()?;
+        let spool = Spool::new(config.spool.root.clone());
+        if !spool.jobs().is_dir() {
+            return Err(CliError::failure(format!(
+                "{} is not a chute spool (no jobs/ folder); start `chute run --spool {}` first or pass --spool",
+                spool.root().display(),
+                spool.root().display()
+            )));
+        }
+        Ok((config, spool))
+    }
+}

@@ -1,0 +1,28 @@
+//! `chute retry ID [--from STAGE]`: run a failed or cancelled job again.
+
+use super::{Cli, CliError};
+use crate::control::{self, ControlError, ControlOutcome};
+
+/// Arguments of `chute retry`.
+#[derive(Debug, clap::Args)]
+pub struct RetryArgs {
+    /// Job id, unique prefix, or short id.
+    pub id: String,
+    /// Run again from this stage (default: the first stage that is not done).
+    #[arg(long, value_name = "STAGE")]
+    pub from: Option<String>,
+}
+
+/// Requeues the job.
+pub fn execute(cli: &Cli, args: &RetryArgs) -> Result<(), CliError> {
+    let (_, spool) = cli.spool()?;
+    match control::retry(&spool, &args.id, args.from.as_deref()) {
+        Ok(ControlOutcome::Requeued(location)) => {
+            println!("queued again: {location} (a running daemon picks it up at its next rescan)")
+        }
+        Ok(other) => println!("{other:?}"),
+        Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
+        Err(error) => return Err(CliError::failure(error)),
+    }
+    Ok(())
+}

@@ -1,0 +1,58 @@
+//! `chute show ID [--json]`: one job with its stages and events.
+
+use super::{Cli, CliError};
+use crate::catalog;
+
+/// Arguments of `chute show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// Job id, unique prefix, or short id.
+    pub id: String,
+    /// Print one JSON object (stable format, see README.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Prints the job.
+pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
+    let (_, spool) = cli.spool()?;
+    let details = catalog::find(&spool, &args.id).map_err(CliError::usage)?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&details).map_err(CliError::failure)?;
+        println!("{text}");
+        return Ok(());
+    }
+    let summary = &details.summary;
+    println!("job       {}", summary.id);
+    println!("route     {} ({})", summary.route, summary.pipeline);
+    println!("input     {} ({} bytes)", summary.input.escape_debug(), details.job.input.size);
+    println!("state     {} {}%", summary.state.name(), summary.percent);
+    println!("claimed   {}", summary.claimed_at.to_rfc3339());
+    println!("location  {}", summary.location);
+    if let Some(result) = &details.result {
+        if let Some(reason) = result.get("reason").and_then(|v| v.as_str()) {
+            println!("reason    {reason}");
+        }
+        if let Some(hint) = result.get("hint").and_then(|v| v.as_str()) {
+            println!("hint      {hint}");
+        }
+        if let Some(original) = result.get("duplicate_of").filter(|v| !v.is_null()) {
+            println!("duplicate of {}", original["job_id"].as_str().unwrap_or("?"));
+        }
+    }
+    println!("stages");
+    for stage in &details.stages {
+        println!("  {:<14} {:<8} attempts {}", stage.name, format!("{:?}", stage.status).to_lowercase(), stage.attempts);
+    }
+    println!("events");
+    for event in &details.events {
+        println!(
+            "  {}  {:<12} {:>3}%  {}",
+            event.ts.format("%H:%M:%S%.3f"),
+            event.stage,
+            event.percent,
+            event.message
+        );
+    }
+    Ok(())
+}

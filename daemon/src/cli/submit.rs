@@ -1,0 +1,214 @@
+//! `chute submit [--route R] [--wait] FILE...`: put files into an inbox safely.
+//!
+//! Each file is copied under a hidden temporary name in the inbox, fsynced, and renamed
+//! to its final name, so the daemon never sees a half-written input. With `--wait` the
+//! command follows each job (found by the inode of the renamed file) to its end.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::{Cli, CliError};
+use crate::config::RouteConfig;
+use crate::deliver::{ErrorFile, ResultFile};
+use crate::job::JobStatus;
+use crate::spool::entry::{self, InputKind};
+use crate::spool::{Spool, fsutil};
+
+/// Arguments of `chute submit`.
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    /// The route (inbox folder); default: `audio` for audio/video files, `briefs` for
+    /// .json/.toml/.yaml/.md briefs.
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Wait for each job to end; print `<job-id> <state> <location>` per file.
+    #[arg(long)]
+    pub wait: bool,
+    /// Files or folders to submit.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+const AUDIO_EXTENSIONS: [&str; 12] = ["wav", "mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "webm", "mp4", "mkv", "mov"];
+const BRIEF_EXTENSIONS: [&str; 5] = ["json", "toml", "yaml", "yml", "md"];
+
+/// Submits the files, then (with `--wait`) follows their jobs.
+pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
+    let (config, spool) = cli.spool()?;
+    let routes = config.effective_routes();
+    let mut submitted = Vec::new();
+    for file in &args.files {
+        let route = choose_route(&routes, args.route.as_deref(), file)?;
+        let (name, inode) = put_into_inbox(&spool, &route.name, file)
+            .map_err(|error| CliError::failure(format!("cannot submit {}: {error}", file.display())))?;
+        if !args.wait {
+            println!("{}", spool.relative(&spool.inbox(&route.name).join(&name)).display());
+        }
+        submitted.push((route.name.clone(), name, inode));
+    }
+    if !args.wait {
+        return Ok(());
+    }
+    let mut any_failed = false;
+    for (route, name, inode) in submitted {
+        let (id, state, location) = wait_for_job(&spool, &route, &name, inode);
+        any_failed |= state != JobStatus::Done;
+        println!("{id} {} {location}", state.name());
+    }
+    if any_failed {
+        Err(CliError::failure(""))
+    } else {
+        Ok(())
+    }
+}
+
+fn choose_route<'a>(routes: &'a [RouteConfig], asked: Option<&str>, file: &Path) -> Result<&'a RouteConfig, CliError> {
+    let names = || routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
+    let wanted = match asked {
+        Some(name) => name.to_owned(),
+        None => {
+            let extension = file
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if AUDIO_EXTENSIONS.contains(&extension.as_str()) {
+                "audio".to_owned()
+            } else if BRIEF_EXTENSIONS.contains(&extension.as_str()) || file.is_dir() {
+                "briefs".to_owned()
+            } else {
+                return Err(CliError::usage(format!(
+                    "cannot tell which route {} is for; pass --route (routes: {})",
+                    file.display(),
+                    names()
+                )));
+            }
+        }
+    };
+    routes
+        .iter()
+        .find(|route| route.name == wanted)
+        .ok_or_else(|| CliError::usage(format!("no route {wanted:?} (routes: {})", names())))
+}
+
+/// Copies `file` into `inbox/<route>/` under a hidden name, then renames it to a free
+/// final name; returns that name and the inode the daemon will record.
+fn put_into_inbox(spool: &Spool, route: &str, file: &Path) -> io::Result<(OsString, u64)> {
+    let name = file
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?
+        .to_owned();
+    let inbox = spool.inbox(route);
+    let temp = inbox.join(format!(".chute-submit-{}", uuid::Uuid::now_v7().simple()));
+    let result = (|| {
+        copy_entry(file, &temp)?;
+        let inode = std::fs::symlink_metadata(&temp)?.ino();
+        for attempt in 1..1000u32 {
+            let candidate = numbered_name(&name, attempt);
+            let target = inbox.join(&candidate);
+            if std::fs::symlink_metadata(&target).is_ok() {
+                continue;
+            }
+            match rename_no_replace(&temp, &target) {
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
+                other => other?,
+            }
+            fsutil::sync_dir(&inbox)?;
+            return Ok((candidate, inode));
+        }
+        Err(io::Error::other("too many files with this name are waiting in the inbox"))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp).or_else(|_| fsutil::remove_tree(&temp));
+    }
+    result
+}
+
+/// Renames without replacing an existing target (`RENAME_NOREPLACE`); where the
+/// filesystem lacks it (NFS), the check above is the best effort.
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, from, CWD, to, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS) => std::fs::rename(from, to),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `name` for attempt 1, then `stem (2).ext`, `stem (3).ext`, …
+fn numbered_name(name: &OsString, attempt: u32) -> OsString {
+    if attempt == 1 {
+        return name.clone();
+    }
+    let stem = entry::stem(name, InputKind::File);
+    let mut numbered = stem.clone();
+    numbered.push(format!(" ({attempt})"));
+    let name_bytes = name.as_encoded_bytes();
+    numbered.push(OsString::from(String::from_utf8_lossy(&name_bytes[stem.len()..]).into_owned()));
+    numbered
+}
+
+fn copy_entry(source: &Path, target: &Path) -> io::Result<()> {
+    let meta = std::fs::metadata(source)?;
+    if meta.is_dir() {
+        std::fs::create_dir(target)?;
+        for child in std::fs::read_dir(source)? {
+            let child = child?;
+            copy_entry(&child.path(), &target.join(child.file_name()))?;
+        }
+        Ok(())
+    } else if meta.is_file() {
+        std::fs::copy(source, target)?;
+        std::fs::File::open(target)?.sync_all()
+    } else {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file or folder", source.display())))
+    }
+}
+
+/// Follows the job that claimed (route, name, inode) until it ends.
+fn wait_for_job(spool: &Spool, route: &str, name: &OsString, inode: u64) -> (String, JobStatus, String) {
+    let started = Utc::now() - chrono::Duration::seconds(5);
+    let mut last_report = Instant::now();
+    loop {
+        if let Some(found) = find_ended(spool, route, name, inode, started) {
+            return found;
+        }
+        if last_report.elapsed() > Duration::from_secs(30) {
+            eprintln!("chute: still waiting for {} ...", name.to_string_lossy());
+            last_report = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn find_ended(spool: &Spool, route: &str, name: &OsString, inode: u64, since: chrono::DateTime<Utc>) -> Option<(String, JobStatus, String)> {
+    let kind = if spool.inbox(route).join(name).is_dir() { InputKind::Directory } else { InputKind::File };
+    let stem = entry::stem(name, kind);
+    let mut prefix = stem.as_encoded_bytes().to_vec();
+    prefix.extend_from_slice(b"--");
+    let (display, _) = entry::display_name(name);
+    for parent in [spool.outbox(route), spool.failed(route)] {
+        let Ok(entries) = std::fs::read_dir(&parent) else { continue };
+        for folder in entries.flatten() {
+            if !folder.file_name().as_encoded_bytes().starts_with(&prefix) {
+                continue;
+            }
+            let (job, state) = if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&folder.path().join("result.json")) {
+                (result.job, JobStatus::Done)
+            } else if let Ok(Some(error)) = fsutil::read_json::<ErrorFile>(&folder.path().join("error.json")) {
+                (error.job, error.state)
+            } else {
+                continue;
+            };
+            if job.input.inode == inode && job.input.name == display && job.claimed_at >= since {
+                let location = spool.relative(&folder.path()).to_string_lossy().into_owned();
+                return Some((job.id.to_string(), state, location));
+            }
+        }
+    }
+    None
+}

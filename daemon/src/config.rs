@@ -1,0 +1,440 @@
+//! Operator configuration: the TOML file, its defaults, and validation.
+//!
+//! Operator config is strict (`deny_unknown_fields`, errors point at the line); every key
+//! has a default so `chute run --spool DIR` needs no file. `config/chute.toml` documents
+//! every key and a test checks that it parses and covers them all.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+/// Environment variable that overrides the spool root (like `--spool`).
+pub const SPOOL_ENV: &str = "CHUTE_SPOOL";
+/// Environment variable naming the configuration file (like `--config`).
+pub const CONFIG_ENV: &str = "CHUTE_CONFIG";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the spool lives and how it is scanned.
+    pub spool: SpoolConfig,
+    /// How inbox files are judged complete.
+    pub watch: WatchConfig,
+    /// Concurrency and backpressure.
+    pub limits: LimitsConfig,
+    /// Duplicate detection.
+    pub dedupe: DedupeConfig,
+    /// How long finished results are kept (applied by `chute gc`, a later issue).
+    pub retention: RetentionConfig,
+    /// Disk-usage thresholds (applied by housekeeping, a later issue).
+    pub disk: DiskConfig,
+    /// Routes added to (or overriding) the built-in `briefs` and `audio` routes.
+    pub routes: Vec<RouteConfig>,
+}
+
+/// `[spool]`: the spool root and its scanning rhythm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// The spool root; `--spool` and `CHUTE_SPOOL` override it.
+    pub root: PathBuf,
+    /// Full rescan of inboxes and jobs/ (inotify misses files written by other hosts).
+    #[serde(with = "humantime_serde")]
+    pub rescan_interval: Duration,
+    /// How often a running job's heartbeat (job.json) and this daemon's record are refreshed.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// How long a daemon on another host may stay silent before its jobs are adopted.
+    /// Must exceed the shared filesystem's lock-release time (NFSv4 ~90–180 s, CephFS ~300 s).
+    #[serde(with = "humantime_serde")]
+    pub owner_lease: Duration,
+    /// fsync job records and checkpoints before they are relied on (turn off only on scratch disks).
+    pub fsync: bool,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("/var/lib/chute"),
+            rescan_interval: Duration::from_secs(30),
+            heartbeat_interval: Duration::from_secs(10),
+            owner_lease: Duration::from_secs(300),
+            fsync: true,
+        }
+    }
+}
+
+/// `[watch]`: when an inbox entry counts as complete.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    /// An entry seen without a close or rename event is taken once its size and mtime have
+    /// not changed for this long.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+    /// A file seen being written (create/modify events) but never closed is taken after it
+    /// has been quiet this long (a writer that died without closing).
+    #[serde(with = "humantime_serde")]
+    pub open_file_timeout: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            settle: Duration::from_secs(3),
+            open_file_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// `[limits]`: how much runs at once and how much may wait.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Jobs running at once (across all routes).
+    pub max_running_jobs: usize,
+    /// Claimed jobs waiting to run; at this depth claiming stops and inputs wait in the inbox.
+    pub max_queue_depth: usize,
+    /// Inputs claimed per group commit (one filesystem sync per batch).
+    pub claim_batch: usize,
+    /// On SIGTERM/SIGINT, how long running stages get to reach a checkpoint.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_running_jobs: 4,
+            max_queue_depth: 1000,
+            claim_batch: 128,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// `[dedupe]`: identical inputs are delivered once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupeConfig {
+    /// Turn duplicate detection on or off.
+    pub enabled: bool,
+    /// An input identical (blake3) to one claimed in the same route within this window is
+    /// not processed again; it is delivered as a pointer to the first job's result.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// `[retention]`: ages after which results are removed by garbage collection.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Age of delivered results (outbox) before removal.
+    #[serde(with = "humantime_serde")]
+    pub done: Duration,
+    /// Age of failed results before removal.
+    #[serde(with = "humantime_serde")]
+    pub failed: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            done: Duration::from_secs(7 * 86400),
+            failed: Duration::from_secs(14 * 86400),
+        }
+    }
+}
+
+/// `[disk]`: spool filesystem usage thresholds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiskConfig {
+    /// Above this usage the daemon logs a warning.
+    pub warn_percent: u8,
+    /// Above this usage the daemon stops claiming new inputs.
+    pub pause_percent: u8,
+    /// Claiming resumes below this usage.
+    pub resume_percent: u8,
+    /// Remove the oldest finished job folders when above `pause_percent`.
+    pub emergency_cleanup: bool,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        Self {
+            warn_percent: 80,
+            pause_percent: 90,
+            resume_percent: 85,
+            emergency_cleanup: true,
+        }
+    }
+}
+
+/// The pipelines a route can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PipelineKind {
+    /// brief -> script -> images -> clips -> voiceover -> render -> deliver.
+    SalesVideo,
+    /// audio -> decode -> transcribe -> summarize -> deliver.
+    Transcribe,
+    /// The input delivered unchanged.
+    Passthrough,
+}
+
+impl PipelineKind {
+    /// The name used in config files and job records.
+    pub fn name(self) -> &'static str {
+        match self {
+            PipelineKind::SalesVideo => "sales-video",
+            PipelineKind::Transcribe => "transcribe",
+            PipelineKind::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// `[[routes]]`: one inbox folder and the pipeline its inputs go through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The folder name under `inbox/`, `outbox/` and `failed/`.
+    pub name: String,
+    /// Which pipeline processes this route's inputs.
+    pub pipeline: PipelineKind,
+    /// Inputs larger than this (a folder: its total) are rejected at claim.
+    #[serde(default)]
+    pub max_size: Option<ByteSize>,
+    /// Allowed file extensions (case-insensitive, without the dot); empty means any.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    /// Whether folders (a brief with its images) are accepted.
+    #[serde(default = "default_true")]
+    pub allow_directories: bool,
+    /// Artificial time spent in each pipeline stage, reported as progress — for demos and
+    /// for tests that need jobs to take a while.
+    #[serde(default, with = "humantime_serde")]
+    pub simulate_work: Option<Duration>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl RouteConfig {
+    /// A route with only a name and a pipeline.
+    pub fn new(name: &str, pipeline: PipelineKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            pipeline,
+            max_size: None,
+            extensions: Vec::new(),
+            allow_directories: true,
+            simulate_work: None,
+        }
+    }
+}
+
+/// A configuration problem; the message points at the line when it came from a file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML did not parse or did not match the schema.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// The values parsed but do not make sense together.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file (or `<defaults>`).
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses TOML text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|error| {
+            let (line, column) = error
+                .span()
+                .map(|span| line_and_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Parse {
+                path: path.to_owned(),
+                line,
+                column,
+                message: error.message().trim().to_owned(),
+            }
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Checks cross-field rules that serde cannot express.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            message,
+        };
+        let mut seen = BTreeSet::new();
+        for route in &self.routes {
+            if !is_valid_route_name(&route.name) {
+                return Err(invalid(format!(
+                    "route name {:?} is not allowed: use letters, digits, '-' and '_' (at most 64), not starting with '.' or '-'",
+                    route.name
+                )));
+            }
+            if !seen.insert(route.name.as_str()) {
+                return Err(invalid(format!(
+                    "route {:?} is defined twice: keep one [[routes]] entry per name",
+                    route.name
+                )));
+            }
+        }
+        if self.limits.max_running_jobs == 0 {
+            return Err(invalid(
+                "limits.max_running_jobs must be at least 1".to_owned(),
+            ));
+        }
+        if self.limits.max_queue_depth == 0 {
+            return Err(invalid(
+                "limits.max_queue_depth must be at least 1".to_owned(),
+            ));
+        }
+        if self.limits.claim_batch == 0 {
+            return Err(invalid("limits.claim_batch must be at least 1".to_owned()));
+        }
+        if self.spool.rescan_interval.is_zero() || self.spool.heartbeat_interval.is_zero() {
+            return Err(invalid(
+                "spool.rescan_interval and spool.heartbeat_interval must be longer than 0s"
+                    .to_owned(),
+            ));
+        }
+        let disk = &self.disk;
+        if !(disk.resume_percent <= disk.pause_percent && disk.pause_percent <= 100) {
+            return Err(invalid(format!(
+                "disk.resume_percent ({}) must not exceed disk.pause_percent ({}), which must not exceed 100",
+                disk.resume_percent, disk.pause_percent
+            )));
+        }
+        Ok(())
+    }
+
+    /// The effective routes: the built-in `briefs` and `audio` routes, overridden or
+    /// extended by the configured ones, sorted by name.
+    pub fn effective_routes(&self) -> Vec<RouteConfig> {
+        let mut routes = vec![
+            RouteConfig::new("audio", PipelineKind::Transcribe),
+            RouteConfig::new("briefs", PipelineKind::SalesVideo),
+        ];
+        for route in &self.routes {
+            routes.retain(|existing| existing.name != route.name);
+            routes.push(route.clone());
+        }
+        routes.sort_by(|a, b| a.name.cmp(&b.name));
+        routes
+    }
+}
+
+/// Whether `name` is safe as a folder name under inbox/, outbox/ and failed/.
+pub fn is_valid_route_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults_and_builtin_routes() {
+        let config = Config::parse("", Path::new("x.toml")).unwrap();
+        assert_eq!(config.limits.max_running_jobs, 4);
+        let names: Vec<_> = config
+            .effective_routes()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
+        assert_eq!(names, ["audio", "briefs"]);
+    }
+
+    #[test]
+    fn unknown_key_points_at_its_line() {
+        let error = Config::parse("[limits]\nmax_running_jobs = 2\nbogus = 1\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("c.toml:3:"), "{error}");
+        assert!(error.contains("bogus"), "{error}");
+    }
+
+    #[test]
+    fn configured_route_overrides_builtin() {
+        let text = "[[routes]]\nname = \"audio\"\npipeline = \"passthrough\"\n";
+        let config = Config::parse(text, Path::new("c.toml")).unwrap();
+        let audio = config
+            .effective_routes()
+            .into_iter()
+            .find(|r| r.name == "audio")
+            .unwrap();
+        assert_eq!(audio.pipeline, PipelineKind::Passthrough);
+    }
+
+    #[test]
+    fn hostile_route_names_are_rejected() {
+        for name in ["..", "a/b", "", ".hidden", "-x", "a b"] {
+            let text = format!("[[routes]]\nname = {name:?}\npipeline = \"passthrough\"\n");
+            assert!(Config::parse(&text, Path::new("c.toml")).is_err(), "{name}");
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Changing jobs from the command line: cancel and retry. Both work through the spool
+//! (files and locks), so they work whether or not a daemon is running.
+
+use std::io;
+use std::path::Path;
+
+use crate::catalog::{self, Found, JobDetails};
+use crate::deliver;
+use crate::job::{JobDir, JobError, JobLock, JobState, JobStatus, StageStatus};
+use crate::runner::CLAIM_STAGE;
+use crate::spool::owner::Owner;
+use crate::spool::{Spool, fsutil};
+
+/// What a control command did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlOutcome {
+    /// The job ended here and now; its folder is at this location.
+    Finished(String),
+    /// A running daemon was asked to act; it will at the job's next safe point.
+    Requested,
+    /// The job is back in jobs/ as queued.
+    Requeued(String),
+}
+
+/// Why a control command could not act.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// The job is in a state where this makes no sense.
+    #[error("{0}")]
+    WrongState(String),
+    /// The job was not found.
+    #[error(transparent)]
+    Find(#[from] catalog::FindError),
+    /// The spool could not be changed.
+    #[error("cannot change the spool: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Cancels a queued or running job. A job no daemon holds is moved to failed/ at once
+/// (state `cancelled`); a running one is asked to stop via a `cancel` file.
+pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcome, ControlError> {
+    let details = catalog::find(spool, query)?;
+    let Found::Live(job) = catalog::locate(spool, &details) else {
+        return Err(ControlError::WrongState(format!(
+            "job {} has already ended ({}); nothing to cancel",
+            details.summary.id,
+            details.summary.state.name()
+        )));
+    };
+    fsutil::write_atomic(&job.cancel_path(), b"", false)?;
+    let Some(lock) = JobLock::try_acquire(&job.lock_path())? else {
+        return Ok(ControlOutcome::Requested);
+    };
+    let record = job
+        .read_record()?
+        .ok_or_else(|| ControlError::WrongState("the job's job.json is unreadable; let the daemon rebuild it first".into()))?;
+    let state = job.read_state().ok().flatten().unwrap_or_default();
+    if state.status.is_final() {
+        return Ok(ControlOutcome::Requested);
+    }
+    let stage = state
+        .current_stage()
+        .map_or_else(|| CLAIM_STAGE.to_owned(), |stage| stage.name.clone());
+    let error = JobError {
+        stage,
+        reason: "the job was cancelled (chute cancel)".into(),
+        hint: "run `chute retry ID` to run it again".into(),
+    };
+    let location = deliver::fail_job(spool, &job, &record, state, JobStatus::Cancelled, &error, durable)?;
+    drop(lock);
+    Ok(ControlOutcome::Finished(location))
+}
+
+/// Puts a failed or cancelled job back in jobs/ so a daemon runs it again, from `from`
+/// (a stage name) or from the first stage that is not done.
+pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<ControlOutcome, ControlError> {
+    let details = catalog::find(spool, query)?;
+    let folder = match catalog::locate(spool, &details) {
+        Found::Ended(folder) if matches!(details.summary.state, JobStatus::Failed | JobStatus::Cancelled) => folder,
+        Found::Ended(_) => {
+            return Err(ControlError::WrongState(format!(
+                "job {} is done; submit its input again to reprocess it",
+                details.summary.id
+            )));
+        }
+        Found::Live(_) => {
+            return Err(ControlError::WrongState(format!(
+                "job {} is still {}; cancel it first to retry it",
+                details.summary.id,
+                details.summary.state.name()
+            )));
+        }
+    };
+    let internals = folder.join(".job");
+    let mut state: JobState = fsutil::read_json(&internals.join("state.json"))?.unwrap_or_default();
+    if let Some(from) = from {
+        let Some(index) = state.stages.iter().position(|stage| stage.name == from) else {
+            let names: Vec<_> = state.stages.iter().map(|stage| stage.name.as_str()).collect();
+            return Err(ControlError::WrongState(format!(
+                "job {} has no stage {from:?} (its stages: {})",
+                details.summary.id,
+                names.join(", ")
+            )));
+        };
+        for stage in &mut state.stages[index..] {
+            stage.status = StageStatus::Pending;
+        }
+    }
+    for stage in &mut state.stages {
+        if stage.status != StageStatus::Done {
+            stage.status = StageStatus::Pending;
+            stage.error = None;
+        }
+    }
+    state.status = JobStatus::Queued;
+    state.error = None;
+    state.delivery = None;
+
+    let mut record = details.job.clone();
+    record.rejection = None;
+    // Owned by nobody: the first daemon to rescan adopts it.
+    record.owner = Owner {
+        epoch: record.owner.epoch + 1,
+        ..Owner::default()
+    };
+    let restoring = spool.jobs().join(format!(".restoring-{}", record.id));
+    std::fs::rename(&folder, &restoring)?;
+    let job = JobDir::new(record.id, restoring.clone());
+    restore_layout(&job, &internals_path(&restoring))?;
+    job.write_record(&record, true)?;
+    job.write_state(&state, true)?;
+    let _ = job.events().append("job", 0, "queued again by chute retry");
+    let target = spool.job_dir(record.id);
+    std::fs::rename(&restoring, &target)?;
+    Ok(ControlOutcome::Requeued(spool.relative(&target).to_string_lossy().into_owned()))
+}
+
+fn internals_path(folder: &Path) -> std::path::PathBuf {
+    folder.join(".job")
+}
+
+/// Turns a failed/ folder (input + error.json + .job/) back into a job folder.
+fn restore_layout(job: &JobDir, internals: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(job.input_dir())?;
+    for entry in std::fs::read_dir(&job.path)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if name == ".job" || name == "error.json" || name == "input" {
+            continue;
+        }
+        let original = if name.as_encoded_bytes().starts_with(b"input-")
+            && crate::spool::entry::RESERVED_RESULT_NAMES
+                .iter()
+                .any(|reserved| name.as_encoded_bytes() == format!("input-{reserved}").as_bytes())
+        {
+            std::ffi::OsString::from(&name.to_string_lossy()["input-".len()..])
+        } else {
+            name.clone()
+        };
+        std::fs::rename(entry.path(), job.input_dir().join(original))?;
+    }
+    for entry in std::fs::read_dir(internals)? {
+        let entry = entry?;
+        std::fs::rename(entry.path(), job.path.join(entry.file_name()))?;
+    }
+    std::fs::remove_dir(internals)?;
+    match std::fs::remove_file(job.path.join("error.json")) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    Ok(())
+}
+
+/// A one-line description of a job for messages.
+pub fn describe(details: &JobDetails) -> String {
+    format!(
+        "{} ({} {}, {})",
+        details.summary.id,
+        details.summary.route,
+        details.summary.input,
+        details.summary.state.name()
+    )
+}

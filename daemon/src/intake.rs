@@ -1,0 +1,429 @@
+//! The intake: watches the inboxes, decides when an entry is complete, claims ready
+//! entries in batches while the queue has room, and adopts orphaned jobs.
+//!
+//! Watcher events are hints; the directory scan is the truth. A full rescan runs at
+//! start, every `spool.rescan_interval`, and whenever the watcher reports an overflow.
+//! The intake runs on its own thread because all of its work is blocking file I/O.
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime};
+
+use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+use notify::{EventKind, RecursiveMode, Watcher};
+
+use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
+use crate::config::{Config, RouteConfig};
+use crate::job::{self, JobLock};
+use crate::queue::JobQueue;
+use crate::spool::entry::{self, Rejection};
+use crate::spool::owner::{Liveness, Owner};
+use crate::spool::Spool;
+
+/// Messages the intake thread reacts to.
+#[derive(Debug)]
+pub enum IntakeMessage {
+    /// A filesystem event from the watcher.
+    Fs(notify::Result<notify::Event>),
+    /// The queue has room again.
+    QueueRoom,
+    /// Rescan everything now.
+    Rescan,
+    /// Stop.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Readiness {
+    /// Seen by a scan only: ready once unchanged for `watch.settle`.
+    Settling,
+    /// Seen being written (create/modify events): ready when closed or renamed in, or
+    /// after `watch.open_file_timeout` of quiet.
+    Writing,
+    /// Complete: claim it.
+    Ready,
+}
+
+#[derive(Debug)]
+struct Candidate {
+    readiness: Readiness,
+    fingerprint: (u64, SystemTime, usize),
+    last_change: Instant,
+}
+
+type Key = (usize, OsString);
+
+/// The intake's state; owned by its thread.
+pub struct Intake {
+    spool: Spool,
+    config: Arc<Config>,
+    routes: Vec<RouteConfig>,
+    inbox_dirs: HashMap<PathBuf, usize>,
+    candidates: HashMap<Key, Candidate>,
+    ready: VecDeque<Key>,
+    queue: Arc<JobQueue>,
+    claimer: Claimer,
+    liveness: Liveness,
+    me: Owner,
+    queue_full_logged: bool,
+}
+
+impl Intake {
+    /// An intake for these routes feeding `queue`.
+    pub fn new(spool: Spool, config: Arc<Config>, routes: Vec<RouteConfig>, queue: Arc<JobQueue>) -> Self {
+        let inbox_dirs = routes
+            .iter()
+            .enumerate()
+            .map(|(index, route)| (spool.inbox(&route.name), index))
+            .collect();
+        let claimer = Claimer::new(spool.clone(), config.spool.fsync);
+        let liveness = Liveness::new(&spool.daemons(), config.spool.owner_lease);
+        Self {
+            spool,
+            config,
+            routes,
+            inbox_dirs,
+            candidates: HashMap::new(),
+            ready: VecDeque::new(),
+            queue,
+            claimer,
+            liveness,
+            me: Owner::current(),
+            queue_full_logged: false,
+        }
+    }
+
+    /// Starts watching the inboxes; events arrive on `sender`.
+    pub fn watch(&self, sender: Sender<IntakeMessage>) -> notify::Result<notify::RecommendedWatcher> {
+        let mut watcher = notify::recommended_watcher(move |event| {
+            let _ = sender.send(IntakeMessage::Fs(event));
+        })?;
+        for dir in self.inbox_dirs.keys() {
+            watcher.watch(dir, RecursiveMode::NonRecursive)?;
+        }
+        Ok(watcher)
+    }
+
+    /// Runs until a `Shutdown` message; blocking.
+    pub fn run(mut self, messages: Receiver<IntakeMessage>) {
+        let tick = (self.config.watch.settle / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+        let rescan_every = self.config.spool.rescan_interval;
+        self.full_rescan();
+        let mut next_rescan = Instant::now() + rescan_every;
+        let mut next_tick = Instant::now() + tick;
+        loop {
+            self.claim_ready();
+            let now = Instant::now();
+            let wait = next_tick.min(next_rescan).saturating_duration_since(now);
+            match messages.recv_timeout(wait) {
+                Ok(IntakeMessage::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
+                Ok(IntakeMessage::Fs(event)) => self.on_event(event),
+                Ok(IntakeMessage::QueueRoom) => {}
+                Ok(IntakeMessage::Rescan) => self.full_rescan(),
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            // Drain whatever else arrived, so a burst of events costs one claim round.
+            while let Ok(message) = messages.try_recv() {
+                match message {
+                    IntakeMessage::Shutdown => return,
+                    IntakeMessage::Fs(event) => self.on_event(event),
+                    IntakeMessage::Rescan => self.full_rescan(),
+                    IntakeMessage::QueueRoom => {}
+                }
+            }
+            let now = Instant::now();
+            if now >= next_tick {
+                self.tick();
+                next_tick = now + tick;
+            }
+            if now >= next_rescan {
+                self.full_rescan();
+                next_rescan = now + jittered(rescan_every);
+            }
+        }
+    }
+
+    fn locate(&self, path: &Path) -> Option<Key> {
+        let route = *self.inbox_dirs.get(path.parent()?)?;
+        let name = path.file_name()?.to_owned();
+        (!entry::is_waiting_name(&name)).then_some((route, name))
+    }
+
+    fn on_event(&mut self, event: notify::Result<notify::Event>) {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%error, "The file watcher reported an error; rescanning the inboxes.");
+                self.full_rescan();
+                return;
+            }
+        };
+        if event.need_rescan() {
+            tracing::warn!("The file watcher's queue overflowed; rescanning the inboxes (raise fs.inotify.max_queued_events if this repeats).");
+            self.full_rescan();
+            return;
+        }
+        tracing::trace!(?event, "Watcher event.");
+        match event.kind {
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
+                self.forget_path(&event.paths[0]);
+                self.mark(&event.paths[1], Readiness::Ready);
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                for path in &event.paths {
+                    self.mark(path, Readiness::Ready);
+                }
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) | EventKind::Remove(_) => {
+                for path in &event.paths {
+                    self.forget_path(path);
+                }
+            }
+            EventKind::Access(AccessKind::Close(AccessMode::Write)) => {
+                for path in &event.paths {
+                    self.mark(path, Readiness::Ready);
+                }
+            }
+            EventKind::Create(CreateKind::Folder) => {
+                for path in &event.paths {
+                    self.mark(path, Readiness::Settling);
+                }
+            }
+            EventKind::Create(_) | EventKind::Modify(_) => {
+                for path in &event.paths {
+                    self.mark(path, Readiness::Writing);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn forget_path(&mut self, path: &Path) {
+        if let Some(key) = self.locate(path) {
+            self.candidates.remove(&key);
+        }
+    }
+
+    /// Records what an event says about an entry. Entries that are not regular files
+    /// (links, FIFOs, hard-linked files) are never "being written": they are ready to be
+    /// refused at once.
+    fn mark(&mut self, path: &Path, readiness: Readiness) {
+        let Some(key) = self.locate(path) else { return };
+        let Ok(inspection) = entry::inspect(path, &self.routes[key.0]) else {
+            self.candidates.remove(&key);
+            return;
+        };
+        let readiness = match inspection.verdict {
+            Err(Rejection::Symlink | Rejection::Fifo | Rejection::Socket | Rejection::Device | Rejection::HardLinked(_)) => {
+                Readiness::Ready
+            }
+            _ => readiness,
+        };
+        let now = Instant::now();
+        let fingerprint = inspection.fingerprint();
+        let candidate = self.candidates.entry(key.clone()).or_insert(Candidate {
+            readiness: Readiness::Settling,
+            fingerprint,
+            last_change: now,
+        });
+        if candidate.readiness == Readiness::Ready {
+            return;
+        }
+        if candidate.fingerprint != fingerprint {
+            candidate.fingerprint = fingerprint;
+            candidate.last_change = now;
+        }
+        // An event can only make an entry more definite: Settling -> Writing -> Ready.
+        if readiness != Readiness::Settling {
+            candidate.readiness = readiness;
+        }
+        if readiness == Readiness::Ready {
+            self.ready.push_back(key);
+        }
+    }
+
+    /// Re-checks entries that are not ready yet.
+    fn tick(&mut self) {
+        let now = Instant::now();
+        let settle = self.config.watch.settle;
+        let open_timeout = self.config.watch.open_file_timeout;
+        let mut gone = Vec::new();
+        for (key, candidate) in &mut self.candidates {
+            if candidate.readiness == Readiness::Ready {
+                continue;
+            }
+            let path = self.spool.inbox(&self.routes[key.0].name).join(&key.1);
+            match entry::inspect(&path, &self.routes[key.0]) {
+                Ok(inspection) => {
+                    if inspection.fingerprint() != candidate.fingerprint {
+                        candidate.fingerprint = inspection.fingerprint();
+                        candidate.last_change = now;
+                        continue;
+                    }
+                    let quiet = now.duration_since(candidate.last_change);
+                    let needed = match candidate.readiness {
+                        Readiness::Writing => open_timeout,
+                        _ => settle,
+                    };
+                    if quiet >= needed {
+                        candidate.readiness = Readiness::Ready;
+                        self.ready.push_back(key.clone());
+                    }
+                }
+                Err(_) => gone.push(key.clone()),
+            }
+        }
+        for key in gone {
+            self.candidates.remove(&key);
+        }
+    }
+
+    /// The truth: adopt orphaned jobs, then list every inbox.
+    pub fn full_rescan(&mut self) {
+        if let Err(error) = self.adopt_orphans() {
+            tracing::warn!(%error, "Could not scan jobs/ for orphaned jobs.");
+        }
+        let now = Instant::now();
+        let settle = self.config.watch.settle;
+        let mut seen = std::collections::HashSet::new();
+        for (index, route) in self.routes.iter().enumerate() {
+            let dir = self.spool.inbox(&route.name);
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(error) => {
+                    tracing::warn!(route = %route.name, %error, "Could not list the inbox.");
+                    continue;
+                }
+            };
+            for dir_entry in entries.flatten() {
+                let name = dir_entry.file_name();
+                if entry::is_waiting_name(&name) {
+                    continue;
+                }
+                let key = (index, name);
+                seen.insert(key.clone());
+                if self.candidates.contains_key(&key) {
+                    continue;
+                }
+                let Ok(inspection) = entry::inspect(&dir_entry.path(), route) else {
+                    continue;
+                };
+                let age = SystemTime::now()
+                    .duration_since(inspection.mtime)
+                    .unwrap_or_default();
+                let ready = age >= settle || inspection.verdict.is_err();
+                self.candidates.insert(
+                    key.clone(),
+                    Candidate {
+                        readiness: if ready { Readiness::Ready } else { Readiness::Settling },
+                        fingerprint: inspection.fingerprint(),
+                        last_change: now,
+                    },
+                );
+                if ready {
+                    self.ready.push_back(key);
+                }
+            }
+        }
+        self.candidates.retain(|key, _| seen.contains(key));
+    }
+
+    /// Claims ready entries while the queue has room.
+    fn claim_ready(&mut self) {
+        loop {
+            let room = self.queue.room();
+            if self.ready.is_empty() {
+                return;
+            }
+            if room == 0 {
+                if !self.queue_full_logged {
+                    tracing::info!(
+                        queued = self.queue.queued(),
+                        waiting = self.ready.len(),
+                        "The job queue is full; new inputs stay safely in the inbox until jobs finish."
+                    );
+                    self.queue_full_logged = true;
+                }
+                return;
+            }
+            if self.queue_full_logged {
+                tracing::info!("The job queue has room again; claiming resumes.");
+                self.queue_full_logged = false;
+            }
+            let limit = room.min(self.config.limits.claim_batch);
+            let mut batch = Vec::with_capacity(limit);
+            while batch.len() < limit {
+                let Some(key) = self.ready.pop_front() else { break };
+                let Some(candidate) = self.candidates.get(&key) else { continue };
+                if candidate.readiness != Readiness::Ready {
+                    continue;
+                }
+                self.candidates.remove(&key);
+                let route = self.routes[key.0].clone();
+                let path = self.spool.inbox(&route.name).join(&key.1);
+                match entry::inspect(&path, &route) {
+                    Ok(inspection) => batch.push(ClaimRequest { route, name: key.1, inspection }),
+                    Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+                    Err(error) => tracing::warn!(route = %route.name, %error, "Could not inspect an inbox entry; it stays in the inbox."),
+                }
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            for outcome in self.claimer.claim_batch(batch) {
+                match outcome {
+                    ClaimOutcome::Claimed { id, route } => {
+                        tracing::debug!(job_id = %id, %route, "Claimed an input.");
+                        self.queue.push(id);
+                    }
+                    ClaimOutcome::Lost => {}
+                    ClaimOutcome::Failed(error) => {
+                        tracing::error!(%error, "A claim failed; the input stays in the inbox and is retried at the next rescan.");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues jobs in jobs/ that nobody runs: lock free and owner dead.
+    fn adopt_orphans(&mut self) -> io::Result<()> {
+        for job in job::list_job_dirs(&self.spool.jobs())? {
+            if self.queue.contains(job.id) {
+                continue;
+            }
+            match job.read_record() {
+                Ok(Some(record)) => {
+                    if record.owner.same_process(&self.me) || self.liveness.is_alive(&record.owner) {
+                        continue;
+                    }
+                }
+                // Missing or torn: the runner rebuilds it if the lock is free.
+                Ok(None) | Err(_) => {}
+            }
+            if !JobLock::is_free(&job.lock_path()).unwrap_or(false) && job.lock_path().exists() {
+                continue;
+            }
+            if self.queue.room() == 0 {
+                break;
+            }
+            if self.queue.push(job.id) {
+                tracing::info!(job_id = %job.id, "Adopting a job whose owner is gone; it resumes from its last checkpoint.");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `interval` ± 10 %, so daemons sharing a spool do not rescan in lockstep.
+fn jittered(interval: Duration) -> Duration {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let factor = 0.9 + f64::from(nanos % 1000) / 5000.0;
+    interval.mul_f64(factor)
+}

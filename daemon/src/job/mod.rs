@@ -1,0 +1,141 @@
+//! One job on disk: its folder, records, lock and progress log.
+//!
+//! Daemon-written state is lenient: every field has a serde default, so records written
+//! by older versions keep loading (fixtures under `daemon/tests/fixtures/` pin that).
+
+pub mod events;
+pub mod lock;
+pub mod record;
+pub mod state;
+
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+use crate::spool::fsutil;
+pub use events::{Event, EventLog};
+pub use lock::JobLock;
+pub use record::{InputRecord, JobRecord, Rejected};
+pub use state::{JobError, JobState, JobStatus, StageState, StageStatus};
+
+/// The paths inside one job folder.
+#[derive(Debug, Clone)]
+pub struct JobDir {
+    /// The job id (the folder's name).
+    pub id: Uuid,
+    /// The folder.
+    pub path: PathBuf,
+}
+
+impl JobDir {
+    /// The job folder `path` (named after `id`).
+    pub fn new(id: Uuid, path: PathBuf) -> Self {
+        Self { id, path }
+    }
+
+    /// `job.json`: the claim record.
+    pub fn record_path(&self) -> PathBuf {
+        self.path.join("job.json")
+    }
+
+    /// `state.json`: per-stage checkpoints.
+    pub fn state_path(&self) -> PathBuf {
+        self.path.join("state.json")
+    }
+
+    /// `events.jsonl`: progress lines.
+    pub fn events_path(&self) -> PathBuf {
+        self.path.join("events.jsonl")
+    }
+
+    /// `lock`: held (flock) while a daemon claims or runs the job.
+    pub fn lock_path(&self) -> PathBuf {
+        self.path.join("lock")
+    }
+
+    /// `cancel`: created by `chute cancel` to ask the running daemon to stop the job.
+    pub fn cancel_path(&self) -> PathBuf {
+        self.path.join("cancel")
+    }
+
+    /// `input/`: holds exactly one entry, the claimed input.
+    pub fn input_dir(&self) -> PathBuf {
+        self.path.join("input")
+    }
+
+    /// `work/`: scratch space for stages.
+    pub fn work_dir(&self) -> PathBuf {
+        self.path.join("work")
+    }
+
+    /// `out/`: results to deliver.
+    pub fn out_dir(&self) -> PathBuf {
+        self.path.join("out")
+    }
+
+    /// The claimed input's real name, read from `input/` (the record's copy is only
+    /// informational). `None` when the input is missing (an unfinished claim).
+    pub fn input_name(&self) -> io::Result<Option<OsString>> {
+        let mut names = match std::fs::read_dir(self.input_dir()) {
+            Ok(entries) => entries
+                .map(|entry| entry.map(|e| e.file_name()))
+                .collect::<io::Result<Vec<_>>>()?,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        names.retain(|name| !name.as_encoded_bytes().starts_with(b".tmp-"));
+        Ok(names.pop())
+    }
+
+    /// Path of the claimed input.
+    pub fn input_path(&self, name: &OsString) -> PathBuf {
+        self.input_dir().join(name)
+    }
+
+    /// Reads job.json.
+    pub fn read_record(&self) -> io::Result<Option<JobRecord>> {
+        fsutil::read_json(&self.record_path())
+    }
+
+    /// Replaces job.json atomically.
+    pub fn write_record(&self, record: &JobRecord, durable: bool) -> io::Result<()> {
+        fsutil::write_json_atomic(&self.record_path(), record, durable)
+    }
+
+    /// Reads state.json.
+    pub fn read_state(&self) -> io::Result<Option<JobState>> {
+        fsutil::read_json(&self.state_path())
+    }
+
+    /// Replaces state.json atomically.
+    pub fn write_state(&self, state: &JobState, durable: bool) -> io::Result<()> {
+        fsutil::write_json_atomic(&self.state_path(), state, durable)
+    }
+
+    /// The progress log.
+    pub fn events(&self) -> EventLog {
+        EventLog::new(self.events_path())
+    }
+}
+
+/// Parses a job folder name; `None` for anything that is not a job id.
+pub fn parse_job_dir_name(name: &std::ffi::OsStr) -> Option<Uuid> {
+    let text = name.to_str()?;
+    let id = Uuid::parse_str(text).ok()?;
+    (id.hyphenated().to_string() == text).then_some(id)
+}
+
+/// Lists `jobs/` (job folders only).
+pub fn list_job_dirs(jobs: &Path) -> io::Result<Vec<JobDir>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(jobs)? {
+        let entry = entry?;
+        if let Some(id) = parse_job_dir_name(&entry.file_name()) {
+            dirs.push(JobDir::new(id, entry.path()));
+        }
+    }
+    dirs.sort_by_key(|dir| dir.id);
+    Ok(dirs)
+}

@@ -1,0 +1,38 @@
+//! chute: a daemon that turns files dropped into watched folders into finished media.
+//!
+//! # Layout
+//! - [`config`]: the TOML configuration, defaults and validation.
+//! - [`spool`]: the folder layout, atomic file operations, inbox entries, owners.
+//! - [`intake`]: watching inboxes, judging entries complete, adopting orphaned jobs.
+//! - [`claim`]: moving complete entries into job folders (batched, group-committed).
+//! - [`queue`]: claimed jobs waiting for a slot (backpressure).
+//! - [`runner`]: running one job's stages with checkpoints; [`pipeline`]: the stages.
+//! - [`dedupe`]: duplicate inputs; [`deliver`]: outbox / failed delivery.
+//! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
+//! - [`daemon`]: `run(config, shutdown)`, the whole daemon.
+//!
+//! The data path: drop → intake → claim → queue → runner (stages) → deliver.
+
+pub mod catalog;
+pub mod claim;
+pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod dedupe;
+pub mod deliver;
+pub mod intake;
+pub mod job;
+pub mod logging;
+pub mod pipeline;
+pub mod queue;
+pub mod runner;
+pub mod spool;
+
+pub use daemon::run;
+
+mod cli;
+
+/// Entry point of the `chute` binary: parses the command line and runs it.
+pub fn cli_main() -> std::process::ExitCode {
+    cli::main()
+}

@@ -1,0 +1,208 @@
+//! Pipelines: ordered stages that turn a claimed input into files in `out/`.
+//!
+//! A stage is given a [`StageContext`] (the job folder, the route, progress reporting,
+//! cancellation) and returns the outputs to checkpoint. Every pipeline starts with
+//! `prepare` (hash + dedupe) and ends with `deliver`, which the runner performs itself.
+
+pub mod passthrough;
+pub mod prepare;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, PipelineKind, RouteConfig};
+use crate::job::{JobDir, JobRecord, JobState};
+use crate::spool::Spool;
+
+/// Name of the first stage of every pipeline.
+pub const PREPARE: &str = "prepare";
+/// Name of the last stage of every pipeline (performed by the runner).
+pub const DELIVER: &str = "deliver";
+
+/// Outputs a stage checkpoints in state.json.
+pub type StageOutputs = BTreeMap<String, serde_json::Value>;
+
+/// A boxed future, so stages can be trait objects.
+pub type StageFuture<'a> = Pin<Box<dyn Future<Output = Result<StageOutputs, StageError>> + Send + 'a>>;
+
+/// One step of a pipeline.
+pub trait Stage: Send + Sync {
+    /// The name in state.json and events.
+    fn name(&self) -> &'static str;
+    /// Runs the stage. It must be idempotent: after a crash it may run again from the
+    /// start (but never after it was checkpointed as done).
+    fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a>;
+}
+
+/// How a stage failed, by consequence.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StageError {
+    /// The input or the job cannot succeed: fail the job with this reason and hint.
+    #[error("{reason}")]
+    Job {
+        /// What went wrong, as a sentence.
+        reason: String,
+        /// What the user can do.
+        hint: String,
+    },
+    /// Worth another attempt (I/O hiccup, remote 5xx): the runner retries with backoff.
+    #[error("{0}")]
+    Transient(String),
+    /// The job was cancelled by `chute cancel`.
+    #[error("the job was cancelled")]
+    Cancelled,
+    /// The daemon is shutting down; the stage will run again after restart.
+    #[error("the daemon is shutting down")]
+    Interrupted,
+}
+
+impl StageError {
+    /// A job failure with a hint.
+    pub fn job(reason: impl Into<String>, hint: impl Into<String>) -> Self {
+        StageError::Job {
+            reason: reason.into(),
+            hint: hint.into(),
+        }
+    }
+}
+
+impl From<std::io::Error> for StageError {
+    fn from(error: std::io::Error) -> Self {
+        StageError::Transient(format!("file operation failed: {error}"))
+    }
+}
+
+/// Everything a stage may use.
+pub struct StageContext {
+    /// The spool.
+    pub spool: Spool,
+    /// The daemon's configuration.
+    pub config: Arc<Config>,
+    /// The job's route.
+    pub route: RouteConfig,
+    /// The job folder.
+    pub job: JobDir,
+    /// The claim record.
+    pub record: JobRecord,
+    /// Checkpoints so far (outputs of earlier stages).
+    pub state: JobState,
+    /// This stage's name (for progress events).
+    pub stage: &'static str,
+    /// Fired by `chute cancel`.
+    pub cancel: CancellationToken,
+    /// Fired when the shutdown grace has run out: stop at the next safe point.
+    pub stop: CancellationToken,
+    /// Serialises rewrites of job.json (the heartbeat rewrites it too).
+    pub record_lock: Arc<std::sync::Mutex<()>>,
+}
+
+impl StageContext {
+    /// Records progress (0–100) with a message in events.jsonl.
+    pub fn progress(&self, percent: u8, message: &str) {
+        if let Err(error) = self.job.events().append(self.stage, percent, message) {
+            tracing::warn!(job_id = %self.job.id, stage = self.stage, %error, "Could not append a progress event.");
+        }
+    }
+
+    /// Re-reads job.json, applies `change`, and writes it back atomically.
+    pub fn update_record(&self, change: impl FnOnce(&mut JobRecord)) -> std::io::Result<JobRecord> {
+        let _guard = self.record_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut record = self.job.read_record()?.unwrap_or_else(|| self.record.clone());
+        change(&mut record);
+        self.job.write_record(&record, self.config.spool.fsync)?;
+        Ok(record)
+    }
+
+    /// Outputs checkpointed by an earlier stage.
+    pub fn outputs_of(&self, stage: &str) -> Option<&StageOutputs> {
+        self.state
+            .stages
+            .iter()
+            .find(|s| s.name == stage)
+            .map(|s| &s.outputs)
+    }
+
+    /// Fails with `Cancelled` or `Interrupted` when asked to stop.
+    pub fn check_stop(&self) -> Result<(), StageError> {
+        if self.cancel.is_cancelled() {
+            Err(StageError::Cancelled)
+        } else if self.stop.is_cancelled() {
+            Err(StageError::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Spends the route's `simulate_work` time in ten progress steps, stopping early when
+    /// cancelled or interrupted.
+    pub async fn simulate_work(&self) -> Result<(), StageError> {
+        let Some(total) = self.route.simulate_work.filter(|d| !d.is_zero()) else {
+            return Ok(());
+        };
+        let step = total / 10;
+        for tenth in 1..=10u8 {
+            tokio::select! {
+                () = tokio::time::sleep(step) => {}
+                () = self.cancel.cancelled() => return Err(StageError::Cancelled),
+                () = self.stop.cancelled() => return Err(StageError::Interrupted),
+            }
+            if tenth < 10 {
+                self.progress(tenth * 10, "working");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A pipeline: its stages in order (without `deliver`).
+pub struct Pipeline {
+    /// The kind named in the config.
+    pub kind: PipelineKind,
+    /// The stages, `prepare` first.
+    pub stages: Vec<Box<dyn Stage>>,
+}
+
+impl Pipeline {
+    /// The pipeline for a kind. Pipelines that are not built yet get a stage that fails
+    /// the job with a clear reason.
+    pub fn for_kind(kind: PipelineKind) -> Pipeline {
+        let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(prepare::Prepare)];
+        match kind {
+            PipelineKind::Passthrough => stages.push(Box::new(passthrough::Passthrough)),
+            PipelineKind::SalesVideo => stages.push(Box::new(Unavailable("sales-video"))),
+            PipelineKind::Transcribe => stages.push(Box::new(Unavailable("transcribe"))),
+        }
+        Pipeline { kind, stages }
+    }
+
+    /// All stage names as checkpointed, `deliver` last.
+    pub fn stage_names(&self) -> Vec<&'static str> {
+        self.stages
+            .iter()
+            .map(|stage| stage.name())
+            .chain(std::iter::once(DELIVER))
+            .collect()
+    }
+}
+
+/// Stand-in stage for pipelines that are not available in this build.
+struct Unavailable(&'static str);
+
+impl Stage for Unavailable {
+    fn name(&self) -> &'static str {
+        self.0
+    }
+
+    fn run<'a>(&'a self, _context: &'a StageContext) -> StageFuture<'a> {
+        Box::pin(async move {
+            Err(StageError::job(
+                format!("pipeline not available: this build of chute has no {} pipeline yet", self.0),
+                "route these inputs to a passthrough route for now, or upgrade chute",
+            ))
+        })
+    }
+}

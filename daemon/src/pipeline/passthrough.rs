@@ -1,0 +1,92 @@
+//! `passthrough`: the input delivered unchanged under its original name.
+
+use std::io;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
+use crate::spool::entry::{self, InputKind};
+
+/// Links (or copies) the input into `out/`.
+pub struct Passthrough;
+
+impl Stage for Passthrough {
+    fn name(&self) -> &'static str {
+        "passthrough"
+    }
+
+    fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {
+        Box::pin(async move {
+            context.simulate_work().await?;
+            context.check_stop()?;
+            let Some(input_name) = context.job.input_name()? else {
+                return Err(StageError::job(
+                    "the claimed input is missing from the job folder",
+                    "resubmit the file",
+                ));
+            };
+            let source = context.job.input_path(&input_name);
+            let out_dir = context.job.out_dir();
+            let delivered = entry::delivered_name(&input_name);
+            let target = out_dir.join(&delivered);
+            let kind = context.record.input.kind;
+            tokio::task::spawn_blocking(move || -> io::Result<()> {
+                std::fs::create_dir_all(&out_dir)?;
+                match kind {
+                    InputKind::File => link_or_copy(&source, &target),
+                    InputKind::Directory => link_tree(&source, &target),
+                }
+            })
+            .await
+            .map_err(|error| StageError::Transient(format!("copy task failed: {error}")))??;
+            let mut outputs = StageOutputs::new();
+            let (name, _) = entry::display_name(&delivered);
+            outputs.insert("files".into(), json!([name]));
+            Ok(outputs)
+        })
+    }
+}
+
+/// Hard-links `source` to `target` (same filesystem, no copy); copies when linking is not
+/// possible. Idempotent: an existing `target` that is the same file is fine.
+fn link_or_copy(source: &Path, target: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::hard_link(source, target) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
+            let (a, b) = (std::fs::metadata(source)?, std::fs::symlink_metadata(target)?);
+            if a.ino() == b.ino() && a.dev() == b.dev() {
+                Ok(())
+            } else {
+                std::fs::remove_file(target)?;
+                link_or_copy(source, target)
+            }
+        }
+        Err(_) => {
+            let dir = target.parent().unwrap_or(Path::new("."));
+            let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+            io::copy(&mut entry::open_regular(source, None)?, temp.as_file_mut())?;
+            temp.persist(target).map_err(|error| error.error)?;
+            Ok(())
+        }
+    }
+}
+
+fn link_tree(source: &Path, target: &Path) -> io::Result<()> {
+    match std::fs::create_dir(target) {
+        Err(error) if error.kind() != io::ErrorKind::AlreadyExists => return Err(error),
+        _ => {}
+    }
+    for child in std::fs::read_dir(source)? {
+        let child = child?;
+        let meta = std::fs::symlink_metadata(child.path())?;
+        let destination = target.join(child.file_name());
+        if meta.is_dir() {
+            link_tree(&child.path(), &destination)?;
+        } else if meta.is_file() {
+            link_or_copy(&child.path(), &destination)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! `prepare`: hash the claimed input (blake3) and check it against the dedupe index.
+
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use serde_json::json;
+
+use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
+use crate::dedupe::{self, IndexEntry};
+use crate::deliver;
+use crate::spool::entry::{self, InputKind};
+
+/// The first stage of every pipeline.
+pub struct Prepare;
+
+impl Stage for Prepare {
+    fn name(&self) -> &'static str {
+        super::PREPARE
+    }
+
+    fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {
+        Box::pin(async move {
+            context.simulate_work().await?;
+            let Some(input_name) = context.job.input_name()? else {
+                return Err(StageError::job(
+                    "the claimed input is missing from the job folder",
+                    "resubmit the file",
+                ));
+            };
+            let input_path = context.job.input_path(&input_name);
+            let kind = context.record.input.kind;
+            let inode = context.record.input.inode;
+            let content_hash = tokio::task::spawn_blocking(move || hash_input(&input_path, kind, inode))
+                .await
+                .map_err(|error| StageError::Transient(format!("hashing task failed: {error}")))??;
+            context.progress(60, "content hashed");
+
+            let record = context.update_record(|record| {
+                record.input.content_hash = Some(content_hash.clone());
+            })?;
+
+            let mut outputs = StageOutputs::new();
+            outputs.insert("content_hash".into(), json!(content_hash));
+            if context.config.dedupe.enabled {
+                let location = deliver::outbox_location(&context.spool, &record, &input_name);
+                let mine = IndexEntry {
+                    job_id: record.id,
+                    claimed_at: record.claimed_at,
+                    location,
+                };
+                let duplicate = dedupe::check_and_register(
+                    &context.spool,
+                    &record.route,
+                    &content_hash,
+                    &mine,
+                    context.config.dedupe.window,
+                )?;
+                if let Some(duplicate) = duplicate {
+                    context.progress(
+                        100,
+                        &format!("duplicate of job {}: not processed again", duplicate.job_id),
+                    );
+                    outputs.insert("duplicate_of".into(), json!(duplicate));
+                }
+            }
+            Ok(outputs)
+        })
+    }
+}
+
+/// blake3 of a file, or of a folder tree (relative names, kinds and contents, in sorted
+/// order). Never follows links; refuses anything but regular files and folders.
+pub fn hash_input(path: &Path, kind: InputKind, inode: u64) -> Result<String, StageError> {
+    let mut hasher = blake3::Hasher::new();
+    match kind {
+        InputKind::File => {
+            let expected = (inode != 0).then_some(inode);
+            let file = entry::open_regular(path, expected).map_err(unsafe_input)?;
+            hasher.update_reader(file)?;
+        }
+        InputKind::Directory => hash_tree(path, path, &mut hasher)?,
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+fn hash_tree(root: &Path, dir: &Path, hasher: &mut blake3::Hasher) -> Result<(), StageError> {
+    let mut children: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
+    children.sort_by_key(|child| child.file_name());
+    for child in children {
+        let path = child.path();
+        let relative = path.strip_prefix(root).unwrap_or(&path);
+        let meta = std::fs::symlink_metadata(&path)?;
+        hasher.update(relative.as_os_str().as_bytes());
+        hasher.update(&[0]);
+        if meta.is_dir() {
+            hasher.update(b"d");
+            hash_tree(root, &path, hasher)?;
+        } else if meta.is_file() {
+            hasher.update(b"f");
+            hasher.update(&meta.len().to_le_bytes());
+            let file = entry::open_regular(&path, None).map_err(unsafe_input)?;
+            hasher.update_reader(file)?;
+        } else {
+            return Err(StageError::job(
+                format!("the folder contains {}, which is not a regular file or folder", relative.display()),
+                "drop folders that contain only regular files and folders",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn unsafe_input(error: io::Error) -> StageError {
+    if error.kind() == io::ErrorKind::InvalidData || error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+        StageError::job(
+            format!("the input is not a plain regular file: {error}"),
+            "drop regular files only",
+        )
+    } else {
+        StageError::from(error)
+    }
+}

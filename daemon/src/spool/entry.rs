@@ -1,0 +1,362 @@
+//! Inbox entries: which names wait, what kind of thing an entry is, and names we derive.
+//!
+//! Never trust a file name or a file type: entries are inspected with `lstat` (symlinks
+//! are never followed), opened with `O_NOFOLLOW | O_NONBLOCK` and checked again with
+//! `fstat` after opening, so a swap between the two cannot smuggle in another file.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::{File, Metadata};
+use std::io;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+use std::time::SystemTime;
+
+use crate::config::RouteConfig;
+
+/// Most entries a dropped folder may contain (deeper or larger trees are rejected).
+pub const MAX_TREE_ENTRIES: usize = 10_000;
+
+/// Whether an inbox name is still being written by convention and must wait:
+/// hidden files and `*.part`, `*.tmp`, `*.crdownload`.
+pub fn is_waiting_name(name: &OsStr) -> bool {
+    let bytes = name.as_bytes();
+    if bytes.first() == Some(&b'.') {
+        return true;
+    }
+    let lower = bytes.to_ascii_lowercase();
+    [&b".part"[..], b".tmp", b".crdownload"]
+        .iter()
+        .any(|suffix| lower.ends_with(suffix))
+}
+
+/// What an acceptable input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputKind {
+    /// A regular file with one link.
+    File,
+    /// A folder of regular files and folders.
+    Directory,
+}
+
+/// Why an inbox entry is refused without being opened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// A symbolic link (never followed).
+    #[error("the input is a symbolic link; chute never follows links out of the spool")]
+    Symlink,
+    /// A named pipe.
+    #[error("the input is a FIFO (named pipe), not a regular file")]
+    Fifo,
+    /// A Unix socket.
+    #[error("the input is a socket, not a regular file")]
+    Socket,
+    /// A block or character device.
+    #[error("the input is a device node, not a regular file")]
+    Device,
+    /// A regular file with more than one hard link.
+    #[error("the input has {0} hard links; another name could change it while it is processed")]
+    HardLinked(u64),
+    /// Larger than the route allows.
+    #[error("the input is {size} bytes, over this route's max_size of {limit} bytes")]
+    TooLarge {
+        /// Input size in bytes.
+        size: u64,
+        /// The route's limit.
+        limit: u64,
+    },
+    /// The extension is not on the route's allow-list.
+    #[error("the input's extension is not accepted by this route (allowed: {0})")]
+    Extension(String),
+    /// A folder dropped on a route that takes only files.
+    #[error("this route does not accept folders")]
+    DirectoryNotAllowed,
+    /// Something inside a dropped folder is not a regular file or folder.
+    #[error("the folder contains {0}, which is not a regular file or folder")]
+    UnsafeTreeEntry(String),
+    /// The dropped folder is too large a tree.
+    #[error("the folder has more than {MAX_TREE_ENTRIES} entries")]
+    TreeTooLarge,
+}
+
+impl Rejection {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            Rejection::Symlink | Rejection::UnsafeTreeEntry(_) => {
+                "copy the real file into the inbox instead of linking to it"
+            }
+            Rejection::HardLinked(_) => {
+                "copy the file into the inbox (cp), or move it so that it has a single name"
+            }
+            Rejection::Fifo | Rejection::Socket | Rejection::Device => {
+                "drop regular files or folders only"
+            }
+            Rejection::TooLarge { .. } => "raise max_size for this route or split the input",
+            Rejection::Extension(_) => "drop the input into a route that accepts its type",
+            Rejection::DirectoryNotAllowed => "drop a single file, or use a route that takes folders",
+            Rejection::TreeTooLarge => "split the folder into several inputs",
+        }
+    }
+}
+
+/// What `lstat` (and, for folders, a walk) says about an inbox entry.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    /// Accepted kind, or why the entry is refused.
+    pub verdict: Result<InputKind, Rejection>,
+    /// Size in bytes (a folder: the total of its files).
+    pub size: u64,
+    /// Latest modification time (a folder: of anything inside).
+    pub mtime: SystemTime,
+    /// Number of entries (1 for a file).
+    pub entries: usize,
+    /// Inode number of the entry itself.
+    pub inode: u64,
+}
+
+impl Inspection {
+    /// A fingerprint that changes when the entry is still being written.
+    pub fn fingerprint(&self) -> (u64, SystemTime, usize) {
+        (self.size, self.mtime, self.entries)
+    }
+}
+
+/// Inspects an inbox entry without following links; applies the route's limits.
+pub fn inspect(path: &Path, route: &RouteConfig) -> io::Result<Inspection> {
+    let meta = std::fs::symlink_metadata(path)?;
+    let mut inspection = Inspection {
+        verdict: classify(&meta),
+        size: meta.len(),
+        mtime: meta.modified()?,
+        entries: 1,
+        inode: meta.ino(),
+    };
+    if inspection.verdict == Ok(InputKind::Directory) {
+        if !route.allow_directories {
+            inspection.verdict = Err(Rejection::DirectoryNotAllowed);
+            return Ok(inspection);
+        }
+        walk_tree(path, &mut inspection)?;
+    }
+    if inspection.verdict.is_ok() {
+        inspection.verdict = check_route_limits(path, &inspection, route);
+    }
+    Ok(inspection)
+}
+
+fn classify(meta: &Metadata) -> Result<InputKind, Rejection> {
+    let file_type = meta.file_type();
+    if file_type.is_symlink() {
+        Err(Rejection::Symlink)
+    } else if file_type.is_dir() {
+        Ok(InputKind::Directory)
+    } else if file_type.is_fifo() {
+        Err(Rejection::Fifo)
+    } else if file_type.is_socket() {
+        Err(Rejection::Socket)
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        Err(Rejection::Device)
+    } else if meta.nlink() > 1 {
+        Err(Rejection::HardLinked(meta.nlink()))
+    } else {
+        Ok(InputKind::File)
+    }
+}
+
+fn walk_tree(root: &Path, inspection: &mut Inspection) -> io::Result<()> {
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for child in std::fs::read_dir(&dir)? {
+            let child = child?;
+            inspection.entries += 1;
+            if inspection.entries > MAX_TREE_ENTRIES {
+                inspection.verdict = Err(Rejection::TreeTooLarge);
+                return Ok(());
+            }
+            let meta = std::fs::symlink_metadata(child.path())?;
+            inspection.mtime = inspection.mtime.max(meta.modified()?);
+            match classify(&meta) {
+                Ok(InputKind::Directory) => pending.push(child.path()),
+                Ok(InputKind::File) => inspection.size += meta.len(),
+                Err(rejection) => {
+                    let relative = child.path();
+                    let relative = relative.strip_prefix(root).unwrap_or(&relative);
+                    inspection.verdict = Err(Rejection::UnsafeTreeEntry(format!(
+                        "{} ({rejection})",
+                        relative.display()
+                    )));
+                    return Ok(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_route_limits(
+    path: &Path,
+    inspection: &Inspection,
+    route: &RouteConfig,
+) -> Result<InputKind, Rejection> {
+    let kind = inspection.verdict.clone()?;
+    if let Some(limit) = route.max_size {
+        if inspection.size > limit.as_u64() {
+            return Err(Rejection::TooLarge {
+                size: inspection.size,
+                limit: limit.as_u64(),
+            });
+        }
+    }
+    if kind == InputKind::File && !route.extensions.is_empty() {
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let allowed = route
+            .extensions
+            .iter()
+            .any(|allowed| Some(allowed.trim_start_matches('.').to_ascii_lowercase()) == extension);
+        if !allowed {
+            return Err(Rejection::Extension(route.extensions.join(", ")));
+        }
+    }
+    Ok(kind)
+}
+
+/// Opens a regular file for reading without following links or blocking on FIFOs, and
+/// checks with `fstat` that it is still a regular file with the expected inode.
+pub fn open_regular(path: &Path, expected_inode: Option<u64>) -> io::Result<File> {
+    let file = File::options()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a regular file", path.display()),
+        ));
+    }
+    if expected_inode.is_some_and(|inode| inode != meta.ino()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} was replaced by another file", path.display()),
+        ));
+    }
+    Ok(file)
+}
+
+/// The input's name without its last extension (a folder keeps its whole name).
+pub fn stem(name: &OsStr, kind: InputKind) -> OsString {
+    let bytes = name.as_bytes();
+    if kind == InputKind::Directory {
+        return name.to_owned();
+    }
+    match bytes.iter().rposition(|&b| b == b'.') {
+        Some(dot) if dot > 0 => OsString::from_vec(bytes[..dot].to_vec()),
+        _ => name.to_owned(),
+    }
+}
+
+/// Most bytes of a stem kept in a result folder name (names are limited to 255 bytes).
+const MAX_STEM_BYTES: usize = 200;
+
+/// The result folder name `<stem>--<short-id>`, with the stem shortened (on a character
+/// boundary when it is UTF-8) so the name always fits.
+pub fn result_folder_name(stem: &OsStr, short_id: &str) -> OsString {
+    let mut bytes = stem.as_bytes().to_vec();
+    if bytes.len() > MAX_STEM_BYTES {
+        let mut cut = MAX_STEM_BYTES;
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+        }
+        bytes.truncate(cut);
+    }
+    bytes.extend_from_slice(b"--");
+    bytes.extend_from_slice(short_id.as_bytes());
+    OsString::from_vec(bytes)
+}
+
+/// A file name as JSON shows it: UTF-8 text (invalid bytes replaced) and, when the name
+/// is not valid UTF-8, its exact bytes in hex.
+pub fn display_name(name: &OsStr) -> (String, Option<String>) {
+    match name.to_str() {
+        Some(text) => (text.to_owned(), None),
+        None => {
+            let hex = name.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            (name.to_string_lossy().into_owned(), Some(hex))
+        }
+    }
+}
+
+/// Names chute itself writes into result folders; an input with one of these names is
+/// delivered as `input-<name>` instead.
+pub const RESERVED_RESULT_NAMES: [&str; 3] = ["result.json", "error.json", ".job"];
+
+/// The name an input gets inside a result folder.
+pub fn delivered_name(name: &OsStr) -> OsString {
+    if RESERVED_RESULT_NAMES.iter().any(|reserved| name == OsStr::new(reserved)) {
+        let mut renamed = OsString::from("input-");
+        renamed.push(name);
+        renamed
+    } else {
+        name.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::config::PipelineKind;
+
+    #[test]
+    fn waiting_names() {
+        for name in [".hidden", "a.part", "B.TMP", "x.crdownload"] {
+            assert!(is_waiting_name(OsStr::new(name)), "{name}");
+        }
+        for name in ["a.txt", "-x", "part", "a.partial"] {
+            assert!(!is_waiting_name(OsStr::new(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn stems_and_folder_names() {
+        assert_eq!(stem(OsStr::new("a.b.mp3"), InputKind::File), "a.b");
+        assert_eq!(stem(OsStr::new("noext"), InputKind::File), "noext");
+        assert_eq!(stem(OsStr::new("dir.x"), InputKind::Directory), "dir.x");
+        let long = "é".repeat(150);
+        let name = result_folder_name(OsStr::new(&long), "0123abcd");
+        assert!(name.len() <= 255);
+        assert!(name.to_str().unwrap().ends_with("--0123abcd"));
+    }
+
+    #[test]
+    fn non_utf8_names_keep_their_bytes() {
+        let name = OsStr::from_bytes(b"a\xffb");
+        let (text, hex) = display_name(name);
+        assert_eq!(text, "a\u{fffd}b");
+        assert_eq!(hex.as_deref(), Some("61ff62"));
+    }
+
+    #[test]
+    fn inspect_rejects_links_and_checks_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut route = RouteConfig::new("r", PipelineKind::Passthrough);
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, b"hello").unwrap();
+        assert_eq!(inspect(&file, &route).unwrap().verdict, Ok(InputKind::File));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert_eq!(inspect(&link, &route).unwrap().verdict, Err(Rejection::Symlink));
+        std::fs::hard_link(&file, dir.path().join("second")).unwrap();
+        assert_eq!(inspect(&file, &route).unwrap().verdict, Err(Rejection::HardLinked(2)));
+        route.extensions = vec!["wav".into()];
+        let other = dir.path().join("b.txt");
+        std::fs::write(&other, b"x").unwrap();
+        assert!(matches!(inspect(&other, &route).unwrap().verdict, Err(Rejection::Extension(_))));
+    }
+}

@@ -1,0 +1,116 @@
+//! Durable, atomic file operations used everywhere in the spool.
+//!
+//! Invariant: a record file (job.json, state.json, result.json, …) is only ever replaced
+//! by rename of a fully written (and, when durability is on, fsynced) temporary file in
+//! the same folder, so a reader sees the old or the new version, never a torn one.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Writes `value` as pretty JSON to `path` atomically (temp file + rename).
+/// With `durable`, the temp file is fsynced before the rename; an fsync failure is
+/// returned, never ignored.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T, durable: bool) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes, durable)
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder + rename).
+pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no parent"))?;
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)?;
+    temp.write_all(bytes)?;
+    if durable {
+        temp.as_file().sync_all()?;
+    }
+    temp.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+/// Creates `path` (which must not exist) with `bytes`, without a temp file; used for
+/// files in folders nobody else reads yet. Not fsynced: see [`sync_filesystem`].
+pub fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::options().write(true).create_new(true).open(path)?;
+    file.write_all(bytes)
+}
+
+/// Reads and parses a JSON file; `Ok(None)` when it does not exist.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|error| io::Error::new(io::ErrorKind::InvalidData, error)),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// fsyncs a folder so that renames and creations inside it are durable.
+pub fn sync_dir(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Flushes everything written to the filesystem holding `path` (one `syncfs(2)`): the
+/// group commit that makes a whole batch of claims durable at the cost of one sync.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    rustix::fs::syncfs(&dir).map_err(io::Error::from)
+}
+
+/// Removes a folder tree, treating "already gone" as success.
+pub fn remove_tree(path: &Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+/// Renames `from` to `to`. On a network filesystem a rename that succeeded can be
+/// reported as failed (a retried request), so after an error other than "source gone"
+/// the outcome is verified: `to` exists and `from` does not.
+pub fn rename_verified(from: &Path, to: &Path) -> io::Result<()> {
+    match std::fs::rename(from, to) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(error),
+        Err(error) => {
+            let arrived = std::fs::symlink_metadata(to).is_ok();
+            let left = std::fs::symlink_metadata(from).is_ok();
+            if arrived && !left { Ok(()) } else { Err(error) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_and_leaves_no_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        write_json_atomic(&path, &serde_json::json!({"a": 1}), true).unwrap();
+        write_json_atomic(&path, &serde_json::json!({"a": 2}), false).unwrap();
+        let value: serde_json::Value = read_json(&path).unwrap().unwrap();
+        assert_eq!(value["a"], 2);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn read_json_distinguishes_missing_from_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("job.json");
+        assert!(read_json::<serde_json::Value>(&path).unwrap().is_none());
+        std::fs::write(&path, b"{\"id\": ").unwrap();
+        assert!(read_json::<serde_json::Value>(&path).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! The spool on disk: folder layout, safe file operations, inbox entries and owners.
+//!
+//! Everything that names a path under the spool root lives here, so the layout in
+//! README.md and the code cannot drift apart.
+
+pub mod entry;
+pub mod fsutil;
+pub mod owner;
+
+use std::path::{Path, PathBuf};
+
+use uuid::Uuid;
+
+/// Paths of one spool root.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    root: PathBuf,
+}
+
+impl Spool {
+    /// A spool rooted at `root` (nothing is created).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The spool root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `inbox/`.
+    pub fn inbox_root(&self) -> PathBuf {
+        self.root.join("inbox")
+    }
+
+    /// `inbox/<route>/`: where users drop inputs.
+    pub fn inbox(&self, route: &str) -> PathBuf {
+        self.inbox_root().join(route)
+    }
+
+    /// `jobs/`: one folder per live (not yet final) job.
+    pub fn jobs(&self) -> PathBuf {
+        self.root.join("jobs")
+    }
+
+    /// `jobs/<id>/`.
+    pub fn job_dir(&self, id: Uuid) -> PathBuf {
+        self.jobs().join(id.to_string())
+    }
+
+    /// `outbox/<route>/`.
+    pub fn outbox(&self, route: &str) -> PathBuf {
+        self.root.join("outbox").join(route)
+    }
+
+    /// `failed/<route>/`.
+    pub fn failed(&self, route: &str) -> PathBuf {
+        self.root.join("failed").join(route)
+    }
+
+    /// `index/<route>/`: the dedupe index of one route.
+    pub fn dedupe_index(&self, route: &str) -> PathBuf {
+        self.root.join("index").join(route)
+    }
+
+    /// `daemons/`: one record per running daemon.
+    pub fn daemons(&self) -> PathBuf {
+        self.root.join("daemons")
+    }
+
+    /// `trash/`: finished job folders are renamed here and then deleted.
+    pub fn trash(&self) -> PathBuf {
+        self.root.join("trash")
+    }
+
+    /// Creates every folder the daemon needs for these routes.
+    pub fn create_layout<'a>(
+        &self,
+        routes: impl IntoIterator<Item = &'a str>,
+    ) -> std::io::Result<()> {
+        for dir in [self.jobs(), self.daemons(), self.trash()] {
+            std::fs::create_dir_all(dir)?;
+        }
+        for route in routes {
+            for dir in [
+                self.inbox(route),
+                self.outbox(route),
+                self.failed(route),
+                self.dedupe_index(route),
+            ] {
+                std::fs::create_dir_all(dir)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `path` relative to the spool root, for messages and JSON output.
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        path.strip_prefix(&self.root)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|_| path.to_path_buf())
+    }
+}
+
+/// The short form of a job id shown in folder names: its last 8 hex digits (the random
+/// part of a UUID v7, so jobs claimed in the same minute still differ).
+pub fn short_id(id: Uuid) -> String {
+    let simple = id.simple().to_string();
+    simple[simple.len() - 8..].to_owned()
+}

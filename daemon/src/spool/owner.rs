@@ -1,0 +1,167 @@
+//! Who owns a job: the daemon process identity recorded in job.json, whether that owner
+//! is still alive, and the per-daemon record in `daemons/` that peers on other hosts use
+//! as a heartbeat.
+//!
+//! A job is an orphan only when its lock is free **and** its owner is dead: on this host
+//! that is exact (the owner's pid no longer runs with the same start time); for another
+//! host it means the owner's daemon record has been silent longer than
+//! `spool.owner_lease` (a free lock on a network filesystem does not prove death).
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::fsutil;
+
+/// A daemon process, as recorded in job.json and daemons/.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Owner {
+    /// Host name.
+    pub host: String,
+    /// Process id.
+    pub pid: u32,
+    /// The kernel boot id (`/proc/sys/kernel/random/boot_id`): pids repeat across boots.
+    pub boot_id: String,
+    /// Process start time in clock ticks since boot: pids repeat within a boot.
+    pub process_start: u64,
+    /// Incremented each time the job changes owner (a stale owner can tell it lost the job).
+    pub epoch: u32,
+}
+
+impl Owner {
+    /// This process.
+    pub fn current() -> Owner {
+        static CURRENT: OnceLock<Owner> = OnceLock::new();
+        CURRENT
+            .get_or_init(|| {
+                let pid = std::process::id();
+                Owner {
+                    host: rustix::system::uname().nodename().to_string_lossy().into_owned(),
+                    pid,
+                    boot_id: boot_id(),
+                    process_start: process_start(pid).unwrap_or(0),
+                    epoch: 0,
+                }
+            })
+            .clone()
+    }
+
+    /// Whether this record names the same process as `other` (epoch aside).
+    pub fn same_process(&self, other: &Owner) -> bool {
+        self.host == other.host
+            && self.pid == other.pid
+            && self.boot_id == other.boot_id
+            && self.process_start == other.process_start
+    }
+
+    /// The file name of this daemon's record in `daemons/`.
+    pub fn record_name(&self) -> String {
+        format!("{}--{}.json", self.host.replace(['/', '\0'], "_"), self.pid)
+    }
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|text| text.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The record a running daemon keeps in `daemons/`; its mtime is the heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct DaemonRecord {
+    /// The daemon process.
+    #[serde(flatten)]
+    pub owner: Owner,
+    /// When it started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// chute version.
+    pub version: String,
+}
+
+/// Answers "is the owner of this job still alive?".
+#[derive(Debug, Clone)]
+pub struct Liveness {
+    daemons_dir: PathBuf,
+    lease: Duration,
+    me: Owner,
+}
+
+impl Liveness {
+    /// Liveness checks against the records in `daemons_dir`.
+    pub fn new(daemons_dir: &Path, lease: Duration) -> Self {
+        Self {
+            daemons_dir: daemons_dir.to_owned(),
+            lease,
+            me: Owner::current(),
+        }
+    }
+
+    /// Whether `owner` may still be working on its jobs.
+    pub fn is_alive(&self, owner: &Owner) -> bool {
+        if owner.host == self.me.host && owner.boot_id == self.me.boot_id {
+            return process_start(owner.pid) == Some(owner.process_start);
+        }
+        let record = self.daemons_dir.join(owner.record_name());
+        match std::fs::metadata(&record).and_then(|meta| meta.modified()) {
+            Ok(heartbeat) => {
+                let silent = SystemTime::now()
+                    .duration_since(heartbeat)
+                    .unwrap_or_default();
+                silent < self.lease
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// Writes this daemon's record (creating or refreshing it; the mtime is the heartbeat).
+pub fn write_daemon_record(daemons_dir: &Path, record: &DaemonRecord) -> std::io::Result<PathBuf> {
+    let path = daemons_dir.join(record.owner.record_name());
+    fsutil::write_json_atomic(&path, record, false)?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn current_process_is_alive_and_a_dead_pid_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let liveness = Liveness::new(dir.path(), Duration::from_secs(60));
+        let me = Owner::current();
+        assert!(me.process_start > 0);
+        assert!(liveness.is_alive(&me));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = Owner { pid, process_start: 1, ..me.clone() };
+        assert!(!liveness.is_alive(&dead));
+    }
+
+    #[test]
+    fn remote_owner_is_alive_only_while_its_record_is_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = Owner { host: "elsewhere".into(), pid: 7, boot_id: "b".into(), process_start: 1, epoch: 0 };
+        let liveness = Liveness::new(dir.path(), Duration::from_secs(60));
+        assert!(!liveness.is_alive(&remote));
+        write_daemon_record(dir.path(), &DaemonRecord { owner: remote.clone(), ..Default::default() }).unwrap();
+        assert!(liveness.is_alive(&remote));
+        let short = Liveness::new(dir.path(), Duration::ZERO);
+        assert!(!short.is_alive(&remote));
+    }
+}

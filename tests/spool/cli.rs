@@ -1,0 +1,246 @@
+//! The command-line interface against a live spool.
+
+use std::fs;
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::harness::{
+    BIN, Config, Route, Spool, random_bytes, run_cli, running_jobs, secs, short_id,
+};
+
+/// `chute config check` exits 2 on a file with an unknown key and its stderr names the
+/// key and its line; the same file without that key checks clean (exit 0).
+#[test]
+fn config_check_points_at_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    let bad = dir.path().join("bad.toml");
+    let text = Config::default().to_toml();
+    fs::write(&good, &text).unwrap();
+    // Line 3 of the bad file is the unknown key.
+    let bad_text = text.replacen(
+        "[spool]\nrescan_interval = \"1s\"\n",
+        "[spool]\nrescan_interval = \"1s\"\nbogus_knob = 7\n",
+        1,
+    );
+    assert_ne!(bad_text, text);
+    assert_eq!(bad_text.lines().nth(2), Some("bogus_knob = 7"));
+    fs::write(&bad, &bad_text).unwrap();
+
+    let mut cmd = Command::new(BIN);
+    cmd.args(["config", "check"]).arg(&good);
+    let out = run_cli(cmd, dir.path());
+    assert_eq!(out.code, Some(0), "valid config rejected: {out:?}");
+
+    let mut cmd = Command::new(BIN);
+    cmd.args(["config", "check"]).arg(&bad);
+    let out = run_cli(cmd, dir.path());
+    assert_eq!(out.code, Some(2), "exit code for an unknown key: {out:?}");
+    assert!(
+        out.stderr.contains("bogus_knob"),
+        "stderr does not name the key: {:?}",
+        out.stderr
+    );
+    let lower = out.stderr.to_lowercase();
+    assert!(
+        lower.contains("line 3") || lower.contains(":3:") || lower.contains(":3 "),
+        "stderr does not name line 3: {:?}",
+        out.stderr
+    );
+}
+
+/// Parses one `<job-id> <state> <location>` line of `submit --wait`.
+fn parse_submit_line(line: &str) -> (uuid::Uuid, String, String) {
+    let mut parts = line.splitn(3, ' ');
+    let id = parts.next().unwrap_or_default();
+    let id = uuid::Uuid::parse_str(id)
+        .unwrap_or_else(|e| panic!("bad job id in submit line {line:?}: {e}"));
+    let state = parts.next().unwrap_or_default().to_owned();
+    let location = parts
+        .next()
+        .unwrap_or_else(|| panic!("no location in submit line {line:?}"))
+        .to_owned();
+    (id, state, location)
+}
+
+/// `chute submit --route archive --wait FILE` prints `<job-id> done <location>` and exits
+/// 0; the location (relative to the spool) is the outbox folder holding the file intact.
+#[test]
+fn submit_wait_prints_done_and_location() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = spool.start_daemon();
+    let src = spool.outside.join("quarterly report.pdf");
+    let content = random_bytes(20_000);
+    fs::write(&src, &content).unwrap();
+
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "archive".as_ref(),
+        "--wait".as_ref(),
+        src.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(0), "submit --wait: {out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "one line per file: {out:?}");
+    let (id, state, location) = parse_submit_line(lines[0]);
+    let id = id.hyphenated().to_string();
+    assert_eq!(state, "done", "{out:?}");
+    assert_eq!(
+        location,
+        format!("outbox/archive/quarterly report--{}", short_id(&id)),
+        "{out:?}"
+    );
+    let delivered = spool.path(&location).join("quarterly report.pdf");
+    assert_eq!(
+        fs::read(&delivered).ok(),
+        Some(content),
+        "{} content",
+        delivered.display()
+    );
+    let d = &spool.deliveries("archive")[0];
+    assert_eq!(d.job_id(), id, "job id in result.json");
+}
+
+/// `submit --wait` on a route whose job fails prints `<id> failed failed/<route>/…` and
+/// exits 1.
+#[test]
+fn submit_wait_exits_1_when_the_job_fails() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = spool.start_daemon();
+    let src = spool.outside.join("memo.m4a");
+    fs::write(&src, random_bytes(500)).unwrap();
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "audio".as_ref(),
+        "--wait".as_ref(),
+        src.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "submit --wait of a failing job: {out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{out:?}");
+    let (id, state, location) = parse_submit_line(lines[0]);
+    assert_eq!(state, "failed", "{out:?}");
+    assert_eq!(
+        location,
+        format!("failed/audio/memo--{}", short_id(&id.to_string())),
+        "{out:?}"
+    );
+    assert!(spool.path(&location).join("error.json").is_file());
+}
+
+/// Finds the element of a `jobs --json` array with this id.
+fn job_entry<'a>(list: &'a Value, id: &str) -> &'a Value {
+    list.as_array()
+        .unwrap_or_else(|| panic!("jobs --json is not an array: {list}"))
+        .iter()
+        .find(|j| j["id"] == id)
+        .unwrap_or_else(|| panic!("job {id} missing from jobs --json: {list}"))
+}
+
+/// `chute jobs --json` parses and lists delivered jobs with state "done" and the
+/// documented fields; `--state` filters; `chute show <short-id> --json` returns the job
+/// with its result and events.
+#[test]
+fn jobs_json_lists_done_jobs() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = spool.start_daemon();
+    let names = ["one.txt", "two.txt", "three.txt"];
+    for n in names {
+        spool.drop_file("archive", n, &random_bytes(64));
+    }
+    spool.wait_delivered("archive", 3, secs(30));
+    spool.wait_jobs_empty(secs(20));
+    let deliveries = spool.deliveries("archive");
+
+    let out = spool.cli(["jobs", "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let all = out.json();
+    for d in &deliveries {
+        let id = d.job_id();
+        let j = job_entry(&all, &id);
+        assert_eq!(j["state"], "done", "{j}");
+        assert_eq!(j["short_id"], short_id(&id), "{j}");
+        assert_eq!(j["route"], "archive", "{j}");
+        assert_eq!(j["pipeline"], "passthrough", "{j}");
+        let name = String::from_utf8(d.input_name()).unwrap();
+        assert!(names.contains(&name.as_str()));
+        assert_eq!(j["input"], name, "{j}");
+        assert!(j["stage"].is_null(), "stage of a done job: {j}");
+        assert_eq!(j["percent"], 100, "percent of a done job: {j}");
+        assert_eq!(
+            j["location"],
+            format!("outbox/archive/{}", d.folder.to_string_lossy()),
+            "{j}"
+        );
+        assert!(j["claimed_at"].is_string(), "{j}");
+    }
+
+    let out = spool.cli(["jobs", "--state", "done", "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let done = out.json();
+    assert_eq!(done.as_array().map(Vec::len), Some(3), "{done}");
+    for d in &deliveries {
+        job_entry(&done, &d.job_id());
+    }
+    let out = spool.cli(["jobs", "--state", "failed", "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.json(), Value::Array(vec![]), "no failed jobs");
+
+    let id = deliveries[0].job_id();
+    let out = spool.cli(["show", &short_id(&id), "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let shown = out.json();
+    assert_eq!(shown["id"], id, "{shown}");
+    assert_eq!(shown["state"], "done", "{shown}");
+    assert_eq!(shown["result"]["job"]["id"], id, "show .result: {shown}");
+    assert!(
+        shown["events"].as_array().is_some_and(|e| !e.is_empty()),
+        "show .events: {shown}"
+    );
+}
+
+/// `chute cancel <short-id>` on a running slow job ends it in failed/<route>/ with
+/// error.json state "cancelled" (well before its work could have finished); nothing is
+/// delivered and `jobs --json` reports it as "cancelled".
+#[test]
+fn cancel_ends_a_running_job_as_cancelled() {
+    let spool = Spool::new(&Config::with_route(Route::passthrough("slow").work("30s")));
+    let _daemon = spool.start_daemon();
+    let content = random_bytes(300);
+    spool.drop_file("slow", "long job.txt", &content);
+    let mut id = String::new();
+    spool.wait_until(secs(30), "the job to be running", || {
+        match running_jobs(&spool).first() {
+            Some(j) => {
+                id = j.clone();
+                true
+            }
+            None => false,
+        }
+    });
+    let out = spool.cli(["cancel", &short_id(&id)]);
+    assert_eq!(out.code, Some(0), "cancel: {out:?}");
+
+    spool.wait_until(secs(20), "the cancelled job in failed/slow", || {
+        spool.failed_count("slow") >= 1
+    });
+    let failures = spool.failures("slow");
+    assert_eq!(failures.len(), 1);
+    let f = &failures[0];
+    assert_eq!(f.record["state"], "cancelled", "{}", f.record);
+    assert_eq!(f.job_id(), id);
+    assert_eq!(
+        f.folder.to_string_lossy(),
+        format!("long job--{}", short_id(&id))
+    );
+    assert_eq!(fs::read(f.dir.join("long job.txt")).ok(), Some(content));
+    assert_eq!(spool.delivered_count("slow"), 0);
+    spool.wait_jobs_empty(secs(20));
+
+    let out = spool.cli(["jobs", "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(job_entry(&out.json(), &id)["state"], "cancelled");
+}

@@ -1,0 +1,275 @@
+//! Inputs that must end in failed/ with a reason, without harming anything else.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+use crate::drops::assert_each_delivered_once;
+use crate::harness::{
+    Config, FileFacts, Outcome, Route, Spool, hidden_temp_name, random_bytes, secs,
+};
+
+/// The failed folder whose name is `<stem>--<8 hex>`.
+fn failure_for<'a>(failures: &'a [Outcome], stem: &str) -> &'a Outcome {
+    let matching: Vec<&Outcome> = failures
+        .iter()
+        .filter(|f| {
+            let name = f.folder.as_bytes();
+            name.len() == stem.len() + 10
+                && name.starts_with(stem.as_bytes())
+                && name[stem.len()..].starts_with(b"--")
+                && name[stem.len() + 2..]
+                    .iter()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+        })
+        .collect();
+    assert_eq!(
+        matching.len(),
+        1,
+        "failed folders named {stem}--<short-id>: {:?}",
+        failures.iter().map(|f| &f.folder).collect::<Vec<_>>()
+    );
+    matching[0]
+}
+
+/// Asserts `error.json` says failed at `stage` for a reason containing one of `words`
+/// (case-insensitive), and the folder holds exactly the input entry `name`.
+fn assert_failed(f: &Outcome, name: &str, stage: &str, words: &[&str]) {
+    assert_eq!(
+        f.record["state"],
+        "failed",
+        "{}: {}",
+        f.dir.display(),
+        f.record
+    );
+    assert_eq!(
+        f.record["stage"],
+        stage,
+        "{}: {}",
+        f.dir.display(),
+        f.record
+    );
+    let reason = f.record["reason"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{}: no reason: {}", f.dir.display(), f.record))
+        .to_lowercase();
+    assert!(
+        words.iter().any(|w| reason.contains(w)),
+        "{}: reason {reason:?} mentions none of {words:?}",
+        f.dir.display()
+    );
+    assert_eq!(
+        f.payload(),
+        vec![std::ffi::OsString::from(name)],
+        "{}: entries besides error.json",
+        f.dir.display()
+    );
+}
+
+/// A symlink (to a file outside the spool), a FIFO, a socket and a file with a second
+/// hard link outside the inbox each end in failed/archive/ at stage "claim" with a reason
+/// naming the problem, moved as-is (still a symlink / FIFO / socket / the same inode);
+/// the symlink target and the other hard link are untouched; the daemon keeps running
+/// and delivers a normal file dropped afterwards.
+#[test]
+fn special_entries_are_failed_without_being_opened() {
+    let spool = Spool::new(&Config::default());
+    let mut daemon = spool.start_daemon();
+    let inbox = spool.inbox("archive");
+
+    let target_dir = tempfile::tempdir().unwrap();
+    let target = target_dir.path().join("target.txt");
+    fs::write(&target, b"symlink target - must stay untouched").unwrap();
+    let target_before = FileFacts::of(&target);
+
+    let original = spool.outside.join("delta-original.bin");
+    fs::write(&original, random_bytes(777)).unwrap();
+
+    std::os::unix::fs::symlink(&target, inbox.join("alpha.txt")).unwrap();
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        inbox.join("bravo.dat"),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let _listener = UnixListener::bind(inbox.join("charlie.dat")).unwrap();
+    // A second name for `original` (which lives outside the inbox, same filesystem).
+    fs::hard_link(&original, inbox.join("delta.bin")).unwrap();
+    let original_before = FileFacts::of(&original);
+    assert_eq!(original_before.nlink, 2);
+
+    spool.wait_until(secs(30), "4 entries in failed/archive", || {
+        spool.failed_count("archive") >= 4
+    });
+    let failures = spool.failures("archive");
+    assert_eq!(failures.len(), 4, "{}", spool.summary());
+
+    let f = failure_for(&failures, "alpha");
+    assert_failed(f, "alpha.txt", "claim", &["symlink", "symbolic link"]);
+    let moved = f.dir.join("alpha.txt");
+    assert!(
+        fs::symlink_metadata(&moved)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "failed entry alpha.txt is no longer a symlink"
+    );
+    assert_eq!(
+        fs::read_link(&moved).unwrap(),
+        target,
+        "symlink target path"
+    );
+    assert_eq!(
+        FileFacts::of(&target),
+        target_before,
+        "symlink target changed"
+    );
+
+    let f = failure_for(&failures, "bravo");
+    assert_failed(f, "bravo.dat", "claim", &["fifo", "pipe"]);
+    assert!(
+        fs::symlink_metadata(f.dir.join("bravo.dat"))
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "failed entry bravo.dat is no longer a FIFO"
+    );
+
+    let f = failure_for(&failures, "charlie");
+    assert_failed(f, "charlie.dat", "claim", &["socket"]);
+    assert!(
+        fs::symlink_metadata(f.dir.join("charlie.dat"))
+            .unwrap()
+            .file_type()
+            .is_socket(),
+        "failed entry charlie.dat is no longer a socket"
+    );
+
+    let f = failure_for(&failures, "delta");
+    assert_failed(
+        f,
+        "delta.bin",
+        "claim",
+        &["hard link", "hardlink", "hard-link", "link count", "nlink"],
+    );
+    assert_eq!(
+        FileFacts::of(&f.dir.join("delta.bin")),
+        original_before,
+        "the failed entry must be the same inode (moved, not copied), unchanged"
+    );
+    assert_eq!(
+        FileFacts::of(&original),
+        original_before,
+        "other hard link changed"
+    );
+
+    assert!(daemon.is_running(), "daemon died: {}", daemon.log_tail(40));
+    let content = random_bytes(100);
+    spool.drop_file("archive", "echo.txt", &content);
+    spool.wait_delivered("archive", 1, secs(30));
+    let mut inputs = BTreeMap::new();
+    inputs.insert(b"echo.txt".to_vec(), content);
+    assert_each_delivered_once(&spool, "archive", &inputs);
+    assert!(spool.visible("inbox/archive").is_empty());
+    assert_eq!(spool.failed_count("archive"), 4);
+}
+
+/// Route limits are enforced at claim: a wrong extension, a file over `max_size` and a
+/// folder on a route with `allow_directories = false` fail at stage "claim" with a reason
+/// saying why; allowed files (extension matched case-insensitively) are delivered.
+#[test]
+fn route_limits_reject_at_claim() {
+    let route = Route {
+        max_size: Some("1KiB".to_owned()),
+        extensions: Some(vec!["txt".to_owned()]),
+        allow_directories: Some(false),
+        ..Route::passthrough("docs")
+    };
+    let spool = Spool::new(&Config::with_route(route));
+    let _daemon = spool.start_daemon();
+    let mut ok = BTreeMap::new();
+    for (name, len) in [("notes.txt", 100), ("LOUD.TXT", 1024)] {
+        let content = random_bytes(len);
+        spool.drop_file("docs", name, &content);
+        ok.insert(name.as_bytes().to_vec(), content);
+    }
+    let png = random_bytes(50);
+    spool.drop_file("docs", "image.png", &png);
+    let big = random_bytes(2048);
+    spool.drop_file("docs", "big.txt", &big);
+    let inbox = spool.inbox("docs");
+    let staging = inbox.join(hidden_temp_name());
+    fs::create_dir(&staging).unwrap();
+    fs::write(staging.join("inside.txt"), b"x").unwrap();
+    fs::rename(&staging, inbox.join("bundle")).unwrap();
+
+    spool.wait_delivered("docs", 2, secs(30));
+    spool.wait_until(secs(30), "3 entries in failed/docs", || {
+        spool.failed_count("docs") >= 3
+    });
+    let failures = spool.failures("docs");
+    assert_eq!(failures.len(), 3, "{}", spool.summary());
+    let f = failure_for(&failures, "image");
+    assert_failed(f, "image.png", "claim", &["extension"]);
+    assert_eq!(fs::read(f.dir.join("image.png")).unwrap(), png);
+    let f = failure_for(&failures, "big");
+    assert_failed(f, "big.txt", "claim", &["size", "large", "max_size"]);
+    assert_eq!(fs::read(f.dir.join("big.txt")).unwrap(), big);
+    let f = failure_for(&failures, "bundle");
+    assert_failed(f, "bundle", "claim", &["director", "folder"]);
+    assert_eq!(
+        fs::read(f.dir.join("bundle").join("inside.txt")).unwrap(),
+        b"x"
+    );
+    assert_each_delivered_once(&spool, "docs", &ok);
+    spool.wait_jobs_empty(secs(20));
+}
+
+/// Built-in routes whose pipeline has not landed (`audio`, `briefs`) fail their jobs with
+/// reason "pipeline not available"; the input is kept intact next to error.json and the
+/// job's records in `.job/`; nothing is delivered.
+#[test]
+fn unavailable_pipeline_fails_with_clear_reason() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = spool.start_daemon();
+    let audio = random_bytes(4096);
+    spool.drop_file("audio", "voice memo.m4a", &audio);
+    let brief = b"# Brief\nA short video about chute.\n".to_vec();
+    spool.drop_file("briefs", "launch.md", &brief);
+
+    spool.wait_until(
+        secs(30),
+        "one failure each in failed/audio and failed/briefs",
+        || spool.failed_count("audio") >= 1 && spool.failed_count("briefs") >= 1,
+    );
+    for (route, name, stem, content) in [
+        ("audio", "voice memo.m4a", "voice memo", &audio),
+        ("briefs", "launch.md", "launch", &brief),
+    ] {
+        let failures = spool.failures(route);
+        assert_eq!(failures.len(), 1, "{}", spool.summary());
+        let f = failure_for(&failures, stem);
+        assert_eq!(f.record["state"], "failed", "{}", f.record);
+        let reason = f.record["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("pipeline not available"),
+            "{route}: reason {reason:?}"
+        );
+        assert_eq!(f.payload(), vec![std::ffi::OsString::from(name)]);
+        assert_eq!(
+            &fs::read(f.dir.join(name)).unwrap(),
+            content,
+            "{route} input"
+        );
+        assert!(
+            Path::new(&f.dir.join(".job")).is_dir(),
+            "{}: no .job/ folder",
+            f.dir.display()
+        );
+        assert_eq!(spool.delivered_count(route), 0, "outbox/{route}");
+    }
+    spool.wait_jobs_empty(secs(20));
+}
