@@ -430,6 +430,42 @@ mod tests {
         assert_eq!(audio.pipeline, PipelineKind::Passthrough);
     }
 
+    fn key_paths(value: &toml::Value, prefix: &str, out: &mut BTreeSet<String>) {
+        match value {
+            toml::Value::Table(table) => {
+                for (key, child) in table {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    out.insert(path.clone());
+                    key_paths(child, &path, out);
+                }
+            }
+            toml::Value::Array(items) => {
+                for item in items.iter().filter(|item| item.is_table()) {
+                    key_paths(item, &format!("{prefix}[]"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// config/chute.toml must parse and mention every key the daemon understands.
+    #[test]
+    fn example_config_parses_and_covers_every_key() {
+        let text = include_str!("../../config/chute.toml");
+        Config::parse(text, Path::new("config/chute.toml")).unwrap();
+        let mut full = Config::default();
+        let mut route = RouteConfig::new("archive", PipelineKind::Passthrough);
+        route.max_size = Some(ByteSize::gib(1));
+        route.simulate_work = Some(Duration::from_secs(1));
+        full.routes.push(route);
+        let mut expected = BTreeSet::new();
+        key_paths(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
+        let mut documented = BTreeSet::new();
+        key_paths(&toml::from_str::<toml::Value>(text).unwrap(), "", &mut documented);
+        let missing: Vec<_> = expected.difference(&documented).collect();
+        assert!(missing.is_empty(), "config/chute.toml does not document {missing:?}");
+    }
+
     #[test]
     fn hostile_route_names_are_rejected() {
         for name in ["..", "a/b", "", ".hidden", "-x", "a b"] {

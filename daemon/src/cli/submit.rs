@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::{Cli, CliError};
-use crate::config::RouteConfig;
+use crate::config::{PipelineKind, RouteConfig, is_valid_route_name};
 use crate::deliver::{ErrorFile, ResultFile};
 use crate::job::JobStatus;
 use crate::spool::entry::{self, InputKind};
@@ -40,7 +40,16 @@ const BRIEF_EXTENSIONS: [&str; 5] = ["json", "toml", "yaml", "yml", "md"];
 /// Submits the files, then (with `--wait`) follows their jobs.
 pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     let (config, spool) = cli.spool()?;
-    let routes = config.effective_routes();
+    let mut routes = config.effective_routes();
+    // Routes the running daemon was configured with show as inbox folders.
+    if let Ok(entries) = std::fs::read_dir(spool.inbox_root()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if entry.path().is_dir() && is_valid_route_name(&name) && !routes.iter().any(|r| r.name == name) {
+                routes.push(RouteConfig::new(&name, PipelineKind::Passthrough));
+            }
+        }
+    }
     let mut submitted = Vec::new();
     for file in &args.files {
         let route = choose_route(&routes, args.route.as_deref(), file)?;

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Every check CI runs: formatting, clippy with warnings denied, and every test
+# (unit tests and the end-to-end suites that spawn the real binary).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo fmt --all --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --all-targets --locked
