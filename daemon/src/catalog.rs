@@ -144,7 +144,13 @@ fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
         _ => current,
     };
     Some(JobDetails {
-        summary: summary(&record, state.status, stage, state.percent(stage_percent), spool.relative(&dir.path)),
+        summary: summary(
+            &record,
+            state.status,
+            stage,
+            state.percent(stage_percent),
+            spool.relative(&dir.path),
+        ),
         stages: state
             .stages
             .iter()
@@ -165,7 +171,9 @@ fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
 fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
     let location = spool.relative(folder);
     if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&folder.join("result.json")) {
-        let raw = fsutil::read_json::<serde_json::Value>(&folder.join("result.json")).ok().flatten();
+        let raw = fsutil::read_json::<serde_json::Value>(&folder.join("result.json"))
+            .ok()
+            .flatten();
         return Some(JobDetails {
             summary: summary(&result.job, JobStatus::Done, None, 100, location),
             job: result.job,
@@ -174,12 +182,30 @@ fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
             result: raw,
         });
     }
-    let error = fsutil::read_json::<ErrorFile>(&folder.join("error.json")).ok().flatten()?;
-    let raw = fsutil::read_json::<serde_json::Value>(&folder.join("error.json")).ok().flatten();
-    let done = error.stages.iter().filter(|s| s.status == StageStatus::Done).count();
-    let percent = if error.stages.is_empty() { 0 } else { (done * 100 / error.stages.len()) as u8 };
+    let error = fsutil::read_json::<ErrorFile>(&folder.join("error.json"))
+        .ok()
+        .flatten()?;
+    let raw = fsutil::read_json::<serde_json::Value>(&folder.join("error.json"))
+        .ok()
+        .flatten();
+    let done = error
+        .stages
+        .iter()
+        .filter(|s| s.status == StageStatus::Done)
+        .count();
+    let percent = if error.stages.is_empty() {
+        0
+    } else {
+        (done * 100 / error.stages.len()) as u8
+    };
     Some(JobDetails {
-        summary: summary(&error.job, error.state, Some(error.stage.clone()), percent, location),
+        summary: summary(
+            &error.job,
+            error.state,
+            Some(error.stage.clone()),
+            percent,
+            location,
+        ),
         job: error.job,
         stages: error.stages,
         events: error.events,
@@ -187,7 +213,13 @@ fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
     })
 }
 
-fn summary(record: &JobRecord, state: JobStatus, stage: Option<String>, percent: u8, location: PathBuf) -> JobSummary {
+fn summary(
+    record: &JobRecord,
+    state: JobStatus,
+    stage: Option<String>,
+    percent: u8,
+    location: PathBuf,
+) -> JobSummary {
     JobSummary {
         id: record.id,
         short_id: short_id(record.id),
@@ -206,9 +238,13 @@ fn summary(record: &JobRecord, state: JobStatus, stage: Option<String>, percent:
 fn ended_folders(spool: &Spool) -> io::Result<Vec<PathBuf>> {
     let mut folders = Vec::new();
     for top in ["outbox", "failed"] {
-        let Ok(routes) = std::fs::read_dir(spool.root().join(top)) else { continue };
+        let Ok(routes) = std::fs::read_dir(spool.root().join(top)) else {
+            continue;
+        };
         for route in routes.flatten() {
-            let Ok(entries) = std::fs::read_dir(route.path()) else { continue };
+            let Ok(entries) = std::fs::read_dir(route.path()) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 if !entry.file_name().as_encoded_bytes().starts_with(b".") {
                     folders.push(entry.path());

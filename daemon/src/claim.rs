@@ -78,15 +78,19 @@ impl Claimer {
             .into_iter()
             .map(|request| self.prepare(request, &owner))
             .collect();
-        if self.durable && prepared.iter().any(Result::is_ok) {
-            if let Err(error) = fsutil::sync_filesystem(&self.spool.jobs()) {
-                // Without the sync a power cut could leave inputs next to lost records:
-                // do not move any input in.
-                for slot in &mut prepared {
-                    if let Ok(job) = slot {
-                        let _ = fsutil::remove_tree(&job.job.path);
-                        *slot = Err(io::Error::new(error.kind(), format!("sync of the spool failed: {error}")));
-                    }
+        if self.durable
+            && prepared.iter().any(Result::is_ok)
+            && let Err(error) = fsutil::sync_filesystem(&self.spool.jobs())
+        {
+            // Without the sync a power cut could leave inputs next to lost records:
+            // do not move any input in.
+            for slot in &mut prepared {
+                if let Ok(job) = slot {
+                    let _ = fsutil::remove_tree(&job.job.path);
+                    *slot = Err(io::Error::new(
+                        error.kind(),
+                        format!("sync of the spool failed: {error}"),
+                    ));
                 }
             }
         }

@@ -388,7 +388,11 @@ pub fn is_valid_route_name(name: &str) -> bool {
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |tail| tail.chars().count()) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |tail| tail.chars().count())
+        + 1;
     (line, column)
 }
 
@@ -411,9 +415,12 @@ mod tests {
 
     #[test]
     fn unknown_key_points_at_its_line() {
-        let error = Config::parse("[limits]\nmax_running_jobs = 2\nbogus = 1\n", Path::new("c.toml"))
-            .unwrap_err()
-            .to_string();
+        let error = Config::parse(
+            "[limits]\nmax_running_jobs = 2\nbogus = 1\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(error.starts_with("c.toml:3:"), "{error}");
         assert!(error.contains("bogus"), "{error}");
     }
@@ -434,7 +441,11 @@ mod tests {
         match value {
             toml::Value::Table(table) => {
                 for (key, child) in table {
-                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
                     out.insert(path.clone());
                     key_paths(child, &path, out);
                 }
@@ -461,9 +472,16 @@ mod tests {
         let mut expected = BTreeSet::new();
         key_paths(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
         let mut documented = BTreeSet::new();
-        key_paths(&toml::from_str::<toml::Value>(text).unwrap(), "", &mut documented);
+        key_paths(
+            &toml::from_str::<toml::Value>(text).unwrap(),
+            "",
+            &mut documented,
+        );
         let missing: Vec<_> = expected.difference(&documented).collect();
-        assert!(missing.is_empty(), "config/chute.toml does not document {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "config/chute.toml does not document {missing:?}"
+        );
     }
 
     #[test]

@@ -51,9 +51,11 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcom
     let Some(lock) = JobLock::try_acquire(&job.lock_path())? else {
         return Ok(ControlOutcome::Requested);
     };
-    let record = job
-        .read_record()?
-        .ok_or_else(|| ControlError::WrongState("the job's job.json is unreadable; let the daemon rebuild it first".into()))?;
+    let record = job.read_record()?.ok_or_else(|| {
+        ControlError::WrongState(
+            "the job's job.json is unreadable; let the daemon rebuild it first".into(),
+        )
+    })?;
     let state = job.read_state().ok().flatten().unwrap_or_default();
     if state.status.is_final() {
         return Ok(ControlOutcome::Requested);
@@ -66,17 +68,36 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcom
         reason: "the job was cancelled (chute cancel)".into(),
         hint: "run `chute retry ID` to run it again".into(),
     };
-    let location = deliver::fail_job(spool, &job, &record, state, JobStatus::Cancelled, &error, durable)?;
+    let location = deliver::fail_job(
+        spool,
+        &job,
+        &record,
+        state,
+        JobStatus::Cancelled,
+        &error,
+        durable,
+    )?;
     drop(lock);
     Ok(ControlOutcome::Finished(location))
 }
 
 /// Puts a failed or cancelled job back in jobs/ so a daemon runs it again, from `from`
 /// (a stage name) or from the first stage that is not done.
-pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<ControlOutcome, ControlError> {
+pub fn retry(
+    spool: &Spool,
+    query: &str,
+    from: Option<&str>,
+) -> Result<ControlOutcome, ControlError> {
     let details = catalog::find(spool, query)?;
     let folder = match catalog::locate(spool, &details) {
-        Found::Ended(folder) if matches!(details.summary.state, JobStatus::Failed | JobStatus::Cancelled) => folder,
+        Found::Ended(folder)
+            if matches!(
+                details.summary.state,
+                JobStatus::Failed | JobStatus::Cancelled
+            ) =>
+        {
+            folder
+        }
         Found::Ended(_) => {
             return Err(ControlError::WrongState(format!(
                 "job {} is done; submit its input again to reprocess it",
@@ -95,7 +116,11 @@ pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<ControlOu
     let mut state: JobState = fsutil::read_json(&internals.join("state.json"))?.unwrap_or_default();
     if let Some(from) = from {
         let Some(index) = state.stages.iter().position(|stage| stage.name == from) else {
-            let names: Vec<_> = state.stages.iter().map(|stage| stage.name.as_str()).collect();
+            let names: Vec<_> = state
+                .stages
+                .iter()
+                .map(|stage| stage.name.as_str())
+                .collect();
             return Err(ControlError::WrongState(format!(
                 "job {} has no stage {from:?} (its stages: {})",
                 details.summary.id,
@@ -132,7 +157,9 @@ pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<ControlOu
     let _ = job.events().append("job", 0, "queued again by chute retry");
     let target = spool.job_dir(record.id);
     std::fs::rename(&restoring, &target)?;
-    Ok(ControlOutcome::Requeued(spool.relative(&target).to_string_lossy().into_owned()))
+    Ok(ControlOutcome::Requeued(
+        spool.relative(&target).to_string_lossy().into_owned(),
+    ))
 }
 
 fn internals_path(folder: &Path) -> std::path::PathBuf {

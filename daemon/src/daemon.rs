@@ -21,7 +21,9 @@ use crate::spool::{Spool, fsutil};
 #[derive(Debug, thiserror::Error)]
 pub enum FatalError {
     /// The spool folders could not be created.
-    #[error("cannot create the spool folders under {path}: {source} (check that the folder is writable by the chute user)")]
+    #[error(
+        "cannot create the spool folders under {path}: {source} (check that the folder is writable by the chute user)"
+    )]
     SpoolLayout {
         /// Spool root.
         path: String,
@@ -29,7 +31,9 @@ pub enum FatalError {
         source: std::io::Error,
     },
     /// The inboxes could not be watched.
-    #[error("cannot watch the inboxes: {0} (raise fs.inotify.max_user_watches or max_user_instances)")]
+    #[error(
+        "cannot watch the inboxes: {0} (raise fs.inotify.max_user_watches or max_user_instances)"
+    )]
     Watch(#[from] notify::Error),
     /// Any other start-up failure.
     #[error("{0}")]
@@ -76,19 +80,30 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
         started_at: Some(Utc::now()),
         version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let record_path = owner::write_daemon_record(&spool.daemons(), &record)
-        .map_err(|error| FatalError::Other(format!("cannot write the daemon record in daemons/: {error}")))?;
+    let record_path = owner::write_daemon_record(&spool.daemons(), &record).map_err(|error| {
+        FatalError::Other(format!(
+            "cannot write the daemon record in daemons/: {error}"
+        ))
+    })?;
     tracing::info!(spool = %spool.root().display(), routes = routes.len(), pid = me.pid, "chute is ready.");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 
     let runner = Arc::new(Runner {
         spool: spool.clone(),
         config: config.clone(),
-        routes: routes.into_iter().map(|route| (route.name.clone(), route)).collect::<HashMap<_, _>>(),
+        routes: routes
+            .into_iter()
+            .map(|route| (route.name.clone(), route))
+            .collect::<HashMap<_, _>>(),
         drain: CancellationToken::new(),
         stop: CancellationToken::new(),
     });
-    let heartbeat = spawn_daemon_heartbeat(spool.clone(), record.clone(), queue.clone(), config.spool.heartbeat_interval);
+    let heartbeat = spawn_daemon_heartbeat(
+        spool.clone(),
+        record.clone(),
+        queue.clone(),
+        config.spool.heartbeat_interval,
+    );
 
     let slots = Arc::new(Semaphore::new(config.limits.max_running_jobs));
     let mut running = JoinSet::new();
@@ -116,7 +131,10 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
         }
     }
 
-    tracing::info!(running = running.len(), "Shutting down: no new claims; running stages may reach a checkpoint.");
+    tracing::info!(
+        running = running.len(),
+        "Shutting down: no new claims; running stages may reach a checkpoint."
+    );
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     let _ = sender.send(IntakeMessage::Shutdown);
     drop(watcher);
@@ -129,9 +147,17 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(?grace, "Shutdown grace ran out; stopping the remaining stages (they resume after restart).");
+        tracing::warn!(
+            ?grace,
+            "Shutdown grace ran out; stopping the remaining stages (they resume after restart)."
+        );
         runner.stop.cancel();
-        if tokio::time::timeout(Duration::from_secs(2), async { while running.join_next().await.is_some() {} }).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(2), async {
+            while running.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
             running.abort_all();
         }
     }
@@ -150,14 +176,21 @@ fn log_join(finished: Result<RunOutcome, tokio::task::JoinError>) {
 
 /// Refreshes this daemon's record (its heartbeat for peers on other hosts) and tells
 /// systemd how many jobs are queued and running.
-fn spawn_daemon_heartbeat(spool: Spool, record: DaemonRecord, queue: Arc<JobQueue>, interval: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_daemon_heartbeat(
+    spool: Spool,
+    record: DaemonRecord,
+    queue: Arc<JobQueue>,
+    interval: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);
         loop {
             ticker.tick().await;
             let daemons = spool.daemons();
             let record = record.clone();
-            let _ = tokio::task::spawn_blocking(move || owner::write_daemon_record(&daemons, &record)).await;
+            let _ =
+                tokio::task::spawn_blocking(move || owner::write_daemon_record(&daemons, &record))
+                    .await;
             let queued = queue.queued();
             let running = queue.known().saturating_sub(queued);
             notify_systemd(&[
@@ -169,10 +202,10 @@ fn spawn_daemon_heartbeat(spool: Spool, record: DaemonRecord, queue: Arc<JobQueu
 }
 
 fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some() {
-        if let Err(error) = sd_notify::notify(false, states) {
-            tracing::warn!(%error, "Could not notify systemd.");
-        }
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(error) = sd_notify::notify(false, states)
+    {
+        tracing::warn!(%error, "Could not notify systemd.");
     }
 }
 

@@ -65,7 +65,9 @@ pub fn check_and_register(
         if existing.job_id == mine.job_id {
             return Ok(None);
         }
-        let age = (mine.claimed_at - existing.claimed_at).to_std().unwrap_or_default();
+        let age = (mine.claimed_at - existing.claimed_at)
+            .to_std()
+            .unwrap_or_default();
         let original_alive = original_is_done_or_running(spool, &existing);
         if age > window || !original_alive {
             fsutil::write_json_atomic(&path, mine, false)?;

@@ -120,7 +120,10 @@ fn recorded_input_name(record: &JobRecord) -> OsString {
     if let Some(hex) = &record.input.name_hex {
         let bytes: Option<Vec<u8>> = (0..hex.len())
             .step_by(2)
-            .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+            .map(|i| {
+                hex.get(i..i + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
             .collect();
         if let Some(bytes) = bytes {
             return OsString::from_vec(bytes);
@@ -149,7 +152,10 @@ fn result_folder(parent: &Path, record: &JobRecord, input_name: &OsString) -> Pa
     let preferred = parent.join(result_folder_name(record, input_name));
     if belongs_to_other_job(&preferred, record.id) {
         let stem = entry::stem(input_name, record.input.kind);
-        parent.join(entry::result_folder_name(&stem, &record.id.simple().to_string()))
+        parent.join(entry::result_folder_name(
+            &stem,
+            &record.id.simple().to_string(),
+        ))
     } else {
         preferred
     }
@@ -293,9 +299,11 @@ pub fn fail_job(
     state.error = Some(error.clone());
     state.updated_at = Some(Utc::now());
     job.write_state(&state, durable)?;
-    let _ = job
-        .events()
-        .append(&error.stage, 100, &format!("{}: {}", status.name(), error.reason));
+    let _ = job.events().append(
+        &error.stage,
+        100,
+        &format!("{}: {}", status.name(), error.reason),
+    );
     let location = deliver_failed(spool, job, record, &state, error, durable)?;
     retire(spool, job)?;
     Ok(location)

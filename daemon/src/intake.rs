@@ -20,9 +20,9 @@ use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
 use crate::config::{Config, RouteConfig};
 use crate::job::{self, JobLock};
 use crate::queue::JobQueue;
+use crate::spool::Spool;
 use crate::spool::entry::{self, Rejection};
 use crate::spool::owner::{Liveness, Owner};
-use crate::spool::Spool;
 
 /// Messages the intake thread reacts to.
 #[derive(Debug)]
@@ -74,7 +74,12 @@ pub struct Intake {
 
 impl Intake {
     /// An intake for these routes feeding `queue`.
-    pub fn new(spool: Spool, config: Arc<Config>, routes: Vec<RouteConfig>, queue: Arc<JobQueue>) -> Self {
+    pub fn new(
+        spool: Spool,
+        config: Arc<Config>,
+        routes: Vec<RouteConfig>,
+        queue: Arc<JobQueue>,
+    ) -> Self {
         let inbox_dirs = routes
             .iter()
             .enumerate()
@@ -98,7 +103,10 @@ impl Intake {
     }
 
     /// Starts watching the inboxes; events arrive on `sender`.
-    pub fn watch(&self, sender: Sender<IntakeMessage>) -> notify::Result<notify::RecommendedWatcher> {
+    pub fn watch(
+        &self,
+        sender: Sender<IntakeMessage>,
+    ) -> notify::Result<notify::RecommendedWatcher> {
         let mut watcher = notify::recommended_watcher(move |event| {
             let _ = sender.send(IntakeMessage::Fs(event));
         })?;
@@ -110,7 +118,8 @@ impl Intake {
 
     /// Runs until a `Shutdown` message; blocking.
     pub fn run(mut self, messages: Receiver<IntakeMessage>) {
-        let tick = (self.config.watch.settle / 4).clamp(Duration::from_millis(50), Duration::from_millis(500));
+        let tick = (self.config.watch.settle / 4)
+            .clamp(Duration::from_millis(50), Duration::from_millis(500));
         let rescan_every = self.config.spool.rescan_interval;
         self.full_rescan();
         let mut next_rescan = Instant::now() + rescan_every;
@@ -163,7 +172,9 @@ impl Intake {
             }
         };
         if event.need_rescan() {
-            tracing::warn!("The file watcher's queue overflowed; rescanning the inboxes (raise fs.inotify.max_queued_events if this repeats).");
+            tracing::warn!(
+                "The file watcher's queue overflowed; rescanning the inboxes (raise fs.inotify.max_queued_events if this repeats)."
+            );
             self.full_rescan();
             return;
         }
@@ -218,9 +229,13 @@ impl Intake {
             return;
         };
         let readiness = match inspection.verdict {
-            Err(Rejection::Symlink | Rejection::Fifo | Rejection::Socket | Rejection::Device | Rejection::HardLinked(_)) => {
-                Readiness::Ready
-            }
+            Err(
+                Rejection::Symlink
+                | Rejection::Fifo
+                | Rejection::Socket
+                | Rejection::Device
+                | Rejection::HardLinked(_),
+            ) => Readiness::Ready,
             _ => readiness,
         };
         let now = Instant::now();
@@ -319,7 +334,11 @@ impl Intake {
                 self.candidates.insert(
                     key.clone(),
                     Candidate {
-                        readiness: if ready { Readiness::Ready } else { Readiness::Settling },
+                        readiness: if ready {
+                            Readiness::Ready
+                        } else {
+                            Readiness::Settling
+                        },
                         fingerprint: inspection.fingerprint(),
                         last_change: now,
                     },
@@ -357,8 +376,12 @@ impl Intake {
             let limit = room.min(self.config.limits.claim_batch);
             let mut batch = Vec::with_capacity(limit);
             while batch.len() < limit {
-                let Some(key) = self.ready.pop_front() else { break };
-                let Some(candidate) = self.candidates.get(&key) else { continue };
+                let Some(key) = self.ready.pop_front() else {
+                    break;
+                };
+                let Some(candidate) = self.candidates.get(&key) else {
+                    continue;
+                };
                 if candidate.readiness != Readiness::Ready {
                     continue;
                 }
@@ -366,9 +389,15 @@ impl Intake {
                 let route = self.routes[key.0].clone();
                 let path = self.spool.inbox(&route.name).join(&key.1);
                 match entry::inspect(&path, &route) {
-                    Ok(inspection) => batch.push(ClaimRequest { route, name: key.1, inspection }),
+                    Ok(inspection) => batch.push(ClaimRequest {
+                        route,
+                        name: key.1,
+                        inspection,
+                    }),
                     Err(error) if error.kind() == io::ErrorKind::NotFound => {}
-                    Err(error) => tracing::warn!(route = %route.name, %error, "Could not inspect an inbox entry; it stays in the inbox."),
+                    Err(error) => {
+                        tracing::warn!(route = %route.name, %error, "Could not inspect an inbox entry; it stays in the inbox.")
+                    }
                 }
             }
             if batch.is_empty() {
@@ -395,14 +424,11 @@ impl Intake {
             if self.queue.contains(job.id) {
                 continue;
             }
-            match job.read_record() {
-                Ok(Some(record)) => {
-                    if record.owner.same_process(&self.me) || self.liveness.is_alive(&record.owner) {
-                        continue;
-                    }
-                }
-                // Missing or torn: the runner rebuilds it if the lock is free.
-                Ok(None) | Err(_) => {}
+            // A missing or torn job.json is rebuilt by the runner if the lock is free.
+            if let Ok(Some(record)) = job.read_record()
+                && (record.owner.same_process(&self.me) || self.liveness.is_alive(&record.owner))
+            {
+                continue;
             }
             if !JobLock::is_free(&job.lock_path()).unwrap_or(false) && job.lock_path().exists() {
                 continue;

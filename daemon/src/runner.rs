@@ -18,11 +18,13 @@ use uuid::Uuid;
 use crate::config::{Config, RouteConfig};
 use crate::dedupe::DuplicateOf;
 use crate::deliver;
-use crate::job::{InputRecord, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus, StageStatus};
+use crate::job::{
+    InputRecord, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus, StageStatus,
+};
 use crate::pipeline::{self, Pipeline, StageContext, StageError};
+use crate::spool::Spool;
 use crate::spool::entry::{self, InputKind};
 use crate::spool::owner::Owner;
-use crate::spool::Spool;
 
 /// Stage name used for failures that happen before any pipeline stage.
 pub const CLAIM_STAGE: &str = "claim";
@@ -75,10 +77,17 @@ impl Runner {
         }
     }
 
-    async fn run_inner(self: &Arc<Self>, id: Uuid, mark_started: &mut impl FnMut()) -> anyhow::Result<RunOutcome> {
+    async fn run_inner(
+        self: &Arc<Self>,
+        id: Uuid,
+        mark_started: &mut impl FnMut(),
+    ) -> anyhow::Result<RunOutcome> {
         let job = JobDir::new(id, self.spool.job_dir(id));
         let lock_path = job.lock_path();
-        let Some(lock) = tokio::task::spawn_blocking(move || JobLock::try_acquire_or_create(&lock_path)).await?? else {
+        let Some(lock) =
+            tokio::task::spawn_blocking(move || JobLock::try_acquire_or_create(&lock_path))
+                .await??
+        else {
             return Ok(RunOutcome::Skipped);
         };
         let durable = self.config.spool.fsync;
@@ -109,17 +118,21 @@ impl Runner {
         };
         if !record.owner.same_process(&Owner::current()) {
             let epoch = record.owner.epoch + 1;
-            record.owner = Owner { epoch, ..Owner::current() };
+            record.owner = Owner {
+                epoch,
+                ..Owner::current()
+            };
             job.write_record(&record, durable)?;
         }
         let span = tracing::Span::current();
         span.record("route", record.route.as_str());
 
-        if let Some(existing) = &state {
-            if existing.status.is_final() {
-                let existing = existing.clone();
-                return self.finish_final(&job, &record, existing).map_err(Into::into);
-            }
+        if let Some(existing) = &state
+            && existing.status.is_final()
+        {
+            return self
+                .finish_final(&job, &record, existing.clone())
+                .map_err(Into::into);
         }
         let Some(route) = self.routes.get(&record.route).cloned() else {
             let error = JobError {
@@ -127,7 +140,15 @@ impl Runner {
                 reason: format!("the route {:?} is not configured (any more)", record.route),
                 hint: "add the route back to the configuration and run `chute retry`".into(),
             };
-            return self.fail(&job, &record, state.unwrap_or_default(), JobStatus::Failed, error).map_err(Into::into);
+            return self
+                .fail(
+                    &job,
+                    &record,
+                    state.unwrap_or_default(),
+                    JobStatus::Failed,
+                    error,
+                )
+                .map_err(Into::into);
         };
         if let Some(rejection) = &record.rejection {
             let error = JobError {
@@ -136,7 +157,15 @@ impl Runner {
                 hint: rejection.hint.clone(),
             };
             tracing::warn!(reason = %error.reason, "Refused an input without opening it.");
-            return self.fail(&job, &record, state.unwrap_or_default(), JobStatus::Failed, error).map_err(Into::into);
+            return self
+                .fail(
+                    &job,
+                    &record,
+                    state.unwrap_or_default(),
+                    JobStatus::Failed,
+                    error,
+                )
+                .map_err(Into::into);
         }
 
         let pipeline = Pipeline::for_kind(route.pipeline);
@@ -152,7 +181,15 @@ impl Runner {
         let cancel = CancellationToken::new();
         let record_lock = Arc::new(Mutex::new(()));
         let heartbeat = self.spawn_heartbeat(job.clone(), cancel.clone(), record_lock.clone());
-        let result = self.run_stages(&job, &mut record, &mut state, &pipeline, &route, &cancel, &record_lock).await;
+        let execution = Execution {
+            job: &job,
+            route: &route,
+            cancel: &cancel,
+            record_lock: &record_lock,
+        };
+        let result = self
+            .run_stages(&execution, &mut record, &mut state, &pipeline)
+            .await;
         heartbeat.abort();
         drop(record_lock);
         let outcome = match result {
@@ -169,9 +206,17 @@ impl Runner {
                 self.fail(&job, &record, state, JobStatus::Cancelled, error)?
             }
             Err((_, StageError::Interrupted)) => RunOutcome::Interrupted,
-            Err((stage, StageError::Job { reason, hint })) => {
-                self.fail(&job, &record, state, JobStatus::Failed, JobError { stage, reason, hint })?
-            }
+            Err((stage, StageError::Job { reason, hint })) => self.fail(
+                &job,
+                &record,
+                state,
+                JobStatus::Failed,
+                JobError {
+                    stage,
+                    reason,
+                    hint,
+                },
+            )?,
             Err((stage, StageError::Transient(reason))) => {
                 let error = JobError {
                     stage,
@@ -188,19 +233,26 @@ impl Runner {
     /// Runs every stage that is not done yet; `Err` names the stage that stopped the job.
     async fn run_stages(
         &self,
-        job: &JobDir,
+        execution: &Execution<'_>,
         record: &mut JobRecord,
         state: &mut JobState,
         pipeline: &Pipeline,
-        route: &RouteConfig,
-        cancel: &CancellationToken,
-        record_lock: &Arc<Mutex<()>>,
     ) -> Result<(), (String, StageError)> {
+        let Execution {
+            job,
+            route,
+            cancel,
+            record_lock,
+        } = *execution;
         let durable = self.config.spool.fsync;
         let checkpoint = |state: &mut JobState, stage: &str| -> Result<(), (String, StageError)> {
             state.updated_at = Some(Utc::now());
-            job.write_state(state, durable)
-                .map_err(|error| (stage.to_owned(), StageError::Transient(format!("could not checkpoint state.json: {error}"))))
+            job.write_state(state, durable).map_err(|error| {
+                (
+                    stage.to_owned(),
+                    StageError::Transient(format!("could not checkpoint state.json: {error}")),
+                )
+            })
         };
         for (index, stage) in pipeline.stages.iter().enumerate() {
             let name = stage.name();
@@ -217,7 +269,9 @@ impl Runner {
                 let entry = &mut state.stages[index];
                 entry.status = StageStatus::Done;
                 entry.finished_at = Some(Utc::now());
-                entry.outputs.insert("skipped".into(), serde_json::json!("duplicate input"));
+                entry
+                    .outputs
+                    .insert("skipped".into(), serde_json::json!("duplicate input"));
                 checkpoint(state, name)?;
                 let _ = job.events().append(name, 100, "skipped: duplicate input");
                 continue;
@@ -230,20 +284,22 @@ impl Runner {
                 entry.attempts
             };
             checkpoint(state, name)?;
-            let _ = job.events().append(name, 0, &format!("started (attempt {attempt})"));
+            let _ = job
+                .events()
+                .append(name, 0, &format!("started (attempt {attempt})"));
             tracing::info!(stage = name, attempt, "Stage started.");
 
             let context = StageContext {
                 spool: self.spool.clone(),
                 config: self.config.clone(),
-                route: route.clone(),
-                job: job.clone(),
+                route: (*route).clone(),
+                job: (*job).clone(),
                 record: record.clone(),
                 state: state.clone(),
                 stage: name,
-                cancel: cancel.clone(),
+                cancel: (*cancel).clone(),
                 stop: self.stop.clone(),
-                record_lock: record_lock.clone(),
+                record_lock: (*record_lock).clone(),
             };
             let result = (|| stage.run(&context))
                 .retry(
@@ -286,9 +342,18 @@ impl Runner {
         Ok(())
     }
 
-    fn deliver(&self, job: &JobDir, record: &JobRecord, mut state: JobState, duplicate_of: Option<DuplicateOf>) -> anyhow::Result<RunOutcome> {
+    fn deliver(
+        &self,
+        job: &JobDir,
+        record: &JobRecord,
+        mut state: JobState,
+        duplicate_of: Option<DuplicateOf>,
+    ) -> anyhow::Result<RunOutcome> {
         let durable = self.config.spool.fsync;
-        let index = state.stages.iter().position(|s| s.name == pipeline::DELIVER);
+        let index = state
+            .stages
+            .iter()
+            .position(|s| s.name == pipeline::DELIVER);
         if let Some(index) = index {
             let entry = &mut state.stages[index];
             entry.status = StageStatus::Running;
@@ -296,9 +361,14 @@ impl Runner {
             entry.started_at = Some(Utc::now());
             let attempt = entry.attempts;
             job.write_state(&state, durable)?;
-            let _ = job.events().append(pipeline::DELIVER, 0, &format!("started (attempt {attempt})"));
+            let _ = job.events().append(
+                pipeline::DELIVER,
+                0,
+                &format!("started (attempt {attempt})"),
+            );
         }
-        let location = deliver::deliver_done(&self.spool, job, record, &state, duplicate_of, durable)?;
+        let location =
+            deliver::deliver_done(&self.spool, job, record, &state, duplicate_of, durable)?;
         state.status = JobStatus::Done;
         state.delivery = Some(location.clone());
         if let Some(index) = index {
@@ -314,17 +384,44 @@ impl Runner {
         Ok(RunOutcome::Done(location))
     }
 
-    fn fail(&self, job: &JobDir, record: &JobRecord, state: JobState, status: JobStatus, error: JobError) -> std::io::Result<RunOutcome> {
-        let location = deliver::fail_job(&self.spool, job, record, state, status, &error, self.config.spool.fsync)?;
+    fn fail(
+        &self,
+        job: &JobDir,
+        record: &JobRecord,
+        state: JobState,
+        status: JobStatus,
+        error: JobError,
+    ) -> std::io::Result<RunOutcome> {
+        let location = deliver::fail_job(
+            &self.spool,
+            job,
+            record,
+            state,
+            status,
+            &error,
+            self.config.spool.fsync,
+        )?;
         tracing::warn!(stage = %error.stage, reason = %error.reason, %location, "Job {}.", status.name());
         Ok(RunOutcome::Failed(location))
     }
 
     /// Completes the delivery of a job that was already final when a daemon died.
-    fn finish_final(&self, job: &JobDir, record: &JobRecord, state: JobState) -> std::io::Result<RunOutcome> {
+    fn finish_final(
+        &self,
+        job: &JobDir,
+        record: &JobRecord,
+        state: JobState,
+    ) -> std::io::Result<RunOutcome> {
         let durable = self.config.spool.fsync;
         if state.status == JobStatus::Done {
-            let location = deliver::deliver_done(&self.spool, job, record, &state, duplicate_of(&state), durable)?;
+            let location = deliver::deliver_done(
+                &self.spool,
+                job,
+                record,
+                &state,
+                duplicate_of(&state),
+                durable,
+            )?;
             deliver::retire(&self.spool, job)?;
             return Ok(RunOutcome::Done(location));
         }
@@ -339,8 +436,15 @@ impl Runner {
     }
 
     /// A job.json rebuilt from the input (and the route saved in state.json).
-    fn rebuild_record(&self, job: &JobDir, state: Option<&JobState>, input_name: Option<&std::ffi::OsString>) -> anyhow::Result<JobRecord> {
-        let route_name = state.and_then(|s| s.route.clone()).unwrap_or_else(|| "unknown".to_owned());
+    fn rebuild_record(
+        &self,
+        job: &JobDir,
+        state: Option<&JobState>,
+        input_name: Option<&std::ffi::OsString>,
+    ) -> anyhow::Result<JobRecord> {
+        let route_name = state
+            .and_then(|s| s.route.clone())
+            .unwrap_or_else(|| "unknown".to_owned());
         let pipeline = self
             .routes
             .get(&route_name)
@@ -353,17 +457,20 @@ impl Runner {
             let (text, hex) = entry::display_name(name);
             input.name = text;
             input.name_hex = hex;
-            input.kind = if meta.is_dir() { InputKind::Directory } else { InputKind::File };
+            input.kind = if meta.is_dir() {
+                InputKind::Directory
+            } else {
+                InputKind::File
+            };
             input.size = meta.len();
             input.inode = std::os::unix::fs::MetadataExt::ino(&meta);
         }
-        let claimed_at = chrono::DateTime::from_timestamp_millis(
-            job.id.get_timestamp().map_or(0, |ts| {
+        let claimed_at =
+            chrono::DateTime::from_timestamp_millis(job.id.get_timestamp().map_or(0, |ts| {
                 let (seconds, nanos) = ts.to_unix();
                 (seconds * 1000 + u64::from(nanos) / 1_000_000) as i64
-            }),
-        )
-        .unwrap_or_else(Utc::now);
+            }))
+            .unwrap_or_else(Utc::now);
         Ok(JobRecord {
             id: job.id,
             route: route_name,
@@ -378,7 +485,12 @@ impl Runner {
     }
 
     /// Refreshes job.json's heartbeat and watches for a cancel request while the job runs.
-    fn spawn_heartbeat(&self, job: JobDir, cancel: CancellationToken, record_lock: Arc<Mutex<()>>) -> tokio::task::JoinHandle<()> {
+    fn spawn_heartbeat(
+        &self,
+        job: JobDir,
+        cancel: CancellationToken,
+        record_lock: Arc<Mutex<()>>,
+    ) -> tokio::task::JoinHandle<()> {
         let interval = self.config.spool.heartbeat_interval;
         let durable = self.config.spool.fsync;
         let poll = interval.min(Duration::from_millis(500));
@@ -407,6 +519,14 @@ impl Runner {
             }
         })
     }
+}
+
+/// What the stages of one running job share.
+struct Execution<'a> {
+    job: &'a JobDir,
+    route: &'a RouteConfig,
+    cancel: &'a CancellationToken,
+    record_lock: &'a Arc<Mutex<()>>,
 }
 
 fn duplicate_of(state: &JobState) -> Option<DuplicateOf> {

@@ -62,7 +62,10 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         println!("no jobs");
         return Ok(());
     }
-    println!("{:<8}  {:<9}  {:<12}  {:<12}  {:>4}  INPUT", "ID", "STATE", "ROUTE", "STAGE", "PCT");
+    println!(
+        "{:<8}  {:<9}  {:<12}  {:<12}  {:>4}  INPUT",
+        "ID", "STATE", "ROUTE", "STAGE", "PCT"
+    );
     for job in jobs {
         println!(
             "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}",

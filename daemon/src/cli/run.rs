@@ -29,7 +29,10 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         // Without signal handlers, ctrl-c is the only way to stop.
         let _ = tokio::signal::ctrl_c().await;
         return;

@@ -25,7 +25,11 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
     let summary = &details.summary;
     println!("job       {}", summary.id);
     println!("route     {} ({})", summary.route, summary.pipeline);
-    println!("input     {} ({} bytes)", summary.input.escape_debug(), details.job.input.size);
+    println!(
+        "input     {} ({} bytes)",
+        summary.input.escape_debug(),
+        details.job.input.size
+    );
     println!("state     {} {}%", summary.state.name(), summary.percent);
     println!("claimed   {}", summary.claimed_at.to_rfc3339());
     println!("location  {}", summary.location);
@@ -37,12 +41,20 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
             println!("hint      {hint}");
         }
         if let Some(original) = result.get("duplicate_of").filter(|v| !v.is_null()) {
-            println!("duplicate of {}", original["job_id"].as_str().unwrap_or("?"));
+            println!(
+                "duplicate of {}",
+                original["job_id"].as_str().unwrap_or("?")
+            );
         }
     }
     println!("stages");
     for stage in &details.stages {
-        println!("  {:<14} {:<8} attempts {}", stage.name, format!("{:?}", stage.status).to_lowercase(), stage.attempts);
+        println!(
+            "  {:<14} {:<8} attempts {}",
+            stage.name,
+            format!("{:?}", stage.status).to_lowercase(),
+            stage.attempts
+        );
     }
     println!("events");
     for event in &details.events {

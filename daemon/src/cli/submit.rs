@@ -34,7 +34,9 @@ pub struct SubmitArgs {
     pub files: Vec<PathBuf>,
 }
 
-const AUDIO_EXTENSIONS: [&str; 12] = ["wav", "mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "webm", "mp4", "mkv", "mov"];
+const AUDIO_EXTENSIONS: [&str; 12] = [
+    "wav", "mp3", "m4a", "aac", "ogg", "oga", "opus", "flac", "webm", "mp4", "mkv", "mov",
+];
 const BRIEF_EXTENSIONS: [&str; 5] = ["json", "toml", "yaml", "yml", "md"];
 
 /// Submits the files, then (with `--wait`) follows their jobs.
@@ -45,7 +47,10 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     if let Ok(entries) = std::fs::read_dir(spool.inbox_root()) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if entry.path().is_dir() && is_valid_route_name(&name) && !routes.iter().any(|r| r.name == name) {
+            if entry.path().is_dir()
+                && is_valid_route_name(&name)
+                && !routes.iter().any(|r| r.name == name)
+            {
                 routes.push(RouteConfig::new(&name, PipelineKind::Passthrough));
             }
         }
@@ -53,10 +58,16 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     let mut submitted = Vec::new();
     for file in &args.files {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
-        let (name, inode) = put_into_inbox(&spool, &route.name, file)
-            .map_err(|error| CliError::failure(format!("cannot submit {}: {error}", file.display())))?;
+        let (name, inode) = put_into_inbox(&spool, &route.name, file).map_err(|error| {
+            CliError::failure(format!("cannot submit {}: {error}", file.display()))
+        })?;
         if !args.wait {
-            println!("{}", spool.relative(&spool.inbox(&route.name).join(&name)).display());
+            println!(
+                "{}",
+                spool
+                    .relative(&spool.inbox(&route.name).join(&name))
+                    .display()
+            );
         }
         submitted.push((route.name.clone(), name, inode));
     }
@@ -76,8 +87,18 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     }
 }
 
-fn choose_route<'a>(routes: &'a [RouteConfig], asked: Option<&str>, file: &Path) -> Result<&'a RouteConfig, CliError> {
-    let names = || routes.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
+fn choose_route<'a>(
+    routes: &'a [RouteConfig],
+    asked: Option<&str>,
+    file: &Path,
+) -> Result<&'a RouteConfig, CliError> {
+    let names = || {
+        routes
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let wanted = match asked {
         Some(name) => name.to_owned(),
         None => {
@@ -129,7 +150,9 @@ fn put_into_inbox(spool: &Spool, route: &str, file: &Path) -> io::Result<(OsStri
             fsutil::sync_dir(&inbox)?;
             return Ok((candidate, inode));
         }
-        Err(io::Error::other("too many files with this name are waiting in the inbox"))
+        Err(io::Error::other(
+            "too many files with this name are waiting in the inbox",
+        ))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp).or_else(|_| fsutil::remove_tree(&temp));
@@ -157,7 +180,9 @@ fn numbered_name(name: &OsString, attempt: u32) -> OsString {
     let mut numbered = stem.clone();
     numbered.push(format!(" ({attempt})"));
     let name_bytes = name.as_encoded_bytes();
-    numbered.push(OsString::from(String::from_utf8_lossy(&name_bytes[stem.len()..]).into_owned()));
+    numbered.push(OsString::from(
+        String::from_utf8_lossy(&name_bytes[stem.len()..]).into_owned(),
+    ));
     numbered
 }
 
@@ -174,12 +199,20 @@ fn copy_entry(source: &Path, target: &Path) -> io::Result<()> {
         std::fs::copy(source, target)?;
         std::fs::File::open(target)?.sync_all()
     } else {
-        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is not a regular file or folder", source.display())))
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a regular file or folder", source.display()),
+        ))
     }
 }
 
 /// Follows the job that claimed (route, name, inode) until it ends.
-fn wait_for_job(spool: &Spool, route: &str, name: &OsString, inode: u64) -> (String, JobStatus, String) {
+fn wait_for_job(
+    spool: &Spool,
+    route: &str,
+    name: &OsString,
+    inode: u64,
+) -> (String, JobStatus, String) {
     let started = Utc::now() - chrono::Duration::seconds(5);
     let mut last_report = Instant::now();
     loop {
@@ -194,27 +227,46 @@ fn wait_for_job(spool: &Spool, route: &str, name: &OsString, inode: u64) -> (Str
     }
 }
 
-fn find_ended(spool: &Spool, route: &str, name: &OsString, inode: u64, since: chrono::DateTime<Utc>) -> Option<(String, JobStatus, String)> {
-    let kind = if spool.inbox(route).join(name).is_dir() { InputKind::Directory } else { InputKind::File };
+fn find_ended(
+    spool: &Spool,
+    route: &str,
+    name: &OsString,
+    inode: u64,
+    since: chrono::DateTime<Utc>,
+) -> Option<(String, JobStatus, String)> {
+    let kind = if spool.inbox(route).join(name).is_dir() {
+        InputKind::Directory
+    } else {
+        InputKind::File
+    };
     let stem = entry::stem(name, kind);
     let mut prefix = stem.as_encoded_bytes().to_vec();
     prefix.extend_from_slice(b"--");
     let (display, _) = entry::display_name(name);
     for parent in [spool.outbox(route), spool.failed(route)] {
-        let Ok(entries) = std::fs::read_dir(&parent) else { continue };
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
         for folder in entries.flatten() {
             if !folder.file_name().as_encoded_bytes().starts_with(&prefix) {
                 continue;
             }
-            let (job, state) = if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&folder.path().join("result.json")) {
+            let (job, state) = if let Ok(Some(result)) =
+                fsutil::read_json::<ResultFile>(&folder.path().join("result.json"))
+            {
                 (result.job, JobStatus::Done)
-            } else if let Ok(Some(error)) = fsutil::read_json::<ErrorFile>(&folder.path().join("error.json")) {
+            } else if let Ok(Some(error)) =
+                fsutil::read_json::<ErrorFile>(&folder.path().join("error.json"))
+            {
                 (error.job, error.state)
             } else {
                 continue;
             };
             if job.input.inode == inode && job.input.name == display && job.claimed_at >= since {
-                let location = spool.relative(&folder.path()).to_string_lossy().into_owned();
+                let location = spool
+                    .relative(&folder.path())
+                    .to_string_lossy()
+                    .into_owned();
                 return Some((job.id.to_string(), state, location));
             }
         }

@@ -21,7 +21,12 @@ pub struct WatchArgs {
 pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
     let (_, spool) = cli.spool()?;
     let only = match &args.id {
-        Some(query) => Some(catalog::find(&spool, query).map_err(CliError::usage)?.summary.id),
+        Some(query) => Some(
+            catalog::find(&spool, query)
+                .map_err(CliError::usage)?
+                .summary
+                .id,
+        ),
         None => None,
     };
     let multi = MultiProgress::new();
@@ -40,19 +45,34 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
             let bar = bars.entry(details.summary.id).or_insert_with(|| {
                 let bar = multi.add(ProgressBar::new(100));
                 bar.set_style(style.clone());
-                bar.set_prefix(format!("{} {}", details.summary.short_id, details.summary.route));
+                bar.set_prefix(format!(
+                    "{} {}",
+                    details.summary.short_id, details.summary.route
+                ));
                 bar
             });
             bar.set_position(u64::from(details.summary.percent));
-            let last = details.events.last().map(|e| e.message.as_str()).unwrap_or("queued");
+            let last = details
+                .events
+                .last()
+                .map(|e| e.message.as_str())
+                .unwrap_or("queued");
             bar.set_message(format!(
                 "{} — {}: {}",
                 details.summary.input,
-                details.summary.stage.as_deref().unwrap_or(details.summary.state.name()),
+                details
+                    .summary
+                    .stage
+                    .as_deref()
+                    .unwrap_or(details.summary.state.name()),
                 last
             ));
         }
-        let gone: Vec<Uuid> = bars.keys().filter(|id| !live.iter().any(|d| d.summary.id == **id)).copied().collect();
+        let gone: Vec<Uuid> = bars
+            .keys()
+            .filter(|id| !live.iter().any(|d| d.summary.id == **id))
+            .copied()
+            .collect();
         for id in gone {
             if let Some(bar) = bars.remove(&id) {
                 let ended = catalog::find(&spool, &id.to_string()).ok();
@@ -60,22 +80,39 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
                     || "ended".to_owned(),
                     |d| format!("{} → {}", d.summary.state.name(), d.summary.location),
                 );
-                if ended.as_ref().is_some_and(|d| d.summary.state == JobStatus::Done) {
+                if ended
+                    .as_ref()
+                    .is_some_and(|d| d.summary.state == JobStatus::Done)
+                {
                     bar.set_position(100);
                 }
                 bar.finish_with_message(message);
                 if only == Some(id) {
                     let failed = ended.is_none_or(|d| d.summary.state != JobStatus::Done);
-                    return if failed { Err(CliError::failure("")) } else { Ok(()) };
+                    return if failed {
+                        Err(CliError::failure(""))
+                    } else {
+                        Ok(())
+                    };
                 }
             }
         }
-        if let Some(id) = only {
-            if !bars.contains_key(&id) && live.is_empty() {
-                let ended = catalog::find(&spool, &id.to_string()).map_err(CliError::usage)?;
-                println!("{} {} {}", ended.summary.id, ended.summary.state.name(), ended.summary.location);
-                return if ended.summary.state == JobStatus::Done { Ok(()) } else { Err(CliError::failure("")) };
-            }
+        if let Some(id) = only
+            && !bars.contains_key(&id)
+            && live.is_empty()
+        {
+            let ended = catalog::find(&spool, &id.to_string()).map_err(CliError::usage)?;
+            println!(
+                "{} {} {}",
+                ended.summary.id,
+                ended.summary.state.name(),
+                ended.summary.location
+            );
+            return if ended.summary.state == JobStatus::Done {
+                Ok(())
+            } else {
+                Err(CliError::failure(""))
+            };
         }
         std::thread::sleep(Duration::from_millis(250));
     }

@@ -28,7 +28,10 @@ pub enum JobStatus {
 impl JobStatus {
     /// Whether the job has ended.
     pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Done | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 
     /// The lowercase name used in JSON and on the command line.

@@ -27,7 +27,8 @@ pub const DELIVER: &str = "deliver";
 pub type StageOutputs = BTreeMap<String, serde_json::Value>;
 
 /// A boxed future, so stages can be trait objects.
-pub type StageFuture<'a> = Pin<Box<dyn Future<Output = Result<StageOutputs, StageError>> + Send + 'a>>;
+pub type StageFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<StageOutputs, StageError>> + Send + 'a>>;
 
 /// One step of a pipeline.
 pub trait Stage: Send + Sync {
@@ -110,8 +111,14 @@ impl StageContext {
 
     /// Re-reads job.json, applies `change`, and writes it back atomically.
     pub fn update_record(&self, change: impl FnOnce(&mut JobRecord)) -> std::io::Result<JobRecord> {
-        let _guard = self.record_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut record = self.job.read_record()?.unwrap_or_else(|| self.record.clone());
+        let _guard = self
+            .record_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut record = self
+            .job
+            .read_record()?
+            .unwrap_or_else(|| self.record.clone());
         change(&mut record);
         self.job.write_record(&record, self.config.spool.fsync)?;
         Ok(record)
@@ -200,7 +207,10 @@ impl Stage for Unavailable {
     fn run<'a>(&'a self, _context: &'a StageContext) -> StageFuture<'a> {
         Box::pin(async move {
             Err(StageError::job(
-                format!("pipeline not available: this build of chute has no {} pipeline yet", self.0),
+                format!(
+                    "pipeline not available: this build of chute has no {} pipeline yet",
+                    self.0
+                ),
                 "route these inputs to a passthrough route for now, or upgrade chute",
             ))
         })

@@ -55,7 +55,10 @@ fn link_or_copy(source: &Path, target: &Path) -> io::Result<()> {
     match std::fs::hard_link(source, target) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
-            let (a, b) = (std::fs::metadata(source)?, std::fs::symlink_metadata(target)?);
+            let (a, b) = (
+                std::fs::metadata(source)?,
+                std::fs::symlink_metadata(target)?,
+            );
             if a.ino() == b.ino() && a.dev() == b.dev() {
                 Ok(())
             } else {

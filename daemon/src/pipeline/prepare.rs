@@ -31,9 +31,12 @@ impl Stage for Prepare {
             let input_path = context.job.input_path(&input_name);
             let kind = context.record.input.kind;
             let inode = context.record.input.inode;
-            let content_hash = tokio::task::spawn_blocking(move || hash_input(&input_path, kind, inode))
-                .await
-                .map_err(|error| StageError::Transient(format!("hashing task failed: {error}")))??;
+            let content_hash =
+                tokio::task::spawn_blocking(move || hash_input(&input_path, kind, inode))
+                    .await
+                    .map_err(|error| {
+                        StageError::Transient(format!("hashing task failed: {error}"))
+                    })??;
             context.progress(60, "content hashed");
 
             let record = context.update_record(|record| {
@@ -103,7 +106,10 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut blake3::Hasher) -> Result<(),
             hasher.update_reader(file)?;
         } else {
             return Err(StageError::job(
-                format!("the folder contains {}, which is not a regular file or folder", relative.display()),
+                format!(
+                    "the folder contains {}, which is not a regular file or folder",
+                    relative.display()
+                ),
                 "drop folders that contain only regular files and folders",
             ));
         }
@@ -112,7 +118,9 @@ fn hash_tree(root: &Path, dir: &Path, hasher: &mut blake3::Hasher) -> Result<(),
 }
 
 fn unsafe_input(error: io::Error) -> StageError {
-    if error.kind() == io::ErrorKind::InvalidData || error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) {
+    if error.kind() == io::ErrorKind::InvalidData
+        || error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+    {
         StageError::job(
             format!("the input is not a plain regular file: {error}"),
             "drop regular files only",

@@ -95,7 +95,9 @@ impl Rejection {
             }
             Rejection::TooLarge { .. } => "raise max_size for this route or split the input",
             Rejection::Extension(_) => "drop the input into a route that accepts its type",
-            Rejection::DirectoryNotAllowed => "drop a single file, or use a route that takes folders",
+            Rejection::DirectoryNotAllowed => {
+                "drop a single file, or use a route that takes folders"
+            }
             Rejection::TreeTooLarge => "split the folder into several inputs",
         }
     }
@@ -201,13 +203,13 @@ fn check_route_limits(
     route: &RouteConfig,
 ) -> Result<InputKind, Rejection> {
     let kind = inspection.verdict.clone()?;
-    if let Some(limit) = route.max_size {
-        if inspection.size > limit.as_u64() {
-            return Err(Rejection::TooLarge {
-                size: inspection.size,
-                limit: limit.as_u64(),
-            });
-        }
+    if let Some(limit) = route.max_size
+        && inspection.size > limit.as_u64()
+    {
+        return Err(Rejection::TooLarge {
+            size: inspection.size,
+            limit: limit.as_u64(),
+        });
     }
     if kind == InputKind::File && !route.extensions.is_empty() {
         let extension = path
@@ -229,7 +231,9 @@ fn check_route_limits(
 pub fn open_regular(path: &Path, expected_inode: Option<u64>) -> io::Result<File> {
     let file = File::options()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .custom_flags(
+            rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32,
+        )
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {
@@ -298,7 +302,10 @@ pub const RESERVED_RESULT_NAMES: [&str; 3] = ["result.json", "error.json", ".job
 
 /// The name an input gets inside a result folder.
 pub fn delivered_name(name: &OsStr) -> OsString {
-    if RESERVED_RESULT_NAMES.iter().any(|reserved| name == OsStr::new(reserved)) {
+    if RESERVED_RESULT_NAMES
+        .iter()
+        .any(|reserved| name == OsStr::new(reserved))
+    {
         let mut renamed = OsString::from("input-");
         renamed.push(name);
         renamed
@@ -351,12 +358,21 @@ mod tests {
         assert_eq!(inspect(&file, &route).unwrap().verdict, Ok(InputKind::File));
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&file, &link).unwrap();
-        assert_eq!(inspect(&link, &route).unwrap().verdict, Err(Rejection::Symlink));
+        assert_eq!(
+            inspect(&link, &route).unwrap().verdict,
+            Err(Rejection::Symlink)
+        );
         std::fs::hard_link(&file, dir.path().join("second")).unwrap();
-        assert_eq!(inspect(&file, &route).unwrap().verdict, Err(Rejection::HardLinked(2)));
+        assert_eq!(
+            inspect(&file, &route).unwrap().verdict,
+            Err(Rejection::HardLinked(2))
+        );
         route.extensions = vec!["wav".into()];
         let other = dir.path().join("b.txt");
         std::fs::write(&other, b"x").unwrap();
-        assert!(matches!(inspect(&other, &route).unwrap().verdict, Err(Rejection::Extension(_))));
+        assert!(matches!(
+            inspect(&other, &route).unwrap().verdict,
+            Err(Rejection::Extension(_))
+        ));
     }
 }

@@ -40,7 +40,10 @@ impl Owner {
             .get_or_init(|| {
                 let pid = std::process::id();
                 Owner {
-                    host: rustix::system::uname().nodename().to_string_lossy().into_owned(),
+                    host: rustix::system::uname()
+                        .nodename()
+                        .to_string_lossy()
+                        .into_owned(),
                     pid,
                     boot_id: boot_id(),
                     process_start: process_start(pid).unwrap_or(0),
@@ -149,17 +152,34 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        let dead = Owner { pid, process_start: 1, ..me.clone() };
+        let dead = Owner {
+            pid,
+            process_start: 1,
+            ..me.clone()
+        };
         assert!(!liveness.is_alive(&dead));
     }
 
     #[test]
     fn remote_owner_is_alive_only_while_its_record_is_fresh() {
         let dir = tempfile::tempdir().unwrap();
-        let remote = Owner { host: "elsewhere".into(), pid: 7, boot_id: "b".into(), process_start: 1, epoch: 0 };
+        let remote = Owner {
+            host: "elsewhere".into(),
+            pid: 7,
+            boot_id: "b".into(),
+            process_start: 1,
+            epoch: 0,
+        };
         let liveness = Liveness::new(dir.path(), Duration::from_secs(60));
         assert!(!liveness.is_alive(&remote));
-        write_daemon_record(dir.path(), &DaemonRecord { owner: remote.clone(), ..Default::default() }).unwrap();
+        write_daemon_record(
+            dir.path(),
+            &DaemonRecord {
+                owner: remote.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(liveness.is_alive(&remote));
         let short = Liveness::new(dir.path(), Duration::ZERO);
         assert!(!short.is_alive(&remote));
