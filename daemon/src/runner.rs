@@ -175,7 +175,8 @@ impl Runner {
         state.route = Some(record.route.clone());
         state.status = JobStatus::Running;
         state.updated_at = Some(Utc::now());
-        job.write_state(&state, durable)?;
+        // "running" markers need no fsync: after a power cut the stage simply runs again.
+        job.write_state(&state, false)?;
         mark_started();
 
         let cancel = CancellationToken::new();
@@ -245,7 +246,12 @@ impl Runner {
             record_lock,
         } = *execution;
         let durable = self.config.spool.fsync;
-        let checkpoint = |state: &mut JobState, stage: &str| -> Result<(), (String, StageError)> {
+        // Only "done" checkpoints are fsynced: losing a "running" marker just re-runs an
+        // idempotent stage, losing a "done" one would redo finished (maybe paid) work.
+        let checkpoint = |state: &mut JobState,
+                          stage: &str,
+                          durable: bool|
+         -> Result<(), (String, StageError)> {
             state.updated_at = Some(Utc::now());
             job.write_state(state, durable).map_err(|error| {
                 (
@@ -272,7 +278,7 @@ impl Runner {
                 entry
                     .outputs
                     .insert("skipped".into(), serde_json::json!("duplicate input"));
-                checkpoint(state, name)?;
+                checkpoint(state, name, durable)?;
                 let _ = job.events().append(name, 100, "skipped: duplicate input");
                 continue;
             }
@@ -283,7 +289,7 @@ impl Runner {
                 entry.started_at = Some(Utc::now());
                 entry.attempts
             };
-            checkpoint(state, name)?;
+            checkpoint(state, name, false)?;
             let _ = job
                 .events()
                 .append(name, 0, &format!("started (attempt {attempt})"));
@@ -321,7 +327,7 @@ impl Runner {
                     entry.finished_at = Some(Utc::now());
                     entry.outputs = outputs;
                     entry.error = None;
-                    checkpoint(state, name)?;
+                    checkpoint(state, name, durable)?;
                     let _ = job.events().append(name, 100, "finished");
                     tracing::info!(stage = name, "Stage finished.");
                     if let Ok(Some(updated)) = job.read_record() {
@@ -360,7 +366,7 @@ impl Runner {
             entry.attempts += 1;
             entry.started_at = Some(Utc::now());
             let attempt = entry.attempts;
-            job.write_state(&state, durable)?;
+            job.write_state(&state, false)?;
             let _ = job.events().append(
                 pipeline::DELIVER,
                 0,
@@ -377,7 +383,9 @@ impl Runner {
             entry.finished_at = Some(Utc::now());
         }
         state.updated_at = Some(Utc::now());
-        job.write_state(&state, durable)?;
+        // Not fsynced: the delivered folder (already durable) is the truth from here on,
+        // and a re-run of deliver recognises it.
+        job.write_state(&state, false)?;
         let _ = job.events().append(pipeline::DELIVER, 100, "finished");
         tracing::info!(%location, "Job delivered.");
         deliver::retire(&self.spool, job)?;
@@ -508,7 +516,9 @@ impl Runner {
                         let _guard = record_lock.lock().unwrap_or_else(|p| p.into_inner());
                         if let Ok(Some(mut record)) = job.read_record() {
                             record.heartbeat = Some(Utc::now());
-                            if let Err(error) = job.write_record(&record, durable) {
+                            if let Err(error) = job.write_record(&record, durable)
+                                && error.kind() != std::io::ErrorKind::NotFound
+                            {
                                 tracing::warn!(job_id = %job.id, %error, "Could not refresh the job's heartbeat.");
                             }
                         }

@@ -139,3 +139,30 @@ pub fn list_job_dirs(jobs: &Path) -> io::Result<Vec<JobDir>> {
     dirs.sort_by_key(|dir| dir.id);
     Ok(dirs)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Records written by earlier versions must keep loading (daemon-written state is
+    /// lenient); the fixtures are checked in and never rewritten.
+    #[test]
+    fn old_records_keep_loading() {
+        let record: JobRecord =
+            serde_json::from_str(include_str!("../../tests/fixtures/job-v0.1.json")).unwrap();
+        assert_eq!(record.route, "archive");
+        assert_eq!(record.input.size, 6);
+        let state: JobState =
+            serde_json::from_str(include_str!("../../tests/fixtures/state-v0.1.json")).unwrap();
+        assert_eq!(state.stages.len(), 3);
+        assert_eq!(state.current_stage().unwrap().name, "passthrough");
+        assert_eq!(state.stages[2].status, StageStatus::Pending);
+        let empty: JobState =
+            serde_json::from_str(include_str!("../../tests/fixtures/minimal.json")).unwrap();
+        assert_eq!(empty.status, JobStatus::Queued);
+        let empty: JobRecord =
+            serde_json::from_str(include_str!("../../tests/fixtures/minimal.json")).unwrap();
+        assert!(empty.id.is_nil());
+    }
+}

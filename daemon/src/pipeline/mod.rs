@@ -72,8 +72,16 @@ impl StageError {
 }
 
 impl From<std::io::Error> for StageError {
+    /// I/O errors are worth a retry — except a failed fsync, which fails the job loudly.
     fn from(error: std::io::Error) -> Self {
-        StageError::Transient(format!("file operation failed: {error}"))
+        if crate::spool::fsutil::is_fsync_failure(&error) {
+            StageError::job(
+                error.to_string(),
+                "check the disk (dmesg, SMART, free space), then run `chute retry ID`",
+            )
+        } else {
+            StageError::Transient(format!("file operation failed: {error}"))
+        }
     }
 }
 

@@ -11,6 +11,28 @@ use std::path::Path;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+/// Marks an I/O error as a failed fsync. Such an error must fail the step loudly: after
+/// a failed fsync the kernel may have dropped the dirty pages, so a retry that "succeeds"
+/// would be a false success.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "fsync failed: {0} (the disk may be failing or full; data written since the last sync may be lost)"
+)]
+pub struct FsyncFailed(io::Error);
+
+/// Whether `error` came from a failed fsync.
+pub fn is_fsync_failure(error: &io::Error) -> bool {
+    error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<FsyncFailed>())
+}
+
+/// `sync_all` with its failure marked as [`FsyncFailed`].
+pub fn fsync(file: &File) -> io::Result<()> {
+    file.sync_all()
+        .map_err(|error| io::Error::new(error.kind(), FsyncFailed(error)))
+}
+
 /// Writes `value` as pretty JSON to `path` atomically (temp file + rename).
 /// With `durable`, the temp file is fsynced before the rename; an fsync failure is
 /// returned, never ignored.
@@ -28,7 +50,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> io::Result<()> 
     let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     temp.write_all(bytes)?;
     if durable {
-        temp.as_file().sync_all()?;
+        fsync(temp.as_file())?;
     }
     temp.persist(path).map_err(|error| error.error)?;
     Ok(())
@@ -54,14 +76,17 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> io::Result<Option<T>> {
 
 /// fsyncs a folder so that renames and creations inside it are durable.
 pub fn sync_dir(path: &Path) -> io::Result<()> {
-    File::open(path)?.sync_all()
+    fsync(&File::open(path)?)
 }
 
 /// Flushes everything written to the filesystem holding `path` (one `syncfs(2)`): the
 /// group commit that makes a whole batch of claims durable at the cost of one sync.
 pub fn sync_filesystem(path: &Path) -> io::Result<()> {
     let dir = File::open(path)?;
-    rustix::fs::syncfs(&dir).map_err(io::Error::from)
+    rustix::fs::syncfs(&dir).map_err(|errno| {
+        let error = io::Error::from(errno);
+        io::Error::new(error.kind(), FsyncFailed(error))
+    })
 }
 
 /// Removes a folder tree, treating "already gone" as success.
