@@ -139,8 +139,9 @@ impl Claimer {
                 rejection,
                 rebuilt_at: None,
             };
-            let bytes = serde_json::to_vec_pretty(&record).map_err(io::Error::other)?;
-            fsutil::write_new(&job.record_path(), &bytes)?;
+            // Not fsynced here: the batch's one filesystem sync covers every record.
+            fsutil::write_json_atomic(&job.record_path(), &record, false)?;
+            job.tag_route(&request.route.name);
             Ok(lock)
         })();
         match result {

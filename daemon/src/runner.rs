@@ -452,6 +452,7 @@ impl Runner {
     ) -> anyhow::Result<JobRecord> {
         let route_name = state
             .and_then(|s| s.route.clone())
+            .or_else(|| job.tagged_route())
             .unwrap_or_else(|| "unknown".to_owned());
         let pipeline = self
             .routes

@@ -52,21 +52,12 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
                 bar
             });
             bar.set_position(u64::from(details.summary.percent));
-            let last = details
-                .events
-                .last()
-                .map(|e| e.message.as_str())
-                .unwrap_or("queued");
-            bar.set_message(format!(
-                "{} — {}: {}",
-                details.summary.input,
-                details
-                    .summary
-                    .stage
-                    .as_deref()
-                    .unwrap_or(details.summary.state.name()),
-                last
-            ));
+            let message = match (&details.summary.stage, details.events.last()) {
+                (Some(stage), Some(event)) => format!("{stage}: {}", event.message),
+                (Some(stage), None) => stage.clone(),
+                (None, _) => details.summary.state.name().to_owned(),
+            };
+            bar.set_message(format!("{} — {message}", details.summary.input));
         }
         let gone: Vec<Uuid> = bars
             .keys()

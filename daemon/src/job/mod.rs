@@ -20,6 +20,10 @@ pub use lock::JobLock;
 pub use record::{InputRecord, JobRecord, Rejected};
 pub use state::{JobError, JobState, JobStatus, StageState, StageStatus};
 
+/// Extended attribute holding a job folder's route (a third copy, after job.json and
+/// state.json).
+const ROUTE_XATTR: &str = "user.chute.route";
+
 /// The paths inside one job folder.
 #[derive(Debug, Clone)]
 pub struct JobDir {
@@ -112,6 +116,24 @@ impl JobDir {
     /// Replaces state.json atomically.
     pub fn write_state(&self, state: &JobState, durable: bool) -> io::Result<()> {
         fsutil::write_json_atomic(&self.state_path(), state, durable)
+    }
+
+    /// Records the route as an extended attribute of the job folder (best effort), so a
+    /// queued job whose job.json is lost can still be rebuilt into the right route.
+    pub fn tag_route(&self, route: &str) {
+        let _ = rustix::fs::setxattr(
+            &self.path,
+            ROUTE_XATTR,
+            route.as_bytes(),
+            rustix::fs::XattrFlags::empty(),
+        );
+    }
+
+    /// The route recorded by [`JobDir::tag_route`], if the filesystem kept it.
+    pub fn tagged_route(&self) -> Option<String> {
+        let mut buffer = [0u8; 128];
+        let length = rustix::fs::getxattr(&self.path, ROUTE_XATTR, &mut buffer[..]).ok()?;
+        String::from_utf8(buffer[..length].to_vec()).ok()
     }
 
     /// The progress log.
