@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::deliver::{ErrorFile, ResultFile, StageSummary};
+use crate::deliver::{self, ErrorFile, ResultFile, StageSummary};
 use crate::job::{self, Event, JobDir, JobRecord, JobState, JobStatus, StageStatus};
 use crate::spool::{Spool, fsutil, short_id};
 
@@ -151,17 +151,7 @@ fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
             state.percent(stage_percent),
             spool.relative(&dir.path),
         ),
-        stages: state
-            .stages
-            .iter()
-            .map(|stage| StageSummary {
-                name: stage.name.clone(),
-                status: stage.status,
-                attempts: stage.attempts,
-                started_at: stage.started_at,
-                finished_at: stage.finished_at,
-            })
-            .collect(),
+        stages: deliver::stage_summaries(&state),
         job: record,
         events,
         result: None,

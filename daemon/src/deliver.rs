@@ -93,7 +93,8 @@ pub struct StageSummary {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-fn stage_summaries(state: &JobState) -> Vec<StageSummary> {
+/// The per-stage summary shown in result.json, error.json and `chute show`.
+pub fn stage_summaries(state: &JobState) -> Vec<StageSummary> {
     state
         .stages
         .iter()

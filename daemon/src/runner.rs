@@ -134,39 +134,26 @@ impl Runner {
                 .finish_final(&job, &record, existing.clone())
                 .map_err(Into::into);
         }
-        let Some(route) = self.routes.get(&record.route).cloned() else {
-            let error = JobError {
+        let route = self.routes.get(&record.route).cloned();
+        let refusal = match (&route, &record.rejection) {
+            (None, _) => Some(JobError {
                 stage: CLAIM_STAGE.into(),
                 reason: format!("the route {:?} is not configured (any more)", record.route),
                 hint: "add the route back to the configuration and run `chute retry`".into(),
-            };
-            return self
-                .fail(
-                    &job,
-                    &record,
-                    state.unwrap_or_default(),
-                    JobStatus::Failed,
-                    error,
-                )
-                .map_err(Into::into);
-        };
-        if let Some(rejection) = &record.rejection {
-            let error = JobError {
+            }),
+            (Some(_), Some(rejection)) => Some(JobError {
                 stage: CLAIM_STAGE.into(),
                 reason: rejection.reason.clone(),
                 hint: rejection.hint.clone(),
-            };
-            tracing::warn!(reason = %error.reason, "Refused an input without opening it.");
-            return self
-                .fail(
-                    &job,
-                    &record,
-                    state.unwrap_or_default(),
-                    JobStatus::Failed,
-                    error,
-                )
-                .map_err(Into::into);
-        }
+            }),
+            (Some(_), None) => None,
+        };
+        let (Some(route), None) = (route, refusal.clone()) else {
+            let error = refusal.unwrap_or_default();
+            tracing::warn!(reason = %error.reason, "Refused the job before running it.");
+            let state = state.unwrap_or_default();
+            return Ok(self.fail(&job, &record, state, JobStatus::Failed, error)?);
+        };
 
         let pipeline = Pipeline::for_kind(route.pipeline);
         let names = pipeline.stage_names();
