@@ -21,7 +21,7 @@ use crate::deliver;
 use crate::job::{
     InputRecord, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus, StageStatus,
 };
-use crate::pipeline::{self, Pipeline, StageContext, StageError};
+use crate::pipeline::{self, Pipeline, StageContext, StageError, passthrough};
 use crate::spool::Spool;
 use crate::spool::entry::{self, InputKind};
 use crate::spool::owner::Owner;
@@ -159,6 +159,7 @@ impl Runner {
         let names = pipeline.stage_names();
         let mut state = state.unwrap_or_else(|| JobState::new(&names));
         state.align_stages(&names);
+        repair_finished_events(&job, &state);
         state.route = Some(record.route.clone());
         state.status = JobStatus::Running;
         state.updated_at = Some(Utc::now());
@@ -360,15 +361,23 @@ impl Runner {
                 &format!("started (attempt {attempt})"),
             );
         }
-        let location =
-            deliver::deliver_done(&self.spool, job, record, &state, duplicate_of, durable)?;
+        if duplicate_of.is_some() {
+            // Not processed again, but nothing is lost: the duplicate's own input is
+            // delivered next to the result.json that points at the original.
+            if let Some(name) = job.input_name()? {
+                passthrough::link_input_into_out(job, &name, record.input.kind)?;
+            }
+        }
+        // result.json shows the job as it will be once this delivery has happened.
         state.status = JobStatus::Done;
-        state.delivery = Some(location.clone());
         if let Some(index) = index {
             let entry = &mut state.stages[index];
             entry.status = StageStatus::Done;
             entry.finished_at = Some(Utc::now());
         }
+        let location =
+            deliver::deliver_done(&self.spool, job, record, &state, duplicate_of, durable)?;
+        state.delivery = Some(location.clone());
         state.updated_at = Some(Utc::now());
         // Not fsynced: the delivered folder (already durable) is the truth from here on,
         // and a re-run of deliver recognises it.
@@ -516,6 +525,33 @@ impl Runner {
                 tokio::time::sleep(poll).await;
             }
         })
+    }
+}
+
+/// A daemon killed between a stage's "done" checkpoint and its `finished` event leaves
+/// the log one line short; on resume the missing `finished` lines are added, so the log
+/// agrees with state.json.
+fn repair_finished_events(job: &JobDir, state: &JobState) {
+    let Ok(events) = job.events().read_all() else {
+        return;
+    };
+    for stage in state
+        .stages
+        .iter()
+        .filter(|s| s.status == StageStatus::Done)
+    {
+        let last_start = events
+            .iter()
+            .rposition(|e| e.stage == stage.name && e.message.starts_with("started"));
+        let Some(last_start) = last_start else {
+            continue;
+        };
+        let finished = events[last_start..]
+            .iter()
+            .any(|e| e.stage == stage.name && e.message == "finished");
+        if !finished {
+            let _ = job.events().append(&stage.name, 100, "finished");
+        }
     }
 }
 

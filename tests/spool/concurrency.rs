@@ -12,9 +12,15 @@ use crate::harness::{
 
 /// Three daemons sharing one spool process 1,000 inputs exactly once between them:
 /// 1,000 distinct job ids in result.json files, each input name delivered once, intact.
+/// A small per-daemon queue keeps any one daemon from claiming everything, so the
+/// daemons really compete for the same inbox entries.
 #[test]
 fn three_daemons_process_each_input_exactly_once() {
-    let spool = Spool::new(&Config::default());
+    let spool = Spool::new(&Config {
+        max_running_jobs: 2,
+        max_queue_depth: 16,
+        ..Config::default()
+    });
     let daemons: Vec<_> = (0..3).map(|_| spool.start_daemon()).collect();
     wait_until(
         secs(10),
@@ -58,6 +64,11 @@ fn three_daemons_process_each_input_exactly_once() {
             .or_default() += 1;
     }
     eprintln!("jobs per owner pid: {per_owner:?}");
+    assert!(
+        per_owner.len() >= 2,
+        "only one daemon delivered jobs ({per_owner:?}): the daemons never competed, so \
+         the test proves nothing about sharing a spool"
+    );
     drop(daemons);
 }
 

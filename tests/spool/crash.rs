@@ -19,8 +19,7 @@ fn started_attempt(message: &str) -> Option<u64> {
 }
 
 /// In a result.json's events, no stage has a `started (attempt N)` event after that
-/// stage's first `finished` event, and the pipeline's stages did start and finish.
-/// Returns how many stages were started more than once.
+/// stage's first `finished` event. Returns how many stages were started more than once.
 fn assert_no_stage_rerun(d: &Outcome) -> usize {
     let events = d.events();
     let mut finished: BTreeMap<String, usize> = BTreeMap::new();
@@ -44,15 +43,23 @@ fn assert_no_stage_rerun(d: &Outcome) -> usize {
             }
         }
     }
-    for stage in ["prepare", "passthrough"] {
-        assert!(
-            starts.contains_key(stage) && finished.contains_key(stage),
-            "{}: events lack a start and a finish of stage {stage}: {}",
-            d.dir.display(),
-            serde_json::to_string_pretty(events).unwrap()
-        );
-    }
     starts.values().filter(|&&n| n > 1).count()
+}
+
+/// The stages among `prepare` and `passthrough` whose events lack a `started` or a
+/// `finished` record (the progress log must show every stage that ran to completion).
+fn stages_without_start_and_finish(d: &Outcome) -> Vec<&'static str> {
+    let has = |stage: &str, pred: &dyn Fn(&str) -> bool| {
+        d.events()
+            .iter()
+            .any(|e| e["stage"] == stage && e["message"].as_str().is_some_and(pred))
+    };
+    ["prepare", "passthrough"]
+        .into_iter()
+        .filter(|&stage| {
+            !(has(stage, &|m| started_attempt(m).is_some()) && has(stage, &|m| m == "finished"))
+        })
+        .collect()
 }
 
 fn add_inputs(spool: &Spool, inputs: &mut BTreeMap<Vec<u8>, Vec<u8>>, n: usize) {
@@ -68,7 +75,9 @@ fn add_inputs(spool: &Spool, inputs: &mut BTreeMap<Vec<u8>, Vec<u8>>, n: usize) 
 
 /// kill -9 at random moments (24 times, restarting after each) while 50 ms stages run:
 /// in the end every input is delivered exactly once and intact, failed/ and jobs/ are
-/// empty, and no stage was started again after its `finished` checkpoint.
+/// empty, no stage was started again after its `finished` event, some stage was
+/// re-attempted (the kills did land mid-stage), and every delivered job's events show
+/// `started`/`finished` for `prepare` and `passthrough`.
 #[test]
 fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     let config = Config {
@@ -104,11 +113,8 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
     assert_each_delivered_once(&spool, "archive", &inputs);
     assert_eq!(spool.all_failed(), Vec::<String>::new(), "failed/ entries");
     assert!(spool.visible("inbox/archive").is_empty());
-    let rerun_stages: usize = spool
-        .deliveries("archive")
-        .iter()
-        .map(assert_no_stage_rerun)
-        .sum();
+    let deliveries = spool.deliveries("archive");
+    let rerun_stages: usize = deliveries.iter().map(assert_no_stage_rerun).sum();
     eprintln!(
         "{} inputs, {rerun_stages} stages re-attempted",
         inputs.len()
@@ -117,6 +123,18 @@ fn kill_9_at_random_moments_loses_and_repeats_nothing() {
         rerun_stages > 0,
         "no stage was ever started twice: either no kill landed mid-stage (the test did not \
          exercise recovery) or restarts are not recorded as new attempts"
+    );
+    let incomplete: Vec<String> = deliveries
+        .iter()
+        .filter_map(|d| {
+            let missing = stages_without_start_and_finish(d);
+            (!missing.is_empty()).then(|| format!("{}: {missing:?}", d.folder.to_string_lossy()))
+        })
+        .collect();
+    assert!(
+        incomplete.is_empty(),
+        "delivered jobs whose events lack a `started`/`finished` pair for a stage that was \
+         checkpointed done: {incomplete:?}"
     );
 }
 

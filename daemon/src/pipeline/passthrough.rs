@@ -1,11 +1,13 @@
 //! `passthrough`: the input delivered unchanged under its original name.
 
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::Path;
 
 use serde_json::json;
 
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
+use crate::job::JobDir;
 use crate::spool::entry::{self, InputKind};
 
 /// Links (or copies) the input into `out/`.
@@ -26,26 +28,40 @@ impl Stage for Passthrough {
                     "resubmit the file",
                 ));
             };
-            let source = context.job.input_path(&input_name);
-            let out_dir = context.job.out_dir();
-            let delivered = entry::delivered_name(&input_name);
-            let target = out_dir.join(&delivered);
+            let job = context.job.clone();
             let kind = context.record.input.kind;
-            tokio::task::spawn_blocking(move || -> io::Result<()> {
-                std::fs::create_dir_all(&out_dir)?;
-                match kind {
-                    InputKind::File => link_or_copy(&source, &target),
-                    InputKind::Directory => link_tree(&source, &target),
-                }
-            })
-            .await
-            .map_err(|error| StageError::Transient(format!("copy task failed: {error}")))??;
+            let delivered =
+                tokio::task::spawn_blocking(move || link_input_into_out(&job, &input_name, kind))
+                    .await
+                    .map_err(|error| {
+                        StageError::Transient(format!("copy task failed: {error}"))
+                    })??;
             let mut outputs = StageOutputs::new();
             let (name, _) = entry::display_name(&delivered);
             outputs.insert("files".into(), json!([name]));
             Ok(outputs)
         })
     }
+}
+
+/// Puts the claimed input into `out/` under its delivered name (hard links, so no data
+/// is copied and the input stays in place until the job folder is retired). Returns the
+/// delivered name. Idempotent.
+pub fn link_input_into_out(
+    job: &JobDir,
+    input_name: &OsStr,
+    kind: InputKind,
+) -> io::Result<OsString> {
+    let out_dir = job.out_dir();
+    std::fs::create_dir_all(&out_dir)?;
+    let delivered = entry::delivered_name(input_name);
+    let source = job.input_path(&input_name.to_owned());
+    let target = out_dir.join(&delivered);
+    match kind {
+        InputKind::File => link_or_copy(&source, &target)?,
+        InputKind::Directory => link_tree(&source, &target)?,
+    }
+    Ok(delivered)
 }
 
 /// Hard-links `source` to `target` (same filesystem, no copy); copies when linking is not
