@@ -1,11 +1,14 @@
 //! Claiming: moving complete inbox entries into their own job folders, in batches.
 //!
-//! Per entry: `mkdir jobs/<id>/input`, create and lock `jobs/<id>/lock`, write
-//! `job.json`; then **one** filesystem sync for the whole batch (group commit); then one
+//! Per entry: `mkdir jobs/<id>/input`, tag the folder with its route (an extended
+//! attribute), create and lock `jobs/<id>/lock`, write `job.json`; then, in `batch`
+//! commit mode, **one** filesystem sync for the whole batch (group commit); then one
 //! rename per entry from the inbox into `input/`. A rename that finds its source gone lost
 //! a race to another daemon, and the empty job folder is removed again. A crash before
 //! the rename leaves a job folder without input, which recovery removes; a crash after it
-//! leaves a complete, durable job.json next to the input.
+//! leaves job.json next to the input — or, after a power cut without the sync, at least
+//! the route attribute (metadata is journaled in order), from which the runner rebuilds
+//! job.json: every other field derives from the input and the UUID v7 id.
 //!
 //! Invariant: a job folder is locked from before its input arrives until the claim is
 //! complete, so no other daemon can take a half-made claim for an orphan.
@@ -54,7 +57,7 @@ pub enum ClaimOutcome {
 #[derive(Debug, Clone)]
 pub struct Claimer {
     spool: Spool,
-    durable: bool,
+    sync_batches: bool,
 }
 
 struct Prepared {
@@ -62,13 +65,18 @@ struct Prepared {
     source: PathBuf,
     name: OsString,
     route: String,
+    /// Whether the route attribute was set (else this claim needs the batch sync).
+    tagged: bool,
     _lock: JobLock,
 }
 
 impl Claimer {
-    /// A claimer for `spool`; `durable` turns on the group-commit sync.
-    pub fn new(spool: Spool, durable: bool) -> Self {
-        Self { spool, durable }
+    /// A claimer for `spool`; `sync_batches` turns on the group-commit sync.
+    pub fn new(spool: Spool, sync_batches: bool) -> Self {
+        Self {
+            spool,
+            sync_batches,
+        }
     }
 
     /// Claims a batch of entries with one filesystem sync; outcomes are in request order.
@@ -78,10 +86,11 @@ impl Claimer {
             .into_iter()
             .map(|request| self.prepare(request, &owner))
             .collect();
-        if self.durable
-            && prepared.iter().any(Result::is_ok)
-            && let Err(error) = fsutil::sync_filesystem(&self.spool.jobs())
-        {
+        let needs_sync = prepared.iter().any(|slot| {
+            slot.as_ref()
+                .is_ok_and(|job| self.sync_batches || !job.tagged)
+        });
+        if needs_sync && let Err(error) = fsutil::sync_filesystem(&self.spool.jobs()) {
             // Without the sync a power cut could leave inputs next to lost records:
             // do not move any input in.
             for slot in &mut prepared {
@@ -109,6 +118,7 @@ impl Claimer {
         std::fs::create_dir(&job.path)?;
         let result = (|| {
             std::fs::create_dir(job.input_dir())?;
+            let tagged = job.tag_route(&request.route.name);
             let lock = JobLock::create(&job.lock_path())?;
             let (name, name_hex) = entry::display_name(&request.name);
             let (kind, rejection) = match &request.inspection.verdict {
@@ -141,11 +151,11 @@ impl Claimer {
             };
             // Not fsynced here: the batch's one filesystem sync covers every record.
             fsutil::write_json_atomic(&job.record_path(), &record, false)?;
-            job.tag_route(&request.route.name);
-            Ok(lock)
+            Ok((lock, tagged))
         })();
         match result {
-            Ok(lock) => Ok(Prepared {
+            Ok((lock, tagged)) => Ok(Prepared {
+                tagged,
                 source: self.spool.inbox(&request.route.name).join(&request.name),
                 job,
                 name: request.name,

@@ -54,6 +54,21 @@ pub struct SpoolConfig {
     pub owner_lease: Duration,
     /// fsync job records and checkpoints before they are relied on (turn off only on scratch disks).
     pub fsync: bool,
+    /// How claims are made durable: `auto` skips the per-batch sync where the filesystem
+    /// keeps extended attributes (a lost job.json is then rebuilt from the input and the
+    /// route attribute of its folder); `batch` always syncs once per claim batch.
+    pub claim_commit: ClaimCommit,
+}
+
+/// How a batch of claims is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClaimCommit {
+    /// `batch` unless the spool keeps extended attributes, then no sync.
+    #[default]
+    Auto,
+    /// One filesystem sync per claim batch, before the inputs move in.
+    Batch,
 }
 
 impl Default for SpoolConfig {
@@ -64,6 +79,7 @@ impl Default for SpoolConfig {
             heartbeat_interval: Duration::from_secs(10),
             owner_lease: Duration::from_secs(300),
             fsync: true,
+            claim_commit: ClaimCommit::Auto,
         }
     }
 }

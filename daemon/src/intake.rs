@@ -17,7 +17,7 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
-use crate::config::{Config, RouteConfig};
+use crate::config::{ClaimCommit, Config, RouteConfig};
 use crate::job::{self, JobLock};
 use crate::queue::JobQueue;
 use crate::spool::Spool;
@@ -85,7 +85,21 @@ impl Intake {
             .enumerate()
             .map(|(index, route)| (spool.inbox(&route.name), index))
             .collect();
-        let claimer = Claimer::new(spool.clone(), config.spool.fsync);
+        let sync_batches = match (config.spool.fsync, config.spool.claim_commit) {
+            (false, _) => false,
+            (true, ClaimCommit::Batch) => true,
+            (true, ClaimCommit::Auto) => !job::folders_keep_route_tags(&spool.jobs()),
+        };
+        tracing::info!(
+            sync_per_batch = sync_batches,
+            "Claims are made durable by {}.",
+            if sync_batches {
+                "one filesystem sync per batch"
+            } else {
+                "journaled metadata (route attribute on each job folder)"
+            }
+        );
+        let claimer = Claimer::new(spool.clone(), sync_batches);
         let liveness = Liveness::new(&spool.daemons(), config.spool.owner_lease);
         Self {
             spool,

@@ -222,3 +222,69 @@ fn sigterm_exits_cleanly_and_leaves_the_job_for_the_next_daemon() {
     spool.wait_jobs_empty(secs(20));
     assert_eq!(spool.all_failed(), Vec::<String>::new(), "failed/ entries");
 }
+
+/// What a power cut can leave when claims skip the per-batch sync: a queued job (no
+/// state.json) whose job.json is empty. The next daemon rebuilds it into the job's own
+/// route (kept as an attribute of the job folder) and delivers it under the same id.
+#[test]
+fn queued_job_with_torn_job_json_is_rebuilt_into_its_route() {
+    let mut config = Config {
+        max_running_jobs: 1,
+        ..Config::with_route(Route::passthrough("slowlane").work("3s"))
+    };
+    let spool = Spool::new(&config);
+    let daemon = spool.start_daemon();
+    let first = random_bytes(100);
+    let second = random_bytes(200);
+    spool.drop_file("slowlane", "first.bin", &first);
+    spool.wait_until(secs(30), "the first job to be running", || {
+        !running_jobs(&spool).is_empty()
+    });
+    spool.drop_file("slowlane", "second.bin", &second);
+    let mut queued = String::new();
+    spool.wait_until(
+        secs(30),
+        "the second job to be queued",
+        || match crate::harness::job_states(&spool)
+            .into_iter()
+            .find(|(_, state)| state.is_none())
+        {
+            Some((id, _)) => {
+                queued = id;
+                true
+            }
+            None => false,
+        },
+    );
+    daemon.kill9();
+    let job_dir = spool.path("jobs").join(&queued);
+    assert!(
+        !job_dir.join("state.json").exists(),
+        "the job must still be queued"
+    );
+    fs::write(job_dir.join("job.json"), b"").unwrap();
+
+    config.routes = vec![Route::passthrough("slowlane").work("10ms")];
+    spool.write_config(&config);
+    let _daemon = spool.start_daemon();
+    spool.wait_delivered("slowlane", 2, secs(60));
+    let deliveries = spool.deliveries("slowlane");
+    let rebuilt = deliveries
+        .iter()
+        .find(|d| d.job_id() == queued)
+        .unwrap_or_else(|| {
+            panic!(
+                "job {queued} was not delivered in slowlane\n{}",
+                spool.summary()
+            )
+        });
+    assert_delivered_intact(rebuilt, b"second.bin", &second);
+    assert!(
+        rebuilt.record["job"]["rebuilt_at"].is_string(),
+        "result.json should say the record was rebuilt: {}",
+        rebuilt.record
+    );
+    assert_eq!(rebuilt.record["job"]["route"], "slowlane");
+    spool.wait_jobs_empty(secs(20));
+    assert_eq!(spool.all_failed(), Vec::<String>::new(), "failed/ entries");
+}

@@ -120,13 +120,15 @@ impl JobDir {
 
     /// Records the route as an extended attribute of the job folder (best effort), so a
     /// queued job whose job.json is lost can still be rebuilt into the right route.
-    pub fn tag_route(&self, route: &str) {
-        let _ = rustix::fs::setxattr(
+    /// Returns whether the attribute was set.
+    pub fn tag_route(&self, route: &str) -> bool {
+        rustix::fs::setxattr(
             &self.path,
             ROUTE_XATTR,
             route.as_bytes(),
             rustix::fs::XattrFlags::empty(),
-        );
+        )
+        .is_ok()
     }
 
     /// The route recorded by [`JobDir::tag_route`], if the filesystem kept it.
@@ -140,6 +142,21 @@ impl JobDir {
     pub fn events(&self) -> EventLog {
         EventLog::new(self.events_path())
     }
+}
+
+/// Whether folders under `dir` keep extended attributes (so claims may skip the batch
+/// sync: see `claim.rs`).
+pub fn folders_keep_route_tags(dir: &Path) -> bool {
+    let probe = JobDir::new(
+        Uuid::nil(),
+        dir.join(format!(".probe-{}", std::process::id())),
+    );
+    if std::fs::create_dir(&probe.path).is_err() {
+        return false;
+    }
+    let kept = probe.tag_route("probe") && probe.tagged_route().as_deref() == Some("probe");
+    let _ = std::fs::remove_dir(&probe.path);
+    kept
 }
 
 /// Parses a job folder name; `None` for anything that is not a job id.
