@@ -120,9 +120,10 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
         let runner = runner.clone();
         let queue = queue.clone();
         running.spawn(async move {
+            // Forgotten even if the runner panics, so a rescan can pick the job up again.
+            let _forget = Forget(queue.clone(), id);
             let queue_for_start = queue.clone();
             let outcome = runner.run(id, move || queue_for_start.started()).await;
-            queue.forget(id);
             drop(permit);
             outcome
         });
@@ -166,6 +167,15 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
     let _ = std::fs::remove_file(&record_path);
     tracing::info!("chute stopped.");
     Ok(())
+}
+
+/// Removes a job from the queue's known set when its task ends, however it ends.
+struct Forget(Arc<JobQueue>, uuid::Uuid);
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        self.0.forget(self.1);
+    }
 }
 
 fn log_join(finished: Result<RunOutcome, tokio::task::JoinError>) {

@@ -432,15 +432,19 @@ impl Intake {
         }
     }
 
-    /// Queues jobs in jobs/ that nobody runs: lock free and owner dead.
+    /// Queues jobs in jobs/ that nobody runs: lock free and owner dead (or this daemon
+    /// itself, when it gave the job up after an error).
     fn adopt_orphans(&mut self) -> io::Result<()> {
         for job in job::list_job_dirs(&self.spool.jobs())? {
             if self.queue.contains(job.id) {
                 continue;
             }
             // A missing or torn job.json is rebuilt by the runner if the lock is free.
+            // A job of this daemon that is not in its queue was given up after an error
+            // (logged by the runner): it is retried here like an orphan.
             if let Ok(Some(record)) = job.read_record()
-                && (record.owner.same_process(&self.me) || self.liveness.is_alive(&record.owner))
+                && !record.owner.same_process(&self.me)
+                && self.liveness.is_alive(&record.owner)
             {
                 continue;
             }

@@ -100,7 +100,7 @@ impl Runner {
             }
         };
         let input_name = job.input_name()?;
-        if input_name.is_none() && state.is_none() {
+        if job.is_unfinished_claim()? {
             // A claim that never completed: the input is still in the inbox or was claimed
             // by another daemon.
             tracing::info!("Removing an unfinished claim (no input moved in).");

@@ -93,6 +93,26 @@ impl JobDir {
         Ok(names.pop())
     }
 
+    /// Whether this folder is a claim that never completed: nothing in it but what a
+    /// claim creates before the input moves in (lock, job.json, an empty input/). Any
+    /// other entry means the job got further, and the folder must not be thrown away.
+    pub fn is_unfinished_claim(&self) -> io::Result<bool> {
+        if self.input_name()?.is_some() {
+            return Ok(false);
+        }
+        for entry in std::fs::read_dir(&self.path)? {
+            let name = entry?.file_name();
+            let expected = name == "lock"
+                || name == "job.json"
+                || name == "input"
+                || name.as_encoded_bytes().starts_with(b".tmp-");
+            if !expected {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
     /// Path of the claimed input.
     pub fn input_path(&self, name: &OsString) -> PathBuf {
         self.input_dir().join(name)
