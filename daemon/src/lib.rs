@@ -23,6 +23,7 @@ pub mod deliver;
 pub mod intake;
 pub mod job;
 pub mod logging;
+pub mod media;
 pub mod pipeline;
 pub mod queue;
 pub mod runner;

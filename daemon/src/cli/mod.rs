@@ -4,6 +4,7 @@
 
 mod cancel;
 mod config_check;
+mod decode;
 mod jobs;
 mod retry;
 mod run;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Decode one media file to 16 kHz mono f32le on stdout (the daemon's decoder child).
+    #[command(hide = true)]
+    Decode(decode::DecodeArgs),
 }
 
 /// `chute config …`.
@@ -125,6 +129,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Watch(args) => watch::execute(&cli, args),
         Command::Retry(args) => retry::execute(&cli, args),
         Command::Cancel(args) => cancel::execute(&cli, args),
+        Command::Decode(args) => decode::execute(&cli, args),
     }
 }
 

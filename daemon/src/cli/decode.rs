@@ -1,0 +1,28 @@
+//! `chute decode FILE` (hidden): the decoder child process. Writes 16 kHz mono f32le
+//! samples to stdout and JSON report lines to stderr; the daemon starts it for each
+//! audio input so that a crashing demuxer fails one job, not the daemon.
+
+use std::path::PathBuf;
+
+use super::{Cli, CliError};
+
+/// Arguments of `chute decode`.
+#[derive(Debug, clap::Args)]
+pub struct DecodeArgs {
+    /// Longest accepted input in seconds.
+    #[arg(long, default_value_t = 4 * 3600)]
+    pub max_seconds: u64,
+    /// Address-space limit for this process, in bytes.
+    #[arg(long, default_value_t = 4 << 30)]
+    pub max_memory: u64,
+    /// The file to decode.
+    pub input: PathBuf,
+}
+
+/// Runs the decoder; the outcome is on stderr, the exit code says success (0) or not (1).
+pub fn execute(_cli: &Cli, args: &DecodeArgs) -> Result<(), CliError> {
+    match crate::media::child::run_child(&args.input, args.max_seconds, args.max_memory) {
+        0 => Ok(()),
+        _ => Err(CliError::failure("")),
+    }
+}

@@ -1,0 +1,7 @@
+//! Native media work: decoding untrusted audio with GStreamer in a child process.
+//!
+//! The transcribe pipeline (issue 4) builds on this: `decode` turns any common format
+//! into 16 kHz mono f32 samples in the job's work folder.
+
+pub mod child;
+pub mod decode;

@@ -1,0 +1,208 @@
+//! Decoding untrusted media in a child process: real GStreamer on real files made with
+//! espeak-ng and gst-launch-1.0 (both installed by .ci/install), through the real
+//! `chute decode` binary and the daemon-side child runner.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use chute::media::child::{DecodeLimits, decode_in_child};
+use chute::media::decode::{DecodeError, DecodeInfo, SAMPLE_RATE};
+use serde_json::Value;
+
+const SPEECH: &str =
+    "The quick brown fox jumps over the lazy dog. Five boxing wizards jump quickly.";
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed: {status}");
+}
+
+/// Makes the test inputs once per test (each test has its own folder).
+fn fixtures() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("speech.wav");
+    run("espeak-ng", &["-w", wav.to_str().unwrap(), SPEECH]);
+    (dir, wav)
+}
+
+fn gst(dir: &Path, pipeline: &str) {
+    let args: Vec<&str> = std::iter::once("-q")
+        .chain(pipeline.split_whitespace())
+        .collect();
+    let status = Command::new("gst-launch-1.0")
+        .current_dir(dir)
+        .args(&args)
+        .status()
+        .unwrap();
+    assert!(status.success(), "gst-launch-1.0 {pipeline} failed");
+}
+
+/// Runs `chute decode FILE`; returns the exit status, the sample bytes and the last
+/// report line.
+fn decode_cli(input: &Path, extra: &[&str]) -> (bool, Vec<u8>, Value) {
+    let output = Command::new(env!("CARGO_BIN_EXE_chute"))
+        .arg("decode")
+        .args(extra)
+        .arg(input)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    let report: Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("bad report {last:?}: {e}"));
+    (output.status.success(), output.stdout, report)
+}
+
+fn wav_seconds(wav: &Path) -> f64 {
+    let out = Command::new("soxi").arg("-D").arg(wav).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// WAV, MP3 and Ogg/Vorbis speech decode to 16 kHz mono f32 of the right length, with
+/// the samples on stdout matching the reported count.
+#[test]
+fn common_formats_decode_to_16khz_mono() {
+    let (dir, wav) = fixtures();
+    gst(
+        dir.path(),
+        "filesrc location=speech.wav ! wavparse ! audioconvert ! lamemp3enc ! id3v2mux ! filesink location=speech.mp3",
+    );
+    gst(
+        dir.path(),
+        "filesrc location=speech.wav ! wavparse ! audioconvert ! audioresample ! vorbisenc ! oggmux ! filesink location=speech.ogg",
+    );
+    gst(
+        dir.path(),
+        "filesrc location=speech.wav ! wavparse ! audioconvert ! audioresample ! opusenc ! webmmux ! filesink location=speech.webm",
+    );
+    let expected = wav_seconds(&wav);
+    for name in ["speech.wav", "speech.mp3", "speech.ogg", "speech.webm"] {
+        let (ok, samples, report) = decode_cli(&dir.path().join(name), &[]);
+        assert!(ok, "{name}: {report}");
+        let info: DecodeInfo = serde_json::from_value(report["done"].clone()).unwrap();
+        assert_eq!(
+            samples.len() as u64,
+            info.samples * 4,
+            "{name}: stdout holds every sample"
+        );
+        let seconds = info.samples as f64 / f64::from(SAMPLE_RATE);
+        // Encoders pad a little (MP3 frames, Opus pre-skip); never more than 0.2 s.
+        assert!(
+            (seconds - expected).abs() < 0.2,
+            "{name}: {seconds} s decoded, {expected} s spoken"
+        );
+        assert!(
+            info.peak > 0.1 && info.peak <= 1.5,
+            "{name}: peak {}",
+            info.peak
+        );
+        assert!(!info.elements.is_empty(), "{name}: elements recorded");
+    }
+}
+
+/// Corrupt bytes, text renamed to .mp3, an empty file, silence, video without audio and
+/// an over-long input each fail with their own reason.
+#[test]
+fn bad_inputs_fail_with_a_clear_reason() {
+    let (dir, _wav) = fixtures();
+    let d = dir.path();
+    std::fs::write(
+        d.join("corrupt.mp3"),
+        (0..5000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("text.mp3"),
+        b"just some text, renamed to look like audio\n",
+    )
+    .unwrap();
+    std::fs::write(d.join("empty.wav"), b"").unwrap();
+    run(
+        "sox",
+        &[
+            "-n",
+            "-r",
+            "16000",
+            d.join("silent.wav").to_str().unwrap(),
+            "trim",
+            "0",
+            "2",
+        ],
+    );
+    gst(
+        d,
+        "videotestsrc num-buffers=30 ! vp8enc ! webmmux ! filesink location=video.webm",
+    );
+    type Case = (
+        &'static str,
+        &'static [&'static str],
+        fn(&DecodeError) -> bool,
+    );
+    let cases: [Case; 6] = [
+        ("corrupt.mp3", &[], |e| {
+            matches!(e, DecodeError::Unreadable(_))
+        }),
+        ("text.mp3", &[], |e| matches!(e, DecodeError::Unreadable(_))),
+        ("empty.wav", &[], |e| {
+            matches!(e, DecodeError::Unreadable(_) | DecodeError::Empty)
+        }),
+        ("silent.wav", &[], |e| matches!(e, DecodeError::Silent)),
+        ("video.webm", &[], |e| matches!(e, DecodeError::NoAudio)),
+        ("speech.wav", &["--max-seconds", "2"], |e| {
+            matches!(e, DecodeError::TooLong(2))
+        }),
+    ];
+    for (name, args, expected) in cases {
+        let (ok, _, report) = decode_cli(&d.join(name), args);
+        assert!(!ok, "{name} must fail");
+        let error: DecodeError = serde_json::from_value(report["failed"].clone())
+            .unwrap_or_else(|e| panic!("{name}: {report}: {e}"));
+        assert!(expected(&error), "{name}: unexpected error {error:?}");
+        assert!(!error.to_string().is_empty());
+    }
+}
+
+/// The daemon-side runner streams samples into a file, reports progress, and turns a
+/// child that runs out of memory or time into an error instead of taking the caller down.
+#[tokio::test]
+async fn child_runner_streams_and_contains_failures() {
+    let (dir, wav) = fixtures();
+    let exe = Path::new(env!("CARGO_BIN_EXE_chute"));
+    let output = dir.path().join("audio.f32");
+    let mut reports = Vec::new();
+    let info = decode_in_child(exe, &wav, &output, &DecodeLimits::default(), |s| {
+        reports.push(s)
+    })
+    .await
+    .unwrap();
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), info.samples * 4);
+    assert!(!reports.is_empty(), "progress was reported");
+
+    let starved = DecodeLimits {
+        max_memory: 32 << 20,
+        ..DecodeLimits::default()
+    };
+    let error = decode_in_child(exe, &wav, &output, &starved, |_| {})
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, DecodeError::Unreadable(_) | DecodeError::Setup(_)),
+        "{error:?}"
+    );
+
+    let hurried = DecodeLimits {
+        timeout: Duration::from_millis(1),
+        ..DecodeLimits::default()
+    };
+    let error = decode_in_child(exe, &wav, &output, &hurried, |_| {})
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("did not finish"), "{error}");
+}
