@@ -206,3 +206,111 @@ async fn child_runner_streams_and_contains_failures() {
         .unwrap_err();
     assert!(error.to_string().contains("did not finish"), "{error}");
 }
+
+/// Five plain English sentences, spoken by espeak-ng at 140 words per minute.
+const SENTENCES: [&str; 5] = [
+    "The meeting starts at nine in the morning.",
+    "Please send the report to the sales team before Friday.",
+    "We agreed to ship the new version next week.",
+    "The weather was cold and windy all day.",
+    "Thank you all for coming to the planning session.",
+];
+
+/// whisper tiny.en converted once per test run from the CTranslate2 model that
+/// scripts/fetch-test-models.sh unpacks from PyPI.
+fn whisper_model() -> PathBuf {
+    static MODEL: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            let models = chute::models::default_models_dir();
+            let ct2 = models.join("ct2/whisper-tiny.en");
+            assert!(
+                ct2.join("model.bin").exists(),
+                "{} is missing: run scripts/fetch-test-models.sh (part of .ci/install)",
+                ct2.display()
+            );
+            let output = models.join("ggml/whisper-tiny.en.bin");
+            if !output.exists() {
+                std::fs::create_dir_all(output.parent().unwrap()).unwrap();
+                chute::models::ct2::convert(&ct2, &output).unwrap();
+            }
+            output
+        })
+        .clone()
+}
+
+/// Speech in WAV, MP3 and Ogg is transcribed by the real whisper.cpp with a word error
+/// rate of at most 0.35 per sentence; timestamps increase and stay within the audio;
+/// the SRT and WebVTT renderings carry every segment.
+#[tokio::test]
+async fn espeak_sentences_are_transcribed_in_every_format() {
+    use chute::media::transcript::word_error_rate;
+    use chute::media::whisper::{TranscribeSettings, WhisperModel};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    let model = WhisperModel::load(&whisper_model(), false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_chute"));
+    let settings = TranscribeSettings::default();
+    let mut report = Vec::new();
+    for (index, sentence) in SENTENCES.iter().enumerate() {
+        let wav = dir.path().join(format!("s{index}.wav"));
+        run(
+            "espeak-ng",
+            &["-s", "140", "-w", wav.to_str().unwrap(), sentence],
+        );
+        gst(
+            dir.path(),
+            &format!(
+                "filesrc location=s{index}.wav ! wavparse ! audioconvert ! lamemp3enc ! filesink location=s{index}.mp3"
+            ),
+        );
+        gst(
+            dir.path(),
+            &format!(
+                "filesrc location=s{index}.wav ! wavparse ! audioconvert ! audioresample ! vorbisenc ! oggmux ! filesink location=s{index}.ogg"
+            ),
+        );
+        for extension in ["wav", "mp3", "ogg"] {
+            let input = dir.path().join(format!("s{index}.{extension}"));
+            let samples = dir.path().join(format!("s{index}-{extension}.f32"));
+            let info = decode_in_child(exe, &input, &samples, &DecodeLimits::default(), |_| {})
+                .await
+                .unwrap();
+            let transcript = model
+                .transcribe(
+                    &samples,
+                    &settings,
+                    Arc::new(|_| {}),
+                    Arc::new(AtomicBool::new(false)),
+                )
+                .unwrap();
+            let text = transcript.to_txt();
+            let wer = word_error_rate(sentence, &text);
+            report.push(format!("{extension} s{index}: WER {wer:.2} {text:?}"));
+            assert!(
+                wer <= 0.35,
+                "{extension} {sentence:?} -> {text:?}: WER {wer:.2}"
+            );
+            assert_eq!(transcript.language, "en");
+            let mut last_start = -1.0;
+            for segment in &transcript.segments {
+                assert!(
+                    segment.start >= last_start && segment.start <= segment.end,
+                    "{segment:?}"
+                );
+                assert!(
+                    segment.end <= info.duration_seconds + 0.01,
+                    "{segment:?} past {}",
+                    info.duration_seconds
+                );
+                last_start = segment.start;
+            }
+            let srt = transcript.to_srt();
+            assert_eq!(srt.matches(" --> ").count(), transcript.segments.len());
+            assert!(transcript.to_vtt().starts_with("WEBVTT\n\n"));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+}

@@ -1,7 +1,10 @@
-//! Native media work: decoding untrusted audio with GStreamer in a child process.
+//! Native media work: decoding untrusted audio with GStreamer in a child process,
+//! speech to text with whisper.cpp, and the transcript formats.
 //!
 //! The transcribe pipeline (issue 4) builds on this: `decode` turns any common format
 //! into 16 kHz mono f32 samples in the job's work folder.
 
 pub mod child;
 pub mod decode;
+pub mod transcript;
+pub mod whisper;

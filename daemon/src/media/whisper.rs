@@ -1,0 +1,268 @@
+//! Speech to text with whisper.cpp (whisper-rs): loading a ggml model safely and
+//! transcribing a decoded sample file in bounded chunks.
+//!
+//! whisper.cpp aborts the process on some malformed inputs, so everything is validated
+//! before a call crosses into C++: the model file's magic and size, the sample file's
+//! length, the settings.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
+
+use super::decode::SAMPLE_RATE;
+use super::transcript::{Segment, Transcript};
+
+/// Magic number of whisper.cpp's legacy ggml model files ("ggml", little-endian).
+pub const GGML_MAGIC: u32 = 0x6767_6d6c;
+
+/// How to transcribe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscribeSettings {
+    /// CPU threads for whisper.cpp.
+    pub threads: usize,
+    /// Language code, or `None` to detect it (English-only models always say `en`).
+    pub language: Option<String>,
+    /// Beam search width; `None` decodes greedily.
+    pub beam_size: Option<usize>,
+    /// Audio is transcribed in chunks of this many seconds, so memory stays bounded
+    /// however long the recording is.
+    pub chunk_seconds: u32,
+}
+
+impl Default for TranscribeSettings {
+    fn default() -> Self {
+        Self {
+            threads: 2,
+            language: None,
+            // whisper.cpp's own default; greedy (None) is faster and a little less accurate.
+            beam_size: Some(5),
+            chunk_seconds: 300,
+        }
+    }
+}
+
+/// Why transcription failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscribeError {
+    /// The model file is missing or not a whisper.cpp ggml model.
+    #[error("the whisper model {path} is not usable: {reason}")]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong (and what to do).
+        reason: String,
+    },
+    /// Reading the decoded samples failed.
+    #[error("cannot read the decoded audio: {0}")]
+    Samples(#[from] io::Error),
+    /// whisper.cpp reported an error.
+    #[error("whisper.cpp failed: {0}")]
+    Whisper(String),
+    /// Stopped by cancellation or shutdown.
+    #[error("transcription was stopped")]
+    Stopped,
+}
+
+/// A loaded whisper model; share it (behind an `Arc`) between jobs.
+pub struct WhisperModel {
+    context: WhisperContext,
+    path: PathBuf,
+    english_only: bool,
+}
+
+impl std::fmt::Debug for WhisperModel {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WhisperModel")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WhisperModel {
+    /// Loads a ggml model after checking that the file really is one.
+    pub fn load(path: &Path, use_gpu: bool) -> Result<WhisperModel, TranscribeError> {
+        let model_error = |reason: String| TranscribeError::Model {
+            path: path.to_owned(),
+            reason,
+        };
+        let mut magic = [0u8; 4];
+        File::open(path)
+            .and_then(|mut file| file.read_exact(&mut magic))
+            .map_err(|error| {
+                model_error(format!(
+                    "{error} (fetch it with `chute models pull`, or convert a faster-whisper model)"
+                ))
+            })?;
+        if u32::from_le_bytes(magic) != GGML_MAGIC {
+            return Err(model_error(
+                "not a whisper.cpp ggml model (wrong magic number)".into(),
+            ));
+        }
+        whisper_rs::install_logging_hooks();
+        let mut params = WhisperContextParameters::default();
+        params.use_gpu(use_gpu);
+        let path_text = path
+            .to_str()
+            .ok_or_else(|| model_error("the path is not valid UTF-8".into()))?;
+        let context = WhisperContext::new_with_params(path_text, params)
+            .map_err(|error| model_error(format!("whisper.cpp could not load it: {error}")))?;
+        let english_only = !context.is_multilingual();
+        Ok(WhisperModel {
+            context,
+            path: path.to_owned(),
+            english_only,
+        })
+    }
+
+    /// The model's file name, as recorded in transcripts.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Transcribes a file of 16 kHz mono f32le samples. `progress` gets the fraction done
+    /// (0.0–1.0); `stop` is checked between chunks and ends the work early.
+    pub fn transcribe(
+        &self,
+        samples_path: &Path,
+        settings: &TranscribeSettings,
+        progress: Arc<dyn Fn(f64) + Send + Sync>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Transcript, TranscribeError> {
+        let total_samples = std::fs::metadata(samples_path)?.len() / 4;
+        let chunk_samples = u64::from(settings.chunk_seconds.max(30)) * u64::from(SAMPLE_RATE);
+        let chunks = total_samples.div_ceil(chunk_samples).max(1);
+        let mut reader = BufReader::with_capacity(1 << 20, File::open(samples_path)?);
+        let mut state = self
+            .context
+            .create_state()
+            .map_err(|error| TranscribeError::Whisper(error.to_string()))?;
+        let mut transcript = Transcript {
+            language: String::new(),
+            model: self.name(),
+            duration_seconds: total_samples as f64 / f64::from(SAMPLE_RATE),
+            segments: Vec::new(),
+        };
+        let mut bytes = vec![0u8; (chunk_samples * 4) as usize];
+        for chunk in 0..chunks {
+            if stop.load(Ordering::Relaxed) {
+                return Err(TranscribeError::Stopped);
+            }
+            let read = read_up_to(&mut reader, &mut bytes)?;
+            let samples: Vec<f32> = bytes[..read - read % 4]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            // whisper.cpp needs at least one second of audio per call; pad short tails.
+            let mut samples = samples;
+            if samples.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
+                samples.resize(SAMPLE_RATE as usize * 11 / 10, 0.0);
+            }
+            let offset = (chunk * chunk_samples) as f64 / f64::from(SAMPLE_RATE);
+            let params = self.params(
+                settings,
+                &transcript.language,
+                chunk,
+                chunks,
+                &progress,
+                &stop,
+            );
+            state
+                .full(params, &samples)
+                .map_err(|error| TranscribeError::Whisper(error.to_string()))?;
+            if stop.load(Ordering::Relaxed) {
+                return Err(TranscribeError::Stopped);
+            }
+            if transcript.language.is_empty() {
+                transcript.language = if self.english_only {
+                    "en".to_owned()
+                } else {
+                    whisper_rs::get_lang_str(state.full_lang_id_from_state())
+                        .unwrap_or("und")
+                        .to_owned()
+                };
+            }
+            for segment in state.as_iter() {
+                let text = segment
+                    .to_str_lossy()
+                    .map_err(|error| TranscribeError::Whisper(error.to_string()))?
+                    .trim()
+                    .to_owned();
+                if text.is_empty() {
+                    continue;
+                }
+                let start = offset + segment.start_timestamp() as f64 / 100.0;
+                let end = offset + segment.end_timestamp() as f64 / 100.0;
+                let end = end.min(transcript.duration_seconds).max(start);
+                transcript.segments.push(Segment {
+                    start: start.min(end),
+                    end,
+                    text,
+                });
+            }
+            progress((chunk + 1) as f64 / chunks as f64);
+        }
+        Ok(transcript)
+    }
+
+    fn params<'a>(
+        &self,
+        settings: &'a TranscribeSettings,
+        detected: &'a str,
+        chunk: u64,
+        chunks: u64,
+        progress: &Arc<dyn Fn(f64) + Send + Sync>,
+        stop: &Arc<AtomicBool>,
+    ) -> FullParams<'a, 'a> {
+        let strategy = match settings.beam_size {
+            Some(beam_size) => SamplingStrategy::BeamSearch {
+                beam_size: beam_size.clamp(1, 16) as i32,
+                patience: -1.0,
+            },
+            None => SamplingStrategy::Greedy { best_of: 1 },
+        };
+        let mut params = FullParams::new(strategy);
+        params.set_n_threads(settings.threads.clamp(1, 64) as i32);
+        let language = if self.english_only {
+            Some("en")
+        } else if !detected.is_empty() {
+            Some(detected)
+        } else {
+            settings.language.as_deref().filter(|code| *code != "auto")
+        };
+        params.set_language(language.or(Some("auto")));
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        let progress = progress.clone();
+        params.set_progress_callback_safe(move |percent: i32| {
+            let within = f64::from(percent.clamp(0, 100)) / 100.0;
+            progress((chunk as f64 + within) / chunks as f64);
+        });
+        // whisper-rs 0.16's set_abort_callback_safe hands whisper.cpp a pointer of the
+        // wrong type (it aborts at random), so stopping happens between chunks instead.
+        let _ = stop;
+        params
+    }
+}
+
+/// Fills `buffer` as far as the reader allows; returns the bytes read.
+fn read_up_to(reader: &mut impl Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match reader.read(&mut buffer[filled..])? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    Ok(filled)
+}
