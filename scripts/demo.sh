@@ -19,11 +19,12 @@ daemon=$!
 trap 'kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -d "$spool/inbox/archive" ] && break; sleep 0.1; done
 
-# The sales-video and transcribe pipelines are still being built: until they land these
-# two jobs end in failed/ with "pipeline not available", which is what this build should do.
-"$chute" --spool "$spool" --config "$config" submit --wait \
-  samples/brief.json samples/meeting.ogg || true
 status=0
+# The recording becomes a transcript (whisper.cpp, tiny.en from PyPI via .ci/install).
+"$chute" --spool "$spool" --config "$config" submit --wait samples/meeting.ogg || status=$?
+# The sales-video pipeline is still being built: until it lands the brief ends in
+# failed/ with "pipeline not available", which is what this build should do.
+"$chute" --spool "$spool" --config "$config" submit --wait samples/brief.json || true
 "$chute" --spool "$spool" --config "$config" submit --wait --route archive README.md || status=$?
 
 echo
@@ -31,5 +32,11 @@ echo
 echo
 echo "Delivered (outbox) and refused (failed) results under $spool:"
 find "$spool/outbox" "$spool/failed" -mindepth 2 -maxdepth 3 -not -path '*/.job*' | sed "s|$spool/||" | sort
+transcript=$(find "$spool/outbox/audio" -name transcript.txt | head -n 1)
+if [ -n "$transcript" ]; then
+  echo
+  echo "Transcript of samples/meeting.ogg:"
+  cat "$transcript"
+fi
 echo "Daemon log: $spool.log"
 exit "$status"

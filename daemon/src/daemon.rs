@@ -97,6 +97,7 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
             .collect::<HashMap<_, _>>(),
         drain: CancellationToken::new(),
         stop: CancellationToken::new(),
+        natives: Arc::default(),
     });
     let heartbeat = spawn_daemon_heartbeat(
         spool.clone(),

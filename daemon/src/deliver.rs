@@ -91,6 +91,9 @@ pub struct StageSummary {
     pub started_at: Option<DateTime<Utc>>,
     /// End of the stage.
     pub finished_at: Option<DateTime<Utc>>,
+    /// What the stage recorded (timings, real-time factors, models, files).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub outputs: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 /// The per-stage summary shown in result.json, error.json and `chute show`.
@@ -104,6 +107,7 @@ pub fn stage_summaries(state: &JobState) -> Vec<StageSummary> {
             attempts: stage.attempts,
             started_at: stage.started_at,
             finished_at: stage.finished_at,
+            outputs: stage.outputs.clone(),
         })
         .collect()
 }

@@ -41,6 +41,8 @@ pub struct Runner {
     pub drain: CancellationToken,
     /// Fired when the shutdown grace has run out: stages stop at their next safe point.
     pub stop: CancellationToken,
+    /// Native models (whisper.cpp) kept loaded between jobs, and the native lease.
+    pub natives: Arc<crate::pipeline::native::NativeModels>,
 }
 
 /// How a run ended.
@@ -293,6 +295,7 @@ impl Runner {
                 stage: name,
                 cancel: (*cancel).clone(),
                 stop: self.stop.clone(),
+                natives: self.natives.clone(),
                 record_lock: (*record_lock).clone(),
             };
             let result = (|| stage.run(&context))

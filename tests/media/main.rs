@@ -314,3 +314,118 @@ async fn espeak_sentences_are_transcribed_in_every_format() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+/// The audio route end to end with the real daemon: three spoken inputs become
+/// transcripts (txt, srt, vtt, json) with real-time factors in result.json, a corrupt
+/// one fails in `decode` with its input kept, and whisper is loaded once for all jobs.
+#[test]
+fn audio_route_delivers_transcripts_and_loads_whisper_once() {
+    use chute::media::transcript::word_error_rate;
+    let model = whisper_model();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_chute"))
+        .args(["run", "--spool"])
+        .arg(&spool)
+        .env("CHUTE_LOG", "info")
+        .env(
+            "CHUTE_MODELS_DIR",
+            model.parent().unwrap().parent().unwrap(),
+        )
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let inbox = spool.join("inbox/audio");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !inbox.is_dir() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "daemon did not create {}",
+            inbox.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let staging = dir.path().join("staging");
+    std::fs::create_dir(&staging).unwrap();
+    for (index, sentence) in SENTENCES.iter().take(3).enumerate() {
+        let wav = staging.join(format!("clip{index}.wav"));
+        run(
+            "espeak-ng",
+            &["-s", "140", "-w", wav.to_str().unwrap(), sentence],
+        );
+        std::fs::rename(&wav, inbox.join(format!("clip{index}.wav"))).unwrap();
+    }
+    std::fs::write(staging.join("broken.mp3"), b"ID3 this is not really an mp3").unwrap();
+    std::fs::rename(staging.join("broken.mp3"), inbox.join("broken.mp3")).unwrap();
+
+    let count =
+        |route: &str| std::fs::read_dir(spool.join(route).join("audio")).map_or(0, |d| d.count());
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    while count("outbox") < 3 || count("failed") < 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "audio jobs did not finish: {} delivered, {} failed",
+            count("outbox"),
+            count("failed")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+
+    for entry in std::fs::read_dir(spool.join("outbox/audio")).unwrap() {
+        let folder = entry.unwrap().path();
+        let result: Value =
+            serde_json::from_slice(&std::fs::read(folder.join("result.json")).unwrap()).unwrap();
+        let name = result["job"]["input"]["name"].as_str().unwrap().to_owned();
+        let index: usize = name
+            .trim_start_matches("clip")
+            .trim_end_matches(".wav")
+            .parse()
+            .unwrap();
+        for file in [
+            "transcript.txt",
+            "transcript.srt",
+            "transcript.vtt",
+            "transcript.json",
+        ] {
+            assert!(folder.join(file).is_file(), "{name}: {file} missing");
+        }
+        let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();
+        let wer = word_error_rate(SENTENCES[index], &text);
+        assert!(wer <= 0.35, "{name}: {text:?} WER {wer:.2}");
+        let stages = result["stages"].as_array().unwrap();
+        for stage in ["decode", "transcribe"] {
+            let entry = stages
+                .iter()
+                .find(|s| s["name"] == stage)
+                .unwrap_or_else(|| panic!("{stage} in {result}"));
+            let factor = entry["outputs"]["realtime_factor"].as_f64().unwrap_or(-1.0);
+            assert!(factor > 0.0, "{name}: {stage} realtime_factor {factor}");
+        }
+        assert_eq!(
+            stages.iter().find(|s| s["name"] == "transcribe").unwrap()["outputs"]["language"],
+            "en"
+        );
+    }
+    let failed: Vec<_> = std::fs::read_dir(spool.join("failed/audio"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    let error: Value =
+        serde_json::from_slice(&std::fs::read(failed[0].join("error.json")).unwrap()).unwrap();
+    assert_eq!(error["stage"], "decode", "{error}");
+    assert!(
+        failed[0].join("broken.mp3").is_file(),
+        "the broken input is kept"
+    );
+
+    let log = std::fs::read_to_string(dir.path().join("daemon.log")).unwrap();
+    assert_eq!(
+        log.matches("Loaded the whisper model.").count(),
+        1,
+        "whisper loads:\n{log}"
+    );
+}

@@ -228,11 +228,12 @@ fn route_limits_reject_at_claim() {
     spool.wait_jobs_empty(secs(20));
 }
 
-/// Built-in routes whose pipeline has not landed (`audio`, `briefs`) fail their jobs with
-/// reason "pipeline not available"; the input is kept intact next to error.json and the
-/// job's records in `.job/`; nothing is delivered.
+/// A brief fails with "pipeline not available" (sales-video has not landed) and random
+/// bytes named like audio fail in the decode stage with "could not be decoded"; each
+/// input is kept intact next to error.json and the job's records in `.job/`; nothing is
+/// delivered.
 #[test]
-fn unavailable_pipeline_fails_with_clear_reason() {
+fn unprocessable_inputs_fail_with_clear_reasons() {
     let spool = Spool::new(&Config::default());
     let _daemon = spool.start_daemon();
     let audio = random_bytes(4096);
@@ -245,19 +246,31 @@ fn unavailable_pipeline_fails_with_clear_reason() {
         "one failure each in failed/audio and failed/briefs",
         || spool.failed_count("audio") >= 1 && spool.failed_count("briefs") >= 1,
     );
-    for (route, name, stem, content) in [
-        ("audio", "voice memo.m4a", "voice memo", &audio),
-        ("briefs", "launch.md", "launch", &brief),
+    for (route, name, stem, content, stage, expected) in [
+        (
+            "audio",
+            "voice memo.m4a",
+            "voice memo",
+            &audio,
+            "decode",
+            "could not be decoded",
+        ),
+        (
+            "briefs",
+            "launch.md",
+            "launch",
+            &brief,
+            "sales-video",
+            "pipeline not available",
+        ),
     ] {
         let failures = spool.failures(route);
         assert_eq!(failures.len(), 1, "{}", spool.summary());
         let f = failure_for(&failures, stem);
         assert_eq!(f.record["state"], "failed", "{}", f.record);
         let reason = f.record["reason"].as_str().unwrap_or_default();
-        assert!(
-            reason.contains("pipeline not available"),
-            "{route}: reason {reason:?}"
-        );
+        assert!(reason.contains(expected), "{route}: reason {reason:?}");
+        assert_eq!(f.record["stage"], stage, "{}", f.record);
         assert_eq!(f.payload(), vec![std::ffi::OsString::from(name)]);
         assert_eq!(
             &fs::read(f.dir.join(name)).unwrap(),

@@ -4,8 +4,10 @@
 //! cancellation) and returns the outputs to checkpoint. Every pipeline starts with
 //! `prepare` (hash + dedupe) and ends with `deliver`, which the runner performs itself.
 
+pub mod native;
 pub mod passthrough;
 pub mod prepare;
+pub mod transcribe;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -105,6 +107,8 @@ pub struct StageContext {
     pub cancel: CancellationToken,
     /// Fired when the shutdown grace has run out: stop at the next safe point.
     pub stop: CancellationToken,
+    /// Native models shared by all jobs, and the lease native stages take turns on.
+    pub natives: Arc<native::NativeModels>,
     /// Serialises rewrites of job.json (the heartbeat rewrites it too).
     pub record_lock: Arc<std::sync::Mutex<()>>,
 }
@@ -189,7 +193,10 @@ impl Pipeline {
         match kind {
             PipelineKind::Passthrough => stages.push(Box::new(passthrough::Passthrough)),
             PipelineKind::SalesVideo => stages.push(Box::new(Unavailable("sales-video"))),
-            PipelineKind::Transcribe => stages.push(Box::new(Unavailable("transcribe"))),
+            PipelineKind::Transcribe => {
+                stages.push(Box::new(transcribe::Decode));
+                stages.push(Box::new(transcribe::Transcribe));
+            }
         }
         Pipeline { kind, stages }
     }

@@ -1,0 +1,274 @@
+//! The transcribe pipeline's own stages: `decode` (GStreamer, in a child process) and
+//! `transcribe` (whisper.cpp under the native lease). The summary stage (llama.cpp)
+//! follows in a later change.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
+use crate::media::child::{self, DecodeLimits};
+use crate::media::decode::DecodeError;
+use crate::media::transcript::Transcript;
+use crate::media::whisper::{TranscribeError, TranscribeSettings};
+use crate::spool::fsutil;
+
+/// GStreamer decode of the input into `work/audio.f32` (16 kHz mono f32le).
+pub struct Decode;
+
+impl Stage for Decode {
+    fn name(&self) -> &'static str {
+        "decode"
+    }
+
+    fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {
+        Box::pin(async move {
+            context.simulate_work().await?;
+            let Some(input_name) = context.job.input_name()? else {
+                return Err(StageError::job(
+                    "the claimed input is missing from the job folder",
+                    "resubmit the file",
+                ));
+            };
+            if context.record.input.kind != crate::spool::entry::InputKind::File {
+                return Err(StageError::job(
+                    "a folder is not an audio recording",
+                    "drop a single audio or video file",
+                ));
+            }
+            let input = context.job.input_path(&input_name);
+            let work = context.job.work_dir();
+            std::fs::create_dir_all(&work)?;
+            let output = child::samples_path(&work);
+            let settings = &context.config.transcribe;
+            let limits = DecodeLimits {
+                max_seconds: settings.max_duration.as_secs(),
+                max_memory: settings.decode_memory.as_u64(),
+                timeout: settings.decode_timeout,
+            };
+            let executable = std::env::current_exe().map_err(|error| {
+                StageError::Transient(format!("cannot find the chute executable: {error}"))
+            })?;
+            let started = Instant::now();
+            let info = child::decode_in_child(&executable, &input, &output, &limits, |seconds| {
+                context.progress(50, &format!("decoded {seconds:.0} s of audio"));
+            })
+            .await
+            .map_err(decode_failure)?;
+            let wall = started.elapsed().as_secs_f64();
+            context.progress(
+                100,
+                &format!(
+                    "decoded {:.1} s of audio in {wall:.2} s",
+                    info.duration_seconds
+                ),
+            );
+            let mut outputs = StageOutputs::new();
+            outputs.insert("samples_file".into(), json!("work/audio.f32"));
+            outputs.insert("duration_seconds".into(), json!(info.duration_seconds));
+            outputs.insert("elements".into(), json!(info.elements));
+            outputs.insert("wall_seconds".into(), json!(wall));
+            outputs.insert(
+                "realtime_factor".into(),
+                json!(wall / info.duration_seconds.max(1e-9)),
+            );
+            Ok(outputs)
+        })
+    }
+}
+
+fn decode_failure(error: DecodeError) -> StageError {
+    let hint = match &error {
+        DecodeError::Setup(_) => return StageError::Transient(error.to_string()),
+        DecodeError::Output(_) => return StageError::Transient(error.to_string()),
+        DecodeError::TooLong(_) => "split the recording or raise transcribe.max_duration",
+        DecodeError::Silent => "check the recording's input level and microphone",
+        DecodeError::NoAudio => "the file has no sound track; drop the audio itself",
+        DecodeError::NotAllowed(_) => {
+            "convert the file to a common format (wav, mp3, m4a, ogg, opus, flac)"
+        }
+        DecodeError::Empty | DecodeError::Unreadable(_) => {
+            "check that the file is a complete audio or video recording in a common format"
+        }
+    };
+    StageError::job(error.to_string(), hint)
+}
+
+/// whisper.cpp speech to text; writes `out/transcript.{txt,srt,vtt,json}`.
+pub struct Transcribe;
+
+impl Stage for Transcribe {
+    fn name(&self) -> &'static str {
+        "transcribe"
+    }
+
+    fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {
+        Box::pin(async move {
+            context.simulate_work().await?;
+            let samples = child::samples_path(&context.job.work_dir());
+            if !samples.exists() {
+                return Err(StageError::job(
+                    "the decoded audio is missing",
+                    "run `chute retry ID --from decode`",
+                ));
+            }
+            let settings = &context.config.transcribe;
+            let models_dir = context.config.models.dir();
+            let model_path = resolve(&models_dir, &settings.model);
+            let fallback = models_dir.join("ct2/whisper-tiny.en");
+            let _lease = context.natives.lease().await;
+            let model = context
+                .natives
+                .whisper(&model_path, Some(&fallback))
+                .await
+                .map_err(transcribe_failure)?;
+            let transcribe_settings = TranscribeSettings {
+                threads: settings.threads,
+                language: Some(settings.language.clone()),
+                beam_size: (settings.beam_size > 0).then_some(settings.beam_size),
+                chunk_seconds: settings.chunk.as_secs().clamp(30, u64::from(u32::MAX)) as u32,
+            };
+            let events = context.job.events();
+            let stage = context.stage;
+            let last = Arc::new(std::sync::atomic::AtomicU8::new(0));
+            let progress = Arc::new(move |fraction: f64| {
+                let percent = (fraction * 100.0).clamp(0.0, 99.0) as u8;
+                // One event per 10 %, so the log stays short.
+                if percent / 10 > last.load(std::sync::atomic::Ordering::Relaxed) / 10 {
+                    last.store(percent, std::sync::atomic::Ordering::Relaxed);
+                    let _ = events.append(stage, percent, "transcribing");
+                }
+            });
+            let stop = Arc::new(AtomicBool::new(false));
+            let watcher = {
+                let stop = stop.clone();
+                let (cancel, halt) = (context.cancel.clone(), context.stop.clone());
+                tokio::spawn(async move {
+                    tokio::select! {
+                        () = cancel.cancelled() => {}
+                        () = halt.cancelled() => {}
+                    }
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                })
+            };
+            let started = Instant::now();
+            let worker_model = model.clone();
+            let result = tokio::task::spawn_blocking(move || {
+                worker_model.transcribe(&samples, &transcribe_settings, progress, stop)
+            })
+            .await;
+            watcher.abort();
+            let transcript = match result {
+                Ok(Ok(transcript)) => transcript,
+                Ok(Err(TranscribeError::Stopped)) => {
+                    return Err(if context.cancel.is_cancelled() {
+                        StageError::Cancelled
+                    } else {
+                        StageError::Interrupted
+                    });
+                }
+                Ok(Err(error)) => return Err(transcribe_failure(error)),
+                Err(error) => {
+                    return Err(StageError::Transient(format!(
+                        "transcription task failed: {error}"
+                    )));
+                }
+            };
+            let wall = started.elapsed().as_secs_f64();
+            write_transcript(
+                &context.job.out_dir(),
+                &transcript,
+                context.config.spool.fsync,
+            )?;
+            context.progress(
+                100,
+                &format!("{} segments in {wall:.2} s", transcript.segments.len()),
+            );
+            let mut outputs = StageOutputs::new();
+            outputs.insert("model".into(), json!(transcript.model));
+            outputs.insert("language".into(), json!(transcript.language));
+            outputs.insert("segments".into(), json!(transcript.segments.len()));
+            outputs.insert("threads".into(), json!(settings.threads));
+            outputs.insert(
+                "decoding".into(),
+                json!(if settings.beam_size > 0 {
+                    format!("beam {}", settings.beam_size)
+                } else {
+                    "greedy".to_owned()
+                }),
+            );
+            outputs.insert(
+                "device".into(),
+                json!(if cfg!(feature = "cuda") {
+                    "cuda"
+                } else {
+                    "cpu"
+                }),
+            );
+            outputs.insert("wall_seconds".into(), json!(wall));
+            outputs.insert(
+                "realtime_factor".into(),
+                json!(wall / transcript.duration_seconds.max(1e-9)),
+            );
+            outputs.insert(
+                "files".into(),
+                json!([
+                    "transcript.txt",
+                    "transcript.srt",
+                    "transcript.vtt",
+                    "transcript.json"
+                ]),
+            );
+            Ok(outputs)
+        })
+    }
+}
+
+fn resolve(models_dir: &std::path::Path, model: &std::path::Path) -> PathBuf {
+    if model.is_absolute() {
+        model.to_owned()
+    } else {
+        models_dir.join(model)
+    }
+}
+
+fn transcribe_failure(error: TranscribeError) -> StageError {
+    match error {
+        TranscribeError::Model { .. } => StageError::job(
+            error.to_string(),
+            "run scripts/fetch-test-models.sh (offline tiny.en) or set transcribe.model to a whisper.cpp ggml file",
+        ),
+        TranscribeError::Samples(_) | TranscribeError::Whisper(_) => {
+            StageError::Transient(error.to_string())
+        }
+        TranscribeError::Stopped => StageError::Interrupted,
+    }
+}
+
+/// Writes the four transcript files into `out/` atomically.
+fn write_transcript(
+    out: &std::path::Path,
+    transcript: &Transcript,
+    durable: bool,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(out)?;
+    fsutil::write_atomic(
+        &out.join("transcript.txt"),
+        transcript.to_txt().as_bytes(),
+        durable,
+    )?;
+    fsutil::write_atomic(
+        &out.join("transcript.srt"),
+        transcript.to_srt().as_bytes(),
+        durable,
+    )?;
+    fsutil::write_atomic(
+        &out.join("transcript.vtt"),
+        transcript.to_vtt().as_bytes(),
+        durable,
+    )?;
+    fsutil::write_json_atomic(&out.join("transcript.json"), transcript, durable)
+}
