@@ -429,3 +429,110 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
         "whisper loads:\n{log}"
     );
 }
+
+/// A daemon killed with SIGKILL while a job is in `transcribe` resumes it after restart
+/// without decoding again: decode ran once, transcribe twice, and the job is delivered.
+#[test]
+fn kill_during_transcribe_does_not_decode_again() {
+    let model = whisper_model();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let slow = dir.path().join("slow.toml");
+    std::fs::write(
+        &slow,
+        "[[routes]]\nname = \"audio\"\npipeline = \"transcribe\"\nsimulate_work = \"3s\"\n",
+    )
+    .unwrap();
+    let start = |config: Option<&Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chute"));
+        command.args(["run", "--spool"]).arg(&spool);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command
+            .env("CHUTE_LOG", "warn")
+            .env(
+                "CHUTE_MODELS_DIR",
+                model.parent().unwrap().parent().unwrap(),
+            )
+            .spawn()
+            .unwrap()
+    };
+    let wait = |what: &str, seconds: u64, mut done: Box<dyn FnMut() -> bool + '_>| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut daemon = start(Some(&slow));
+    let inbox = spool.join("inbox/audio");
+    wait("the inbox", 30, Box::new(|| inbox.is_dir()));
+    let wav = dir.path().join("note.wav");
+    run(
+        "espeak-ng",
+        &["-s", "140", "-w", wav.to_str().unwrap(), SENTENCES[1]],
+    );
+    std::fs::rename(&wav, inbox.join("note.wav")).unwrap();
+    let transcribing = || -> bool {
+        let Ok(jobs) = std::fs::read_dir(spool.join("jobs")) else {
+            return false;
+        };
+        jobs.flatten().any(|job| {
+            std::fs::read(job.path().join("state.json"))
+                .ok()
+                .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+                .is_some_and(|state| {
+                    state["stages"].as_array().is_some_and(|stages| {
+                        stages
+                            .iter()
+                            .any(|s| s["name"] == "decode" && s["status"] == "done")
+                            && stages
+                                .iter()
+                                .any(|s| s["name"] == "transcribe" && s["status"] == "running")
+                    })
+                })
+        })
+    };
+    wait("transcribe to be running", 60, Box::new(transcribing));
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+
+    let mut daemon = start(None);
+    let outbox = spool.join("outbox/audio");
+    wait(
+        "the delivery",
+        120,
+        Box::new(|| std::fs::read_dir(&outbox).is_ok_and(|mut d| d.next().is_some())),
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let folder = std::fs::read_dir(&outbox)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let result: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("result.json")).unwrap()).unwrap();
+    let attempts = |stage: &str| {
+        result["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == stage)
+            .unwrap()["attempts"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(attempts("decode"), 1, "decode ran again: {result}");
+    assert_eq!(attempts("transcribe"), 2, "{result}");
+    let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();
+    assert!(
+        chute::media::transcript::word_error_rate(SENTENCES[1], &text) <= 0.35,
+        "{text:?}"
+    );
+}
