@@ -536,3 +536,32 @@ fn kill_during_transcribe_does_not_decode_again() {
         "{text:?}"
     );
 }
+
+/// `chute doctor` passes on a machine set up by .ci/install and names the missing model
+/// (exit 1) when the models folder is empty.
+#[test]
+fn doctor_reports_what_is_there_and_what_is_missing() {
+    let spool = tempfile::tempdir().unwrap();
+    whisper_model();
+    let ok = Command::new(env!("CARGO_BIN_EXE_chute"))
+        .arg("--spool")
+        .arg(spool.path())
+        .arg("doctor")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&ok.stdout);
+    assert!(ok.status.success(), "{text}");
+    assert!(text.contains("ok    GStreamer mp3"), "{text}");
+    let empty = tempfile::tempdir().unwrap();
+    let missing = Command::new(env!("CARGO_BIN_EXE_chute"))
+        .arg("--spool")
+        .arg(spool.path())
+        .arg("doctor")
+        .env("CHUTE_MODELS_DIR", empty.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&missing.stdout);
+    assert_eq!(missing.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL  whisper model"), "{text}");
+    assert!(text.contains("fetch-test-models.sh"), "{text}");
+}

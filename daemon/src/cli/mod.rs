@@ -5,6 +5,7 @@
 mod cancel;
 mod config_check;
 mod decode;
+mod doctor;
 mod jobs;
 mod retry;
 mod run;
@@ -60,6 +61,8 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check GStreamer elements, models, the spool's disk and inotify limits.
+    Doctor,
     /// Decode one media file to 16 kHz mono f32le on stdout (the daemon's decoder child).
     #[command(hide = true)]
     Decode(decode::DecodeArgs),
@@ -130,6 +133,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Retry(args) => retry::execute(&cli, args),
         Command::Cancel(args) => cancel::execute(&cli, args),
         Command::Decode(args) => decode::execute(&cli, args),
+        Command::Doctor => doctor::execute(&cli),
     }
 }
 

@@ -1,0 +1,169 @@
+//! `chute doctor`: checks what chute needs — GStreamer elements, models, the spool's
+//! disk, inotify limits — and says what to do about each problem.
+
+use std::path::Path;
+
+use gstreamer as gst;
+
+use super::{Cli, CliError};
+use crate::media::whisper::GGML_MAGIC;
+
+/// Elements the decode stage needs (at least one of each group).
+const ELEMENT_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "core",
+        &[
+            "filesrc",
+            "decodebin",
+            "audioconvert",
+            "audioresample",
+            "appsink",
+            "typefind",
+        ],
+    ),
+    ("wav", &["wavparse"]),
+    ("mp3", &["mpg123audiodec", "avdec_mp3"]),
+    ("ogg", &["oggdemux"]),
+    ("vorbis", &["vorbisdec"]),
+    ("opus", &["opusdec"]),
+    ("flac", &["flacdec", "avdec_flac"]),
+    ("m4a/mp4", &["qtdemux"]),
+    ("aac", &["avdec_aac", "faad", "fdkaacdec"]),
+    ("webm/mkv", &["matroskademux"]),
+];
+
+/// Runs every check, prints one line per check, fails (exit 1) if any check failed.
+pub fn execute(cli: &Cli) -> Result<(), CliError> {
+    let config = cli.load_config()?;
+    let mut problems = 0;
+    let mut check = |ok: bool, what: String, remedy: &str| {
+        if ok {
+            println!("ok    {what}");
+        } else {
+            problems += 1;
+            println!("FAIL  {what}\n      -> {remedy}");
+        }
+    };
+
+    match gst::init() {
+        Ok(()) => {
+            let (major, minor, micro, _) = gst::version();
+            check(true, format!("GStreamer {major}.{minor}.{micro}"), "");
+            for (group, elements) in ELEMENT_GROUPS {
+                let core = *group == "core";
+                let present: Vec<&str> = elements
+                    .iter()
+                    .copied()
+                    .filter(|name| gst::ElementFactory::find(name).is_some())
+                    .collect();
+                let ok = if core {
+                    present.len() == elements.len()
+                } else {
+                    !present.is_empty()
+                };
+                check(
+                    ok,
+                    format!(
+                        "GStreamer {group}: {}",
+                        if present.is_empty() {
+                            "missing".into()
+                        } else {
+                            present.join(", ")
+                        }
+                    ),
+                    "install gstreamer1.0-plugins-base, -good, -bad and gstreamer1.0-libav",
+                );
+            }
+        }
+        Err(error) => check(
+            false,
+            format!("GStreamer: {error}"),
+            "install libgstreamer1.0-0 and its plugins",
+        ),
+    }
+
+    let models = config.models.dir();
+    let whisper = if config.transcribe.model.is_absolute() {
+        config.transcribe.model.clone()
+    } else {
+        models.join(&config.transcribe.model)
+    };
+    let ct2 = models.join("ct2/whisper-tiny.en/model.bin");
+    let whisper_ok = has_ggml_magic(&whisper);
+    check(
+        whisper_ok || ct2.exists(),
+        if whisper_ok {
+            format!("whisper model {}", whisper.display())
+        } else if ct2.exists() {
+            format!(
+                "whisper model {} (converted from {} on first use)",
+                whisper.display(),
+                ct2.display()
+            )
+        } else {
+            format!("whisper model {} is missing", whisper.display())
+        },
+        "run scripts/fetch-test-models.sh, or set transcribe.model to a whisper.cpp ggml file",
+    );
+    let gguf = models.join("gguf/SmolLM2-135M-Instruct.Q4_1.gguf");
+    check(
+        gguf.exists(),
+        format!("summary model {}", gguf.display()),
+        "run scripts/fetch-test-models.sh (the summary stage will use it)",
+    );
+
+    let root = &config.spool.root;
+    match rustix::fs::statvfs(root) {
+        Ok(stats) => {
+            let total = stats.f_blocks.saturating_mul(stats.f_frsize);
+            let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+            let used_percent = free
+                .saturating_mul(100)
+                .checked_div(total)
+                .map_or(0, |free_percent| 100u64.saturating_sub(free_percent));
+            check(
+                used_percent < u64::from(config.disk.warn_percent),
+                format!(
+                    "spool disk {}: {used_percent}% used, {} free",
+                    root.display(),
+                    bytesize::ByteSize(free)
+                ),
+                "free space on the spool's filesystem or run `chute gc`",
+            );
+        }
+        Err(error) => check(
+            false,
+            format!("spool {}: {error}", root.display()),
+            "create it or pass --spool",
+        ),
+    }
+    if let Ok(text) = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches") {
+        let watches: u64 = text.trim().parse().unwrap_or(0);
+        check(
+            watches >= 1024,
+            format!("inotify max_user_watches = {watches}"),
+            "raise fs.inotify.max_user_watches (sysctl)",
+        );
+    }
+    println!(
+        "info  GPU: {}",
+        if cfg!(feature = "cuda") {
+            "CUDA build"
+        } else {
+            "CPU-only build (cargo feature `cuda` enables GPU)"
+        }
+    );
+    if problems == 0 {
+        Ok(())
+    } else {
+        Err(CliError::failure(format!("{problems} check(s) failed")))
+    }
+}
+
+fn has_ggml_magic(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut magic))
+        .is_ok_and(|()| u32::from_le_bytes(magic) == GGML_MAGIC)
+}
