@@ -136,6 +136,16 @@ impl StageContext {
         Ok(record)
     }
 
+    /// The claimed input's name; a job error when the input is gone from `input/`.
+    pub fn input_name(&self) -> Result<std::ffi::OsString, StageError> {
+        self.job.input_name()?.ok_or_else(|| {
+            StageError::job(
+                "the claimed input is missing from the job folder",
+                "resubmit the file",
+            )
+        })
+    }
+
     /// Outputs checkpointed by an earlier stage.
     pub fn outputs_of(&self, stage: &str) -> Option<&StageOutputs> {
         self.state

@@ -22,12 +22,7 @@ impl Stage for Prepare {
     fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {
         Box::pin(async move {
             context.simulate_work().await?;
-            let Some(input_name) = context.job.input_name()? else {
-                return Err(StageError::job(
-                    "the claimed input is missing from the job folder",
-                    "resubmit the file",
-                ));
-            };
+            let input_name = context.input_name()?;
             let input_path = context.job.input_path(&input_name);
             let kind = context.record.input.kind;
             let inode = context.record.input.inode;

@@ -27,12 +27,7 @@ impl Stage for Decode {
     fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {
         Box::pin(async move {
             context.simulate_work().await?;
-            let Some(input_name) = context.job.input_name()? else {
-                return Err(StageError::job(
-                    "the claimed input is missing from the job folder",
-                    "resubmit the file",
-                ));
-            };
+            let input_name = context.input_name()?;
             if context.record.input.kind != crate::spool::entry::InputKind::File {
                 return Err(StageError::job(
                     "a folder is not an audio recording",
