@@ -565,3 +565,31 @@ fn doctor_reports_what_is_there_and_what_is_missing() {
     assert!(text.contains("FAIL  whisper model"), "{text}");
     assert!(text.contains("fetch-test-models.sh"), "{text}");
 }
+
+/// `chute models list` shows each known model as present or missing in the models folder.
+#[test]
+fn models_list_shows_presence() {
+    let model = whisper_model();
+    let list = |dir: &Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_chute"))
+            .args(["models", "list"])
+            .env("CHUTE_MODELS_DIR", dir)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let present = list(model.parent().unwrap().parent().unwrap());
+    let line = present
+        .lines()
+        .find(|l| l.starts_with("whisper-tiny.en "))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(line.contains("present"), "{present}");
+    let empty = tempfile::tempdir().unwrap();
+    let missing = list(empty.path());
+    assert!(
+        missing.lines().filter(|l| l.contains("missing")).count() >= 3,
+        "{missing}"
+    );
+}

@@ -7,6 +7,7 @@ mod config_check;
 mod decode;
 mod doctor;
 mod jobs;
+mod models;
 mod retry;
 mod run;
 mod show;
@@ -63,6 +64,9 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check GStreamer elements, models, the spool's disk and inotify limits.
     Doctor,
+    /// Model commands.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
     /// Decode one media file to 16 kHz mono f32le on stdout (the daemon's decoder child).
     #[command(hide = true)]
     Decode(decode::DecodeArgs),
@@ -134,6 +138,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Cancel(args) => cancel::execute(&cli, args),
         Command::Decode(args) => decode::execute(&cli, args),
         Command::Doctor => doctor::execute(&cli),
+        Command::Models(command) => models::execute(&cli, command),
     }
 }
 
