@@ -9,7 +9,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::deliver::{self, ErrorFile, ResultFile, StageSummary};
-use crate::job::{self, Event, JobDir, JobRecord, JobState, JobStatus, StageStatus};
+use crate::job::{self, Event, JobDir, JobRecord, JobStatus, StageStatus};
 use crate::spool::{Spool, fsutil, short_id};
 
 /// One job as `chute jobs --json` prints it (a stable format, documented in README.md).
@@ -126,11 +126,7 @@ pub fn locate(spool: &Spool, details: &JobDetails) -> Found {
 }
 
 /// Details of one live job folder (`None` when its records are unreadable).
-pub fn list_one_live(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
-    live_details(spool, dir)
-}
-
-fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
+pub fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
     let record = dir.read_record().ok().flatten()?;
     let state = dir.read_state().ok().flatten().unwrap_or_default();
     let events = dir.events().read_all().unwrap_or_default();
@@ -243,9 +239,4 @@ fn ended_folders(spool: &Spool) -> io::Result<Vec<PathBuf>> {
         }
     }
     Ok(folders)
-}
-
-/// The live job's state, if it is still in jobs/.
-pub fn live_state(dir: &JobDir) -> Option<JobState> {
-    dir.read_state().ok().flatten()
 }

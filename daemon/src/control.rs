@@ -4,7 +4,7 @@
 use std::io;
 use std::path::Path;
 
-use crate::catalog::{self, Found, JobDetails};
+use crate::catalog::{self, Found};
 use crate::deliver;
 use crate::job::{JobDir, JobError, JobLock, JobState, JobStatus, StageStatus};
 use crate::runner::CLAIM_STAGE;
@@ -151,7 +151,7 @@ pub fn retry(
     let restoring = spool.jobs().join(format!(".restoring-{}", record.id));
     std::fs::rename(&folder, &restoring)?;
     let job = JobDir::new(record.id, restoring.clone());
-    restore_layout(&job, &internals_path(&restoring))?;
+    restore_layout(&job, &restoring.join(".job"))?;
     job.write_record(&record, true)?;
     job.write_state(&state, true)?;
     let _ = job.events().append("job", 0, "queued again by chute retry");
@@ -160,10 +160,6 @@ pub fn retry(
     Ok(ControlOutcome::Requeued(
         spool.relative(&target).to_string_lossy().into_owned(),
     ))
-}
-
-fn internals_path(folder: &Path) -> std::path::PathBuf {
-    folder.join(".job")
 }
 
 /// Turns a failed/ folder (input + error.json + .job/) back into a job folder.
@@ -196,15 +192,4 @@ fn restore_layout(job: &JobDir, internals: &Path) -> io::Result<()> {
         _ => {}
     }
     Ok(())
-}
-
-/// A one-line description of a job for messages.
-pub fn describe(details: &JobDetails) -> String {
-    format!(
-        "{} ({} {}, {})",
-        details.summary.id,
-        details.summary.route,
-        details.summary.input,
-        details.summary.state.name()
-    )
 }

@@ -39,7 +39,7 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
             .map_err(CliError::failure)?
             .into_iter()
             .filter(|dir| only.is_none_or(|id| id == dir.id))
-            .filter_map(|dir| catalog::list_one_live(&spool, &dir))
+            .filter_map(|dir| catalog::live_details(&spool, &dir))
             .collect();
         for details in &live {
             let bar = bars.entry(details.summary.id).or_insert_with(|| {

@@ -10,15 +10,15 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fs2::FileExt;
 
 /// A held job lock; released on drop.
 #[derive(Debug)]
 pub struct JobLock {
-    file: File,
-    path: PathBuf,
+    // Kept open: the lock lives exactly as long as this descriptor.
+    _file: File,
 }
 
 impl JobLock {
@@ -30,10 +30,7 @@ impl JobLock {
             .create_new(true)
             .open(path)?;
         file.try_lock_exclusive()?;
-        Ok(JobLock {
-            file,
-            path: path.to_owned(),
-        })
+        Ok(JobLock { _file: file })
     }
 
     /// Tries to lock an existing job's lock file. `Ok(None)` when another process holds
@@ -55,10 +52,7 @@ impl JobLock {
         let held = file.metadata()?;
         match std::fs::metadata(path) {
             Ok(current) if current.ino() == held.ino() && current.dev() == held.dev() => {
-                Ok(Some(JobLock {
-                    file,
-                    path: path.to_owned(),
-                }))
+                Ok(Some(JobLock { _file: file }))
             }
             Ok(_) => Ok(None),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -81,16 +75,6 @@ impl JobLock {
     /// Whether the lock file is free right now (locks and releases at once).
     pub fn is_free(path: &Path) -> io::Result<bool> {
         Ok(Self::try_acquire(path)?.is_some())
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The open lock file (kept so the lock lives as long as this value).
-    pub fn file(&self) -> &File {
-        &self.file
     }
 }
 

@@ -143,15 +143,10 @@ pub fn decode(
         .property("location", path.to_string_lossy().as_ref())
         .build()
         .map_err(setup)?;
-    let decodebin = gst::ElementFactory::make("decodebin")
-        .build()
-        .map_err(setup)?;
-    let convert = gst::ElementFactory::make("audioconvert")
-        .build()
-        .map_err(setup)?;
-    let resample = gst::ElementFactory::make("audioresample")
-        .build()
-        .map_err(setup)?;
+    let make = |factory: &str| gst::ElementFactory::make(factory).build().map_err(setup);
+    let decodebin = make("decodebin")?;
+    let convert = make("audioconvert")?;
+    let resample = make("audioresample")?;
     let caps = gst::Caps::builder("audio/x-raw")
         .field("format", "F32LE")
         .field("layout", "interleaved")

@@ -42,11 +42,6 @@ impl NativeModels {
         }
     }
 
-    /// How many times a model was loaded since start.
-    pub fn loads(&self) -> u64 {
-        self.loads.load(Ordering::Relaxed)
-    }
-
     /// The whisper model at `path`, loaded once and kept; converted first from the
     /// faster-whisper folder `ct2_fallback` when the ggml file is missing.
     pub async fn whisper(
