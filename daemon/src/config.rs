@@ -36,6 +36,10 @@ pub struct Config {
     pub models: ModelsConfig,
     /// The transcribe pipeline (audio → transcript).
     pub transcribe: TranscribeConfig,
+    /// The summary of a transcript (llama.cpp).
+    pub summarize: SummarizeConfig,
+    /// The native models' shared memory budget.
+    pub native: NativeConfig,
     /// Routes added to (or overriding) the built-in `briefs` and `audio` routes.
     pub routes: Vec<RouteConfig>,
 }
@@ -96,6 +100,76 @@ impl Default for TranscribeConfig {
             decode_timeout: Duration::from_secs(30 * 60),
             decode_memory: ByteSize::gib(4),
             chunk: Duration::from_secs(300),
+        }
+    }
+}
+
+/// `[summarize]`: the llama.cpp summary of a transcript.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SummarizeConfig {
+    /// Whether the transcribe pipeline writes `summary.json`.
+    pub enabled: bool,
+    /// GGUF model, relative to the models folder (or absolute).
+    pub model: PathBuf,
+    /// Summary template (TOML); empty uses the built-in one (title, summary, key points,
+    /// action items, keywords, language).
+    pub template: PathBuf,
+    /// CPU threads for llama.cpp.
+    pub threads: u16,
+    /// Context length in tokens; long transcripts are summarized in parts that fit.
+    pub context: u32,
+    /// Layers offloaded to the GPU in a `cuda` build (0 keeps the model on the CPU).
+    pub gpu_layers: u32,
+    /// Sampling temperature; 0 is greedy.
+    pub temperature: f32,
+    /// Generations tried before the output is declared unusable.
+    pub attempts: u32,
+    /// Also write `transcript.clean.txt` with punctuation and casing restored (the words
+    /// themselves cannot change).
+    pub cleanup: bool,
+    /// Wall-clock limit for one generation.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// The worker binary; empty means `chute-llm` next to the `chute` executable.
+    pub worker: PathBuf,
+}
+
+impl Default for SummarizeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            model: PathBuf::from("gguf/SmolLM2-135M-Instruct.Q4_1.gguf"),
+            template: PathBuf::new(),
+            threads: 2,
+            context: 4096,
+            gpu_layers: if cfg!(feature = "cuda") { 999 } else { 0 },
+            temperature: 0.3,
+            attempts: 3,
+            cleanup: false,
+            timeout: Duration::from_secs(600),
+            worker: PathBuf::new(),
+        }
+    }
+}
+
+/// `[native]`: how whisper.cpp and llama.cpp share one device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NativeConfig {
+    /// Memory the loaded native models may take together (VRAM in a `cuda` build, RAM
+    /// otherwise). Before a model is loaded, resident ones are unloaded until it fits.
+    /// A model is estimated at its file size plus `working_memory`. "0B" = no limit.
+    pub model_budget: ByteSize,
+    /// Working memory added to each model's file size when estimating its footprint.
+    pub working_memory: ByteSize,
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        Self {
+            model_budget: ByteSize::gib(4),
+            working_memory: ByteSize::mib(256),
         }
     }
 }
@@ -428,6 +502,19 @@ impl Config {
                 "spool.rescan_interval and spool.heartbeat_interval must be longer than 0s"
                     .to_owned(),
             ));
+        }
+        let summarize = &self.summarize;
+        if summarize.context < 512 || summarize.attempts == 0 || summarize.threads == 0 {
+            return Err(invalid(
+                "summarize.context must be at least 512 tokens, and summarize.attempts and summarize.threads at least 1"
+                    .to_owned(),
+            ));
+        }
+        if !(0.0..=2.0).contains(&summarize.temperature) {
+            return Err(invalid(format!(
+                "summarize.temperature must be between 0 and 2, not {}",
+                summarize.temperature
+            )));
         }
         let disk = &self.disk;
         if !(disk.resume_percent <= disk.pause_percent && disk.pause_percent <= 100) {

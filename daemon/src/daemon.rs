@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::intake::{Intake, IntakeMessage};
+use crate::pipeline::native::NativeModels;
 use crate::queue::JobQueue;
 use crate::runner::{RunOutcome, Runner};
 use crate::spool::owner::{self, DaemonRecord, Owner};
@@ -97,7 +98,7 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
             .collect::<HashMap<_, _>>(),
         drain: CancellationToken::new(),
         stop: CancellationToken::new(),
-        natives: Arc::default(),
+        natives: Arc::new(NativeModels::new(config.native.clone())),
     });
     let heartbeat = spawn_daemon_heartbeat(
         spool.clone(),

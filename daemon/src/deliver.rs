@@ -37,8 +37,37 @@ pub struct ResultFile {
     pub stages: Vec<StageSummary>,
     /// Set when this input was identical to an earlier one and not processed again.
     pub duplicate_of: Option<DuplicateOf>,
+    /// Optional stages that failed: the job was delivered without their outputs.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
     /// The job's progress events.
     pub events: Vec<Event>,
+}
+
+/// An optional stage that failed, in result.json.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Warning {
+    /// The stage.
+    pub stage: String,
+    /// What went wrong.
+    pub reason: String,
+    /// What to do about it.
+    pub hint: String,
+}
+
+/// The failed optional stages of a delivered job.
+pub fn warnings(state: &JobState) -> Vec<Warning> {
+    state
+        .stages
+        .iter()
+        .filter(|stage| stage.status == StageStatus::Failed)
+        .map(|stage| Warning {
+            stage: stage.name.clone(),
+            reason: stage.error.clone().unwrap_or_default(),
+            hint: stage.hint.clone().unwrap_or_default(),
+        })
+        .collect()
 }
 
 impl Default for ResultFile {
@@ -50,6 +79,7 @@ impl Default for ResultFile {
             files: Vec::new(),
             stages: Vec::new(),
             duplicate_of: None,
+            warnings: Vec::new(),
             events: Vec::new(),
         }
     }
@@ -94,6 +124,9 @@ pub struct StageSummary {
     /// What the stage recorded (timings, real-time factors, models, files).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub outputs: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The per-stage summary shown in result.json, error.json and `chute show`.
@@ -108,6 +141,7 @@ pub fn stage_summaries(state: &JobState) -> Vec<StageSummary> {
             started_at: stage.started_at,
             finished_at: stage.finished_at,
             outputs: stage.outputs.clone(),
+            error: stage.error.clone(),
         })
         .collect()
 }
@@ -217,6 +251,7 @@ pub fn deliver_done(
         files,
         stages: stage_summaries(state),
         duplicate_of,
+        warnings: warnings(state),
         events: recent_events(job),
     };
     fsutil::write_json_atomic(&out.join("result.json"), &result, durable)?;

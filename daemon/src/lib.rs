@@ -8,6 +8,8 @@
 //! - [`queue`]: claimed jobs waiting for a slot (backpressure).
 //! - [`runner`]: running one job's stages with checkpoints; [`pipeline`]: the stages.
 //! - [`dedupe`]: duplicate inputs; [`deliver`]: outbox / failed delivery.
+//! - [`media`]: decoding (GStreamer) and transcription (whisper.cpp); [`summary`]:
+//!   summaries with llama.cpp (in the `chute-llm` worker); [`models`]: model files.
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon.
 //!
@@ -29,6 +31,7 @@ pub mod pipeline;
 pub mod queue;
 pub mod runner;
 pub mod spool;
+pub mod summary;
 
 pub use daemon::run;
 

@@ -252,7 +252,9 @@ impl Runner {
         };
         for (index, stage) in pipeline.stages.iter().enumerate() {
             let name = stage.name();
-            if state.stages[index].status == StageStatus::Done {
+            let status = state.stages[index].status;
+            // An optional stage that failed stays failed: the job went on without it.
+            if status == StageStatus::Done || (status == StageStatus::Failed && stage.optional()) {
                 continue;
             }
             if self.drain.is_cancelled() {
@@ -325,6 +327,21 @@ impl Runner {
                         *record = updated;
                     }
                 }
+                Err(StageError::Job { reason, hint }) if stage.optional() => {
+                    self.give_up_optional(job, state, index, reason, hint)
+                        .map_err(|error| (name.to_owned(), error))?;
+                }
+                Err(StageError::Transient(reason)) if stage.optional() => {
+                    let hint = "check the daemon's log, then run `chute retry ID --from STAGE` on a copy of the input".replace("STAGE", name);
+                    self.give_up_optional(
+                        job,
+                        state,
+                        index,
+                        format!("{reason} (gave up after retries)"),
+                        hint,
+                    )
+                    .map_err(|error| (name.to_owned(), error))?;
+                }
                 Err(error) => {
                     if !matches!(error, StageError::Interrupted) {
                         let entry = &mut state.stages[index];
@@ -336,6 +353,35 @@ impl Runner {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// Records an optional stage's failure (durably) and lets the job go on without it.
+    fn give_up_optional(
+        &self,
+        job: &JobDir,
+        state: &mut JobState,
+        index: usize,
+        reason: String,
+        hint: String,
+    ) -> Result<(), StageError> {
+        let entry = &mut state.stages[index];
+        entry.status = StageStatus::Failed;
+        entry.finished_at = Some(Utc::now());
+        entry.error = Some(reason.clone());
+        entry.hint = Some(hint);
+        let name = entry.name.clone();
+        state.updated_at = Some(Utc::now());
+        job.write_state(state, self.config.spool.fsync)
+            .map_err(|error| {
+                StageError::Transient(format!("could not checkpoint state.json: {error}"))
+            })?;
+        let _ = job.events().append(
+            &name,
+            100,
+            &format!("failed, the job goes on without it: {reason}"),
+        );
+        tracing::warn!(stage = %name, %reason, "Optional stage failed; delivering without it.");
         Ok(())
     }
 

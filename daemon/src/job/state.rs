@@ -57,7 +57,8 @@ pub enum StageStatus {
     Running,
     /// Finished; its outputs are recorded and it is never run again.
     Done,
-    /// Failed; the job failed with it.
+    /// Failed; the job failed with it, unless the stage is optional (then the job went on
+    /// without its outputs).
     Failed,
 }
 
@@ -81,6 +82,8 @@ pub struct StageState {
     pub remote: BTreeMap<String, serde_json::Value>,
     /// Why it failed.
     pub error: Option<String>,
+    /// What the user can do about the failure.
+    pub hint: Option<String>,
 }
 
 /// The checkpoint file of a job.

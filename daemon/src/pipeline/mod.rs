@@ -7,6 +7,7 @@
 pub mod native;
 pub mod passthrough;
 pub mod prepare;
+pub mod summarize;
 pub mod transcribe;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,11 @@ pub trait Stage: Send + Sync {
     /// Runs the stage. It must be idempotent: after a crash it may run again from the
     /// start (but never after it was checkpointed as done).
     fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a>;
+    /// Whether the job goes on (and is delivered) when this stage fails: finished work is
+    /// never thrown away because an extra failed.
+    fn optional(&self) -> bool {
+        false
+    }
 }
 
 /// How a stage failed, by consequence.
@@ -114,6 +120,11 @@ pub struct StageContext {
 }
 
 impl StageContext {
+    /// `<job id>/<stage>`, naming this stage as a holder of the native lease.
+    pub fn holder(&self) -> String {
+        format!("{}/{}", self.job.id, self.stage)
+    }
+
     /// Records progress (0–100) with a message in events.jsonl.
     pub fn progress(&self, percent: u8, message: &str) {
         if let Err(error) = self.job.events().append(self.stage, percent, message) {
@@ -206,6 +217,7 @@ impl Pipeline {
             PipelineKind::Transcribe => {
                 stages.push(Box::new(transcribe::Decode));
                 stages.push(Box::new(transcribe::Transcribe));
+                stages.push(Box::new(summarize::Summarize));
             }
         }
         Pipeline { kind, stages }

@@ -1,6 +1,6 @@
 //! The transcribe pipeline's own stages: `decode` (GStreamer, in a child process) and
-//! `transcribe` (whisper.cpp under the native lease). The summary stage (llama.cpp)
-//! follows in a later change.
+//! `transcribe` (whisper.cpp under the native lease). `summarize` lives in
+//! [`super::summarize`].
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -114,10 +114,10 @@ impl Stage for Transcribe {
             let models_dir = context.config.models.dir();
             let model_path = resolve(&models_dir, &settings.model);
             let fallback = models_dir.join("ct2/whisper-tiny.en");
-            let _lease = context.natives.lease().await;
+            let lease = context.natives.lease(context.holder()).await;
             let model = context
                 .natives
-                .whisper(&model_path, Some(&fallback))
+                .whisper(&lease, &model_path, Some(&fallback))
                 .await
                 .map_err(transcribe_failure)?;
             let transcribe_settings = TranscribeSettings {

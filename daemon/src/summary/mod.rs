@@ -1,0 +1,407 @@
+//! Summaries of transcripts with llama.cpp: the template, the grammar generated from its
+//! schema, the worker process, and the map-reduce over transcripts longer than the
+//! context.
+//!
+//! Flow: the transcript's segments are grouped into parts that fit the context next to
+//! the longest possible answer; each part is summarized under the grammar; when there
+//! was more than one part, the part summaries are summarized again (recursively) into
+//! one. Every answer is parsed and validated against the schema; a failed answer is
+//! retried with another seed, up to `summarize.attempts` times.
+
+pub mod cleanup;
+pub mod grammar;
+pub mod template;
+pub mod worker;
+
+use std::time::Duration;
+
+use chute_llm_protocol::{ErrorKind, Generate, Message};
+use serde_json::Value;
+
+use self::grammar::Grammar;
+use self::template::{FieldKind, Template};
+use self::worker::{LlamaWorker, WorkerFailure};
+
+/// Tokens kept free for the chat template's own markup.
+const TEMPLATE_MARGIN: u32 = 48;
+/// Deepest nesting of "summaries of summaries".
+const MAX_COMBINE_DEPTH: u32 = 4;
+
+const SYSTEM_PROMPT: &str =
+    "You summarize transcripts of recordings. You answer with one JSON object and nothing else.";
+
+/// Why a summary could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    /// The worker failed (could not start, died, timed out).
+    #[error(transparent)]
+    Worker(#[from] WorkerFailure),
+    /// Every attempt produced output that does not match the template.
+    #[error("the model's answer did not match the template after {attempts} attempts: {reason}")]
+    Unusable {
+        /// Attempts made.
+        attempts: u32,
+        /// The last problem.
+        reason: String,
+    },
+    /// The configuration cannot work (context too small for the template, bad schema).
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// Token counts and timings over all generations of one summary.
+#[derive(Debug, Clone, Default)]
+pub struct SummaryStats {
+    /// Transcript parts summarized separately (1 when it fit at once).
+    pub parts: u32,
+    /// Generations run (including retries and combining passes).
+    pub generations: u32,
+    /// Generations whose answer was refused and retried.
+    pub retries: u32,
+    /// Prompt tokens evaluated.
+    pub prompt_tokens: u64,
+    /// Tokens generated.
+    pub generated_tokens: u64,
+    /// Seconds spent evaluating prompts.
+    pub prompt_seconds: f64,
+    /// Seconds spent generating.
+    pub generate_seconds: f64,
+}
+
+impl SummaryStats {
+    /// Generated tokens per second.
+    pub fn tokens_per_second(&self) -> f64 {
+        self.generated_tokens as f64 / self.generate_seconds.max(1e-9)
+    }
+
+    /// Prompt tokens per second.
+    pub fn prompt_tokens_per_second(&self) -> f64 {
+        self.prompt_tokens as f64 / self.prompt_seconds.max(1e-9)
+    }
+}
+
+/// Generation settings for one summary.
+#[derive(Debug, Clone)]
+pub struct SummarySettings {
+    /// Sampling temperature of the first attempt.
+    pub temperature: f32,
+    /// Attempts per generation.
+    pub attempts: u32,
+    /// Wall-clock limit per generation.
+    pub timeout: Duration,
+}
+
+/// Summarizes text pieces with one worker.
+pub struct Summarizer<'a> {
+    worker: &'a mut LlamaWorker,
+    template: &'a Template,
+    schema: Value,
+    grammar: Grammar,
+    validator: jsonschema::Validator,
+    settings: SummarySettings,
+    /// What was spent so far.
+    pub stats: SummaryStats,
+    progress: Box<dyn FnMut(String) + Send + 'a>,
+}
+
+impl<'a> Summarizer<'a> {
+    /// A summarizer for `template` and a transcript in `language`.
+    pub fn new(
+        worker: &'a mut LlamaWorker,
+        template: &'a Template,
+        language: &str,
+        settings: SummarySettings,
+        progress: impl FnMut(String) + Send + 'a,
+    ) -> Result<Self, SummaryError> {
+        let schema = template.schema(language);
+        let grammar = grammar::from_schema(&schema).map_err(SummaryError::Setup)?;
+        let validator = jsonschema::validator_for(&schema).map_err(|error| {
+            SummaryError::Setup(format!("the template's schema is invalid: {error}"))
+        })?;
+        Ok(Self {
+            worker,
+            template,
+            schema,
+            grammar,
+            validator,
+            settings,
+            stats: SummaryStats::default(),
+            progress: Box::new(progress),
+        })
+    }
+
+    /// The JSON schema answers are validated against.
+    pub fn schema(&self) -> &Value {
+        &self.schema
+    }
+
+    /// Summarizes a transcript given as its segments' texts.
+    pub async fn summarize(&mut self, segments: &[String]) -> Result<Value, SummaryError> {
+        let room = self.room()?;
+        let parts = self.split(segments, room).await?;
+        self.stats.parts = parts.len() as u32;
+        if let [only] = parts.as_slice() {
+            (self.progress)("summarizing the transcript".into());
+            return self.answer(&self.transcript_prompt(only, None)).await;
+        }
+        let mut summaries = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            (self.progress)(format!("summarizing part {} of {}", index + 1, parts.len()));
+            let prompt = self.transcript_prompt(part, Some((index + 1, parts.len())));
+            summaries.push(self.answer(&prompt).await?);
+        }
+        self.combine(summaries, room, 1).await
+    }
+
+    /// Merges part summaries into one, in as many rounds as the context requires.
+    async fn combine(
+        &mut self,
+        summaries: Vec<Value>,
+        room: u32,
+        depth: u32,
+    ) -> Result<Value, SummaryError> {
+        let notes: Vec<String> = summaries.iter().map(|s| self.render_summary(s)).collect();
+        let groups = self.split(&notes, room).await?;
+        if groups.len() == 1 || depth >= MAX_COMBINE_DEPTH {
+            (self.progress)(format!("combining {} part summaries", summaries.len()));
+            let text = groups.concat();
+            return self.answer(&self.combine_prompt(&text)).await;
+        }
+        let mut merged = Vec::new();
+        for group in &groups {
+            merged.push(self.answer(&self.combine_prompt(group)).await?);
+        }
+        Box::pin(self.combine(merged, room, depth + 1)).await
+    }
+
+    /// Prompt tokens available for transcript text.
+    fn room(&self) -> Result<u32, SummaryError> {
+        let context = self.worker.ready().context;
+        let fixed = self.grammar.max_bytes + TEMPLATE_MARGIN + 1;
+        let instructions = (SYSTEM_PROMPT.len()
+            + self.template.instructions.len()
+            + self.template.describe_fields().len()) as u32
+            / 2
+            + 32;
+        context
+            .checked_sub(fixed + instructions)
+            .filter(|room| *room >= 128)
+            .ok_or_else(|| {
+                SummaryError::Setup(format!(
+                    "summarize.context ({context} tokens) is too small for this template, whose answer alone may take {} tokens",
+                    self.grammar.max_bytes
+                ))
+            })
+    }
+
+    /// Groups consecutive pieces into parts of at most `room` tokens (a piece longer than
+    /// that is cut at word boundaries).
+    async fn split(&mut self, pieces: &[String], room: u32) -> Result<Vec<String>, SummaryError> {
+        let timeout = self.settings.timeout;
+        let mut parts = Vec::new();
+        let mut current = String::new();
+        let mut current_tokens = 0u32;
+        for piece in pieces {
+            let piece = piece.trim();
+            if piece.is_empty() {
+                continue;
+            }
+            let tokens = self.worker.count(piece, timeout).await? + 1;
+            if tokens > room {
+                if !current.is_empty() {
+                    parts.push(std::mem::take(&mut current));
+                    current_tokens = 0;
+                }
+                parts.extend(self.cut(piece, tokens, room).await?);
+                continue;
+            }
+            if current_tokens + tokens > room {
+                parts.push(std::mem::take(&mut current));
+                current_tokens = 0;
+            }
+            if !current.is_empty() {
+                current.push('\n');
+            }
+            current.push_str(piece);
+            current_tokens += tokens;
+        }
+        if !current.is_empty() || parts.is_empty() {
+            parts.push(current);
+        }
+        Ok(parts)
+    }
+
+    /// Cuts one over-long piece into word-aligned slices that fit.
+    async fn cut(
+        &mut self,
+        piece: &str,
+        tokens: u32,
+        room: u32,
+    ) -> Result<Vec<String>, SummaryError> {
+        let words: Vec<&str> = piece.split_whitespace().collect();
+        let slices = tokens.div_ceil(room / 2).max(2) as usize;
+        let per_slice = words.len().div_ceil(slices).max(1);
+        let mut out = Vec::new();
+        for chunk in words.chunks(per_slice) {
+            let text = chunk.join(" ");
+            let count = self.worker.count(&text, self.settings.timeout).await?;
+            if count > room && chunk.len() > 1 {
+                out.extend(Box::pin(self.cut(&text, count, room)).await?);
+            } else {
+                out.push(text);
+            }
+        }
+        Ok(out)
+    }
+
+    fn transcript_prompt(&self, text: &str, part: Option<(usize, usize)>) -> String {
+        let which = match part {
+            Some((index, total)) => format!(
+                "This is part {index} of {total} of the transcript; summarize this part only.\n"
+            ),
+            None => String::new(),
+        };
+        format!(
+            "{}\n{which}Answer with a JSON object with these fields:\n{}\nTranscript:\n\"\"\"\n{text}\n\"\"\"",
+            self.template.instructions,
+            self.template.describe_fields()
+        )
+    }
+
+    fn combine_prompt(&self, notes: &str) -> String {
+        format!(
+            "{}\nBelow are summaries of consecutive parts of one recording. Merge them into one summary of the whole recording.\nAnswer with a JSON object with these fields:\n{}\nPart summaries:\n\"\"\"\n{notes}\n\"\"\"",
+            self.template.instructions,
+            self.template.describe_fields()
+        )
+    }
+
+    /// A part summary as plain notes for the combining prompt.
+    fn render_summary(&self, summary: &Value) -> String {
+        let mut text = String::new();
+        for field in &self.template.fields {
+            match (field.kind, &summary[&field.name]) {
+                (FieldKind::Language, _) => {}
+                (_, Value::String(value)) => text.push_str(&format!("{}: {value}\n", field.name)),
+                (_, Value::Array(items)) => {
+                    for item in items.iter().filter_map(Value::as_str) {
+                        text.push_str(&format!("{}: {item}\n", field.name));
+                    }
+                }
+                _ => {}
+            }
+        }
+        text
+    }
+
+    /// One grammar-constrained answer, validated, retried with new seeds.
+    async fn answer(&mut self, prompt: &str) -> Result<Value, SummaryError> {
+        let attempts = self.settings.attempts.max(1);
+        let mut reason = String::new();
+        for attempt in 1..=attempts {
+            let request = Generate {
+                messages: vec![
+                    Message::new("system", SYSTEM_PROMPT),
+                    Message::new("user", prompt),
+                ],
+                grammar: Some(self.grammar.text.clone()),
+                max_tokens: self.grammar.max_bytes + 1,
+                // Later attempts move away from whatever went wrong.
+                temperature: self.settings.temperature + 0.2 * (attempt - 1) as f32,
+                seed: attempt,
+            };
+            let generated = match self
+                .worker
+                .generate(request, self.settings.timeout, &mut |_| {})
+                .await
+            {
+                Ok(generated) => generated,
+                Err(failure) if failure.kind() == Some(ErrorKind::Grammar) => {
+                    return Err(SummaryError::Setup(failure.to_string()));
+                }
+                Err(failure) => return Err(failure.into()),
+            };
+            self.stats.generations += 1;
+            self.stats.prompt_tokens += u64::from(generated.prompt_tokens);
+            self.stats.generated_tokens += u64::from(generated.generated_tokens);
+            self.stats.prompt_seconds += generated.prompt_seconds;
+            self.stats.generate_seconds += generated.generate_seconds;
+            match self.check(&generated.text) {
+                Ok(value) => return Ok(value),
+                Err(problem) => {
+                    tracing::warn!(attempt, %problem, "The model's answer did not match the template.");
+                    self.stats.retries += 1;
+                    reason = problem;
+                }
+            }
+        }
+        Err(SummaryError::Unusable { attempts, reason })
+    }
+
+    /// Parses and validates an answer.
+    pub fn check(&self, text: &str) -> Result<Value, String> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|error| format!("not JSON ({error}): {:?}", truncate(text, 200)))?;
+        if let Some(error) = self.validator.iter_errors(&value).next() {
+            return Err(format!("{} at {}", error, error.instance_path()));
+        }
+        // Small models repeat themselves; repeated list items say nothing new.
+        let deduplicated = without_repeated_items(&value);
+        Ok(if self.validator.is_valid(&deduplicated) {
+            deduplicated
+        } else {
+            value
+        })
+    }
+}
+
+/// `value` with repeated items (ignoring case and surrounding blanks) removed from its
+/// arrays, and blanks trimmed from its strings.
+fn without_repeated_items(value: &Value) -> Value {
+    let mut value = value.clone();
+    if let Some(object) = value.as_object_mut() {
+        for field in object.values_mut() {
+            match field {
+                Value::String(text) => *text = text.trim().to_owned(),
+                Value::Array(items) => {
+                    let mut seen = std::collections::HashSet::new();
+                    items.retain(|item| {
+                        item.as_str()
+                            .is_none_or(|text| seen.insert(text.trim().to_lowercase()))
+                    });
+                    for item in items.iter_mut() {
+                        if let Value::String(text) = item {
+                            *text = text.trim().to_owned();
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    value
+}
+
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((index, _)) => &text[..index],
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_list_items_are_dropped_and_blanks_trimmed() {
+        let value = serde_json::json!({
+            "title": "Budget ",
+            "keywords": ["budget", "Budget ", "sales", "budget"],
+        });
+        assert_eq!(
+            without_repeated_items(&value),
+            serde_json::json!({"title": "Budget", "keywords": ["budget", "sales"]})
+        );
+    }
+}
