@@ -50,6 +50,9 @@ pub struct Config {
 pub struct ModelsConfig {
     /// The models folder; empty means `$CHUTE_MODELS_DIR`, else `~/.cache/chute/models`.
     pub dir: PathBuf,
+    /// Base URL that replaces `https://huggingface.co/` in `chute models pull` (an
+    /// internal mirror); empty downloads from the published URLs.
+    pub mirror: String,
 }
 
 impl ModelsConfig {

@@ -105,6 +105,8 @@ pub struct Config {
     pub dedupe: bool,
     /// Routes.
     pub routes: Vec<Route>,
+    /// Raw TOML appended to the file (other sections, e.g. `[transcribe]`).
+    pub extra: String,
 }
 
 impl Default for Config {
@@ -118,6 +120,7 @@ impl Default for Config {
             shutdown_grace: "5s".to_owned(),
             dedupe: true,
             routes: vec![Route::passthrough("archive")],
+            extra: String::new(),
         }
     }
 }
@@ -165,6 +168,8 @@ impl Config {
                 s.push_str(&format!("allow_directories = {d}\n"));
             }
         }
+        s.push('\n');
+        s.push_str(&self.extra);
         s
     }
 }
@@ -701,6 +706,12 @@ impl Daemon {
         }
         self.child = None;
         status.expect("exit status")
+    }
+
+    /// This daemon's whole log so far (used by the audio tests).
+    #[allow(dead_code)]
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
     /// Last `n` lines of this daemon's log.

@@ -90,27 +90,37 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     };
     let ct2 = models.join("ct2/whisper-tiny.en/model.bin");
     let whisper_ok = has_ggml_magic(&whisper);
+    let whisper_loaded = whisper_ok.then(|| {
+        crate::media::whisper::WhisperModel::load(&whisper, cfg!(feature = "cuda"))
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    });
     check(
-        whisper_ok || ct2.exists(),
-        if whisper_ok {
-            format!("whisper model {}", whisper.display())
-        } else if ct2.exists() {
-            format!(
+        whisper_loaded.as_ref().map_or(ct2.exists(), Result::is_ok),
+        match &whisper_loaded {
+            Some(Ok(())) => format!("whisper model {} (loads)", whisper.display()),
+            Some(Err(error)) => {
+                format!("whisper model {} does not load: {error}", whisper.display())
+            }
+            None if ct2.exists() => format!(
                 "whisper model {} (converted from {} on first use)",
                 whisper.display(),
                 ct2.display()
-            )
-        } else {
-            format!("whisper model {} is missing", whisper.display())
+            ),
+            None => format!("whisper model {} is missing", whisper.display()),
         },
-        "run scripts/fetch-test-models.sh, or set transcribe.model to a whisper.cpp ggml file",
+        "run `chute models pull whisper-tiny.en` or scripts/fetch-test-models.sh, or set transcribe.model to a whisper.cpp ggml file",
     );
-    let gguf = models.join("gguf/SmolLM2-135M-Instruct.Q4_1.gguf");
-    check(
-        gguf.exists(),
-        format!("summary model {}", gguf.display()),
-        "run scripts/fetch-test-models.sh (the summary stage will use it)",
-    );
+    if config.summarize.enabled {
+        let (ok, what) = check_language_model(&config);
+        check(
+            ok,
+            what,
+            "run `chute models pull smollm2-135m-instruct` (scripts/fetch-test-models.sh) or another model, and set summarize.model; the chute-llm binary must sit next to chute (or set summarize.worker)",
+        );
+    } else {
+        println!("info  summaries are off (summarize.enabled = false)");
+    }
 
     let root = &config.spool.root;
     match rustix::fs::statvfs(root) {
@@ -158,6 +168,55 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     } else {
         Err(CliError::failure(format!("{problems} check(s) failed")))
     }
+}
+
+/// Starts the llama.cpp worker on the configured model: whether it loads, and what.
+fn check_language_model(config: &crate::config::Config) -> (bool, String) {
+    use crate::summary::worker::{LlamaWorker, WorkerSpec, default_program};
+    let settings = &config.summarize;
+    let model = if settings.model.is_absolute() {
+        settings.model.clone()
+    } else {
+        config.models.dir().join(&settings.model)
+    };
+    let spec = WorkerSpec {
+        program: if settings.worker.as_os_str().is_empty() {
+            default_program()
+        } else {
+            settings.worker.clone()
+        },
+        model: model.clone(),
+        threads: settings.threads,
+        context: settings.context,
+        gpu_layers: settings.gpu_layers,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return (false, format!("summary model: {error}")),
+    };
+    runtime.block_on(async {
+        match LlamaWorker::start(&spec, std::time::Duration::from_secs(300)).await {
+            Ok(worker) => {
+                let ready = worker.ready().clone();
+                worker.stop().await;
+                (
+                    true,
+                    format!(
+                        "summary model {} (loads in {:.1} s: {:.0}M parameters, context {}, {})",
+                        model.display(),
+                        ready.load_seconds,
+                        ready.parameters as f64 / 1e6,
+                        ready.context,
+                        ready.device
+                    ),
+                )
+            }
+            Err(error) => (false, format!("summary model {}: {error}", model.display())),
+        }
+    })
 }
 
 fn has_ggml_magic(path: &Path) -> bool {

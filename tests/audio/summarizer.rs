@@ -1,0 +1,134 @@
+//! The summarizer and the clean-up against a real `chute-llm` worker and SmolLM2, without
+//! a daemon: long transcripts are split to fit the context and combined, answers match
+//! the schema, and the clean-up cannot change a word.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chute::summary::template::Template;
+use chute::summary::worker::{LlamaWorker, WorkerSpec};
+use chute::summary::{Summarizer, SummarySettings, cleanup};
+
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn worker(context: u32) -> LlamaWorker {
+    let models = super::models_ready();
+    let spec = WorkerSpec {
+        program: Path::new(super::harness::BIN).with_file_name("chute-llm"),
+        model: models.join("gguf/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        threads: 2,
+        context,
+        gpu_layers: 0,
+    };
+    LlamaWorker::start(&spec, TIMEOUT).await.unwrap()
+}
+
+const SMALL_TEMPLATE: &str = r#"
+instructions = "Summarize the transcript."
+[[fields]]
+name = "title"
+kind = "text"
+description = "a short title"
+max_bytes = 40
+[[fields]]
+name = "topics"
+kind = "list"
+description = "topics"
+min_items = 1
+max_items = 3
+max_bytes = 30
+[[fields]]
+name = "language"
+kind = "language"
+"#;
+
+/// A transcript several times longer than the context is summarized part by part and
+/// then combined; the final answer matches the schema.
+#[tokio::test]
+async fn a_transcript_longer_than_the_context_is_split_and_combined() {
+    let mut worker = worker(768).await;
+    let template = Template::parse(SMALL_TEMPLATE).unwrap();
+    let segments: Vec<String> = (0..60)
+        .map(|i| {
+            format!(
+                "In item {i} of the review we discussed the warehouse schedule, the delivery \
+                 trucks and the budget for the new shelves, and agreed to meet again."
+            )
+        })
+        .collect();
+    let mut messages = Vec::new();
+    let settings = SummarySettings {
+        temperature: 0.3,
+        attempts: 3,
+        timeout: TIMEOUT,
+    };
+    let mut summarizer =
+        Summarizer::new(&mut worker, &template, "en", settings, |m| messages.push(m)).unwrap();
+    let summary = summarizer.summarize(&segments).await.unwrap();
+    let stats = summarizer.stats.clone();
+    let schema = summarizer.schema().clone();
+    drop(summarizer);
+    assert!(stats.parts >= 3, "{stats:?}");
+    assert!(
+        stats.generations > stats.parts,
+        "a combining pass ran: {stats:?}"
+    );
+    assert!(jsonschema::is_valid(&schema, &summary), "{summary:#}");
+    assert_eq!(summary["language"], "en");
+    assert!(
+        messages.iter().any(|m| m.starts_with("combining")),
+        "{messages:?}"
+    );
+}
+
+/// The clean-up restores punctuation and casing but every word stays as transcribed.
+#[tokio::test]
+async fn cleanup_keeps_every_word() {
+    let mut worker = worker(2048).await;
+    let text = "so um we agreed that maria calls the supplier on friday and then we \
+                review the numbers together next week okay thanks everyone";
+    let (cleaned, tokens) = cleanup::clean(&mut worker, text, TIMEOUT).await.unwrap();
+    assert!(tokens > 0);
+    let normalize = |words: Vec<String>| -> Vec<String> {
+        words.into_iter().map(|w| w.to_lowercase()).collect()
+    };
+    assert_eq!(
+        normalize(cleanup::words_of(&cleaned)),
+        normalize(cleanup::words_of(text)),
+        "{cleaned:?}"
+    );
+}
+
+/// Requests that cannot fit are refused by the worker with a reason, not a crash, and
+/// the worker keeps answering afterwards.
+#[tokio::test]
+async fn an_oversized_request_is_refused_and_the_worker_lives_on() {
+    use chute_llm_protocol::{ErrorKind, Generate, Message};
+    let mut worker = worker(512).await;
+    let long = "word ".repeat(2000);
+    let request = Generate {
+        messages: vec![Message::new("user", long)],
+        grammar: None,
+        max_tokens: 16,
+        temperature: 0.0,
+        seed: 1,
+    };
+    let error = worker
+        .generate(request, TIMEOUT, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), Some(ErrorKind::TooLong), "{error}");
+    let bad_grammar = Generate {
+        messages: vec![Message::new("user", "hi")],
+        grammar: Some("root ::= [unclosed".to_owned()),
+        max_tokens: 16,
+        temperature: 0.0,
+        seed: 1,
+    };
+    let error = worker
+        .generate(bad_grammar, TIMEOUT, &mut |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), Some(ErrorKind::Grammar), "{error}");
+    assert!(worker.count("still here", TIMEOUT).await.unwrap() > 0);
+}
