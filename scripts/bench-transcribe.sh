@@ -23,7 +23,8 @@
 #      mono WAV that all three tools read (chute also times decoding an MP3 of it, for
 #      the decode stage alone).
 #   6. $CHUTE_BENCH_RUNS rounds (default 5), each running chute greedy + beam 5 (one
-#      process, model loaded once), whisper-cli greedy + beam 5 and faster-whisper, in an
+#      process, model loaded once) and chute's summary of the beam-5 transcript (llama.cpp
+#      in a release chute-llm, SmolLM2-135M, built-in template: tokens per second), whisper-cli greedy + beam 5 and faster-whisper, in an
 #      order that rotates from round to round. The summary uses the median of each figure
 #      over the rounds; ratios of the best (fastest) rounds are shown alongside.
 #
@@ -75,6 +76,10 @@ if [ -z "$bench" ] || [ ! -x "$bench" ]; then
   exit 1
 fi
 model=$("$bench" --bench model)
+echo "bench: building chute-llm (release) for the summary figures"
+cargo build --release --workspace --bins --quiet
+export CHUTE_BENCH_LLM="$PWD/target/release/chute-llm"
+[ -n "${CARGO_TARGET_DIR:-}" ] && CHUTE_BENCH_LLM="$CARGO_TARGET_DIR/release/chute-llm"
 
 # 3. whisper-cli: whisper.cpp's own command-line tool, supplied by you (the whisper.cpp
 #    sources on crates.io have no examples/, and this script builds nothing from outside
@@ -226,6 +231,13 @@ for key in [k for k in (CLI_G, CLI_B) if k in rows]:
 print(f"faster-whisper beam5   load {med(FW, 'load_s'):.3f} s | decode+transcribe {med(FW, 'work_s'):.3f} s "
       f"(best {best(FW, 'work_s'):.3f}) | RTF {med(FW, 'work_s') / audio:.4f} | WER {med(FW, 'wer'):.4f}"
       f"  [faster-whisper {fw}, int8]")
+SUMMARY = ("chute-summary", "summary")
+if SUMMARY in rows:
+    wall = med(SUMMARY, "summarize_s")
+    print(f"chute summarize        load {med(SUMMARY, 'load_s'):.3f} s | {wall:.3f} s for the beam-5 transcript | "
+          f"prompt {med(SUMMARY, 'prompt_tokens'):.0f} tokens at {med(SUMMARY, 'prompt_tok_s'):.1f} tokens/s, "
+          f"generated {med(SUMMARY, 'generated_tokens'):.0f} tokens at {med(SUMMARY, 'tok_s'):.1f} tokens/s | "
+          f"RTF {wall / audio:.4f}  [SmolLM2-135M Q4_1, built-in template]")
 for (tool, name) in sorted(rows):
     if tool == "chute-decode":
         decode = med((tool, name), "decode_s")

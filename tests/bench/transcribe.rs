@@ -14,6 +14,9 @@
 //!   threads, default 2), writes the transcripts into OUT, and prints one `result` line
 //!   per mode with the load, decode and transcribe seconds and the word error rate
 //!   against the text in REFERENCE; each DECODE_ONLY file is only decoded and timed;
+//!   With CHUTE_BENCH_LLM naming a `chute-llm`, the beam-5 transcript is then summarized
+//!   (built-in template, SmolLM2-135M) and a `result tool=chute-summary` line gives the
+//!   prompt and generation rates in tokens per second and the stage's real-time factor;
 //! - `transcribe --bench wer REFERENCE HYPOTHESIS`: prints chute's word error rate of a
 //!   transcript file, so every tool is scored by the same function.
 //!
@@ -60,16 +63,71 @@ fn main() {
     }
 }
 
+/// Summarizes `text` with the built-in template and SmolLM2 in a `chute-llm` worker, and
+/// prints the token rates and the stage's real-time factor.
+async fn summarize(worker: &Path, text: &str, threads: usize, audio_seconds: f64) {
+    use chute::summary::template::Template;
+    use chute::summary::worker::{LlamaWorker, WorkerSpec};
+    use chute::summary::{Summarizer, SummarySettings};
+    let timeout = std::time::Duration::from_secs(600);
+    let spec = WorkerSpec {
+        program: worker.to_owned(),
+        model: chute::models::default_models_dir().join("gguf/SmolLM2-135M-Instruct.Q4_1.gguf"),
+        threads: threads as u16,
+        context: 4096,
+        gpu_layers: 0,
+    };
+    let started = Instant::now();
+    let mut worker = LlamaWorker::start(&spec, timeout)
+        .await
+        .expect("start chute-llm");
+    let load = started.elapsed().as_secs_f64();
+    let template = Template::built_in();
+    let segments: Vec<String> = text.lines().map(str::to_owned).collect();
+    let settings = SummarySettings {
+        temperature: 0.3,
+        attempts: 3,
+        timeout,
+    };
+    let started = Instant::now();
+    let mut summarizer =
+        Summarizer::new(&mut worker, &template, "en", settings, |_| {}).expect("summarizer");
+    summarizer.summarize(&segments).await.expect("summary");
+    let wall = started.elapsed().as_secs_f64();
+    let stats = summarizer.stats.clone();
+    println!(
+        "result tool=chute-summary mode=summary load_s={load:.4} prompt_tokens={} prompt_tok_s={:.2} generated_tokens={} tok_s={:.2} summarize_s={wall:.4} audio_s={audio_seconds:.3}",
+        stats.prompt_tokens,
+        stats.prompt_tokens_per_second(),
+        stats.generated_tokens,
+        stats.tokens_per_second()
+    );
+    drop(summarizer);
+    worker.stop().await;
+}
+
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// whisper tiny.en as a ggml file, converted (once) from the CTranslate2 model that
 /// scripts/fetch-test-models.sh unpacks; the same file the media tests use.
+/// `CHUTE_BENCH_WEIGHTS=q8_0` measures the q8_0 conversion instead of f16.
 fn ggml_model() -> PathBuf {
     let models = chute::models::default_models_dir();
     let ct2 = models.join("ct2/whisper-tiny.en");
-    let output = models.join("ggml/whisper-tiny.en.bin");
+    let q8 = std::env::var("CHUTE_BENCH_WEIGHTS").is_ok_and(|w| w == "q8_0");
+    let (output, weights) = if q8 {
+        (
+            models.join("ggml/whisper-tiny.en-q8_0.bin"),
+            chute::models::ct2::Weights::Q8_0,
+        )
+    } else {
+        (
+            models.join("ggml/whisper-tiny.en.bin"),
+            chute::models::ct2::Weights::F16,
+        )
+    };
     if !output.exists() {
         assert!(
             ct2.join("model.bin").exists(),
@@ -77,7 +135,7 @@ fn ggml_model() -> PathBuf {
             ct2.display()
         );
         std::fs::create_dir_all(output.parent().expect("models folder")).expect("ggml folder");
-        chute::models::ct2::convert(&ct2, &output).expect("convert tiny.en to ggml");
+        chute::models::ct2::convert_as(&ct2, &output, weights).expect("convert tiny.en to ggml");
     }
     output
 }
@@ -114,6 +172,7 @@ fn run(audio: &Path, reference: &Path, out: &Path, decode_only: &[&str]) {
     let model = WhisperModel::load(&path, false).expect("load the whisper model");
     let load = started.elapsed().as_secs_f64();
 
+    let mut audio_seconds = 0.0;
     for (mode, beam_size) in [("greedy", None), ("beam5", Some(5))] {
         let samples = out.join(format!("chute-{mode}.f32"));
         let (info, decode_seconds) = decode(&runtime, audio, &samples);
@@ -133,6 +192,7 @@ fn run(audio: &Path, reference: &Path, out: &Path, decode_only: &[&str]) {
             )
             .expect("transcribe");
         let transcribe_seconds = started.elapsed().as_secs_f64();
+        audio_seconds = transcript.duration_seconds;
         let text = transcript.to_txt();
         std::fs::write(out.join(format!("chute-{mode}.txt")), &text).expect("write transcript");
         std::fs::remove_file(&samples).expect("remove samples");
@@ -141,6 +201,11 @@ fn run(audio: &Path, reference: &Path, out: &Path, decode_only: &[&str]) {
             info.duration_seconds,
             word_error_rate(&reference, &text)
         );
+    }
+
+    if let Some(worker) = std::env::var_os("CHUTE_BENCH_LLM") {
+        let text = read(&out.join("chute-beam5.txt"));
+        runtime.block_on(summarize(Path::new(&worker), &text, threads, audio_seconds));
     }
 
     for input in decode_only {

@@ -51,6 +51,14 @@ const N_FFT: usize = 400;
 const END_OF_TEXT: &str = "<|endoftext|>";
 /// whisper.cpp's `ftype` for "all matrices in f16".
 const FTYPE_MOSTLY_F16: u32 = 1;
+/// ggml's `ftype` for "matrices in q8_0" (conv kernels stay f16).
+const FTYPE_MOSTLY_Q8_0: u32 = 7;
+/// ggml's quantization format version, stored in `ftype` as version × factor.
+const GGML_QNT_VERSION: u32 = 2;
+/// See [`GGML_QNT_VERSION`].
+const GGML_QNT_VERSION_FACTOR: u32 = 1000;
+/// Weights per q8_0 block.
+const Q8_0_BLOCK: usize = 32;
 /// Name of the token embedding, which also serves as the (tied) output projection.
 const EMBEDDINGS: &str = "decoder/embeddings/weight";
 /// Name of the output projection, an alias of [`EMBEDDINGS`].
@@ -239,15 +247,46 @@ pub enum ConvertError {
 /// file in the same folder (created if needed), fsynced and renamed over `output`, so
 /// `output` is either the old file or the complete new one.
 pub fn convert(ct2_dir: &Path, output: &Path) -> Result<ConvertReport, ConvertError> {
+    convert_as(ct2_dir, output, Weights::F16)
+}
+
+/// How the matrices of a converted model are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Weights {
+    /// Half precision (whisper.cpp's usual files).
+    F16,
+    /// ggml's 8-bit blocks (`q8_0`): 32 weights share one f16 scale. About half the size
+    /// of f16; whisper.cpp multiplies them without converting back to floats.
+    Q8_0,
+}
+
+/// Like [`convert`], with the matrices stored as `weights`.
+pub fn convert_as(
+    ct2_dir: &Path,
+    output: &Path,
+    weights: Weights,
+) -> Result<ConvertReport, ConvertError> {
     let model_path = ct2_dir.join("model.bin");
     let bytes = fs::read(&model_path).map_err(|source| ConvertError::Read {
         path: model_path.clone(),
         source,
     })?;
     let mut model = Ct2Model::parse(&model_path, &bytes)?;
-    let hparams = model.hparams()?;
-    let tensors = plan_tensors(&mut model, &hparams)?;
+    let mut hparams = model.hparams()?;
+    let mut tensors = plan_tensors(&mut model, &hparams)?;
     model.check_all_used()?;
+    if weights == Weights::Q8_0 {
+        hparams.ftype = FTYPE_MOSTLY_Q8_0 + GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR;
+        for tensor in &mut tensors {
+            let innermost = tensor.dims.last().copied().unwrap_or(0);
+            if tensor.ggml_type == GgmlType::F16
+                && tensor.dims.len() == 2
+                && innermost % Q8_0_BLOCK == 0
+            {
+                tensor.ggml_type = GgmlType::Q8_0;
+            }
+        }
+    }
 
     let (vocab_path, tokens) = read_vocabulary(ct2_dir)?;
     let vocab = bpe_tokens(&vocab_path, &tokens, hparams.n_vocab)?;
@@ -881,6 +920,7 @@ impl<'a> Ct2Model<'a> {
 enum GgmlType {
     F32,
     F16,
+    Q8_0,
 }
 
 impl GgmlType {
@@ -898,6 +938,7 @@ impl GgmlType {
         match self {
             Self::F32 => 0,
             Self::F16 => 1,
+            Self::Q8_0 => 8,
         }
     }
 }
@@ -1141,6 +1182,7 @@ fn write_data(writer: &mut dyn Write, source: Source<'_>, ggml_type: GgmlType) -
         (Float::F32, GgmlType::F32) | (Float::F16, GgmlType::F16) => {
             return writer.write_all(source.data);
         }
+        (_, GgmlType::Q8_0) => return write_q8_0(writer, source),
         _ => {}
     }
     const CHUNK: usize = 64 * 1024;
@@ -1150,8 +1192,34 @@ fn write_data(writer: &mut dyn Write, source: Source<'_>, ggml_type: GgmlType) -
         match ggml_type {
             GgmlType::F32 => buffer.extend_from_slice(&value.to_le_bytes()),
             GgmlType::F16 => buffer.extend_from_slice(&f16::from_f32(value).to_le_bytes()),
+            GgmlType::Q8_0 => unreachable!("q8_0 is written by write_q8_0"),
         }
         if buffer.len() >= CHUNK {
+            writer.write_all(&buffer)?;
+            buffer.clear();
+        }
+    }
+    writer.write_all(&buffer)
+}
+
+/// Writes `source` as q8_0 blocks, as ggml's `quantize_row_q8_0_ref` does: per 32
+/// weights, the scale `d = max|x| / 127` (f16) and the 32 values `round(x / d)`.
+fn write_q8_0(writer: &mut dyn Write, source: Source<'_>) -> io::Result<()> {
+    let size = source.float.size();
+    let mut buffer = Vec::with_capacity(64 * 1024 + 34);
+    for block in source.data.chunks(Q8_0_BLOCK * size) {
+        let mut values = [0f32; Q8_0_BLOCK];
+        for (value, element) in values.iter_mut().zip(block.chunks_exact(size)) {
+            *value = source.float.decode(element);
+        }
+        let amax = values.iter().fold(0f32, |max, v| max.max(v.abs()));
+        let d = amax / 127.0;
+        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
+        buffer.extend_from_slice(&f16::from_f32(d).to_le_bytes());
+        for value in values {
+            buffer.push((value * inverse).round().clamp(-128.0, 127.0) as i8 as u8);
+        }
+        if buffer.len() >= 64 * 1024 {
             writer.write_all(&buffer)?;
             buffer.clear();
         }
