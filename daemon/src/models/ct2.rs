@@ -1659,6 +1659,30 @@ mod tests {
         bytes
     }
 
+    #[test]
+    fn q8_0_blocks_hold_a_scale_and_rounded_values() {
+        let values: Vec<u8> = (0..64)
+            .flat_map(|i| {
+                let value = if i < 32 { i as f32 - 16.0 } else { 0.0 };
+                value.to_le_bytes()
+            })
+            .collect();
+        let source = Source {
+            float: Float::F32,
+            data: &values,
+        };
+        let mut out = Vec::new();
+        write_q8_0(&mut out, source).unwrap();
+        assert_eq!(out.len(), 2 * 34, "two blocks of f16 scale + 32 bytes");
+        let scale = f16::from_le_bytes([out[0], out[1]]).to_f32();
+        assert!((scale - 16.0 / 127.0).abs() < 1e-3, "{scale}");
+        assert_eq!(out[2] as i8, -127, "-16 is the largest magnitude");
+        assert_eq!(out[2 + 16] as i8, 0);
+        assert_eq!(out[2 + 24] as i8, (8.0f32 * 127.0 / 16.0).round() as i8);
+        assert_eq!(&out[34..36], &[0, 0], "an all-zero block has scale 0");
+        assert!(out[36..].iter().all(|&b| b == 0));
+    }
+
     fn convert_bytes(model_bin: &[u8]) -> (ConvertError, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("model.bin"), model_bin).unwrap();
