@@ -20,7 +20,8 @@ trap 'kill "$daemon" 2>/dev/null || true; wait "$daemon" 2>/dev/null || true' EX
 for _ in $(seq 100); do [ -d "$spool/inbox/archive" ] && break; sleep 0.1; done
 
 status=0
-# The recording becomes a transcript (whisper.cpp, tiny.en from PyPI via .ci/install).
+# The recording becomes a transcript (whisper.cpp, tiny.en) and a summary (llama.cpp,
+# SmolLM2-135M), both from PyPI via .ci/install.
 "$chute" --spool "$spool" --config "$config" submit --wait samples/meeting.ogg || status=$?
 # The sales-video pipeline is still being built: until it lands the brief ends in
 # failed/ with "pipeline not available", which is what this build should do.
@@ -37,6 +38,12 @@ if [ -n "$transcript" ]; then
   echo
   echo "Transcript of samples/meeting.ogg:"
   cat "$transcript"
+fi
+summary=$(find "$spool/outbox/audio" -name summary.json | head -n 1)
+if [ -n "$summary" ]; then
+  echo
+  echo "Summary (SmolLM2-135M, the tiny offline model: structure, not prose):"
+  cat "$summary"
 fi
 echo "Daemon log: $spool.log"
 exit "$status"
