@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --all-targets --locked -- -D warnings
+# The tests spawn the real binaries (chute, and the chute-llm worker it starts), and
+# `cargo test` only builds the binaries of the package whose tests run.
+cargo build --bins --locked
 cargo test --all-targets --locked

@@ -2,8 +2,8 @@
 //! checked before every call into llama.cpp.
 //!
 //! Rules learned from llama-cpp-2 0.1.160 (each breaks the process, not just the call):
-//! never decode more than `n_batch` tokens in one batch, never exceed the context, put the
-//! grammar sampler first in the chain, and let `sample()` do the accepting.
+//! never decode more than `n_batch` tokens in one batch, never exceed the context, never
+//! put the grammar after other samplers in a chain, and never accept a token twice.
 
 use std::num::NonZeroU32;
 use std::panic::AssertUnwindSafe;
@@ -21,6 +21,8 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::model::{LlamaChatMessage, LlamaChatTemplate, LlamaModel};
 use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
+use llama_cpp_2::token::data::LlamaTokenData;
+use llama_cpp_2::token::data_array::LlamaTokenDataArray;
 
 /// How the worker runs the model.
 #[derive(Debug, Clone)]
@@ -199,14 +201,16 @@ impl Session<'_> {
             .map_err(|e| error(ErrorKind::BadRequest, format!("chat template failed: {e}")))
     }
 
-    fn sampler(&self, request: &Generate) -> Result<LlamaSampler, WorkerError> {
+    fn sampler(&self, request: &Generate) -> Result<Sampler, WorkerError> {
+        let grammar = match &request.grammar {
+            Some(grammar) => Some(
+                LlamaSampler::grammar(&self.engine.model, grammar, "root").map_err(|e| {
+                    error(ErrorKind::Grammar, format!("the grammar is invalid: {e}"))
+                })?,
+            ),
+            None => None,
+        };
         let mut chain = Vec::new();
-        if let Some(grammar) = &request.grammar {
-            // First in the chain: after top_k, llama.cpp aborts.
-            let sampler = LlamaSampler::grammar(&self.engine.model, grammar, "root")
-                .map_err(|e| error(ErrorKind::Grammar, format!("the grammar is invalid: {e}")))?;
-            chain.push(sampler);
-        }
         if request.temperature <= 0.0 {
             chain.push(LlamaSampler::greedy());
         } else {
@@ -215,7 +219,10 @@ impl Session<'_> {
             chain.push(LlamaSampler::temp(request.temperature));
             chain.push(LlamaSampler::dist(request.seed));
         }
-        Ok(LlamaSampler::chain_simple(chain))
+        Ok(Sampler {
+            grammar,
+            chain: LlamaSampler::chain_simple(chain),
+        })
     }
 
     fn generate(
@@ -273,7 +280,7 @@ impl Session<'_> {
         let mut bytes = Vec::new();
         let mut generated = 0u32;
         let stop = loop {
-            let token = sampler.sample(&self.context, batch.n_tokens() - 1);
+            let token = sampler.next(&self.context, batch.n_tokens() - 1)?;
             if vocab.is_eog(token) {
                 break StopReason::EndOfTurn;
             }
@@ -302,5 +309,60 @@ impl Session<'_> {
             generate_seconds: started.elapsed().as_secs_f64(),
             stop,
         })
+    }
+}
+
+/// Token selection: the sampling chain, checked against the grammar.
+///
+/// Checking the whole vocabulary against the grammar for every token is slow, so the
+/// chain samples freely first and the grammar judges only the chosen token; only when it
+/// refuses is the grammar applied to every candidate and the chain run again (what
+/// llama.cpp's own `common/sampling` does). The grammar is never inside the chain, so
+/// its `accept` runs exactly once per token, through the call that reports errors
+/// instead of aborting.
+struct Sampler {
+    grammar: Option<LlamaSampler>,
+    chain: LlamaSampler,
+}
+
+impl Sampler {
+    /// Picks the next token from the logits of batch position `index`.
+    fn next(&mut self, context: &LlamaContext<'_>, index: i32) -> Result<LlamaToken, WorkerError> {
+        let Some(grammar) = self.grammar.as_mut() else {
+            return Ok(self.chain.sample(context, index));
+        };
+        let mut candidates = context.token_data_array_ith(index);
+        candidates.apply_sampler(&mut self.chain);
+        let chosen = candidates
+            .selected_token()
+            .ok_or_else(|| error(ErrorKind::Llama, "the sampler chose no token"))?;
+        let mut single =
+            LlamaTokenDataArray::new(vec![LlamaTokenData::new(chosen, 1.0, 0.0)], false);
+        single.apply_sampler(grammar);
+        let allowed = single
+            .data
+            .first()
+            .is_some_and(|data| data.logit().is_finite());
+        let token = if allowed {
+            chosen
+        } else {
+            let mut candidates = context.token_data_array_ith(index);
+            candidates.apply_sampler(grammar);
+            if !candidates.data.iter().any(|data| data.logit().is_finite()) {
+                return Err(error(ErrorKind::Llama, "the grammar allows no token here"));
+            }
+            candidates.apply_sampler(&mut self.chain);
+            candidates
+                .selected_token()
+                .ok_or_else(|| error(ErrorKind::Llama, "the sampler chose no token"))?
+        };
+        grammar.try_accept(token).map_err(|e| {
+            error(
+                ErrorKind::Llama,
+                format!("the grammar refused a token: {e}"),
+            )
+        })?;
+        self.chain.accept(token);
+        Ok(token)
     }
 }

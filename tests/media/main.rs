@@ -395,8 +395,15 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
         let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();
         let wer = word_error_rate(SENTENCES[index], &text);
         assert!(wer <= 0.35, "{name}: {text:?} WER {wer:.2}");
+        let summary: Value =
+            serde_json::from_slice(&std::fs::read(folder.join("summary.json")).unwrap()).unwrap();
+        let schema = chute::summary::template::Template::built_in().schema("en");
+        assert!(
+            jsonschema::is_valid(&schema, &summary),
+            "{name}: {summary:#}"
+        );
         let stages = result["stages"].as_array().unwrap();
-        for stage in ["decode", "transcribe"] {
+        for stage in ["decode", "transcribe", "summarize"] {
             let entry = stages
                 .iter()
                 .find(|s| s["name"] == stage)

@@ -79,11 +79,25 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
         let (id, state, location) = wait_for_job(&spool, &route, &name, inode);
         any_failed |= state != JobStatus::Done;
         println!("{id} {} {location}", state.name());
+        warn_about_skipped_stages(&spool, &location);
     }
     if any_failed {
         Err(CliError::failure(""))
     } else {
         Ok(())
+    }
+}
+
+/// Tells the user on stderr which optional stages of a delivered job failed.
+fn warn_about_skipped_stages(spool: &crate::spool::Spool, location: &str) {
+    let path = spool.root().join(location).join("result.json");
+    if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&path) {
+        for warning in result.warnings {
+            eprintln!(
+                "chute: warning: {} failed, so it was delivered without it: {} ({})",
+                warning.stage, warning.reason, warning.hint
+            );
+        }
     }
 }
 
