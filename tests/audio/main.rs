@@ -42,6 +42,9 @@ description = "keywords"
 min_items = 1
 max_items = 3
 max_bytes = 20
+[[fields]]
+name = "language"
+kind = "language"
 "#;
 
 /// The models folder prepared by scripts/fetch-test-models.sh, with the whisper model

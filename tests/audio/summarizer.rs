@@ -23,31 +23,12 @@ async fn worker(context: u32) -> LlamaWorker {
     LlamaWorker::start(&spec, TIMEOUT).await.unwrap()
 }
 
-const SMALL_TEMPLATE: &str = r#"
-instructions = "Summarize the transcript."
-[[fields]]
-name = "title"
-kind = "text"
-description = "a short title"
-max_bytes = 40
-[[fields]]
-name = "topics"
-kind = "list"
-description = "topics"
-min_items = 1
-max_items = 3
-max_bytes = 30
-[[fields]]
-name = "language"
-kind = "language"
-"#;
-
 /// A transcript several times longer than the context is summarized part by part and
 /// then combined; the final answer matches the schema.
 #[tokio::test]
 async fn a_transcript_longer_than_the_context_is_split_and_combined() {
     let mut worker = worker(768).await;
-    let template = Template::parse(SMALL_TEMPLATE).unwrap();
+    let template = Template::parse(super::SHORT_TEMPLATE).unwrap();
     let segments: Vec<String> = (0..60)
         .map(|i| {
             format!(

@@ -125,12 +125,8 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     let root = &config.spool.root;
     match rustix::fs::statvfs(root) {
         Ok(stats) => {
-            let total = stats.f_blocks.saturating_mul(stats.f_frsize);
             let free = stats.f_bavail.saturating_mul(stats.f_frsize);
-            let used_percent = free
-                .saturating_mul(100)
-                .checked_div(total)
-                .map_or(0, |free_percent| 100u64.saturating_sub(free_percent));
+            let used_percent = used_percent(stats.f_blocks, stats.f_bfree, stats.f_bavail);
             check(
                 used_percent < u64::from(config.disk.warn_percent),
                 format!(
@@ -219,10 +215,36 @@ fn check_language_model(config: &crate::config::Config) -> (bool, String) {
     })
 }
 
+/// Disk use as `df` reports it: used blocks over what users could have (used plus
+/// available to unprivileged users), rounded up. Blocks reserved for root, or not
+/// backed at all on thin-provisioned disks, do not count as used.
+fn used_percent(blocks: u64, free: u64, available: u64) -> u64 {
+    let used = blocks.saturating_sub(free);
+    let usable = used.saturating_add(available);
+    if usable == 0 {
+        0
+    } else {
+        used.saturating_mul(100).div_ceil(usable)
+    }
+}
+
 fn has_ggml_magic(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut file| file.read_exact(&mut magic))
         .is_ok_and(|()| u32::from_le_bytes(magic) == GGML_MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::used_percent;
+
+    #[test]
+    fn disk_use_is_counted_like_df() {
+        // A 252 GB thin disk with 43 GB used and 49 GB available is 47 % used, not 81 %.
+        assert_eq!(used_percent(252, 209, 49), 47);
+        assert_eq!(used_percent(100, 5, 0), 100);
+        assert_eq!(used_percent(0, 0, 0), 0);
+    }
 }
