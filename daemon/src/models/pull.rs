@@ -29,6 +29,8 @@ pub enum PullError {
         url: String,
         /// The status code.
         status: u16,
+        /// How long the server asked us to wait (`Retry-After`, in seconds).
+        retry_after: Option<Duration>,
     },
     /// The file arrived but is not the published one.
     #[error(
@@ -61,6 +63,9 @@ impl PullError {
         }
     }
 }
+
+/// Longest `Retry-After` honoured, in seconds.
+const MAX_RETRY_AFTER_SECONDS: u64 = 300;
 
 /// What a pull did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,9 +146,16 @@ pub async fn pull(
         let response = client.get(url).send().await.map_err(network)?;
         let status = response.status();
         if !status.is_success() {
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| value.trim().parse::<u64>().ok())
+                .map(|seconds| Duration::from_secs(seconds.min(MAX_RETRY_AFTER_SECONDS)));
             return Err(PullError::Status {
                 url: url.to_owned(),
                 status: status.as_u16(),
+                retry_after,
             });
         }
         let total = response.content_length();
@@ -180,6 +192,14 @@ pub async fn pull(
                 .with_jitter(),
         )
         .when(PullError::is_transient)
+        // A server that says when to come back is believed (within reason).
+        .adjust(|error, delay| match error {
+            PullError::Status {
+                retry_after: Some(wait),
+                ..
+            } => delay.map(|_| *wait),
+            _ => delay,
+        })
         .notify(|error, delay| {
             tracing::warn!(%error, ?delay, "Download failed; retrying.");
         })
