@@ -5,15 +5,18 @@
 //! - only the holder of the lease runs native model work (whisper.cpp, llama.cpp), so two
 //!   models never compete for one GPU — every take and return is logged, in order;
 //! - a model stays loaded between jobs; before one is loaded, the others are unloaded if
-//!   together they would exceed `native.model_budget`. Loads and unloads are logged and
-//!   counted.
+//!   together they would exceed `native.model_budget`, and while only one fits, the lease
+//!   serves stages on the loaded model first ([`super::lease`]). Loads and unloads are
+//!   logged and counted.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Semaphore, SemaphorePermit};
+use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
+
+use super::lease::{Grant, Lease, ModelKind};
 
 use crate::config::NativeConfig;
 use crate::media::whisper::{TranscribeError, WhisperModel};
@@ -23,7 +26,7 @@ use crate::summary::worker::{LlamaWorker, WorkerFailure, WorkerSpec};
 /// Loaded native models and the lease.
 #[derive(Debug)]
 pub struct NativeModels {
-    lease: Semaphore,
+    lease: Lease,
     holders: AtomicUsize,
     resident: Mutex<Resident>,
     budget: NativeConfig,
@@ -50,14 +53,14 @@ struct Resident {
 /// Proof that the caller holds the native lease; returned (and logged) when dropped.
 #[derive(Debug)]
 pub struct NativeLease<'a> {
-    _permit: SemaphorePermit<'a>,
+    _grant: Grant<'a>,
     holders: &'a AtomicUsize,
     holder: String,
 }
 
 impl Drop for NativeLease<'_> {
     fn drop(&mut self) {
-        // Logged before the permit is released, so the log shows takes and returns in order.
+        // Logged before the grant is handed on, so the log shows takes and returns in order.
         self.holders.fetch_sub(1, Ordering::SeqCst);
         tracing::info!(holder = %self.holder, "Native lease returned.");
     }
@@ -73,7 +76,7 @@ impl NativeModels {
     /// No models loaded yet; `budget` bounds what may be loaded together.
     pub fn new(budget: NativeConfig) -> Self {
         Self {
-            lease: Semaphore::new(1),
+            lease: Lease::default(),
             holders: AtomicUsize::new(0),
             resident: Mutex::new(Resident::default()),
             budget,
@@ -86,21 +89,18 @@ impl NativeModels {
         &self.counters
     }
 
-    /// Waits for the native lease; native model work runs while it lives. `holder` names
-    /// the job and stage in the log.
-    pub async fn lease(&self, holder: String) -> NativeLease<'_> {
-        // The semaphore is never closed, so acquiring cannot fail.
-        let permit = match self.lease.acquire().await {
-            Ok(permit) => permit,
-            Err(_) => unreachable!("the native lease semaphore is never closed"),
-        };
+    /// Waits for the native lease, for work on a `kind` model; native model work runs
+    /// while it lives. `holder` names the job and stage in the log. Stages whose model is
+    /// loaded are served first (see [`super::lease`]).
+    pub async fn lease(&self, holder: String, kind: ModelKind) -> NativeLease<'_> {
+        let grant = self.lease.acquire(kind).await;
         let holders = self.holders.fetch_add(1, Ordering::SeqCst) + 1;
         if holders != 1 {
             tracing::error!(holders, "The native lease has more than one holder.");
         }
         tracing::info!(%holder, "Native lease taken.");
         NativeLease {
-            _permit: permit,
+            _grant: grant,
             holders: &self.holders,
             holder,
         }
@@ -111,7 +111,7 @@ impl NativeModels {
     }
 
     /// Unloads resident models other than `keep` until `incoming` more bytes fit.
-    async fn make_room(&self, resident: &mut Resident, keep: Kind, incoming: u64) {
+    async fn make_room(&self, resident: &mut Resident, keep: ModelKind, incoming: u64) {
         let budget = self.budget.model_budget.as_u64();
         if budget == 0 {
             return;
@@ -122,17 +122,19 @@ impl NativeModels {
         if used(resident) + incoming <= budget {
             return;
         }
-        if keep != Kind::Whisper
+        if keep != ModelKind::Whisper
             && let Some((_, model, _)) = resident.whisper.take()
         {
             self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+            self.lease.set_resident(ModelKind::Whisper, false);
             tracing::info!(model = %model.name(), budget = %self.budget.model_budget, "Unloading the whisper model to fit the model budget.");
         }
-        if keep != Kind::Llama
+        if keep != ModelKind::Llama
             && used(resident) + incoming > budget
             && let Some((worker, _)) = resident.llama.take()
         {
             self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+            self.lease.set_resident(ModelKind::Llama, false);
             tracing::info!(model = %worker.ready().model, budget = %self.budget.model_budget, "Unloading the llama.cpp model to fit the model budget.");
             worker.stop().await;
         }
@@ -157,6 +159,7 @@ impl NativeModels {
         }
         if let Some((_, previous, _)) = resident.whisper.take() {
             self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+            self.lease.set_resident(ModelKind::Whisper, false);
             tracing::info!(model = %previous.name(), "Unloading the whisper model (another one is configured).");
         }
         let path = path.to_owned();
@@ -168,7 +171,7 @@ impl NativeModels {
                 TranscribeError::Whisper(format!("model conversion task failed: {error}"))
             })??;
         let footprint = self.footprint(&path);
-        self.make_room(&mut resident, Kind::Whisper, footprint)
+        self.make_room(&mut resident, ModelKind::Whisper, footprint)
             .await;
         let load_path = path.clone();
         let model = tokio::task::spawn_blocking(move || {
@@ -182,6 +185,7 @@ impl NativeModels {
         let count = self.counters.whisper_loads.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::info!(model = %model.name(), loads = count, "Loaded the whisper model.");
         resident.whisper = Some((path, model.clone(), footprint));
+        self.lease.set_resident(ModelKind::Whisper, true);
         Ok(model)
     }
 
@@ -200,16 +204,19 @@ impl NativeModels {
         if !reusable {
             if let Some((previous, _)) = resident.llama.take() {
                 self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+                self.lease.set_resident(ModelKind::Llama, false);
                 tracing::info!(model = %previous.ready().model, "Stopping the llama.cpp worker (another model or setting is configured).");
                 previous.stop().await;
             }
             let footprint = self.footprint(&spec.model);
-            self.make_room(&mut resident, Kind::Llama, footprint).await;
+            self.make_room(&mut resident, ModelKind::Llama, footprint)
+                .await;
             let worker = LlamaWorker::start(spec, load_timeout).await?;
             let count = self.counters.llama_loads.fetch_add(1, Ordering::Relaxed) + 1;
             let ready = worker.ready();
             tracing::info!(model = %ready.model, device = %ready.device, context = ready.context, load_seconds = ready.load_seconds, loads = count, "Loaded the llama.cpp model.");
             resident.llama = Some((worker, footprint));
+            self.lease.set_resident(ModelKind::Llama, true);
         }
         MutexGuard::try_map(resident, |r| r.llama.as_mut().map(|(worker, _)| worker))
             .map_err(|_| WorkerFailure::Start("the llama.cpp worker vanished".into()))
@@ -218,16 +225,11 @@ impl NativeModels {
     /// Forgets the llama.cpp worker after it died, so the next use starts a new one.
     pub async fn discard_llama(&self) {
         if let Some((worker, _)) = self.resident.lock().await.llama.take() {
+            self.lease.set_resident(ModelKind::Llama, false);
             tracing::warn!(model = %worker.ready().model, "Discarding the llama.cpp worker.");
             worker.stop().await;
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Whisper,
-    Llama,
 }
 
 fn convert_if_missing(path: &Path, ct2_fallback: Option<PathBuf>) -> Result<(), TranscribeError> {

@@ -78,7 +78,10 @@ impl Stage for Summarize {
                 gpu_layers: settings.gpu_layers,
             };
             let started = Instant::now();
-            let lease = context.natives.lease(context.holder()).await;
+            let lease = context
+                .natives
+                .lease(context.holder(), super::lease::ModelKind::Llama)
+                .await;
             let lease_wait = started.elapsed().as_secs_f64();
             let work = async {
                 let mut worker = context

@@ -114,7 +114,10 @@ impl Stage for Transcribe {
             let models_dir = context.config.models.dir();
             let model_path = resolve(&models_dir, &settings.model);
             let fallback = models_dir.join("ct2/whisper-tiny.en");
-            let lease = context.natives.lease(context.holder()).await;
+            let lease = context
+                .natives
+                .lease(context.holder(), super::lease::ModelKind::Whisper)
+                .await;
             let model = context
                 .natives
                 .whisper(&lease, &model_path, Some(&fallback))
