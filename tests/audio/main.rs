@@ -62,10 +62,8 @@ fn models_ready() -> PathBuf {
                 models.display()
             );
             let ggml = models.join("ggml/whisper-tiny.en.bin");
-            if !ggml.exists() {
-                std::fs::create_dir_all(ggml.parent().unwrap()).unwrap();
-                chute::models::ct2::convert(&ct2, &ggml).unwrap();
-            }
+            chute::models::ct2::convert_if_missing(&ct2, &ggml, chute::models::ct2::Weights::F16)
+                .unwrap();
             let worker = Path::new(harness::BIN).with_file_name("chute-llm");
             assert!(
                 worker.exists(),

@@ -128,15 +128,13 @@ fn ggml_model() -> PathBuf {
             chute::models::ct2::Weights::F16,
         )
     };
-    if !output.exists() {
-        assert!(
-            ct2.join("model.bin").exists(),
-            "{} is missing: run scripts/fetch-test-models.sh",
-            ct2.display()
-        );
-        std::fs::create_dir_all(output.parent().expect("models folder")).expect("ggml folder");
-        chute::models::ct2::convert_as(&ct2, &output, weights).expect("convert tiny.en to ggml");
-    }
+    chute::models::ct2::convert_if_missing(&ct2, &output, weights)
+        .expect("convert tiny.en to ggml");
+    assert!(
+        output.exists(),
+        "{} is missing: run scripts/fetch-test-models.sh",
+        ct2.join("model.bin").display()
+    );
     output
 }
 

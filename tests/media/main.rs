@@ -230,10 +230,8 @@ fn whisper_model() -> PathBuf {
                 ct2.display()
             );
             let output = models.join("ggml/whisper-tiny.en.bin");
-            if !output.exists() {
-                std::fs::create_dir_all(output.parent().unwrap()).unwrap();
-                chute::models::ct2::convert(&ct2, &output).unwrap();
-            }
+            chute::models::ct2::convert_if_missing(&ct2, &output, chute::models::ct2::Weights::F16)
+                .unwrap();
             output
         })
         .clone()

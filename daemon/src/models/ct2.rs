@@ -250,6 +250,20 @@ pub fn convert(ct2_dir: &Path, output: &Path) -> Result<ConvertReport, ConvertEr
     convert_as(ct2_dir, output, Weights::F16)
 }
 
+/// Converts `ct2_dir` into `output` unless `output` is already there or `ct2_dir` holds
+/// no `model.bin`. Returns whether it converted.
+pub fn convert_if_missing(
+    ct2_dir: &Path,
+    output: &Path,
+    weights: Weights,
+) -> Result<bool, ConvertError> {
+    if output.exists() || !ct2_dir.join("model.bin").exists() {
+        return Ok(false);
+    }
+    tracing::info!(from = %ct2_dir.display(), to = %output.display(), "Converting the faster-whisper model for whisper.cpp (once).");
+    convert_as(ct2_dir, output, weights).map(|_| true)
+}
+
 /// How the matrices of a converted model are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Weights {

@@ -233,13 +233,12 @@ impl NativeModels {
 }
 
 fn convert_if_missing(path: &Path, ct2_fallback: Option<PathBuf>) -> Result<(), TranscribeError> {
-    if !path.exists()
-        && let Some(ct2_dir) = ct2_fallback.filter(|dir| dir.join("model.bin").exists())
-    {
-        tracing::info!(from = %ct2_dir.display(), to = %path.display(), "Converting the faster-whisper model for whisper.cpp (once).");
-        ct2::convert(&ct2_dir, path).map_err(|error| TranscribeError::Model {
-            path: path.to_owned(),
-            reason: error.to_string(),
+    if let Some(ct2_dir) = ct2_fallback {
+        ct2::convert_if_missing(&ct2_dir, path, ct2::Weights::F16).map_err(|error| {
+            TranscribeError::Model {
+                path: path.to_owned(),
+                reason: error.to_string(),
+            }
         })?;
     }
     Ok(())
