@@ -64,6 +64,13 @@ impl ModelsConfig {
             self.dir.clone()
         }
     }
+
+    /// A model path from the config: relative ones are inside the models folder,
+    /// absolute ones stay as they are.
+    pub fn resolve(&self, model: &Path) -> PathBuf {
+        // `join` keeps an absolute `model` unchanged.
+        self.dir().join(model)
+    }
 }
 
 /// `[transcribe]`: decoding and speech-to-text settings.

@@ -83,11 +83,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     }
 
     let models = config.models.dir();
-    let whisper = if config.transcribe.model.is_absolute() {
-        config.transcribe.model.clone()
-    } else {
-        models.join(&config.transcribe.model)
-    };
+    let whisper = config.models.resolve(&config.transcribe.model);
     let ct2 = models.join("ct2/whisper-tiny.en/model.bin");
     let whisper_ok = has_ggml_magic(&whisper);
     let whisper_loaded = whisper_ok.then(|| {
@@ -168,24 +164,9 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
 
 /// Starts the llama.cpp worker on the configured model: whether it loads, and what.
 fn check_language_model(config: &crate::config::Config) -> (bool, String) {
-    use crate::summary::worker::{LlamaWorker, WorkerSpec, default_program};
-    let settings = &config.summarize;
-    let model = if settings.model.is_absolute() {
-        settings.model.clone()
-    } else {
-        config.models.dir().join(&settings.model)
-    };
-    let spec = WorkerSpec {
-        program: if settings.worker.as_os_str().is_empty() {
-            default_program()
-        } else {
-            settings.worker.clone()
-        },
-        model: model.clone(),
-        threads: settings.threads,
-        context: settings.context,
-        gpu_layers: settings.gpu_layers,
-    };
+    use crate::summary::worker::{LlamaWorker, WorkerSpec};
+    let spec = WorkerSpec::from_config(config);
+    let model = &spec.model;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

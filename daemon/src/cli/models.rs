@@ -53,13 +53,6 @@ fn list(cli: &Cli) -> Result<(), CliError> {
     let dir = config.models.dir();
     println!("models folder: {}", dir.display());
     println!("{:<24} {:<9} {:>9}  DESCRIPTION", "NAME", "STATUS", "SIZE");
-    let resolve = |path: &std::path::Path| {
-        if path.is_absolute() {
-            path.to_owned()
-        } else {
-            dir.join(path)
-        }
-    };
     let mut rows: Vec<(String, String, PathBuf)> = catalog::MODELS
         .iter()
         .map(|model| {
@@ -80,8 +73,14 @@ fn list(cli: &Cli) -> Result<(), CliError> {
         dir.join("ct2/whisper-tiny.en/model.bin"),
     ));
     for (key, path) in [
-        ("transcribe.model", resolve(&config.transcribe.model)),
-        ("summarize.model", resolve(&config.summarize.model)),
+        (
+            "transcribe.model",
+            config.models.resolve(&config.transcribe.model),
+        ),
+        (
+            "summarize.model",
+            config.models.resolve(&config.summarize.model),
+        ),
     ] {
         if !rows.iter().any(|(_, _, known)| *known == path) {
             rows.push((key.into(), "configured".into(), path));
@@ -116,12 +115,7 @@ fn pull_model(
                     "--sha256 takes the 64 hex digits of the file's SHA-256",
                 ));
             }
-            let destination = if to.is_absolute() {
-                to.to_owned()
-            } else {
-                dir.join(to)
-            };
-            (url.to_owned(), sha256.to_owned(), destination)
+            (url.to_owned(), sha256.to_owned(), config.models.resolve(to))
         }
         (Some(name), None, _, _) => {
             let model = catalog::find(name).ok_or_else(|| {

@@ -11,7 +11,7 @@ use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::media::transcript::Transcript;
 use crate::spool::fsutil;
 use crate::summary::template::Template;
-use crate::summary::worker::{WorkerFailure, WorkerSpec, default_program};
+use crate::summary::worker::{WorkerFailure, WorkerSpec};
 use crate::summary::{Summarizer, SummaryError, SummarySettings, cleanup};
 
 /// llama.cpp summary of `out/transcript.json` into `out/summary.json`.
@@ -54,29 +54,13 @@ impl Stage for Summarize {
                     "fix summarize.template (see config/summary-template.toml)",
                 )
             })?;
-            let models_dir = context.config.models.dir();
-            let model = if settings.model.is_absolute() {
-                settings.model.clone()
-            } else {
-                models_dir.join(&settings.model)
-            };
-            if !model.is_file() {
+            let spec = WorkerSpec::from_config(&context.config);
+            if !spec.model.is_file() {
                 return Err(StageError::job(
-                    format!("the language model {} is missing", model.display()),
+                    format!("the language model {} is missing", spec.model.display()),
                     "run `chute models pull smollm2-135m-instruct` (or scripts/fetch-test-models.sh), or set summarize.model",
                 ));
             }
-            let spec = WorkerSpec {
-                program: if settings.worker.as_os_str().is_empty() {
-                    default_program()
-                } else {
-                    settings.worker.clone()
-                },
-                model,
-                threads: settings.threads,
-                context: settings.context,
-                gpu_layers: settings.gpu_layers,
-            };
             let started = Instant::now();
             let lease = context
                 .natives

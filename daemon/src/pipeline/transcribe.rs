@@ -2,7 +2,6 @@
 //! `transcribe` (whisper.cpp under the native lease). `summarize` lives in
 //! [`super::summarize`].
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -112,7 +111,7 @@ impl Stage for Transcribe {
             }
             let settings = &context.config.transcribe;
             let models_dir = context.config.models.dir();
-            let model_path = resolve(&models_dir, &settings.model);
+            let model_path = context.config.models.resolve(&settings.model);
             let fallback = models_dir.join("ct2/whisper-tiny.en");
             let lease = context
                 .natives
@@ -222,14 +221,6 @@ impl Stage for Transcribe {
             );
             Ok(outputs)
         })
-    }
-}
-
-fn resolve(models_dir: &std::path::Path, model: &std::path::Path) -> PathBuf {
-    if model.is_absolute() {
-        model.to_owned()
-    } else {
-        models_dir.join(model)
     }
 }
 

@@ -68,6 +68,24 @@ pub struct LlamaWorker {
     next_id: u64,
 }
 
+impl WorkerSpec {
+    /// The worker the `[summarize]` settings describe.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        let settings = &config.summarize;
+        WorkerSpec {
+            program: if settings.worker.as_os_str().is_empty() {
+                default_program()
+            } else {
+                settings.worker.clone()
+            },
+            model: config.models.resolve(&settings.model),
+            threads: settings.threads,
+            context: settings.context,
+            gpu_layers: settings.gpu_layers,
+        }
+    }
+}
+
 /// The `chute-llm` next to the running executable.
 pub fn default_program() -> PathBuf {
     std::env::current_exe()
