@@ -4,7 +4,7 @@
 //! has a default so `chute run --spool DIR` needs no file. `config/chute.toml` documents
 //! every key and a test checks that it parses and covers them all.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -42,6 +42,123 @@ pub struct Config {
     pub native: NativeConfig,
     /// Routes added to (or overriding) the built-in `briefs` and `audio` routes.
     pub routes: Vec<RouteConfig>,
+    /// The provider plugin host: where plugins live and the sandbox every call runs in.
+    pub plugins: PluginsConfig,
+    /// One table per provider (`[providers.gemini]`): keys, limits, base URL, settings.
+    pub providers: BTreeMap<String, ProviderConfig>,
+}
+
+/// `[plugins]`: where provider plugins live and the limits every call runs under.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Folder of `NAME.wasm` plugins (+ optional `NAME.toml` manifests); empty means
+    /// `<spool>/plugins`.
+    pub dir: PathBuf,
+    /// Wall-clock budget of one plugin call, time in host calls (HTTP) included.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Largest memory a plugin may use during one call.
+    pub memory: ByteSize,
+    /// Largest request body a plugin may send.
+    pub max_request: ByteSize,
+    /// Largest response body handed to a plugin.
+    pub max_response: ByteSize,
+    /// Largest result file the host downloads for a plugin (videos).
+    pub max_download: ByteSize,
+    /// Connecting to a provider.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// From sending a request to the response headers.
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: Duration,
+    /// Silence allowed between two reads of a response body.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Attempts per provider call (429, 5xx, timeouts and refused keys are retried
+    /// with exponential backoff and jitter, on another key when there is one).
+    pub attempts: u32,
+    /// Longest a call waits for a rate-limited or cooling key before giving up.
+    #[serde(with = "humantime_serde")]
+    pub max_key_wait: Duration,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            call_timeout: Duration::from_secs(120),
+            memory: ByteSize::mib(128),
+            max_request: ByteSize::mib(32),
+            max_response: ByteSize::mib(64),
+            max_download: ByteSize::gib(2),
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(100),
+            idle_timeout: Duration::from_secs(30),
+            attempts: 5,
+            max_key_wait: Duration::from_secs(120),
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// The effective plugins folder for a spool root.
+    pub fn dir(&self, spool_root: &Path) -> PathBuf {
+        if self.dir.as_os_str().is_empty() {
+            spool_root.join("plugins")
+        } else {
+            self.dir.clone()
+        }
+    }
+}
+
+/// `[providers.NAME]`: one provider. Keys other than the ones below are settings the
+/// plugin may read (e.g. `model`); keys themselves never reach a plugin.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProviderConfig {
+    /// The plugin (`NAME.wasm`) serving this provider; empty means the table's name.
+    pub plugin: String,
+    /// Replaces the provider's API origin (a proxy, a regional endpoint, a test
+    /// fake); its host joins the allowlist and may be a private address.
+    pub base_url: String,
+    /// Key references: `env:NAME`, `file:PATH` or `credential:NAME`.
+    pub keys: Vec<String>,
+    /// Narrows the plugin's declared hosts to these (and names them, which allows
+    /// private addresses and plain http).
+    pub allow_hosts: Vec<String>,
+    /// Requests per minute per key (overrides the plugin's default).
+    pub requests_per_minute: Option<u32>,
+    /// Requests per day per key (overrides the plugin's default).
+    pub requests_per_day: Option<u32>,
+    /// Status checks of long-running work in flight at once (overrides the plugin's default).
+    pub max_concurrent_polls: Option<u32>,
+    /// Refuse to load the plugin unless its .wasm has this sha256.
+    pub sha256: String,
+    /// Everything else: settings handed to the plugin as strings.
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+impl ProviderConfig {
+    /// The settings a plugin may read: `base_url` and the free-form keys.
+    pub fn plugin_settings(&self) -> BTreeMap<String, String> {
+        let mut settings: BTreeMap<String, String> = self
+            .settings
+            .iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    toml::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (name.clone(), text)
+            })
+            .collect();
+        if !self.base_url.is_empty() {
+            settings.insert("base_url".into(), self.base_url.clone());
+        }
+        settings
+    }
 }
 
 /// `[models]`: where speech and language models are kept.
@@ -525,6 +642,49 @@ impl Config {
                 "summarize.temperature must be between 0 and 2, not {}",
                 summarize.temperature
             )));
+        }
+        let plugins = &self.plugins;
+        if plugins.call_timeout.is_zero()
+            || plugins.attempts == 0
+            || plugins.memory.as_u64() < 1 << 20
+        {
+            return Err(invalid(
+                "plugins.call_timeout must be longer than 0s, plugins.attempts at least 1 and plugins.memory at least 1 MiB"
+                    .to_owned(),
+            ));
+        }
+        for (name, provider) in &self.providers {
+            if !is_valid_route_name(name) {
+                return Err(invalid(format!(
+                    "provider name {name:?} is not allowed: use letters, digits, '-' and '_'"
+                )));
+            }
+            if !provider.base_url.is_empty()
+                && !provider.base_url.starts_with("https://")
+                && !provider.base_url.starts_with("http://")
+            {
+                return Err(invalid(format!(
+                    "providers.{name}.base_url must start with https:// (or http:// for a local test server)"
+                )));
+            }
+            if let Some(key) = provider.keys.iter().find(|key| {
+                !(key.starts_with("env:")
+                    || key.starts_with("file:")
+                    || key.starts_with("credential:"))
+            }) {
+                let shown: String = key.chars().take(4).collect();
+                return Err(invalid(format!(
+                    "providers.{name}.keys: {shown:?}… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself"
+                )));
+            }
+            if !provider.sha256.is_empty()
+                && (provider.sha256.len() != 64
+                    || !provider.sha256.chars().all(|c| c.is_ascii_hexdigit()))
+            {
+                return Err(invalid(format!(
+                    "providers.{name}.sha256 must be 64 hex digits"
+                )));
+            }
         }
         let disk = &self.disk;
         if !(disk.resume_percent <= disk.pause_percent && disk.pause_percent <= 100) {

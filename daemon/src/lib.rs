@@ -28,6 +28,7 @@ pub mod logging;
 pub mod media;
 pub mod models;
 pub mod pipeline;
+pub mod provider;
 pub mod queue;
 pub mod runner;
 pub mod spool;

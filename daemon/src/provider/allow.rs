@@ -1,0 +1,240 @@
+//! Where a plugin may send requests.
+//!
+//! The allowlist is the hosts the plugin declares (narrowed by `allow_hosts` when the
+//! operator sets it) plus the host of a configured `base_url`. Loopback, private,
+//! link-local and other non-public addresses are refused unless the operator named
+//! the host (in `base_url` or `allow_hosts`), both for IP literals and for what a
+//! host name resolves to (so DNS cannot point an allowed name at the LAN).
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use reqwest::Url;
+
+/// The hosts one plugin may reach.
+#[derive(Debug, Clone, Default)]
+pub struct Allowlist {
+    /// Allowed host names or IPs (lower case); `*.example.com` allows subdomains.
+    hosts: BTreeSet<String>,
+    /// Hosts the operator wrote down: these may be private addresses and plain http.
+    named: BTreeSet<String>,
+}
+
+impl Allowlist {
+    /// Declared ∩ `allow_hosts` (when given) ∪ the `base_url` host.
+    pub fn new(declared: &[String], allow_hosts: &[String], base_url: Option<&str>) -> Self {
+        let lower = |host: &String| host.trim().to_ascii_lowercase();
+        let declared: BTreeSet<String> = declared.iter().map(lower).collect();
+        let configured: BTreeSet<String> = allow_hosts.iter().map(lower).collect();
+        let mut hosts: BTreeSet<String> = if configured.is_empty() {
+            declared
+        } else {
+            declared
+                .into_iter()
+                .filter(|host| configured.contains(host))
+                .collect()
+        };
+        let mut named = configured;
+        if let Some(host) = base_url
+            .and_then(|url| Url::parse(url).ok())
+            .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
+        {
+            hosts.insert(host.clone());
+            named.insert(host);
+        }
+        // A named host that the plugin did not declare is still not reachable, except
+        // through base_url (added above): the operator narrows, never widens.
+        Allowlist { hosts, named }
+    }
+
+    /// The allowed hosts, for `chute plugins check`.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.hosts.iter().map(String::as_str)
+    }
+
+    /// Whether the operator named `host` (private addresses and http allowed).
+    pub fn is_named(&self, host: &str) -> bool {
+        self.named.contains(&host.to_ascii_lowercase())
+    }
+
+    /// Checks a URL before anything is sent; the error says why it was refused.
+    pub fn check(&self, url: &Url) -> Result<(), String> {
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("{} has no host", redact(url)))?
+            .to_ascii_lowercase();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("credentials in the URL are not allowed".into());
+        }
+        if !self.allows(&host) {
+            return Err(format!("{host} is not on this plugin's allowlist"));
+        }
+        let named = self.is_named(&host);
+        match url.scheme() {
+            "https" => {}
+            "http" if named => {}
+            scheme => {
+                return Err(format!(
+                    "{scheme}:// to {host} is not allowed (https only, unless the config names the host)"
+                ));
+            }
+        }
+        if let Ok(ip) = host.parse::<IpAddr>()
+            && !named
+            && !is_public(ip)
+        {
+            return Err(format!(
+                "{ip} is a private or local address; name it in the provider's base_url or allow_hosts to allow it"
+            ));
+        }
+        Ok(())
+    }
+
+    fn allows(&self, host: &str) -> bool {
+        self.hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
+                Some(domain) => {
+                    host.len() > domain.len() + 1 && host.ends_with(&format!(".{domain}"))
+                }
+                None => allowed == host,
+            })
+    }
+}
+
+/// A URL for logs: scheme, host, port and path only (never the query, which may
+/// carry a key).
+pub fn redact(url: &Url) -> String {
+    format!(
+        "{}://{}{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or(""),
+        url.port()
+            .map(|port| format!(":{port}"))
+            .unwrap_or_default(),
+        url.path()
+    )
+}
+
+/// True for addresses on the public internet.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)) // carrier-grade NAT
+                || (a == 198 && (b == 18 || b == 19)) // benchmarking
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00 // unique local
+                || (first & 0xffc0) == 0xfe80) // link local
+        }
+    }
+}
+
+/// A DNS resolver that drops non-public answers for hosts the operator did not name.
+#[derive(Debug, Clone)]
+pub struct PublicOnlyResolver {
+    named: Arc<BTreeSet<String>>,
+}
+
+impl PublicOnlyResolver {
+    /// A resolver for one plugin's allowlist.
+    pub fn new(allowlist: &Allowlist) -> Self {
+        PublicOnlyResolver {
+            named: Arc::new(allowlist.named.clone()),
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for PublicOnlyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let named = self.named.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_ascii_lowercase();
+            let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|address| named.contains(&host) || is_public(address.ip()))
+                .collect();
+            if addresses.is_empty() {
+                return Err(format!("{host} resolves to no public address").into());
+            }
+            let addresses: reqwest::dns::Addrs = Box::new(addresses.into_iter());
+            Ok(addresses)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).expect("test URL")
+    }
+
+    #[test]
+    fn declared_hosts_are_allowed_over_https_only() {
+        let list = Allowlist::new(&["api.example.com".into()], &[], None);
+        assert!(list.check(&url("https://api.example.com/v1")).is_ok());
+        assert!(list.check(&url("http://api.example.com/v1")).is_err());
+        assert!(list.check(&url("https://evil.example.com/")).is_err());
+        assert!(
+            list.check(&url("https://user:pw@api.example.com/"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_config_narrows_and_base_url_adds_a_named_host() {
+        let declared = ["a.example.com".to_string(), "b.example.com".to_string()];
+        let list = Allowlist::new(
+            &declared,
+            &["a.example.com".into()],
+            Some("http://127.0.0.1:9/x"),
+        );
+        assert!(list.check(&url("https://a.example.com/")).is_ok());
+        assert!(list.check(&url("https://b.example.com/")).is_err());
+        assert!(list.check(&url("http://127.0.0.1:9/v1beta")).is_ok());
+    }
+
+    #[test]
+    fn private_addresses_need_to_be_named() {
+        let list = Allowlist::new(&["10.0.0.7".into(), "*.example.com".into()], &[], None);
+        assert!(list.check(&url("https://10.0.0.7/")).is_err());
+        assert!(list.check(&url("https://cdn.example.com/")).is_ok());
+        assert!(list.check(&url("https://example.com/")).is_err());
+        assert!(!is_public("169.254.169.254".parse().expect("ip")));
+        assert!(!is_public("::ffff:127.0.0.1".parse().expect("ip")));
+        assert!(!is_public("fd00::1".parse().expect("ip")));
+        assert!(is_public("142.250.74.42".parse().expect("ip")));
+    }
+
+    #[test]
+    fn redacted_urls_drop_the_query() {
+        assert_eq!(
+            redact(&url("https://h.example.com:8443/v1?key=SECRET")),
+            "https://h.example.com:8443/v1"
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! One provider call as a stage sees it: pick a key, run the plugin, learn from the
+//! answer (rest or disable the key), retry with exponential backoff and jitter
+//! (backon) on another key when the first is limited, and fall through a chain of
+//! providers when one is unavailable, unauthorized or out of quota.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use serde::Serialize;
+
+use super::http::Exchange;
+use super::keys::{DAILY_QUOTA_REST, DEFAULT_COOLDOWN, KeyLease, Pick};
+use super::plugin::{Answer, CallContext, CallFailure, Operation, ProviderError};
+use super::registry::{Provider, Providers};
+
+/// A successful call and who served it.
+#[derive(Debug)]
+pub struct Served {
+    /// The answer.
+    pub answer: Answer,
+    /// Who served it and how, for result.json.
+    pub record: CallRecord,
+}
+
+/// Who served a call, with which key (by fingerprint), after how many attempts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallRecord {
+    /// The provider that answered (or the last one tried).
+    pub provider: String,
+    /// Its plugin and version.
+    pub plugin: String,
+    /// The operation.
+    pub operation: String,
+    /// Attempts across keys and providers.
+    pub attempts: u32,
+    /// The key that served it.
+    pub key: Option<String>,
+    /// Providers tried before this one, with why they were skipped.
+    pub fell_through: Vec<String>,
+    /// Every HTTP exchange, in order.
+    pub exchanges: Vec<Exchange>,
+    /// Wall time in milliseconds.
+    pub millis: u64,
+}
+
+/// Why a call failed, after retries and fallbacks.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServeError {
+    /// No provider in the chain is loaded.
+    #[error("no provider is available: {0}")]
+    NoProvider(String),
+    /// Every usable key is resting for longer than the call may wait.
+    #[error("every key of {provider} is rate limited for at least {wait:.0?} more")]
+    KeysBusy {
+        /// The provider.
+        provider: String,
+        /// How long until one frees up.
+        wait: Duration,
+    },
+    /// No key can be used at all.
+    #[error("{0}")]
+    NoKey(String),
+    /// The plugin failed (after retries where retrying made sense).
+    #[error("{provider}: {failure}")]
+    Failed {
+        /// The provider.
+        provider: String,
+        /// What went wrong.
+        failure: CallFailure,
+    },
+}
+
+impl ServeError {
+    /// True when the next provider in a chain should be tried.
+    pub fn falls_through(&self) -> bool {
+        match self {
+            ServeError::NoProvider(_) | ServeError::KeysBusy { .. } | ServeError::NoKey(_) => true,
+            ServeError::Failed { failure, .. } => matches!(
+                failure,
+                CallFailure::Timeout(_)
+                    | CallFailure::Provider(
+                        ProviderError::Unavailable(_)
+                            | ProviderError::Unauthorized(_)
+                            | ProviderError::QuotaExhausted(_)
+                            | ProviderError::RateLimited(_)
+                    )
+            ),
+        }
+    }
+
+    /// True when another attempt (maybe on another key) may succeed.
+    fn is_transient(&self) -> bool {
+        match self {
+            ServeError::KeysBusy { .. } | ServeError::NoProvider(_) | ServeError::NoKey(_) => false,
+            ServeError::Failed { failure, .. } => matches!(
+                failure,
+                CallFailure::Timeout(_)
+                    | CallFailure::Provider(
+                        ProviderError::Unavailable(_)
+                            | ProviderError::RateLimited(_)
+                            | ProviderError::Unauthorized(_)
+                            | ProviderError::QuotaExhausted(_)
+                    )
+            ),
+        }
+    }
+}
+
+impl Provider {
+    /// Calls the plugin, retrying transient failures with backoff (on another key
+    /// when the last one was limited or refused).
+    pub async fn call(
+        self: &Arc<Self>,
+        operation: Operation,
+        job: Option<&str>,
+    ) -> Result<Served, (ServeError, CallRecord)> {
+        let started = Instant::now();
+        let record = CallRecord {
+            provider: self.name.clone(),
+            plugin: format!("{} {}", self.plugin.name, self.info.version),
+            operation: operation.name().to_owned(),
+            ..CallRecord::default()
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(60))
+            .with_jitter()
+            .with_max_times(self.retry.attempts.saturating_sub(1) as usize);
+        let record_cell = std::sync::Mutex::new(record);
+        let attempt = || async {
+            let (result, key, exchanges) = self.attempt(operation.clone(), job).await;
+            let mut record = record_cell
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            record.attempts += 1;
+            record.exchanges.extend(exchanges);
+            record.key = key;
+            result
+        };
+        let result = attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .when(ServeError::is_transient)
+            .notify(|error, delay| {
+                tracing::info!(provider = %self.name, job = job.unwrap_or("-"), "Retrying in {delay:.1?}: {error}");
+            })
+            .await;
+        let mut record = record_cell
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        record.millis = started.elapsed().as_millis() as u64;
+        match result {
+            Ok(answer) => Ok(Served { answer, record }),
+            Err(error) => Err((error, record)),
+        }
+    }
+
+    /// One attempt: a key, a sandboxed call, and what the answer teaches about the key.
+    async fn attempt(
+        &self,
+        operation: Operation,
+        job: Option<&str>,
+    ) -> (Result<Answer, ServeError>, Option<String>, Vec<Exchange>) {
+        let key = if self.keys.is_empty() {
+            None
+        } else {
+            match self.wait_for_key().await {
+                Ok(lease) => Some(lease),
+                Err(error) => return (Err(error), None, Vec::new()),
+            }
+        };
+        let fingerprint = key.as_ref().map(|key| key.fingerprint().to_owned());
+        let context = CallContext {
+            http: self.http.clone(),
+            key,
+            settings: self.settings.clone(),
+            job: job.map(str::to_owned),
+        };
+        let (result, trace) = self.plugin.call(operation, context).await;
+        let result = result.map_err(|failure| {
+            if let CallFailure::Provider(error) = &failure {
+                self.learn(fingerprint.as_deref(), error, &trace.exchanges);
+            }
+            ServeError::Failed {
+                provider: self.name.clone(),
+                failure,
+            }
+        });
+        (result, fingerprint, trace.exchanges)
+    }
+
+    /// The healthiest key with room, waiting (up to `max_key_wait` in all) while
+    /// every key rests or is out of room.
+    async fn wait_for_key(&self) -> Result<KeyLease, ServeError> {
+        let started = Instant::now();
+        loop {
+            match self.keys.pick() {
+                Pick::Ready(lease) => return Ok(lease),
+                Pick::Exhausted(why) => return Err(ServeError::NoKey(why)),
+                Pick::Wait(wait) => {
+                    if started.elapsed() + wait > self.retry.max_key_wait {
+                        return Err(ServeError::KeysBusy {
+                            provider: self.name.clone(),
+                            wait,
+                        });
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    /// Applies what a plugin error says about the key it used, when the host did not
+    /// already see it on the wire.
+    fn learn(&self, key: Option<&str>, error: &ProviderError, exchanges: &[Exchange]) {
+        let Some(key) = key else { return };
+        let saw = |status: u16| {
+            exchanges
+                .iter()
+                .any(|exchange| exchange.status == Some(status))
+        };
+        match error {
+            ProviderError::RateLimited(after) if !saw(429) => {
+                let rest = after.map(Duration::from_millis).unwrap_or(DEFAULT_COOLDOWN);
+                self.keys.cool_down(key, rest);
+            }
+            ProviderError::QuotaExhausted(_) => self.keys.cool_down(key, DAILY_QUOTA_REST),
+            ProviderError::Unauthorized(why) if !(saw(401) || saw(403)) => {
+                self.keys.disable(key, why)
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Providers {
+    /// Tries each provider of a chain in order; falls through on unavailable,
+    /// unauthorized, rate-limited or exhausted providers and stops on errors that
+    /// another provider would repeat (bad request, blocked content, crashes).
+    pub async fn call_chain(
+        &self,
+        chain: &[String],
+        operation: Operation,
+        job: Option<&str>,
+    ) -> Result<Served, (ServeError, CallRecord)> {
+        let mut fell_through = Vec::new();
+        let mut last = None;
+        for name in chain {
+            let Some(provider) = self.get(name) else {
+                fell_through.push(format!("{name}: not loaded"));
+                continue;
+            };
+            match provider.call(operation.clone(), job).await {
+                Ok(mut served) => {
+                    served.record.fell_through = fell_through;
+                    return Ok(served);
+                }
+                Err((error, record)) if error.falls_through() => {
+                    tracing::warn!(provider = %name, job = job.unwrap_or("-"), "Falling through to the next provider: {error}");
+                    fell_through.push(format!("{name}: {error}"));
+                    last = Some((error, record));
+                }
+                Err((error, mut record)) => {
+                    record.fell_through = fell_through;
+                    return Err((error, record));
+                }
+            }
+        }
+        let (error, mut record) = last.unwrap_or_else(|| {
+            (
+                ServeError::NoProvider(fell_through.join("; ")),
+                CallRecord::default(),
+            )
+        });
+        record.fell_through = fell_through;
+        Err((error, record))
+    }
+}

@@ -1,0 +1,522 @@
+//! Key pools: one per provider. Keys come from the config as `env:NAME`,
+//! `file:PATH` or `credential:NAME` (systemd's `$CREDENTIALS_DIRECTORY`); the value is
+//! never logged, never written to the spool and never handed to a plugin. Keys are
+//! known everywhere else by a fingerprint (`key-` + 8 hex digits of their sha256).
+//!
+//! Each key has its own rate limits (`governor`, evenly spaced so that no window of
+//! a minute holds more than `requests_per_minute`), a cooldown set by 429s (the
+//! Retry-After header or Google's `RetryInfo.retryDelay`), a "quota exhausted until"
+//! set by per-day quota failures, and is disabled on 401/403 (or Google's
+//! `API_KEY_INVALID`). `pick` hands out the healthiest key with room.
+
+use std::num::NonZeroU32;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::http::Exchange;
+
+/// How long a key rests after a 429 that gave no delay.
+pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
+/// How long a key rests after a per-day quota failure (the reset is at midnight
+/// Pacific; an hour-granular wait is close enough and never early by much).
+pub const DAILY_QUOTA_REST: Duration = Duration::from_secs(60 * 60);
+
+/// A key's value. Its `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that puts it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Secret(…)")
+    }
+}
+
+/// The stable, non-secret name of a key.
+pub fn fingerprint(secret: &str) -> String {
+    let digest = Sha256::digest(secret.as_bytes());
+    format!("key-{}", &super::engine::hex(&digest)[..8])
+}
+
+/// Reads a key from its config reference. The error names the reference, never a value.
+pub fn resolve(reference: &str) -> Result<Secret, String> {
+    let value = if let Some(name) = reference.strip_prefix("env:") {
+        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
+    } else if let Some(path) = reference.strip_prefix("file:") {
+        read_secret_file(Path::new(path))?
+    } else if let Some(name) = reference.strip_prefix("credential:") {
+        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+            format!("credential {name}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)")
+        })?;
+        if name.is_empty() || name.contains('/') || name.starts_with('.') {
+            return Err(format!("credential name {name:?} is not a plain file name"));
+        }
+        read_secret_file(&Path::new(&dir).join(name))?
+    } else {
+        return Err(format!(
+            "key reference {:?} must start with env:, file: or credential: (keys are never written in the config itself)",
+            reference.chars().take(12).collect::<String>()
+        ));
+    };
+    let value = value.trim().to_owned();
+    if value.is_empty() {
+        return Err(format!("{reference} is empty"));
+    }
+    if value.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(format!("{reference} holds spaces or control characters"));
+    }
+    Ok(Secret(value))
+}
+
+fn read_secret_file(path: &Path) -> Result<String, String> {
+    let metadata =
+        std::fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?;
+    if metadata.len() > 16 << 10 {
+        return Err(format!("{} is larger than a key can be", path.display()));
+    }
+    std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))
+}
+
+/// One key with its limits and health.
+pub struct Key {
+    /// `key-xxxxxxxx`.
+    pub fingerprint: String,
+    secret: Secret,
+    per_minute: Option<DefaultDirectRateLimiter>,
+    per_day: Option<DefaultDirectRateLimiter>,
+    health: Mutex<Health>,
+    in_flight: AtomicUsize,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    requests: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    cool_until: Option<Instant>,
+    disabled: Option<String>,
+    rate_limited: u64,
+    last_error: Option<String>,
+}
+
+impl Key {
+    fn new(secret: Secret, rpm: Option<u32>, rpd: Option<u32>) -> Key {
+        let spaced = |count: u32, over: Duration| {
+            NonZeroU32::new(count)
+                .and_then(|count| Quota::with_period(over / count.get()).map(RateLimiter::direct))
+        };
+        let per_day = rpd.and_then(NonZeroU32::new).and_then(|count| {
+            Quota::with_period(Duration::from_secs(86_400) / count.get())
+                .map(|quota| RateLimiter::direct(quota.allow_burst(count)))
+        });
+        Key {
+            fingerprint: fingerprint(secret.expose()),
+            secret,
+            per_minute: rpm.and_then(|rpm| spaced(rpm, Duration::from_secs(60))),
+            per_day,
+            health: Mutex::new(Health::default()),
+            in_flight: AtomicUsize::new(0),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    fn health(&self) -> std::sync::MutexGuard<'_, Health> {
+        self.health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes one request's room now, or says how long until there is some.
+    fn take_room(&self) -> Result<(), Duration> {
+        let clock = DefaultClock::default();
+        if let Some(day) = &self.per_day {
+            day.check()
+                .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
+        }
+        if let Some(minute) = &self.per_minute {
+            minute
+                .check()
+                .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
+        }
+        Ok(())
+    }
+
+    /// How long this key must still rest (cooldown), if at all; `None` when disabled.
+    fn rest(&self, now: Instant) -> Option<Duration> {
+        let health = self.health();
+        if health.disabled.is_some() {
+            return None;
+        }
+        Some(
+            health
+                .cool_until
+                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
+        )
+    }
+}
+
+/// A provider's keys.
+pub struct KeyPool {
+    provider: String,
+    keys: Vec<Arc<Key>>,
+    /// References that could not be read, with why.
+    unreadable: Vec<(String, String)>,
+}
+
+/// The outcome of [`KeyPool::pick`].
+pub enum Pick {
+    /// Use this key now.
+    Ready(KeyLease),
+    /// Every usable key is resting or out of room; the soonest frees up after this.
+    Wait(Duration),
+    /// No key can be used at all (none configured or all disabled).
+    Exhausted(String),
+}
+
+impl KeyPool {
+    /// Resolves every reference; unreadable ones are reported, not fatal.
+    pub fn new(
+        provider: &str,
+        references: &[String],
+        rpm: Option<u32>,
+        rpd: Option<u32>,
+    ) -> KeyPool {
+        let mut keys: Vec<Arc<Key>> = Vec::new();
+        let mut unreadable = Vec::new();
+        for reference in references {
+            match resolve(reference) {
+                Ok(secret) => {
+                    let key = Key::new(secret, rpm, rpd);
+                    if keys
+                        .iter()
+                        .all(|known| known.fingerprint != key.fingerprint)
+                    {
+                        keys.push(Arc::new(key));
+                    }
+                }
+                Err(why) => {
+                    tracing::warn!(provider, key = %reference_label(reference), "Cannot read a key: {why}");
+                    unreadable.push((reference_label(reference), why));
+                }
+            }
+        }
+        KeyPool {
+            provider: provider.to_owned(),
+            keys,
+            unreadable,
+        }
+    }
+
+    /// True when no key was configured (the provider needs none, or has none).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The healthiest key with room: not disabled, not cooling down, fewest
+    /// failures, fewest calls in flight, and with room under its rate limits.
+    pub fn pick(&self) -> Pick {
+        let now = Instant::now();
+        let mut candidates: Vec<(&Arc<Key>, Duration)> = self
+            .keys
+            .iter()
+            .filter_map(|key| key.rest(now).map(|rest| (key, rest)))
+            .collect();
+        if candidates.is_empty() {
+            return Pick::Exhausted(if self.keys.is_empty() {
+                format!("no usable key is configured for provider {}", self.provider)
+            } else {
+                format!(
+                    "every key of provider {} is disabled (401/403)",
+                    self.provider
+                )
+            });
+        }
+        candidates.sort_by_key(|(key, rest)| {
+            (
+                *rest,
+                key.failures
+                    .load(Ordering::Relaxed)
+                    .saturating_sub(key.successes.load(Ordering::Relaxed)),
+                key.in_flight.load(Ordering::Relaxed),
+                key.requests.load(Ordering::Relaxed),
+            )
+        });
+        let mut soonest = Duration::MAX;
+        for (key, rest) in candidates {
+            if !rest.is_zero() {
+                soonest = soonest.min(rest);
+                continue;
+            }
+            match key.take_room() {
+                Ok(()) => return Pick::Ready(KeyLease::new(key.clone(), true)),
+                Err(wait) => soonest = soonest.min(wait),
+            }
+        }
+        Pick::Wait(soonest.max(Duration::from_millis(1)))
+    }
+
+    /// Rests a key for `rest` (a plugin reported rate-limited or out of quota
+    /// without a 429 the host saw, or asked for a longer wait).
+    pub fn cool_down(&self, fingerprint: &str, rest: Duration) {
+        if let Some(key) = self.keys.iter().find(|key| key.fingerprint == fingerprint) {
+            let until = Instant::now() + rest;
+            let mut health = key.health();
+            health.cool_until = Some(health.cool_until.map_or(until, |known| known.max(until)));
+        }
+    }
+
+    /// Disables a key (the plugin reported it unauthorized).
+    pub fn disable(&self, fingerprint: &str, why: &str) {
+        if let Some(key) = self.keys.iter().find(|key| key.fingerprint == fingerprint) {
+            key.health().disabled.get_or_insert_with(|| why.to_owned());
+            tracing::warn!(key = %fingerprint, "Key refused by the provider; disabled until restart.");
+        }
+    }
+
+    /// Per-key counters and state, by fingerprint (for doctor and result.json).
+    pub fn report(&self) -> Vec<KeyReport> {
+        let now = Instant::now();
+        let mut report: Vec<KeyReport> = self
+            .keys
+            .iter()
+            .map(|key| {
+                let health = key.health();
+                KeyReport {
+                    key: key.fingerprint.clone(),
+                    state: match (&health.disabled, health.cool_until) {
+                        (Some(why), _) => format!("disabled: {why}"),
+                        (None, Some(until)) if until > now => {
+                            format!("cooling down for {:.0?}", until - now)
+                        }
+                        _ => "ok".into(),
+                    },
+                    requests: key.requests.load(Ordering::Relaxed),
+                    successes: key.successes.load(Ordering::Relaxed),
+                    failures: key.failures.load(Ordering::Relaxed),
+                    rate_limited: health.rate_limited,
+                    last_error: health.last_error.clone(),
+                }
+            })
+            .collect();
+        report.extend(self.unreadable.iter().map(|(label, why)| KeyReport {
+            key: label.clone(),
+            state: format!("unreadable: {why}"),
+            ..KeyReport::default()
+        }));
+        report
+    }
+}
+
+/// A key reference safe to print (`env:NAME`, `file:…/NAME`, `credential:NAME`).
+fn reference_label(reference: &str) -> String {
+    match reference.split_once(':') {
+        Some(("file", path)) => format!(
+            "file:{}",
+            Path::new(path)
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ),
+        Some((kind @ ("env" | "credential"), name)) => format!("{kind}:{name}"),
+        _ => "(not a key reference)".into(),
+    }
+}
+
+/// One key's counters, as doctor and result.json show them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KeyReport {
+    /// Fingerprint (or the reference label of an unreadable key).
+    pub key: String,
+    /// `ok`, `cooling down for …`, `disabled: …` or `unreadable: …`.
+    pub state: String,
+    /// HTTP requests sent with it.
+    pub requests: u64,
+    /// 2xx answers.
+    pub successes: u64,
+    /// Other answers and transport failures.
+    pub failures: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+}
+
+/// A key lent to one call. Every request in the call uses it.
+pub struct KeyLease {
+    key: Arc<Key>,
+    /// The first request's room was taken by `pick`.
+    prepaid: AtomicBool,
+}
+
+impl KeyLease {
+    fn new(key: Arc<Key>, prepaid: bool) -> KeyLease {
+        key.in_flight.fetch_add(1, Ordering::Relaxed);
+        KeyLease {
+            key,
+            prepaid: AtomicBool::new(prepaid),
+        }
+    }
+
+    /// The key's fingerprint.
+    pub fn fingerprint(&self) -> &str {
+        &self.key.fingerprint
+    }
+
+    /// The key's value, for the HTTP layer only.
+    pub fn secret(&self) -> &Secret {
+        &self.key.secret
+    }
+
+    /// Waits until the key has room for one more request under its rate limits and
+    /// any cooldown, then takes it. Fails with the wait when it would pass `deadline`.
+    pub async fn wait_for_room(&self, deadline: Instant) -> Result<(), Duration> {
+        if self.prepaid.swap(false, Ordering::Relaxed) {
+            return Ok(());
+        }
+        loop {
+            let wait = match self.key.rest(Instant::now()) {
+                Some(rest) if !rest.is_zero() => rest,
+                _ => match self.key.take_room() {
+                    Ok(()) => return Ok(()),
+                    Err(wait) => wait,
+                },
+            };
+            if Instant::now() + wait > deadline {
+                return Err(wait);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Updates the key's health from one HTTP exchange.
+    pub fn observe(&self, exchange: &Exchange) {
+        let key = &self.key;
+        key.requests.fetch_add(1, Ordering::Relaxed);
+        let mut health = key.health();
+        match exchange.status {
+            Some(status) if (200..300).contains(&status) => {
+                key.successes.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+            Some(429) => {
+                health.rate_limited += 1;
+                let rest = if exchange.daily_quota {
+                    DAILY_QUOTA_REST
+                } else {
+                    exchange.retry_after.unwrap_or(DEFAULT_COOLDOWN)
+                };
+                let until = Instant::now() + rest;
+                health.cool_until = Some(health.cool_until.map_or(until, |known| known.max(until)));
+                tracing::info!(key = %key.fingerprint, rest = ?rest, "Key rate limited; it rests.");
+            }
+            Some(401 | 403) => {
+                health.disabled = Some(format!("HTTP {}", exchange.status.unwrap_or_default()));
+                tracing::warn!(key = %key.fingerprint, status = exchange.status, "Key refused by the provider; disabled until restart.");
+            }
+            _ if exchange.key_rejected => {
+                health.disabled = Some("the provider says the key is not valid".into());
+                tracing::warn!(key = %key.fingerprint, "Key refused by the provider; disabled until restart.");
+            }
+            _ => {}
+        }
+        key.failures.fetch_add(1, Ordering::Relaxed);
+        health.last_error = Some(match (exchange.status, &exchange.error) {
+            (Some(status), _) => format!("HTTP {status}"),
+            (None, Some(error)) => error.clone(),
+            (None, None) => "failed".into(),
+        });
+    }
+}
+
+impl Drop for KeyLease {
+    fn drop(&mut self) {
+        self.key.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(values: &[&str], rpm: Option<u32>) -> KeyPool {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let references: Vec<String> = values
+            .iter()
+            .enumerate()
+            .map(|(index, value)| {
+                let path = dir.path().join(format!("k{index}"));
+                std::fs::write(&path, value).expect("write key");
+                format!("file:{}", path.display())
+            })
+            .collect();
+        KeyPool::new("test", &references, rpm, None)
+    }
+
+    fn exchange(status: u16, retry_after: Option<Duration>) -> Exchange {
+        Exchange {
+            status: Some(status),
+            retry_after,
+            ..Exchange::default()
+        }
+    }
+
+    #[test]
+    fn references_are_read_but_never_shown() {
+        let pool = pool(&["secret-one\n", "secret-two"], None);
+        let report = serde_json::to_string(&pool.report()).expect("json");
+        assert!(!report.contains("secret-one") && report.contains("key-"));
+        assert!(resolve("AIzaPlainTextKey").is_err());
+        let Pick::Ready(lease) = pool.pick() else {
+            panic!("a key is free")
+        };
+        assert_eq!(lease.secret().expose().len(), "secret-one".len());
+        assert_eq!(format!("{:?}", lease.secret()), "Secret(…)");
+    }
+
+    #[test]
+    fn a_429_rests_the_key_and_a_401_disables_it() {
+        let pool = pool(&["a", "b"], None);
+        let Pick::Ready(first) = pool.pick() else {
+            panic!("free")
+        };
+        first.observe(&exchange(429, Some(Duration::from_secs(30))));
+        let Pick::Ready(second) = pool.pick() else {
+            panic!("the other key is free")
+        };
+        assert_ne!(first.fingerprint(), second.fingerprint());
+        second.observe(&exchange(401, None));
+        match pool.pick() {
+            Pick::Wait(wait) => {
+                assert!(wait > Duration::from_secs(25) && wait <= Duration::from_secs(30))
+            }
+            _ => panic!("one key rests, the other is disabled"),
+        }
+        first.observe(&exchange(403, None));
+        assert!(matches!(pool.pick(), Pick::Exhausted(_)));
+    }
+
+    #[test]
+    fn requests_per_minute_are_spaced() {
+        let pool = pool(&["a"], Some(60));
+        assert!(matches!(pool.pick(), Pick::Ready(_)));
+        match pool.pick() {
+            Pick::Wait(wait) => assert!(wait > Duration::from_millis(900), "{wait:?}"),
+            _ => panic!("the second request within a second must wait"),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The provider plugin host: remote AI providers as sandboxed WebAssembly
+//! components (`wit/provider.wit`, `chute:provider@0.1.0`).
+//!
+//! - `engine.rs` — the shared wasmtime engine, its epoch clock, the compile cache.
+//! - `plugin.rs` — one plugin: bindings, the per-call sandbox (memory cap, deadline,
+//!   empty WASI), the host imports (`send`, `log`, `config`).
+//! - `http.rs` — the plugin's network: allowlist, refused headers, key injection,
+//!   size/time caps, streamed downloads.
+//! - `allow.rs` — which hosts and addresses a plugin may reach.
+//! - `keys.rs` — key pools: secrets by reference, per-key rate limits and health.
+//! - `registry.rs` — discovery of `NAME.wasm`, version check, provider table.
+//! - `call.rs` — a call with retries over keys, and fallback chains.
+
+pub mod allow;
+pub mod call;
+pub mod engine;
+pub mod http;
+pub mod keys;
+pub mod plugin;
+pub mod registry;
+
+pub use call::{CallRecord, ServeError, Served};
+pub use plugin::{Answer, Operation};
+pub use registry::{Provider, Providers};

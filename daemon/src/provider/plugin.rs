@@ -1,0 +1,392 @@
+//! One loaded plugin: its compiled component, pre-linked against the host, and the
+//! sandbox every call runs in (a fresh store with a memory cap, a wall-clock
+//! deadline enforced through epochs, a tokio timeout, and WASI with nothing in it).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::engine::{self, Compiled};
+use super::http::{Exchange, HostHttp};
+use super::keys::KeyLease;
+
+/// Bindings generated from `wit/provider.wit`.
+#[allow(missing_docs)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "chute:provider/plugin",
+        imports: { default: async },
+        exports: { default: async },
+    });
+}
+
+use bindings::{Plugin, PluginPre, chute};
+
+pub use chute::provider::host::{HttpError, Level, Request, Response};
+pub use chute::provider::types::{
+    Auth, Capability, Download, Image, ImageRequest, Info, Limits, Media, Pending, Progress,
+    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest,
+};
+
+/// The WIT package version this host implements; plugins must match major.minor.
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// Limits applied to every call into a plugin.
+#[derive(Debug, Clone)]
+pub struct Sandbox {
+    /// Wall-clock budget of one call, host time included.
+    pub call_timeout: Duration,
+    /// Largest linear memory a plugin may grow to, in bytes.
+    pub memory: usize,
+}
+
+/// One operation a plugin can be asked to do.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    /// `describe`.
+    Describe,
+    /// `generate-text`.
+    Text(TextRequest),
+    /// `generate-image`.
+    Image(ImageRequest),
+    /// `speak`.
+    Speak(SpeechRequest),
+    /// `submit-video`.
+    SubmitVideo(VideoRequest),
+    /// `poll-video` from a saved state.
+    PollVideo(String),
+}
+
+impl Operation {
+    /// The WIT name, for logs and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Describe => "describe",
+            Operation::Text(_) => "generate-text",
+            Operation::Image(_) => "generate-image",
+            Operation::Speak(_) => "speak",
+            Operation::SubmitVideo(_) => "submit-video",
+            Operation::PollVideo(_) => "poll-video",
+        }
+    }
+}
+
+/// What an operation returned.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// From `describe`.
+    Info(Info),
+    /// From `generate-text`.
+    Text(TextResult),
+    /// From `generate-image`.
+    Image(Image),
+    /// From `speak`.
+    Speech(SpeechResult),
+    /// From `submit-video` / `poll-video`.
+    Progress(Progress),
+}
+
+/// Why a call did not produce an answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallFailure {
+    /// The plugin answered with an error of its own.
+    #[error("{}", describe_provider_error(.0))]
+    Provider(ProviderError),
+    /// The call ran past its wall-clock budget (a loop, or a slow provider).
+    #[error("the plugin did not finish within {0:?}; it was stopped")]
+    Timeout(Duration),
+    /// The plugin tried to grow its memory past the cap.
+    #[error("the plugin tried to use more than {} of memory; it was stopped", bytesize::ByteSize(*.0 as u64))]
+    MemoryCap(usize),
+    /// The plugin trapped (panic, unreachable, bad value at the boundary).
+    #[error("the plugin crashed: {0}")]
+    Trapped(String),
+}
+
+/// A short sentence for a provider error.
+pub fn describe_provider_error(error: &ProviderError) -> String {
+    match error {
+        ProviderError::RateLimited(Some(ms)) => format!("rate limited (retry after {ms} ms)"),
+        ProviderError::RateLimited(None) => "rate limited".into(),
+        ProviderError::QuotaExhausted(why) => format!("quota exhausted: {why}"),
+        ProviderError::Unauthorized(why) => format!("unauthorized: {why}"),
+        ProviderError::BadRequest(why) => format!("bad request: {why}"),
+        ProviderError::ContentBlocked(why) => {
+            format!("blocked by the provider's safety filters: {why}")
+        }
+        ProviderError::Unavailable(why) => format!("provider unavailable: {why}"),
+        ProviderError::Other(why) => why.clone(),
+    }
+}
+
+/// What happened during one call, for key health and result.json.
+#[derive(Debug, Default)]
+pub struct CallTrace {
+    /// Every HTTP exchange the host made for the plugin, in order.
+    pub exchanges: Vec<Exchange>,
+    /// The last lines the plugin wrote to stderr (panic messages land here).
+    pub stderr: String,
+}
+
+/// What the plugin is given for one call.
+pub struct CallContext {
+    /// The plugin's network, with its allowlist and caps.
+    pub http: Arc<HostHttp>,
+    /// The key this call uses, if the provider has keys.
+    pub key: Option<KeyLease>,
+    /// Plugin-visible settings from `[providers.NAME]` (never keys).
+    pub settings: Arc<BTreeMap<String, String>>,
+    /// For log lines: the job this call works for, if any.
+    pub job: Option<String>,
+}
+
+/// A plugin ready to be called: compiled, linked, pre-instantiated.
+pub struct LoadedPlugin {
+    /// The file name stem (`NAME.wasm`).
+    pub name: String,
+    /// The .wasm file.
+    pub path: PathBuf,
+    /// sha256 of the .wasm.
+    pub sha256: String,
+    /// True when the compile came from the cache.
+    pub from_cache: bool,
+    pre: PluginPre<CallState>,
+    sandbox: Sandbox,
+}
+
+/// The store data of one call.
+struct CallState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryCap,
+    context: CallContext,
+    trace: CallTrace,
+    plugin: String,
+    deadline: Instant,
+}
+
+/// Caps linear memory and remembers that it refused, so the error can say so.
+struct MemoryCap {
+    limit: usize,
+    hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            wasmtime::bail!("memory limit of {} bytes reached", self.limit);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+    fn tables(&self) -> usize {
+        64
+    }
+    fn memories(&self) -> usize {
+        16
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl chute::provider::types::Host for CallState {}
+
+impl chute::provider::host::Host for CallState {
+    async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
+        let (result, exchange) = self
+            .context
+            .http
+            .send(request, self.context.key.as_ref(), self.deadline)
+            .await;
+        if let Some(exchange) = exchange {
+            if let Some(key) = &self.context.key {
+                key.observe(&exchange);
+            }
+            self.trace.exchanges.push(exchange);
+        }
+        result
+    }
+
+    async fn log(&mut self, level: Level, message: String) {
+        let message: String = message.chars().take(2000).collect();
+        let plugin = self.plugin.as_str();
+        let job = self.context.job.as_deref().unwrap_or("-");
+        match level {
+            Level::Debug => tracing::debug!(plugin, job, "{message}"),
+            Level::Info => tracing::info!(plugin, job, "{message}"),
+            Level::Warn => tracing::warn!(plugin, job, "{message}"),
+            Level::Error => tracing::error!(plugin, job, "{message}"),
+        }
+    }
+
+    async fn config(&mut self, name: String) -> Option<String> {
+        self.context.settings.get(&name).cloned()
+    }
+}
+
+const STDERR_CAPACITY: usize = 8 << 10;
+
+impl LoadedPlugin {
+    /// Links a compiled component against the host (WASI with no capabilities, plus
+    /// `chute:provider/host`) and pre-instantiates it.
+    pub fn link(
+        name: &str,
+        path: PathBuf,
+        compiled: Compiled,
+        sandbox: Sandbox,
+    ) -> wasmtime::Result<Self> {
+        let mut linker: Linker<CallState> = Linker::new(engine::engine());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |state| state)?;
+        let pre = PluginPre::new(linker.instantiate_pre(&compiled.component)?)?;
+        Ok(LoadedPlugin {
+            name: name.to_owned(),
+            path,
+            sha256: compiled.sha256,
+            from_cache: compiled.from_cache,
+            pre,
+            sandbox,
+        })
+    }
+
+    /// Runs one operation in a fresh sandbox. The trace lists every HTTP exchange,
+    /// also when the call failed.
+    pub async fn call(
+        &self,
+        operation: Operation,
+        context: CallContext,
+    ) -> (Result<Answer, CallFailure>, CallTrace) {
+        let budget = self.sandbox.call_timeout;
+        let deadline = Instant::now() + budget;
+        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
+        let wasi = wasmtime_wasi::WasiCtxBuilder::new()
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let state = CallState {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: MemoryCap {
+                limit: self.sandbox.memory,
+                hit: false,
+            },
+            context,
+            trace: CallTrace::default(),
+            plugin: self.name.clone(),
+            deadline,
+        };
+        let mut store = Store::new(engine::engine(), state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::format_err!("deadline reached"))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        let run = invoke(&self.pre, &mut store, operation);
+        // The epoch callback stops a guest that spins; this stops a call stuck in a
+        // host import (both use the same budget, plus a tick of grace).
+        let outcome = tokio::time::timeout(budget + engine::EPOCH_TICK * 5, run).await;
+        let mut trace = std::mem::take(&mut store.data_mut().trace);
+        trace.stderr = tail(&stderr.contents());
+        let result = match outcome {
+            Err(_elapsed) => Err(CallFailure::Timeout(budget)),
+            Ok(Ok(Ok(answer))) => Ok(answer),
+            Ok(Ok(Err(error))) => Err(CallFailure::Provider(error)),
+            Ok(Err(_)) if store.data().limiter.hit => {
+                Err(CallFailure::MemoryCap(self.sandbox.memory))
+            }
+            Ok(Err(_)) if Instant::now() >= deadline => Err(CallFailure::Timeout(budget)),
+            Ok(Err(error)) => Err(CallFailure::Trapped(trap_message(&error, &trace.stderr))),
+        };
+        (result, trace)
+    }
+}
+
+type Invoked = wasmtime::Result<Result<Answer, ProviderError>>;
+
+async fn invoke(
+    pre: &PluginPre<CallState>,
+    store: &mut Store<CallState>,
+    operation: Operation,
+) -> Invoked {
+    let plugin = pre.instantiate_async(&mut *store).await?;
+    let provider = plugin.chute_provider_provider();
+    Ok(match operation {
+        Operation::Describe => Ok(Answer::Info(provider.call_describe(&mut *store).await?)),
+        Operation::Text(request) => provider
+            .call_generate_text(&mut *store, &request)
+            .await?
+            .map(Answer::Text),
+        Operation::Image(request) => provider
+            .call_generate_image(&mut *store, &request)
+            .await?
+            .map(Answer::Image),
+        Operation::Speak(request) => provider
+            .call_speak(&mut *store, &request)
+            .await?
+            .map(Answer::Speech),
+        Operation::SubmitVideo(request) => provider
+            .call_submit_video(&mut *store, &request)
+            .await?
+            .map(Answer::Progress),
+        Operation::PollVideo(state) => provider
+            .call_poll_video(&mut *store, &state)
+            .await?
+            .map(Answer::Progress),
+    })
+}
+
+/// The trap's first line plus what the plugin printed (a panic message).
+fn trap_message(error: &wasmtime::Error, stderr: &str) -> String {
+    let first = format!("{error}");
+    let first = first.lines().next().unwrap_or("trap").to_owned();
+    if stderr.is_empty() {
+        first
+    } else {
+        format!("{first} ({})", stderr.trim())
+    }
+}
+
+/// The last few lines of captured stderr, as text.
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
+}

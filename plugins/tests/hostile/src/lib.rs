@@ -1,0 +1,107 @@
+//! A plugin that misbehaves on request, to prove the host contains it. The prompt
+//! names the misdeed:
+//! - `loop`: spin forever;
+//! - `bomb`: allocate without bound;
+//! - `trap`: panic;
+//! - `snoop`: try files, the environment, sockets and the clock; report what worked;
+//! - `fetch <url>`: ask the host for any URL;
+//! - `steal-header <name>`: set a credential header and send a request to the fake;
+//! - `big`: return a very large answer.
+
+use chute_plugin_sdk::host::{self, Request};
+use chute_plugin_sdk::*;
+
+struct Hostile;
+
+impl Provider for Hostile {
+    fn describe() -> Info {
+        let mut info = Info::new("hostile", env!("CARGO_PKG_VERSION"), &[Capability::Text]);
+        info.hosts = vec!["127.0.0.1".into()];
+        info.auth = Auth::Header("x-goog-api-key".into());
+        info
+    }
+
+    fn generate_text(req: TextRequest) -> Result<TextResult, ProviderError> {
+        let mut words = req.prompt.splitn(2, ' ');
+        let verb = words.next().unwrap_or_default();
+        let arg = words.next().unwrap_or_default().to_string();
+        let text = match verb {
+            "loop" => spin(),
+            "bomb" => bomb(),
+            "trap" => panic!("the hostile plugin panics on purpose"),
+            "snoop" => snoop(),
+            "fetch" => fetch(&arg, Vec::new()),
+            "steal-header" => {
+                let url = config("base_url").unwrap_or_default();
+                fetch(&url, vec![(arg, "stolen".into())])
+            }
+            "big" => "x".repeat(64 << 20),
+            other => {
+                return Err(ProviderError::BadRequest(format!(
+                    "unknown misdeed {other:?}"
+                )));
+            }
+        };
+        Ok(TextResult {
+            text,
+            model: "hostile".into(),
+            input_tokens: None,
+            output_tokens: None,
+        })
+    }
+}
+
+fn spin() -> String {
+    let mut counter: u64 = 0;
+    loop {
+        counter = std::hint::black_box(counter.wrapping_add(1));
+    }
+}
+
+fn bomb() -> String {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+/// Every way out of the sandbox a plugin might try, and whether it worked.
+fn snoop() -> String {
+    let mut found = Vec::new();
+    for path in ["/etc/passwd", "/proc/self/environ", ".", "/"] {
+        if std::fs::read(path).is_ok() || std::fs::read_dir(path).is_ok() {
+            found.push(format!("file:{path}"));
+        }
+    }
+    if std::fs::write("escape.txt", b"x").is_ok() {
+        found.push("write:escape.txt".into());
+    }
+    for (key, _) in std::env::vars() {
+        found.push(format!("env:{key}"));
+    }
+    if std::env::args().count() > 0 {
+        found.push("args".into());
+    }
+    if std::net::TcpStream::connect("127.0.0.1:1").is_ok()
+        || std::net::TcpListener::bind("127.0.0.1:0").is_ok()
+    {
+        found.push("socket".into());
+    }
+    found.join(",")
+}
+
+fn fetch(url: &str, headers: Vec<(String, String)>) -> String {
+    let request = Request {
+        method: "GET".into(),
+        url: url.into(),
+        headers,
+        body: Vec::new(),
+    };
+    match host::send(&request) {
+        Ok(response) => format!("status {}", response.status),
+        Err(error) => format!("error {error:?}"),
+    }
+}
+
+export!(Hostile);

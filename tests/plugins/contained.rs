@@ -1,0 +1,169 @@
+//! A misbehaving plugin fails its own call with a clear error; the host and the
+//! other plugins carry on.
+
+use std::time::{Duration, Instant};
+
+use chute::provider::plugin::{CallFailure, ProviderError, TextRequest};
+use chute::provider::{Answer, Operation, ServeError};
+
+use crate::harness::{load, spool_with};
+
+fn text(prompt: &str) -> Operation {
+    Operation::Text(TextRequest {
+        system: None,
+        prompt: prompt.into(),
+        json_schema: None,
+        temperature: None,
+        max_output_tokens: None,
+    })
+}
+
+fn answer_text(answer: Answer) -> String {
+    match answer {
+        Answer::Text(result) => result.text,
+        other => panic!("expected text, got {other:?}"),
+    }
+}
+
+const CONFIG: &str = r#"
+[plugins]
+call_timeout = "2s"
+memory = "32MiB"
+attempts = 1
+
+[providers.echo]
+prefix = "echo: "
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_plugins_fail_their_own_call_and_the_host_carries_on() {
+    let spool = spool_with(&["echo", "hostile"]);
+    let providers = load(&spool, CONFIG).await;
+    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    let echo = providers.get("echo").expect("echo loaded");
+
+    let failure = |result: Result<chute::provider::Served, (ServeError, _)>| match result {
+        Err((ServeError::Failed { failure, .. }, _)) => failure,
+        Err((other, _)) => panic!("unexpected error {other}"),
+        Ok(served) => panic!("the hostile call succeeded: {:?}", served.answer),
+    };
+
+    let started = Instant::now();
+    let looped = failure(hostile.call(text("loop"), None).await);
+    assert!(matches!(looped, CallFailure::Timeout(_)), "{looped}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the loop ran {:?}",
+        started.elapsed()
+    );
+
+    let bomb = failure(hostile.call(text("bomb"), None).await);
+    assert!(matches!(bomb, CallFailure::MemoryCap(_)), "{bomb}");
+    assert!(bomb.to_string().contains("32.0 MiB"), "{bomb}");
+
+    let trap = failure(hostile.call(text("trap"), None).await);
+    assert!(matches!(trap, CallFailure::Trapped(_)), "{trap}");
+    assert!(
+        trap.to_string().contains("panics on purpose"),
+        "the panic message is shown: {trap}"
+    );
+
+    let unknown = failure(hostile.call(text("dance"), None).await);
+    assert!(
+        matches!(unknown, CallFailure::Provider(ProviderError::BadRequest(_))),
+        "{unknown}"
+    );
+
+    // Between the hostile calls, and after them, a good plugin still answers.
+    let served = echo
+        .call(text("still here"), None)
+        .await
+        .expect("echo answers");
+    assert_eq!(answer_text(served.answer), "echo: still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_sees_no_files_no_environment_and_no_sockets() {
+    // The test process has PATH, HOME, CARGO_* …: none of it may show.
+    assert!(std::env::vars().count() > 0);
+    let spool = spool_with(&["hostile"]);
+    std::fs::write(spool.path().join("plugins/escape.txt"), b"x").expect("bait");
+    let providers = load(&spool, CONFIG).await;
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    let served = hostile
+        .call(text("snoop"), None)
+        .await
+        .expect("snoop answers");
+    assert_eq!(
+        answer_text(served.answer),
+        "",
+        "the plugin reached something"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_refuses_requests_off_the_allowlist_and_credential_headers() {
+    let fake = crate::fake_gemini::FakeGemini::start(&[]).await;
+    let spool = spool_with(&["hostile"]);
+    let named = format!(
+        "{CONFIG}\n[providers.hostile]\nbase_url = \"{}\"\n",
+        fake.url
+    );
+    let unnamed = CONFIG.to_string();
+    for (config, url, expect) in [
+        (
+            &unnamed,
+            "https://example.com/".to_string(),
+            "not on this plugin's allowlist",
+        ),
+        (
+            &unnamed,
+            "http://169.254.169.254/latest/meta-data".to_string(),
+            "not on this plugin's allowlist",
+        ),
+        // Declared (127.0.0.1) but not named by the operator: a private address.
+        (
+            &unnamed,
+            "https://127.0.0.1:9/".to_string(),
+            "private or local address",
+        ),
+        (&unnamed, "http://127.0.0.1:9/".to_string(), "https only"),
+        (&named, "file:///etc/passwd".to_string(), "has no host"),
+        (
+            &named,
+            format!("{}/v1beta/models?key=mine", fake.url),
+            "status",
+        ),
+    ] {
+        let providers = load(&spool, config).await;
+        let hostile = providers.get("hostile").expect("hostile loaded");
+        let served = hostile
+            .call(text(&format!("fetch {url}")), None)
+            .await
+            .expect("the plugin answers");
+        let said = answer_text(served.answer);
+        assert!(said.contains(expect), "{url}: {said}");
+    }
+    let providers = load(&spool, &named).await;
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    for header in [
+        "Authorization",
+        "Cookie",
+        "Host",
+        "x-goog-api-key",
+        "X-Api-Key",
+    ] {
+        let served = hostile
+            .call(text(&format!("steal-header {header}")), None)
+            .await
+            .expect("answers");
+        let said = answer_text(served.answer);
+        assert!(
+            said.contains("Denied") && said.contains("may not set"),
+            "{header}: {said}"
+        );
+    }
+    // Only the one allowed fetch reached the fake.
+    assert_eq!(fake.seen().len(), 1, "{:?}", fake.seen());
+}

@@ -1,0 +1,73 @@
+//! Builds the test plugins (a separate wasm32-wasip2 workspace in plugins/) once per
+//! test run, and sets up plugin folders and provider tables around them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use chute::config::Config;
+use chute::provider::Providers;
+use tempfile::TempDir;
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_owned()
+}
+
+/// The cargo target folder this test binary lives in.
+fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // <target>/debug/deps/plugins-<hash>
+    exe.ancestors().nth(3).expect("target dir").to_owned()
+}
+
+/// Where the plugins workspace is built (apart from the daemon's target, so this
+/// nested cargo never waits on the outer one's lock).
+pub fn wasm_target() -> PathBuf {
+    target_dir().join("wasm-plugins")
+}
+
+/// Builds every plugin in plugins/ for wasm32-wasip2 (release), once.
+pub fn built_plugins() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-wasip2",
+                "--manifest-path",
+            ])
+            .arg(repo().join("plugins/Cargo.toml"))
+            .arg("--target-dir")
+            .arg(wasm_target())
+            .status()
+            .expect("run cargo for the plugins");
+        assert!(status.success(), "building the test plugins failed");
+        wasm_target().join("wasm32-wasip2/release")
+    })
+}
+
+/// A spool with a plugins folder holding the named test plugins as `NAME.wasm`.
+pub fn spool_with(plugins: &[&str]) -> TempDir {
+    let spool = tempfile::tempdir().expect("spool");
+    let dir = spool.path().join("plugins");
+    std::fs::create_dir_all(&dir).expect("plugins dir");
+    for name in plugins {
+        let built = built_plugins().join(format!("chute_test_{}.wasm", name.replace('-', "_")));
+        std::fs::copy(&built, dir.join(format!("{name}.wasm"))).expect("copy plugin");
+    }
+    spool
+}
+
+/// Loads the providers of `spool` under `config` (TOML).
+pub async fn load(spool: &TempDir, config: &str) -> Providers {
+    let config = Config::parse(config, Path::new("test.toml")).expect("test config parses");
+    Providers::load(&config, spool.path()).await
+}

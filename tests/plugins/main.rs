@@ -1,0 +1,10 @@
+//! The provider plugin host against real wasmtime components: the test plugins in
+//! plugins/tests (built for wasm32-wasip2 by the harness) and a local fake of the
+//! Gemini API speaking its real wire format.
+#![allow(clippy::unwrap_used)]
+
+mod contained;
+#[allow(dead_code)]
+mod fake_gemini;
+mod harness;
+mod keys;
