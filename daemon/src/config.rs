@@ -806,6 +806,15 @@ mod tests {
         route.max_size = Some(ByteSize::gib(1));
         route.simulate_work = Some(Duration::from_secs(1));
         full.routes.push(route);
+        full.providers.insert(
+            "gemini".into(),
+            ProviderConfig {
+                requests_per_minute: Some(10),
+                requests_per_day: Some(250),
+                max_concurrent_polls: Some(4),
+                ..ProviderConfig::default()
+            },
+        );
         let mut expected = BTreeSet::new();
         key_paths(&toml::Value::try_from(&full).unwrap(), "", &mut expected);
         let mut documented = BTreeSet::new();
