@@ -475,6 +475,9 @@ pub enum PipelineKind {
     Transcribe,
     /// The input delivered unchanged.
     Passthrough,
+    /// A request file (`*.toml`: text, image, speech or video) sent to a provider
+    /// chain; the answer delivered as a file.
+    Generate,
 }
 
 impl PipelineKind {
@@ -484,6 +487,7 @@ impl PipelineKind {
             PipelineKind::SalesVideo => "sales-video",
             PipelineKind::Transcribe => "transcribe",
             PipelineKind::Passthrough => "passthrough",
+            PipelineKind::Generate => "generate",
         }
     }
 }

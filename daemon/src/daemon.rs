@@ -86,6 +86,8 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
             "cannot write the daemon record in daemons/: {error}"
         ))
     })?;
+    // Plugins are compiled (or taken from the cache) before the daemon says it is ready.
+    let providers = Arc::new(crate::provider::Providers::load(&config, spool.root()).await);
     tracing::info!(spool = %spool.root().display(), routes = routes.len(), pid = me.pid, "chute is ready.");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 
@@ -99,6 +101,7 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
         drain: CancellationToken::new(),
         stop: CancellationToken::new(),
         natives: Arc::new(NativeModels::new(config.native.clone())),
+        providers,
     });
     let heartbeat = spawn_daemon_heartbeat(
         spool.clone(),

@@ -43,6 +43,8 @@ pub struct Runner {
     pub stop: CancellationToken,
     /// Native models (whisper.cpp) kept loaded between jobs, and the native lease.
     pub natives: Arc<crate::pipeline::native::NativeModels>,
+    /// Provider plugins, loaded at start.
+    pub providers: Arc<crate::provider::Providers>,
 }
 
 /// How a run ended.
@@ -299,6 +301,8 @@ impl Runner {
                 stop: self.stop.clone(),
                 natives: self.natives.clone(),
                 record_lock: (*record_lock).clone(),
+                providers: self.providers.clone(),
+                remote: Arc::new(std::sync::Mutex::new(state.stages[index].remote.clone())),
             };
             let result = (|| stage.run(&context))
                 .retry(
@@ -313,6 +317,12 @@ impl Runner {
                     tracing::warn!(stage = name, %error, ?delay, "Stage failed transiently; retrying.");
                 })
                 .await;
+            // Handles saved during the stage stay in the checkpoint whatever happens next.
+            state.stages[index].remote = context
+                .remote
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .clone();
             match result {
                 Ok(outputs) => {
                     let entry = &mut state.stages[index];

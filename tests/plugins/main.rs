@@ -8,3 +8,7 @@ mod contained;
 mod fake_gemini;
 mod harness;
 mod keys;
+mod longrun;
+#[allow(dead_code)]
+#[path = "../spool/harness.rs"]
+mod spool_harness;

@@ -4,6 +4,7 @@
 //! cancellation) and returns the outputs to checkpoint. Every pipeline starts with
 //! `prepare` (hash + dedupe) and ends with `deliver`, which the runner performs itself.
 
+pub mod generate;
 pub mod lease;
 pub mod native;
 pub mod passthrough;
@@ -118,6 +119,10 @@ pub struct StageContext {
     pub natives: Arc<native::NativeModels>,
     /// Serialises rewrites of job.json (the heartbeat rewrites it too).
     pub record_lock: Arc<std::sync::Mutex<()>>,
+    /// The provider plugins, loaded once per daemon.
+    pub providers: Arc<crate::provider::Providers>,
+    /// This stage's remote operation handles (state.json `remote`), as saved so far.
+    pub remote: Arc<std::sync::Mutex<BTreeMap<String, serde_json::Value>>>,
 }
 
 impl StageContext {
@@ -155,6 +160,41 @@ impl StageContext {
                 "the claimed input is missing from the job folder",
                 "resubmit the file",
             )
+        })
+    }
+
+    /// A remote operation handle this stage saved earlier (maybe before a crash).
+    pub fn remote_handle(&self, key: &str) -> Option<serde_json::Value> {
+        self.remote
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Saves a remote operation handle durably in state.json before anything else
+    /// happens, so a restarted daemon polls it instead of submitting again.
+    pub fn save_remote(&self, key: &str, value: serde_json::Value) -> Result<(), StageError> {
+        let mut remote = self
+            .remote
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        remote.insert(key.to_owned(), value);
+        let mut state = self.state.clone();
+        if let Some(entry) = state
+            .stages
+            .iter_mut()
+            .find(|entry| entry.name == self.stage)
+        {
+            entry.status = crate::job::StageStatus::Running;
+            entry.remote = remote.clone();
+        }
+        state.updated_at = Some(chrono::Utc::now());
+        // Always fsynced: losing a handle means paying for the operation twice.
+        self.job.write_state(&state, true).map_err(|error| {
+            StageError::Transient(format!(
+                "could not save the remote handle in state.json: {error}"
+            ))
         })
     }
 
@@ -214,6 +254,7 @@ impl Pipeline {
         let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(prepare::Prepare)];
         match kind {
             PipelineKind::Passthrough => stages.push(Box::new(passthrough::Passthrough)),
+            PipelineKind::Generate => stages.push(Box::new(generate::Generate)),
             PipelineKind::SalesVideo => stages.push(Box::new(Unavailable("sales-video"))),
             PipelineKind::Transcribe => {
                 stages.push(Box::new(transcribe::Decode));

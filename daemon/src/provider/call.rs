@@ -277,3 +277,24 @@ impl Providers {
         Err((error, record))
     }
 }
+
+impl Provider {
+    /// Downloads a result URL the plugin returned into `destination`, with a key
+    /// from the pool for the provider's own host (never for a redirect target).
+    pub async fn download(
+        &self,
+        url: &str,
+        destination: &std::path::Path,
+    ) -> Result<(u64, Vec<Exchange>), String> {
+        let key = if self.keys.is_empty() {
+            None
+        } else {
+            Some(
+                self.wait_for_key()
+                    .await
+                    .map_err(|error| error.to_string())?,
+            )
+        };
+        self.http.download(url, key.as_ref(), destination).await
+    }
+}

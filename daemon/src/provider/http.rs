@@ -296,8 +296,8 @@ impl HostHttp {
 
     /// Streams a result URL into `destination` (never through plugin memory).
     /// Redirects are followed by hand (at most 5), each hop checked against the
-    /// allowlist; the key goes only to the host the plugin named, never to a
-    /// redirect target on another host.
+    /// allowlist; the key goes only to the origin the plugin named, never to a
+    /// redirect target on another origin (host or port).
     pub async fn download(
         &self,
         url: &str,
@@ -305,13 +305,14 @@ impl HostHttp {
         destination: &Path,
     ) -> Result<(u64, Vec<Exchange>), String> {
         let mut url = Url::parse(url).map_err(|error| format!("bad download URL: {error}"))?;
-        let origin = url.host_str().map(str::to_owned);
+        let origin = url.origin();
         let mut exchanges = Vec::new();
         for _hop in 0..6 {
             self.allowlist.check(&url)?;
             let mut target = url.clone();
             let mut headers = HeaderMap::new();
-            let same_host = target.host_str().map(str::to_owned) == origin;
+            // Same scheme, host and port: a redirect elsewhere never gets the key.
+            let same_host = target.origin() == origin;
             if let (Some(key), true) = (key, same_host) {
                 self.attach(key, &mut target, &mut headers);
             }

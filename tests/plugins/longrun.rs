@@ -1,0 +1,134 @@
+//! Long-running operations through the real daemon: a `generate` route submits a
+//! video to the fake Gemini API, the daemon is SIGKILLed while the operation is
+//! pending, and the restarted daemon polls the saved handle: exactly one submit,
+//! the video delivered, no key anywhere in the spool or the logs.
+
+use std::path::Path;
+
+use crate::fake_gemini::{FakeGemini, KeyMode, TINY_MP4};
+use crate::harness::built_plugins;
+use crate::spool_harness::{Config, Route, Spool, secs, wait_until};
+
+const KEY: &str = "AIzaSyFAKE-longrun-key-33333333333333";
+
+fn generate_route(name: &str) -> Route {
+    Route {
+        pipeline: "generate".into(),
+        ..Route::passthrough(name)
+    }
+}
+
+/// Every file under `dir`, as bytes.
+fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            all_files(&path, out);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path.display().to_string(), bytes));
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[test]
+fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
+    fake.polls_until_done(u32::MAX);
+
+    let mut config = Config::with_route(generate_route("clips"));
+    let spool = Spool::new(&config);
+    let key_file = spool.outside.join("gemini.key");
+    std::fs::write(&key_file, KEY).unwrap();
+    config.extra = format!(
+        "[plugins]\ncall_timeout = \"20s\"\n\n[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\npoll_ms = \"300\"\nvideo_model = \"veo-test\"\n",
+        fake.url,
+        key_file.display()
+    );
+    spool.write_config(&config);
+    std::fs::create_dir_all(spool.path("plugins")).unwrap();
+    std::fs::copy(
+        built_plugins().join("chute_test_gemini_lite.wasm"),
+        spool.path("plugins/gemini-lite.wasm"),
+    )
+    .unwrap();
+
+    let first = spool.start_daemon();
+    let request = b"kind = \"video\"\nprompt = \"Slow dolly-in on a lighthouse at dusk\"\nproviders = [\"gemini-lite\"]\nseconds = 8\naspect_ratio = \"9:16\"\n";
+    spool.drop_file("clips", "lighthouse.toml", request);
+    wait_until(secs(60), "the operation is being polled", || {
+        fake.seen_ending("/operations/op000001").len() >= 2
+    });
+    let first_log = first.log();
+    first.kill9();
+    assert_eq!(fake.seen_ending(":predictLongRunning").len(), 1);
+
+    fake.polls_until_done(0);
+    let second = spool.start_daemon();
+    spool.wait_delivered("clips", 1, secs(60));
+    let second_log = second.log();
+    second.terminate(secs(10));
+
+    assert_eq!(
+        fake.seen_ending(":predictLongRunning").len(),
+        1,
+        "the restarted daemon submitted again"
+    );
+    assert!(
+        second_log.contains("Resuming a video operation"),
+        "{second_log}"
+    );
+    let delivered = &spool.deliveries("clips")[0];
+    assert_eq!(
+        std::fs::read(delivered.dir.join("video.mp4")).unwrap(),
+        TINY_MP4
+    );
+    let stage = delivered.record["stages"]
+        .as_array()
+        .and_then(|stages| stages.iter().find(|stage| stage["name"] == "generate"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(stage["attempts"], 2, "{stage}");
+
+    // The key went to the API origin in the header, never to the storage origin.
+    let storage: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.origin == "storage")
+        .collect();
+    assert_eq!(storage.len(), 1);
+    assert!(
+        storage[0].key.is_none()
+            && !storage[0]
+                .headers
+                .iter()
+                .any(|(name, _)| name == "x-goog-api-key")
+    );
+    assert!(
+        fake.seen()
+            .iter()
+            .filter(|seen| seen.origin == "api")
+            .all(|seen| seen.key.as_deref() == Some(KEY))
+    );
+
+    // No key in the spool (state.json, events, result.json, caches) or the logs.
+    let mut files = Vec::new();
+    all_files(&spool.root, &mut files);
+    assert!(files.len() > 5);
+    for (path, bytes) in &files {
+        assert!(!contains(bytes, KEY.as_bytes()), "the key is in {path}");
+    }
+    for log in [&first_log, &second_log] {
+        assert!(!log.contains(KEY), "the key is in a daemon log");
+    }
+}
