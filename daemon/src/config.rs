@@ -46,6 +46,30 @@ pub struct Config {
     pub plugins: PluginsConfig,
     /// One table per provider (`[providers.gemini]`): keys, limits, base URL, settings.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// Spending caps for paid provider calls.
+    pub budget: BudgetConfig,
+}
+
+/// `[budget]`: caps on what paid provider calls may cost (prices per provider).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Most one job may spend; 0 means no cap.
+    pub per_job: f64,
+    /// Most all jobs together may spend per UTC day; 0 means no cap.
+    pub per_day: f64,
+    /// The currency of the prices (a label only).
+    pub currency: String,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            per_job: 0.0,
+            per_day: 0.0,
+            currency: "USD".into(),
+        }
+    }
 }
 
 /// `[plugins]`: where provider plugins live and the limits every call runs under.
@@ -81,6 +105,8 @@ pub struct PluginsConfig {
     /// Longest a call waits for a rate-limited or cooling key before giving up.
     #[serde(with = "humantime_serde")]
     pub max_key_wait: Duration,
+    /// Size bound of the provider result cache (`<spool>/cache/results`); 0 turns it off.
+    pub cache_size: ByteSize,
 }
 
 impl Default for PluginsConfig {
@@ -97,6 +123,7 @@ impl Default for PluginsConfig {
             idle_timeout: Duration::from_secs(30),
             attempts: 5,
             max_key_wait: Duration::from_secs(120),
+            cache_size: ByteSize::gib(1),
         }
     }
 }
@@ -135,6 +162,9 @@ pub struct ProviderConfig {
     pub max_concurrent_polls: Option<u32>,
     /// Refuse to load the plugin unless its .wasm has this sha256.
     pub sha256: String,
+    /// Price per call, by operation (`generate-text`, `generate-image`, `speak`,
+    /// `submit-video`), counted against `[budget]`.
+    pub prices: BTreeMap<String, f64>,
     /// Everything else: settings handed to the plugin as strings.
     #[serde(flatten)]
     pub settings: BTreeMap<String, toml::Value>,
@@ -690,6 +720,27 @@ impl Config {
                 )));
             }
         }
+        if [self.budget.per_job, self.budget.per_day]
+            .iter()
+            .any(|cap| !cap.is_finite() || *cap < 0.0)
+        {
+            return Err(invalid(
+                "budget.per_job and budget.per_day must be 0 (no cap) or more".to_owned(),
+            ));
+        }
+        for (name, provider) in &self.providers {
+            if let Some((operation, _)) = provider.prices.iter().find(|(operation, price)| {
+                !matches!(
+                    operation.as_str(),
+                    "generate-text" | "generate-image" | "speak" | "submit-video"
+                ) || !price.is_finite()
+                    || **price < 0.0
+            }) {
+                return Err(invalid(format!(
+                    "providers.{name}.prices.{operation}: prices are 0 or more, for generate-text, generate-image, speak or submit-video"
+                )));
+            }
+        }
         let disk = &self.disk;
         if !(disk.resume_percent <= disk.pause_percent && disk.pause_percent <= 100) {
             return Err(invalid(format!(
@@ -816,6 +867,7 @@ mod tests {
                 requests_per_minute: Some(10),
                 requests_per_day: Some(250),
                 max_concurrent_polls: Some(4),
+                prices: BTreeMap::from([("generate-text".to_owned(), 0.001)]),
                 ..ProviderConfig::default()
             },
         );

@@ -100,6 +100,25 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
         .unwrap_or_default();
     assert_eq!(stage["attempts"], 2, "{stage}");
 
+    // The same request from another job comes from the result cache: no new submit.
+    let third = spool.start_daemon();
+    let mut again = request.to_vec();
+    again.extend_from_slice(b"# the same request, another file\n");
+    spool.drop_file("clips", "lighthouse-again.toml", &again);
+    spool.wait_delivered("clips", 2, secs(60));
+    third.terminate(secs(10));
+    assert_eq!(
+        fake.seen_ending(":predictLongRunning").len(),
+        1,
+        "a cached video was submitted again"
+    );
+    for delivered in spool.deliveries("clips") {
+        assert_eq!(
+            std::fs::read(delivered.dir.join("video.mp4")).unwrap(),
+            TINY_MP4
+        );
+    }
+
     // The key went to the API origin in the header, never to the storage origin.
     let storage: Vec<_> = fake
         .seen()

@@ -8,6 +8,7 @@ mod contained;
 mod fake_gemini;
 mod harness;
 mod keys;
+mod ledger;
 mod longrun;
 #[allow(dead_code)]
 #[path = "../spool/harness.rs"]

@@ -185,7 +185,7 @@ fn failure(error: ServeError, record: &CallRecord) -> StageError {
                     ProviderError::Unavailable(_) | ProviderError::RateLimited(_)
                 )
         ),
-        ServeError::NoProvider(_) | ServeError::NoKey(_) => false,
+        ServeError::NoProvider(_) | ServeError::NoKey(_) | ServeError::Budget(_) => false,
     };
     if transient {
         StageError::Transient(format!("{error}{tried}"))
@@ -252,6 +252,36 @@ async fn video(
     out: &Path,
 ) -> Result<(String, CallRecord), StageError> {
     let job = context.job.id.to_string();
+    let submit = Operation::SubmitVideo(VideoRequest {
+        prompt: request.prompt.clone(),
+        first_frame: None,
+        duration_seconds: request.seconds,
+        aspect_ratio: request.aspect_ratio.clone(),
+        idempotency_key: format!("{job}:generate:0"),
+    });
+    if context.remote_handle("video").is_none() {
+        // The same request made before (by any job) is not paid for again.
+        for name in &request.providers {
+            let Some(provider) = context.providers.get(name) else {
+                continue;
+            };
+            let Some(cached) = provider
+                .result_key(&submit)
+                .and_then(|key| provider.cache.get_file(&key, "mp4"))
+            else {
+                continue;
+            };
+            std::fs::copy(&cached, out.join("video.mp4"))?;
+            tracing::info!(job = %job, provider = %name, "Video served from the result cache.");
+            let record = CallRecord {
+                provider: name.clone(),
+                operation: "submit-video".into(),
+                cached: true,
+                ..CallRecord::default()
+            };
+            return Ok(("video.mp4".into(), record));
+        }
+    }
     let (provider_name, mut state, mut poll_after, mut record) = match context
         .remote_handle("video")
     {
@@ -272,16 +302,9 @@ async fn video(
                 5,
                 &format!("submitting to {}", request.providers.join(" → ")),
             );
-            let operation = Operation::SubmitVideo(VideoRequest {
-                prompt: request.prompt.clone(),
-                first_frame: None,
-                duration_seconds: request.seconds,
-                aspect_ratio: request.aspect_ratio.clone(),
-                idempotency_key: format!("{job}:generate:0"),
-            });
             let served = context
                 .providers
-                .call_chain(&request.providers, operation, Some(&job))
+                .call_chain(&request.providers, submit.clone(), Some(&job))
                 .await
                 .map_err(|(error, record)| failure(error, &record))?;
             match served.answer {
@@ -301,7 +324,7 @@ async fn video(
                 }
                 Answer::Progress(Progress::Done(media)) => {
                     let provider = served.record.provider.clone();
-                    let file = finish(context, &provider, media, out).await?;
+                    let file = finish(context, &provider, &submit, media, out).await?;
                     return Ok((file, served.record));
                 }
                 other => {
@@ -364,7 +387,7 @@ async fn video(
                 context.progress(percent, &format!("still rendering (check {polls})"));
             }
             Answer::Progress(Progress::Done(media)) => {
-                let file = finish(context, &provider_name, media, out).await?;
+                let file = finish(context, &provider_name, &submit, media, out).await?;
                 return Ok((file, record));
             }
             other => {
@@ -382,6 +405,7 @@ async fn video(
 async fn finish(
     context: &StageContext,
     provider_name: &str,
+    submit: &Operation,
     media: Media,
     out: &Path,
 ) -> Result<String, StageError> {
@@ -410,6 +434,11 @@ async fn finish(
             "the provider's video is not an MP4 file",
             "check the provider's status page; `chute retry ID` submits again",
         ));
+    }
+    if let Some(provider) = context.providers.get(provider_name)
+        && let Some(key) = provider.result_key(submit)
+    {
+        provider.cache.put_file(&key, "mp4", &target);
     }
     Ok("video.mp4".into())
 }

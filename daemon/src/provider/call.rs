@@ -42,6 +42,10 @@ pub struct CallRecord {
     pub exchanges: Vec<Exchange>,
     /// Wall time in milliseconds.
     pub millis: u64,
+    /// Served from the result cache (nothing was paid).
+    pub cached: bool,
+    /// The price counted against the budget.
+    pub cost: f64,
 }
 
 /// Why a call failed, after retries and fallbacks.
@@ -61,6 +65,9 @@ pub enum ServeError {
     /// No key can be used at all.
     #[error("{0}")]
     NoKey(String),
+    /// A budget cap stops this paid call.
+    #[error("{0}")]
+    Budget(String),
     /// The plugin failed (after retries where retrying made sense).
     #[error("{provider}: {failure}")]
     Failed {
@@ -75,7 +82,10 @@ impl ServeError {
     /// True when the next provider in a chain should be tried.
     pub fn falls_through(&self) -> bool {
         match self {
-            ServeError::NoProvider(_) | ServeError::KeysBusy { .. } | ServeError::NoKey(_) => true,
+            ServeError::NoProvider(_)
+            | ServeError::KeysBusy { .. }
+            | ServeError::NoKey(_)
+            | ServeError::Budget(_) => true,
             ServeError::Failed { failure, .. } => matches!(
                 failure,
                 CallFailure::Timeout(_)
@@ -92,7 +102,10 @@ impl ServeError {
     /// True when another attempt (maybe on another key) may succeed.
     fn is_transient(&self) -> bool {
         match self {
-            ServeError::KeysBusy { .. } | ServeError::NoProvider(_) | ServeError::NoKey(_) => false,
+            ServeError::KeysBusy { .. }
+            | ServeError::NoProvider(_)
+            | ServeError::NoKey(_)
+            | ServeError::Budget(_) => false,
             ServeError::Failed { failure, .. } => matches!(
                 failure,
                 CallFailure::Timeout(_)
@@ -116,12 +129,24 @@ impl Provider {
         job: Option<&str>,
     ) -> Result<Served, (ServeError, CallRecord)> {
         let started = Instant::now();
-        let record = CallRecord {
+        let mut record = CallRecord {
             provider: self.name.clone(),
             plugin: format!("{} {}", self.plugin.name, self.info.version),
             operation: operation.name().to_owned(),
             ..CallRecord::default()
         };
+        let cache_key = self.result_key(&operation);
+        if let Some(answer) = cache_key.as_deref().and_then(|key| self.cache.get(key)) {
+            tracing::info!(provider = %self.name, job = job.unwrap_or("-"), operation = operation.name(), "Served from the result cache.");
+            record.cached = true;
+            return Ok(Served { answer, record });
+        }
+        let price = self.prices.get(operation.name()).copied().unwrap_or(0.0);
+        let reservation = match self.budget.reserve(job, price) {
+            Ok(reservation) => reservation,
+            Err(error) => return Err((ServeError::Budget(error.to_string()), record)),
+        };
+        record.cost = price;
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(500))
             .with_max_delay(Duration::from_secs(60))
@@ -151,9 +176,28 @@ impl Provider {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         record.millis = started.elapsed().as_millis() as u64;
         match result {
-            Ok(answer) => Ok(Served { answer, record }),
-            Err(error) => Err((error, record)),
+            Ok(answer) => {
+                if let Some(key) = &cache_key {
+                    self.cache.put(key, &answer);
+                }
+                Ok(Served { answer, record })
+            }
+            Err(error) => {
+                self.budget.refund(&reservation);
+                record.cost = 0.0;
+                Err((error, record))
+            }
         }
+    }
+
+    /// The result-cache key of an operation on this provider's plugin.
+    pub fn result_key(&self, operation: &Operation) -> Option<String> {
+        super::cache::ResultCache::key(
+            &self.plugin.name,
+            &self.info.version,
+            &self.plugin.sha256,
+            operation,
+        )
     }
 
     /// One attempt: a key, a sandboxed call, and what the answer teaches about the key.

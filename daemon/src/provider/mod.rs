@@ -9,9 +9,13 @@
 //! - `allow.rs` — which hosts and addresses a plugin may reach.
 //! - `keys.rs` — key pools: secrets by reference, per-key rate limits and health.
 //! - `registry.rs` — discovery of `NAME.wasm`, version check, provider table.
-//! - `call.rs` — a call with retries over keys, and fallback chains.
+//! - `cache.rs` — provider results by (plugin, version, request), size-bounded.
+//! - `budget.rs` — per-job and per-day cost caps from the config's price table.
+//! - `call.rs` — a call with cache, budget, retries over keys; fallback chains.
 
 pub mod allow;
+pub mod budget;
+pub mod cache;
 pub mod call;
 pub mod engine;
 pub mod http;

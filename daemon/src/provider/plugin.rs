@@ -24,6 +24,7 @@ mod bindings {
         world: "chute:provider/plugin",
         imports: { default: async },
         exports: { default: async },
+        additional_derives: [serde::Serialize, serde::Deserialize],
     });
 }
 
@@ -48,7 +49,7 @@ pub struct Sandbox {
 }
 
 /// One operation a plugin can be asked to do.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub enum Operation {
     /// `describe`.
     Describe,
@@ -79,7 +80,7 @@ impl Operation {
 }
 
 /// What an operation returned.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Answer {
     /// From `describe`.
     Info(Info),

@@ -10,6 +10,8 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::allow::Allowlist;
+use super::budget::Budget;
+use super::cache::ResultCache;
 use super::engine;
 use super::http::{HostHttp, HttpCaps};
 use super::keys::KeyPool;
@@ -50,6 +52,12 @@ pub struct Provider {
     pub polls: Semaphore,
     /// Attempts per call and the longest wait for a key.
     pub(crate) retry: RetryPolicy,
+    /// Results already paid for.
+    pub cache: ResultCache,
+    /// The spool's cost caps.
+    pub budget: Budget,
+    /// Price per operation.
+    pub prices: BTreeMap<String, f64>,
 }
 
 /// How a provider call is retried.
@@ -164,7 +172,15 @@ impl Providers {
                     continue;
                 }
             };
-            match build_provider(name, plugin, provider_config, &config.plugins, &dir).await {
+            let shared = Shared {
+                cache: ResultCache::new(
+                    spool_root.join("cache").join("results"),
+                    config.plugins.cache_size.as_u64(),
+                ),
+                budget: Budget::new(spool_root, config.budget.clone()),
+            };
+            match build_provider(name, plugin, provider_config, &config.plugins, &dir, shared).await
+            {
                 Ok(provider) => {
                     tracing::info!(provider = %name, plugin = %provider.plugin.name, version = %provider.info.version, "Provider ready.");
                     providers.providers.insert(name.clone(), Arc::new(provider));
@@ -242,6 +258,12 @@ fn check_wit_version(component: &wasmtime::component::Component) -> Result<(), S
     Ok(())
 }
 
+/// What every provider of a spool shares.
+struct Shared {
+    cache: ResultCache,
+    budget: Budget,
+}
+
 /// Describes the plugin, validates what it declares and builds its provider.
 async fn build_provider(
     name: &str,
@@ -249,6 +271,7 @@ async fn build_provider(
     config: &ProviderConfig,
     settings: &PluginsConfig,
     dir: &Path,
+    shared: Shared,
 ) -> Result<Provider, String> {
     let manifest = read_manifest(&dir.join(format!("{}.toml", plugin.name)))?;
     let bare = Arc::new(HostHttp::new(
@@ -307,6 +330,9 @@ async fn build_provider(
             attempts: settings.attempts,
             max_key_wait: settings.max_key_wait,
         },
+        cache: shared.cache,
+        budget: shared.budget,
+        prices: config.prices.clone(),
     })
 }
 
