@@ -107,6 +107,7 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
         spool.clone(),
         record.clone(),
         queue.clone(),
+        runner.providers.clone(),
         config.spool.heartbeat_interval,
     );
 
@@ -195,6 +196,7 @@ fn spawn_daemon_heartbeat(
     spool: Spool,
     record: DaemonRecord,
     queue: Arc<JobQueue>,
+    providers: Arc<crate::provider::Providers>,
     interval: Duration,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -203,9 +205,18 @@ fn spawn_daemon_heartbeat(
             ticker.tick().await;
             let daemons = spool.daemons();
             let record = record.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || owner::write_daemon_record(&daemons, &record))
-                    .await;
+            // Key health (by fingerprint) for `chute doctor`, next to the daemon record.
+            let health = providers.key_health();
+            let _ = tokio::task::spawn_blocking(move || {
+                if !health.is_empty() {
+                    let path = daemons.join(crate::provider::key_health_file(
+                        &record.owner.record_name(),
+                    ));
+                    let _ = fsutil::write_json_atomic(&path, &health, false);
+                }
+                owner::write_daemon_record(&daemons, &record)
+            })
+            .await;
             let queued = queue.queued();
             let running = queue.known().saturating_sub(queued);
             notify_systemd(&[

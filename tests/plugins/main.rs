@@ -3,6 +3,7 @@
 //! Gemini API speaking its real wire format.
 #![allow(clippy::unwrap_used)]
 
+mod cli;
 mod contained;
 #[allow(dead_code)]
 mod fake_gemini;

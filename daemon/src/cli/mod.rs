@@ -8,6 +8,7 @@ mod decode;
 mod doctor;
 mod jobs;
 mod models;
+mod plugins;
 mod retry;
 mod run;
 mod show;
@@ -67,6 +68,9 @@ pub enum Command {
     /// Model commands.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Provider plugin commands.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
     /// Decode one media file to 16 kHz mono f32le on stdout (the daemon's decoder child).
     #[command(hide = true)]
     Decode(decode::DecodeArgs),
@@ -139,6 +143,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Decode(args) => decode::execute(&cli, args),
         Command::Doctor => doctor::execute(&cli),
         Command::Models(command) => models::execute(&cli, command),
+        Command::Plugins(command) => plugins::execute(&cli, command),
     }
 }
 

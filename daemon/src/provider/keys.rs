@@ -338,7 +338,8 @@ fn reference_label(reference: &str) -> String {
 }
 
 /// One key's counters, as doctor and result.json show them.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct KeyReport {
     /// Fingerprint (or the reference label of an unreadable key).
     pub key: String,

@@ -26,3 +26,9 @@ pub mod registry;
 pub use call::{CallRecord, ServeError, Served};
 pub use plugin::{Answer, Operation};
 pub use registry::{Provider, Providers};
+
+/// The key-health file a daemon writes next to its record in `daemons/`
+/// (`<host>--<pid>.keys.json`), read by `chute doctor`.
+pub fn key_health_file(record_name: &str) -> String {
+    format!("{}.keys.json", record_name.trim_end_matches(".json"))
+}

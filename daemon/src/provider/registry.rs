@@ -198,6 +198,15 @@ impl Providers {
     pub fn get(&self, name: &str) -> Option<&Arc<Provider>> {
         self.providers.get(name)
     }
+
+    /// Every provider's key counters, by provider name (only providers with keys).
+    pub fn key_health(&self) -> BTreeMap<String, Vec<super::keys::KeyReport>> {
+        self.providers
+            .iter()
+            .map(|(name, provider)| (name.clone(), provider.keys.report()))
+            .filter(|(_, report)| !report.is_empty())
+            .collect()
+    }
 }
 
 /// Compiles (or takes from the cache), version-checks and links one plugin.

@@ -1,0 +1,275 @@
+//! `chute plugins list | check [NAME] | new NAME`: what is in the plugins folder,
+//! whether each plugin loads and what it declares, and a new plugin crate.
+
+use std::path::{Path, PathBuf};
+
+use super::{Cli, CliError};
+use crate::provider::Providers;
+use crate::provider::plugin::{Auth, Capability};
+
+/// `chute plugins …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum PluginsCommand {
+    /// List the providers, the plugins serving them, and whether they load.
+    List,
+    /// Load, describe and validate one provider (or all): version, capabilities,
+    /// allowlist, keys (by fingerprint), settings. Exit 1 when something is wrong.
+    Check {
+        /// A provider name (default: all).
+        name: Option<String>,
+    },
+    /// Create a plugin crate that builds for wasm32-wasip2 and passes `plugins check`.
+    New {
+        /// The plugin's name (lower-case letters, digits, '-').
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The chute-plugin-sdk crate to depend on (default: $CHUTE_PLUGIN_SDK, else
+        /// the plugins/sdk folder of the chute sources this binary was built from).
+        #[arg(long, env = "CHUTE_PLUGIN_SDK")]
+        sdk: Option<PathBuf>,
+    },
+}
+
+/// Runs a plugins subcommand.
+pub fn execute(cli: &Cli, command: &PluginsCommand) -> Result<(), CliError> {
+    match command {
+        PluginsCommand::List => list(cli),
+        PluginsCommand::Check { name } => check(cli, name.as_deref()),
+        PluginsCommand::New { name, dir, sdk } => new(name, dir.as_deref(), sdk.as_deref()),
+    }
+}
+
+fn load(cli: &Cli) -> Result<Providers, CliError> {
+    let config = cli.load_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CliError::failure)?;
+    Ok(runtime.block_on(Providers::load(&config, &config.spool.root)))
+}
+
+fn capabilities(list: &[Capability]) -> String {
+    list.iter()
+        .map(|capability| match capability {
+            Capability::Text => "text",
+            Capability::Image => "image",
+            Capability::Speech => "speech",
+            Capability::Video => "video",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn list(cli: &Cli) -> Result<(), CliError> {
+    let providers = load(cli)?;
+    println!("plugins folder: {}", providers.dir.display());
+    if providers.providers.is_empty() && providers.problems.is_empty() {
+        println!("no plugins (drop NAME.wasm files there; `chute plugins new NAME` starts one)");
+        return Ok(());
+    }
+    println!(
+        "{:<16} {:<16} {:<9} {:<22} {:>4}  STATUS",
+        "PROVIDER", "PLUGIN", "VERSION", "CAPABILITIES", "KEYS"
+    );
+    for (name, provider) in &providers.providers {
+        println!(
+            "{:<16} {:<16} {:<9} {:<22} {:>4}  ok",
+            name,
+            provider.plugin.name,
+            provider.info.version,
+            capabilities(&provider.info.capabilities),
+            provider.keys.report().len()
+        );
+    }
+    for (name, why) in &providers.problems {
+        println!(
+            "{name:<16} {:<16} {:<9} {:<22} {:>4}  error: {why}",
+            "-", "-", "-", "-"
+        );
+    }
+    Ok(())
+}
+
+fn check(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
+    let providers = load(cli)?;
+    let mut failed = false;
+    let mut found = false;
+    for (name, why) in &providers.problems {
+        if only.is_none_or(|only| only == name) {
+            found = true;
+            failed = true;
+            println!("{name}: FAILED\n  {why}");
+        }
+    }
+    for (name, provider) in &providers.providers {
+        if only.is_some_and(|only| only != name) {
+            continue;
+        }
+        found = true;
+        let info = &provider.info;
+        println!("{name}: ok");
+        println!(
+            "  plugin        {} ({})",
+            provider.plugin.path.display(),
+            if provider.plugin.from_cache {
+                "compiled earlier, from the cache"
+            } else {
+                "compiled now"
+            }
+        );
+        println!("  sha256        {}", provider.plugin.sha256);
+        println!(
+            "  describes     {} {} — {}",
+            info.name,
+            info.version,
+            capabilities(&info.capabilities)
+        );
+        let auth = match &info.auth {
+            Auth::None => "none".to_owned(),
+            Auth::Header(header) => format!("header {header}"),
+            Auth::Query(parameter) => format!("query parameter {parameter}"),
+            Auth::Bearer => "bearer token".to_owned(),
+        };
+        println!("  auth          {auth}");
+        let hosts: Vec<&str> = provider.http.allowlist().hosts().collect();
+        println!(
+            "  allowlist     {}",
+            if hosts.is_empty() {
+                "(none: no network)".to_owned()
+            } else {
+                hosts.join(", ")
+            }
+        );
+        let limits = &info.limits;
+        println!(
+            "  limits        {} requests/min, {} requests/day per key, {} status checks at once",
+            limits
+                .requests_per_minute
+                .map_or("no limit".into(), |n| n.to_string()),
+            limits
+                .requests_per_day
+                .map_or("no limit".into(), |n| n.to_string()),
+            limits.max_concurrent_polls.unwrap_or(4)
+        );
+        let settings: Vec<String> = provider.settings.keys().cloned().collect();
+        println!(
+            "  settings      {}",
+            if settings.is_empty() {
+                "(none)".to_owned()
+            } else {
+                settings.join(", ")
+            }
+        );
+        let keys = provider.keys.report();
+        if keys.is_empty() && !matches!(info.auth, Auth::None) {
+            println!(
+                "  keys          none configured: add keys = [\"env:NAME\"] to [providers.{name}]"
+            );
+        }
+        for key in keys {
+            if key.state.starts_with("unreadable") {
+                failed = true;
+            }
+            println!("  key           {} {}", key.key, key.state);
+        }
+    }
+    if let Some(only) = only
+        && !found
+    {
+        return Err(CliError::failure(format!(
+            "no provider or plugin named {only} (plugins folder: {})",
+            providers.dir.display()
+        )));
+    }
+    if failed {
+        return Err(CliError::failure(""));
+    }
+    Ok(())
+}
+
+/// Whether `name` works as a plugin file name and a crate name.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 48
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The SDK this binary was built with, when its sources are still there.
+fn default_sdk() -> Option<PathBuf> {
+    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
+    built
+        .join("Cargo.toml")
+        .is_file()
+        .then(|| built.canonicalize().unwrap_or(built))
+}
+
+fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>) -> Result<(), CliError> {
+    if !valid_name(name) {
+        return Err(CliError::usage(format!(
+            "{name:?} is not a plugin name: use lower-case letters, digits and '-', starting with a letter"
+        )));
+    }
+    let sdk = match sdk.map(Path::to_path_buf).or_else(default_sdk) {
+        Some(sdk) if sdk.join("Cargo.toml").is_file() => sdk.canonicalize().unwrap_or(sdk),
+        Some(sdk) => {
+            return Err(CliError::usage(format!(
+                "{} is not the chute-plugin-sdk crate (no Cargo.toml)",
+                sdk.display()
+            )));
+        }
+        None => {
+            return Err(CliError::usage(
+                "cannot find chute-plugin-sdk: pass --sdk PATH (plugins/sdk in the chute sources) or set CHUTE_PLUGIN_SDK",
+            ));
+        }
+    };
+    let target = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(name));
+    if target.exists() {
+        return Err(CliError::usage(format!(
+            "{} already exists: choose another --dir",
+            target.display()
+        )));
+    }
+    let fill = |template: &str| {
+        template
+            .replace("{{name}}", name)
+            .replace("{{crate}}", &name.replace('-', "_"))
+            .replace("{{sdk}}", &sdk.display().to_string())
+    };
+    let io = |error: std::io::Error| {
+        CliError::failure(format!("cannot write {}: {error}", target.display()))
+    };
+    std::fs::create_dir_all(target.join("src")).map_err(io)?;
+    std::fs::write(
+        target.join("Cargo.toml"),
+        fill(include_str!("scaffold/Cargo.toml.in")),
+    )
+    .map_err(io)?;
+    std::fs::write(
+        target.join("src/lib.rs"),
+        fill(include_str!("scaffold/lib.rs.in")),
+    )
+    .map_err(io)?;
+    std::fs::write(target.join(".gitignore"), "/target\n").map_err(io)?;
+    println!("created {} (provider plugin {name})", target.display());
+    println!("next:");
+    println!(
+        "  cd {} && cargo build --release --target wasm32-wasip2",
+        target.display()
+    );
+    println!(
+        "  cp target/wasm32-wasip2/release/{}.wasm <spool>/plugins/{name}.wasm",
+        name.replace('-', "_")
+    );
+    println!("  chute plugins check {name}");
+    println!("see docs/writing-plugins.md");
+    Ok(())
+}

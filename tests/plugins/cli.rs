@@ -1,0 +1,137 @@
+//! `chute plugins new | check | list` through the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use crate::harness::{built_plugins, wasm_target};
+
+const BIN: &str = env!("CARGO_BIN_EXE_chute");
+
+fn chute(spool: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--spool")
+        .arg(spool)
+        .env_remove("CHUTE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn a_scaffolded_plugin_builds_and_passes_check_unchanged() {
+    built_plugins(); // the SDK's dependencies are compiled once, shared below
+    let base = tempfile::tempdir().unwrap();
+    let crate_dir = base.path().join("demo");
+    let created = Command::new(BIN)
+        .args(["plugins", "new", "demo", "--dir"])
+        .arg(&crate_dir)
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", text(&created));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let build = Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(wasm_target())
+        .current_dir(&crate_dir)
+        .status()
+        .unwrap();
+    assert!(build.success(), "the scaffold does not build");
+    let spool = base.path().join("spool");
+    std::fs::create_dir_all(spool.join("plugins")).unwrap();
+    std::fs::copy(
+        wasm_target().join("wasm32-wasip2/release/demo.wasm"),
+        spool.join("plugins/demo.wasm"),
+    )
+    .unwrap();
+
+    let check = chute(&spool, &["plugins", "check", "demo"]);
+    let said = text(&check);
+    assert!(check.status.success(), "{said}");
+    assert!(
+        said.contains("demo: ok") && said.contains("describes     demo 0.1.0 — text"),
+        "{said}"
+    );
+    assert!(
+        said.contains("allowlist     api.example.com") && said.contains("header x-api-key"),
+        "{said}"
+    );
+    // The second load comes from the compile cache.
+    let list = chute(&spool, &["plugins", "list"]);
+    assert!(
+        list.status.success() && text(&list).contains("demo             demo"),
+        "{}",
+        text(&list)
+    );
+    let again = chute(&spool, &["plugins", "check", "demo"]);
+    assert!(text(&again).contains("from the cache"), "{}", text(&again));
+    // A name that is not a plugin name is a usage error.
+    let bad = Command::new(BIN)
+        .args(["plugins", "new", "Bad_Name", "--dir"])
+        .arg(base.path().join("x"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+}
+
+#[test]
+fn check_explains_broken_and_pinned_plugins() {
+    let base = tempfile::tempdir().unwrap();
+    let spool = base.path().join("spool");
+    std::fs::create_dir_all(spool.join("plugins")).unwrap();
+    std::fs::write(spool.join("plugins/broken.wasm"), b"\0asm not really").unwrap();
+    std::fs::copy(
+        built_plugins().join("chute_test_echo.wasm"),
+        spool.join("plugins/echo.wasm"),
+    )
+    .unwrap();
+    let config = base.path().join("chute.toml");
+    std::fs::write(
+        &config,
+        format!("[providers.echo]\nsha256 = \"{}\"\n", "ab".repeat(32)),
+    )
+    .unwrap();
+
+    let broken = chute(&spool, &["plugins", "check", "broken"]);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(
+        text(&broken).contains("is not a valid WebAssembly component"),
+        "{}",
+        text(&broken)
+    );
+
+    let pinned = Command::new(BIN)
+        .args(["plugins", "check", "echo", "--config"])
+        .arg(&config)
+        .arg("--spool")
+        .arg(&spool)
+        .output()
+        .unwrap();
+    assert_eq!(pinned.status.code(), Some(1));
+    assert!(
+        text(&pinned).contains("but the config pins abab"),
+        "{}",
+        text(&pinned)
+    );
+
+    let unpinned = chute(&spool, &["plugins", "check", "echo"]);
+    assert!(unpinned.status.success(), "{}", text(&unpinned));
+    assert!(
+        text(&unpinned).contains("allowlist     (none: no network)"),
+        "{}",
+        text(&unpinned)
+    );
+}
