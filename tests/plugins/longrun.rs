@@ -69,6 +69,18 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
     wait_until(secs(60), "the operation is being polled", || {
         fake.seen_ending("/operations/op000001").len() >= 2
     });
+    // Doctor shows the running daemon's key counters, by fingerprint only.
+    let mut doctor = String::new();
+    wait_until(secs(10), "doctor shows the key's requests", || {
+        let output = std::process::Command::new(crate::spool_harness::BIN)
+            .args(["doctor", "--spool"])
+            .arg(&spool.root)
+            .output()
+            .unwrap();
+        doctor = String::from_utf8_lossy(&output.stdout).into_owned();
+        doctor.contains("gemini-lite key-") && doctor.contains(" ok, 0 failed")
+    });
+    assert!(!doctor.contains(KEY), "doctor printed the key");
     let first_log = first.log();
     first.kill9();
     assert_eq!(fake.seen_ending(":predictLongRunning").len(), 1);
