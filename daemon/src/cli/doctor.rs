@@ -167,30 +167,57 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
 /// Loads every provider plugin and shows the key counters the running daemons
 /// publish in `daemons/*.keys.json` (keys by fingerprint only).
 fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, String, &str)) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(error) => return check(false, format!("plugins: {error}"), "check the system's thread limits"),
+        Err(error) => {
+            return check(
+                false,
+                format!("plugins: {error}"),
+                "check the system's thread limits",
+            );
+        }
     };
     let providers = runtime.block_on(crate::provider::Providers::load(config, &config.spool.root));
     if providers.providers.is_empty() && providers.problems.is_empty() {
-        println!("info  no provider plugins in {} (the offline pipelines need none)", providers.dir.display());
+        println!(
+            "info  no provider plugins in {} (the offline pipelines need none)",
+            providers.dir.display()
+        );
     }
     for (name, provider) in &providers.providers {
         let keys = provider.keys.report();
-        let unreadable = keys.iter().filter(|key| key.state.starts_with("unreadable")).count();
+        let unreadable = keys
+            .iter()
+            .filter(|key| key.state.starts_with("unreadable"))
+            .count();
         check(
             unreadable == 0,
-            format!("provider {name}: plugin {} {} loads, {} key(s)", provider.plugin.name, provider.info.version, keys.len()),
+            format!(
+                "provider {name}: plugin {} {} loads, {} key(s)",
+                provider.plugin.name,
+                provider.info.version,
+                keys.len()
+            ),
             "fix the key references in [providers.NAME] keys (env:, file:, credential:); `chute plugins check NAME` shows which",
         );
     }
     for (name, why) in &providers.problems {
-        check(false, format!("provider {name}: {why}"), "run `chute plugins check NAME` for details");
+        check(
+            false,
+            format!("provider {name}: {why}"),
+            "run `chute plugins check NAME` for details",
+        );
     }
     let daemons = crate::spool::Spool::new(config.spool.root.clone()).daemons();
     for entry in std::fs::read_dir(&daemons).into_iter().flatten().flatten() {
         let file = entry.file_name().to_string_lossy().into_owned();
-        let Some(daemon) = file.strip_suffix(".keys.json") else { continue };
+        let Some(daemon) = file.strip_suffix(".keys.json") else {
+            continue;
+        };
         if !daemons.join(format!("{daemon}.json")).is_file() {
             continue;
         }
@@ -201,7 +228,8 @@ fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, St
         };
         for (provider, keys) in health {
             for key in keys {
-                let healthy = !key.state.starts_with("disabled") && !key.state.starts_with("unreadable");
+                let healthy =
+                    !key.state.starts_with("disabled") && !key.state.starts_with("unreadable");
                 check(
                     healthy,
                     format!(
@@ -212,7 +240,9 @@ fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, St
                         key.successes,
                         key.failures,
                         key.rate_limited,
-                        key.last_error.map(|error| format!(", last error {error}")).unwrap_or_default()
+                        key.last_error
+                            .map(|error| format!(", last error {error}"))
+                            .unwrap_or_default()
                     ),
                     "replace the key (the provider refused it), then restart chute",
                 );
