@@ -3,8 +3,13 @@
 # (unit tests and the end-to-end suites that spawn the real binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+target="${CARGO_TARGET_DIR:-target}"
 cargo fmt --all --check
+cargo fmt --all --check --manifest-path plugins/Cargo.toml
 cargo clippy --all-targets --locked -- -D warnings
+# The plugin SDK and the test plugins are a wasm32-wasip2 workspace of their own.
+cargo clippy --locked --target wasm32-wasip2 --manifest-path plugins/Cargo.toml \
+  --target-dir "$target/wasm-plugins" -- -D warnings
 # The tests spawn the real binaries (chute, and the chute-llm worker it starts), and
 # `cargo test` only builds the binaries of the package whose tests run.
 cargo build --bins --locked

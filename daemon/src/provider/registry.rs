@@ -409,3 +409,39 @@ fn caps(settings: &PluginsConfig) -> HttpCaps {
         idle: settings.idle_timeout,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::plugin::{Capability, Limits};
+
+    fn info() -> Info {
+        Info {
+            name: "gemini".into(),
+            version: "1.2.0".into(),
+            capabilities: vec![Capability::Text],
+            hosts: vec!["generativelanguage.googleapis.com".into(), "*.googleusercontent.com".into()],
+            auth: Auth::Header("x-goog-api-key".into()),
+            limits: Limits { requests_per_minute: None, requests_per_day: None, max_concurrent_polls: None },
+        }
+    }
+
+    #[test]
+    fn garbage_in_describe_is_refused_with_the_field_named() {
+        assert!(validate_info(&info()).is_ok());
+        let cases: Vec<(fn(&mut Info), &str)> = vec![
+            (|info| info.name = "../evil".into(), "bad name"),
+            (|info| info.version = "latest".into(), "bad version"),
+            (|info| info.capabilities.clear(), "no capabilities"),
+            (|info| info.hosts.push("https://x.example.com/path".into()), "bad host"),
+            (|info| info.hosts.push("*".into()), "bad host"),
+            (|info| info.auth = Auth::Header("x-key\r\nHost: evil".into()), "bad auth name"),
+        ];
+        for (spoil, expected) in cases {
+            let mut bad = info();
+            spoil(&mut bad);
+            let error = validate_info(&bad).expect_err(expected);
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+}
