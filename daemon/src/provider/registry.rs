@@ -420,9 +420,16 @@ mod tests {
             name: "gemini".into(),
             version: "1.2.0".into(),
             capabilities: vec![Capability::Text],
-            hosts: vec!["generativelanguage.googleapis.com".into(), "*.googleusercontent.com".into()],
+            hosts: vec![
+                "generativelanguage.googleapis.com".into(),
+                "*.googleusercontent.com".into(),
+            ],
             auth: Auth::Header("x-goog-api-key".into()),
-            limits: Limits { requests_per_minute: None, requests_per_day: None, max_concurrent_polls: None },
+            limits: Limits {
+                requests_per_minute: None,
+                requests_per_day: None,
+                max_concurrent_polls: None,
+            },
         }
     }
 
@@ -433,9 +440,15 @@ mod tests {
             (|info| info.name = "../evil".into(), "bad name"),
             (|info| info.version = "latest".into(), "bad version"),
             (|info| info.capabilities.clear(), "no capabilities"),
-            (|info| info.hosts.push("https://x.example.com/path".into()), "bad host"),
+            (
+                |info| info.hosts.push("https://x.example.com/path".into()),
+                "bad host",
+            ),
             (|info| info.hosts.push("*".into()), "bad host"),
-            (|info| info.auth = Auth::Header("x-key\r\nHost: evil".into()), "bad auth name"),
+            (
+                |info| info.auth = Auth::Header("x-key\r\nHost: evil".into()),
+                "bad auth name",
+            ),
         ];
         for (spoil, expected) in cases {
             let mut bad = info();
