@@ -3,20 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use chute::provider::plugin::{CallFailure, ProviderError, TextRequest};
+use chute::provider::plugin::{CallFailure, ProviderError};
 use chute::provider::{Answer, Operation, ServeError};
 
 use crate::harness::{load, spool_with};
-
-fn text(prompt: &str) -> Operation {
-    Operation::Text(TextRequest {
-        system: None,
-        prompt: prompt.into(),
-        json_schema: None,
-        temperature: None,
-        max_output_tokens: None,
-    })
-}
 
 fn answer_text(answer: Answer) -> String {
     match answer {
@@ -50,7 +40,7 @@ async fn hostile_plugins_fail_their_own_call_and_the_host_carries_on() {
     };
 
     let started = Instant::now();
-    let looped = failure(hostile.call(text("loop"), None).await);
+    let looped = failure(hostile.call(Operation::text("loop"), None).await);
     assert!(matches!(looped, CallFailure::Timeout(_)), "{looped}");
     assert!(
         started.elapsed() < Duration::from_secs(4),
@@ -58,18 +48,18 @@ async fn hostile_plugins_fail_their_own_call_and_the_host_carries_on() {
         started.elapsed()
     );
 
-    let bomb = failure(hostile.call(text("bomb"), None).await);
+    let bomb = failure(hostile.call(Operation::text("bomb"), None).await);
     assert!(matches!(bomb, CallFailure::MemoryCap(_)), "{bomb}");
     assert!(bomb.to_string().contains("32.0 MiB"), "{bomb}");
 
-    let trap = failure(hostile.call(text("trap"), None).await);
+    let trap = failure(hostile.call(Operation::text("trap"), None).await);
     assert!(matches!(trap, CallFailure::Trapped(_)), "{trap}");
     assert!(
         trap.to_string().contains("panics on purpose"),
         "the panic message is shown: {trap}"
     );
 
-    let unknown = failure(hostile.call(text("dance"), None).await);
+    let unknown = failure(hostile.call(Operation::text("dance"), None).await);
     assert!(
         matches!(unknown, CallFailure::Provider(ProviderError::BadRequest(_))),
         "{unknown}"
@@ -77,7 +67,7 @@ async fn hostile_plugins_fail_their_own_call_and_the_host_carries_on() {
 
     // Between the hostile calls, and after them, a good plugin still answers.
     let served = echo
-        .call(text("still here"), None)
+        .call(Operation::text("still here"), None)
         .await
         .expect("echo answers");
     assert_eq!(answer_text(served.answer), "echo: still here");
@@ -92,7 +82,7 @@ async fn a_plugin_sees_no_files_no_environment_and_no_sockets() {
     let providers = load(&spool, CONFIG).await;
     let hostile = providers.get("hostile").expect("hostile loaded");
     let served = hostile
-        .call(text("snoop"), None)
+        .call(Operation::text("snoop"), None)
         .await
         .expect("snoop answers");
     assert_eq!(
@@ -139,7 +129,7 @@ async fn the_host_refuses_requests_off_the_allowlist_and_credential_headers() {
         let providers = load(&spool, config).await;
         let hostile = providers.get("hostile").expect("hostile loaded");
         let served = hostile
-            .call(text(&format!("fetch {url}")), None)
+            .call(Operation::text(&format!("fetch {url}")), None)
             .await
             .expect("the plugin answers");
         let said = answer_text(served.answer);
@@ -155,7 +145,7 @@ async fn the_host_refuses_requests_off_the_allowlist_and_credential_headers() {
         "X-Api-Key",
     ] {
         let served = hostile
-            .call(text(&format!("steal-header {header}")), None)
+            .call(Operation::text(&format!("steal-header {header}")), None)
             .await
             .expect("answers");
         let said = answer_text(served.answer);

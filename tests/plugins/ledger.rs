@@ -2,7 +2,6 @@
 //! without paying twice, budget caps refuse paid calls before they are sent, and a
 //! fallback chain moves on from a provider whose keys are refused.
 
-use chute::provider::plugin::TextRequest;
 use chute::provider::{Operation, ServeError};
 
 use crate::fake_gemini::{FakeGemini, KeyMode};
@@ -10,16 +9,6 @@ use crate::harness::{load, spool_with};
 
 const GOOD: &str = "AIzaSyFAKE-ledger-good-4444444444444";
 const REFUSED: &str = "AQ.FAKE-ledger-refused-55555555555555";
-
-fn text(prompt: &str) -> Operation {
-    Operation::Text(TextRequest {
-        system: None,
-        prompt: prompt.into(),
-        json_schema: None,
-        temperature: None,
-        max_output_tokens: None,
-    })
-}
 
 fn key_file(spool: &tempfile::TempDir, name: &str, key: &str) -> String {
     let path = spool.path().join(name);
@@ -40,11 +29,11 @@ async fn a_repeated_request_is_served_from_the_cache_and_budgets_stop_paid_calls
     let provider = providers.get("gemini-lite").unwrap();
 
     let first = provider
-        .call(text("same question"), Some("job-a"))
+        .call(Operation::text("same question"), Some("job-a"))
         .await
         .unwrap();
     let again = provider
-        .call(text("same question"), Some("job-a"))
+        .call(Operation::text("same question"), Some("job-a"))
         .await
         .unwrap();
     assert!(!first.record.cached && again.record.cached);
@@ -57,11 +46,11 @@ async fn a_repeated_request_is_served_from_the_cache_and_budgets_stop_paid_calls
     assert_eq!(format!("{:?}", first.answer), format!("{:?}", again.answer));
 
     provider
-        .call(text("second question"), Some("job-a"))
+        .call(Operation::text("second question"), Some("job-a"))
         .await
         .unwrap();
     let (refused, _) = provider
-        .call(text("third question"), Some("job-a"))
+        .call(Operation::text("third question"), Some("job-a"))
         .await
         .unwrap_err();
     assert!(matches!(refused, ServeError::Budget(_)), "{refused}");
@@ -76,7 +65,7 @@ async fn a_repeated_request_is_served_from_the_cache_and_budgets_stop_paid_calls
     );
     // Another job has its own budget.
     provider
-        .call(text("third question"), Some("job-b"))
+        .call(Operation::text("third question"), Some("job-b"))
         .await
         .unwrap();
 }
@@ -101,7 +90,7 @@ async fn a_chain_falls_through_a_provider_whose_keys_are_refused() {
         "backup".to_string(),
     ];
     let served = providers
-        .call_chain(&chain, text("who answers?"), Some("job-c"))
+        .call_chain(&chain, Operation::text("who answers?"), Some("job-c"))
         .await
         .unwrap();
     assert_eq!(served.record.provider, "backup");
@@ -119,7 +108,7 @@ async fn a_chain_falls_through_a_provider_whose_keys_are_refused() {
     );
     // The refused key was tried once, then disabled: a second call skips primary at once.
     let again = providers
-        .call_chain(&chain, text("and again?"), Some("job-c"))
+        .call_chain(&chain, Operation::text("and again?"), Some("job-c"))
         .await
         .unwrap();
     assert_eq!(again.record.provider, "backup");

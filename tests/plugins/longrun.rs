@@ -111,6 +111,21 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
         .cloned()
         .unwrap_or_default();
     assert_eq!(stage["attempts"], 2, "{stage}");
+    // result.json says who served it, with which key (by fingerprint), and every exchange.
+    let call = &stage["outputs"]["calls"][0];
+    assert_eq!(call["provider"], "gemini-lite", "{stage}");
+    assert!(
+        call["key"]
+            .as_str()
+            .is_some_and(|key| key.starts_with("key-")),
+        "{call}"
+    );
+    assert!(
+        call["exchanges"]
+            .as_array()
+            .is_some_and(|exchanges| exchanges.len() >= 2),
+        "{call}"
+    );
 
     // The same request from another job comes from the result cache: no new submit.
     let third = spool.start_daemon();

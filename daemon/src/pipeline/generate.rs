@@ -324,8 +324,9 @@ async fn video(
                 }
                 Answer::Progress(Progress::Done(media)) => {
                     let provider = served.record.provider.clone();
-                    let file = finish(context, &provider, &submit, media, out).await?;
-                    return Ok((file, served.record));
+                    let mut record = served.record;
+                    let file = finish(context, &provider, &submit, media, out, &mut record).await?;
+                    return Ok((file, record));
                 }
                 other => {
                     return Err(StageError::job(
@@ -373,6 +374,7 @@ async fn video(
         let served = served.map_err(|(error, record)| failure(error, &record))?;
         record.exchanges.extend(served.record.exchanges);
         record.attempts += served.record.attempts;
+        record.key = served.record.key.or(record.key.take());
         match served.answer {
             Answer::Progress(Progress::Pending(pending)) => {
                 if pending.state != state {
@@ -387,7 +389,8 @@ async fn video(
                 context.progress(percent, &format!("still rendering (check {polls})"));
             }
             Answer::Progress(Progress::Done(media)) => {
-                let file = finish(context, &provider_name, &submit, media, out).await?;
+                let file =
+                    finish(context, &provider_name, &submit, media, out, &mut record).await?;
                 return Ok((file, record));
             }
             other => {
@@ -408,6 +411,7 @@ async fn finish(
     submit: &Operation,
     media: Media,
     out: &Path,
+    record: &mut CallRecord,
 ) -> Result<String, StageError> {
     let target = out.join("video.mp4");
     match media {
@@ -419,12 +423,14 @@ async fn finish(
             let provider = context.providers.get(provider_name).ok_or_else(|| {
                 StageError::Transient(format!("provider {provider_name} is not loaded"))
             })?;
-            provider
-                .download(&download.url, &target)
-                .await
-                .map_err(|why| {
-                    StageError::Transient(format!("downloading the video failed: {why}"))
-                })?;
+            let (_, exchanges) =
+                provider
+                    .download(&download.url, &target)
+                    .await
+                    .map_err(|why| {
+                        StageError::Transient(format!("downloading the video failed: {why}"))
+                    })?;
+            record.exchanges.extend(exchanges);
         }
     }
     let mut head = [0u8; 12];

@@ -155,17 +155,7 @@ fn touch(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::plugin::{TextRequest, TextResult, VideoRequest};
-
-    fn text(prompt: &str) -> Operation {
-        Operation::Text(TextRequest {
-            system: None,
-            prompt: prompt.into(),
-            json_schema: None,
-            temperature: None,
-            max_output_tokens: None,
-        })
-    }
+    use crate::provider::plugin::{TextResult, VideoRequest};
 
     fn answer(text: &str) -> Answer {
         Answer::Text(TextResult {
@@ -178,10 +168,19 @@ mod tests {
 
     #[test]
     fn keys_depend_on_plugin_version_and_request_but_not_the_idempotency_key() {
-        let a = ResultCache::key("gemini", "1.0.0", "aa", &text("x"));
-        assert_eq!(a, ResultCache::key("gemini", "1.0.0", "aa", &text("x")));
-        assert_ne!(a, ResultCache::key("gemini", "1.0.1", "aa", &text("x")));
-        assert_ne!(a, ResultCache::key("gemini", "1.0.0", "aa", &text("y")));
+        let a = ResultCache::key("gemini", "1.0.0", "aa", &Operation::text("x"));
+        assert_eq!(
+            a,
+            ResultCache::key("gemini", "1.0.0", "aa", &Operation::text("x"))
+        );
+        assert_ne!(
+            a,
+            ResultCache::key("gemini", "1.0.1", "aa", &Operation::text("x"))
+        );
+        assert_ne!(
+            a,
+            ResultCache::key("gemini", "1.0.0", "aa", &Operation::text("y"))
+        );
         let video = |key: &str| {
             Operation::SubmitVideo(VideoRequest {
                 prompt: "p".into(),

@@ -347,9 +347,9 @@ pub struct KeyReport {
     pub state: String,
     /// HTTP requests sent with it.
     pub requests: u64,
-    /// 2xx answers.
+    /// Answers below 400.
     pub successes: u64,
-    /// Other answers and transport failures.
+    /// 4xx and 5xx answers.
     pub failures: u64,
     /// 429 answers.
     pub rate_limited: u64,
@@ -406,11 +406,16 @@ impl KeyLease {
 
     /// Updates the key's health from one HTTP exchange.
     pub fn observe(&self, exchange: &Exchange) {
+        // No answer (a transport failure, or no room under the limits) says nothing
+        // about the key itself.
+        if exchange.status.is_none() {
+            return;
+        }
         let key = &self.key;
         key.requests.fetch_add(1, Ordering::Relaxed);
         let mut health = key.health();
         match exchange.status {
-            Some(status) if (200..300).contains(&status) => {
+            Some(status) if status < 400 => {
                 key.successes.fetch_add(1, Ordering::Relaxed);
                 return;
             }
@@ -436,11 +441,7 @@ impl KeyLease {
             _ => {}
         }
         key.failures.fetch_add(1, Ordering::Relaxed);
-        health.last_error = Some(match (exchange.status, &exchange.error) {
-            (Some(status), _) => format!("HTTP {status}"),
-            (None, Some(error)) => error.clone(),
-            (None, None) => "failed".into(),
-        });
+        health.last_error = exchange.status.map(|status| format!("HTTP {status}"));
     }
 }
 

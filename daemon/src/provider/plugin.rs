@@ -66,6 +66,17 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Plain text generation from a prompt, every option at its default.
+    pub fn text(prompt: &str) -> Operation {
+        Operation::Text(TextRequest {
+            system: None,
+            prompt: prompt.to_owned(),
+            json_schema: None,
+            temperature: None,
+            max_output_tokens: None,
+        })
+    }
+
     /// The WIT name, for logs and errors.
     pub fn name(&self) -> &'static str {
         match self {

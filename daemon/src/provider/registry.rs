@@ -436,7 +436,8 @@ mod tests {
     #[test]
     fn garbage_in_describe_is_refused_with_the_field_named() {
         assert!(validate_info(&info()).is_ok());
-        let cases: Vec<(fn(&mut Info), &str)> = vec![
+        type Spoil = fn(&mut Info);
+        let cases: Vec<(Spoil, &str)> = vec![
             (|info| info.name = "../evil".into(), "bad name"),
             (|info| info.version = "latest".into(), "bad version"),
             (|info| info.capabilities.clear(), "no capabilities"),
