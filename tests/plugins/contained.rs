@@ -157,3 +157,29 @@ async fn the_host_refuses_requests_off_the_allowlist_and_credential_headers() {
     // Only the one allowed fetch reached the fake.
     assert_eq!(fake.seen().len(), 1, "{:?}", fake.seen());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_caps_response_size_and_waiting_time() {
+    let fake = crate::fake_gemini::FakeGemini::start(&[]).await;
+    let spool = spool_with(&["hostile"]);
+    let config = format!(
+        "[plugins]\ncall_timeout = \"10s\"\nmax_response = \"1MiB\"\nfirst_byte_timeout = \"1s\"\nattempts = 1\n\n[providers.hostile]\nbase_url = \"{}\"\n",
+        fake.url
+    );
+    let providers = load(&spool, &config).await;
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    for (path, expect) in [("/raw/big", "TooLarge"), ("/raw/slow", "Timeout")] {
+        let started = std::time::Instant::now();
+        let served = hostile
+            .call(Operation::text(&format!("fetch {}{path}", fake.url)), None)
+            .await
+            .expect("the plugin answers");
+        let said = answer_text(served.answer);
+        assert!(said.contains(expect), "{path}: {said}");
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+}

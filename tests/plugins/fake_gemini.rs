@@ -196,6 +196,14 @@ async fn handle(
     if origin == "storage" {
         return ([("content-type", "video/mp4")], TINY_MP4).into_response();
     }
+    // Test utilities outside the Gemini API: a large body, a slow answer.
+    if path == "/raw/big" {
+        return vec![b'x'; 2 << 20].into_response();
+    }
+    if path == "/raw/slow" {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        return "late".into_response();
+    }
     // Auth first, as Google does.
     let Some(key) = key else {
         return error(
