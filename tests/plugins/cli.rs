@@ -127,6 +127,19 @@ fn check_explains_broken_and_pinned_plugins() {
         text(&pinned)
     );
 
+    std::fs::copy(
+        built_plugins().join("chute_test_future.wasm"),
+        spool.join("plugins/future.wasm"),
+    )
+    .unwrap();
+    let future = chute(&spool, &["plugins", "check", "future"]);
+    assert_eq!(future.status.code(), Some(1));
+    assert!(
+        text(&future).contains("built for chute:provider@0.2.0, this chute speaks @0.1.0"),
+        "{}",
+        text(&future)
+    );
+
     let unpinned = chute(&spool, &["plugins", "check", "echo"]);
     assert!(unpinned.status.success(), "{}", text(&unpinned));
     assert!(
