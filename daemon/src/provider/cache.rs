@@ -56,22 +56,35 @@ impl ResultCache {
             return None;
         }
         let path = self.dir.join(format!("{key}.json"));
-        let bytes = std::fs::read(&path).ok()?;
-        let answer = serde_json::from_slice(&bytes).ok()?;
+        let mut answer: Answer = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        if let Some(payload) = payload_mut(&mut answer) {
+            let bin = self.dir.join(format!("{key}.bin"));
+            *payload = std::fs::read(&bin).ok()?;
+            touch(&bin);
+        }
         touch(&path);
         Some(answer)
     }
 
     /// Stores an answer (best effort: a cache that cannot be written is only slower).
+    /// Media bytes go to `<key>.bin` beside the JSON, written first, so a reader
+    /// never finds the JSON without them.
     pub fn put(&self, key: &str, answer: &Answer) {
         if !self.enabled() || matches!(answer, Answer::Progress(_) | Answer::Info(_)) {
             return;
         }
-        let Ok(bytes) = serde_json::to_vec(answer) else {
+        let mut answer = answer.clone();
+        if let Some(payload) = payload_mut(&mut answer) {
+            let bytes = std::mem::take(payload);
+            self.store(&format!("{key}.bin"), |path| {
+                crate::spool::fsutil::write_atomic(path, &bytes, false)
+            });
+        }
+        let Ok(json) = serde_json::to_vec(&answer) else {
             return;
         };
         self.store(&format!("{key}.json"), |path| {
-            crate::spool::fsutil::write_atomic(path, &bytes, false)
+            crate::spool::fsutil::write_atomic(path, &json, false)
         });
     }
 
@@ -145,6 +158,18 @@ impl ResultCache {
     }
 }
 
+/// The media bytes inside an answer, kept out of its JSON.
+fn payload_mut(answer: &mut Answer) -> Option<&mut Vec<u8>> {
+    match answer {
+        Answer::Image(image) => Some(&mut image.data),
+        Answer::Speech(speech) => match &mut speech.audio {
+            super::plugin::Media::Bytes(audio) => Some(&mut audio.data),
+            super::plugin::Media::Download(_) => None,
+        },
+        _ => None,
+    }
+}
+
 /// Marks an entry as just used (its mtime orders eviction).
 fn touch(path: &Path) {
     if let Ok(file) = std::fs::File::options().append(true).open(path) {
@@ -197,6 +222,36 @@ mod tests {
         assert_eq!(
             ResultCache::key("v", "1", "s", &Operation::PollVideo("op".into())),
             None
+        );
+    }
+
+    #[test]
+    fn media_bytes_are_kept_beside_the_json_not_in_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cache = ResultCache::new(dir.path().to_owned(), 1 << 20);
+        let png = crate::provider::plugin::Image {
+            mime_type: "image/png".into(),
+            data: vec![0x89, b'P', b'N', b'G', 7, 7],
+        };
+        cache.put("img", &Answer::Image(png.clone()));
+        assert_eq!(
+            std::fs::read(dir.path().join("img.bin")).expect("bin"),
+            png.data
+        );
+        assert!(
+            std::fs::metadata(dir.path().join("img.json"))
+                .expect("json")
+                .len()
+                < 100
+        );
+        match cache.get("img") {
+            Some(Answer::Image(image)) => assert_eq!(image.data, png.data),
+            other => panic!("{other:?}"),
+        }
+        std::fs::remove_file(dir.path().join("img.bin")).expect("rm");
+        assert!(
+            cache.get("img").is_none(),
+            "JSON without its bytes is a miss"
         );
     }
 
