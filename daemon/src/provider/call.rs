@@ -10,7 +10,7 @@ use backon::{ExponentialBuilder, Retryable};
 use serde::Serialize;
 
 use super::http::Exchange;
-use super::keys::{DAILY_QUOTA_REST, DEFAULT_COOLDOWN, KeyLease, Pick};
+use super::keys::{DEFAULT_COOLDOWN, KeyLease, Pick, daily_quota_rest};
 use super::plugin::{Answer, CallContext, CallFailure, Operation, ProviderError};
 use super::registry::{Provider, Providers};
 
@@ -269,7 +269,7 @@ impl Provider {
                 let rest = after.map(Duration::from_millis).unwrap_or(DEFAULT_COOLDOWN);
                 self.keys.cool_down(key, rest);
             }
-            ProviderError::QuotaExhausted(_) => self.keys.cool_down(key, DAILY_QUOTA_REST),
+            ProviderError::QuotaExhausted(_) => self.keys.cool_down(key, daily_quota_rest()),
             ProviderError::Unauthorized(why) if !(saw(401) || saw(403)) => {
                 self.keys.disable(key, why)
             }

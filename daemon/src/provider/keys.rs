@@ -24,9 +24,44 @@ use super::http::Exchange;
 
 /// How long a key rests after a 429 that gave no delay.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
-/// How long a key rests after a per-day quota failure (the reset is at midnight
-/// Pacific; an hour-granular wait is close enough and never early by much).
-pub const DAILY_QUOTA_REST: Duration = Duration::from_secs(60 * 60);
+/// How long a key rests after a per-day quota failure: until the next midnight in
+/// US Pacific time, when Google resets requests-per-day quotas.
+pub fn daily_quota_rest() -> Duration {
+    until_pacific_midnight(chrono::Utc::now())
+}
+
+/// From `now` to the next midnight in America/Los_Angeles (PDT, UTC−7, from the
+/// second Sunday of March to the first Sunday of November; PST, UTC−8, otherwise).
+pub fn until_pacific_midnight(now: chrono::DateTime<chrono::Utc>) -> Duration {
+    use chrono::{Datelike, Duration as Span, NaiveDate, Weekday};
+    let nth_sunday = |year: i32, month: u32, nth: u8| {
+        NaiveDate::from_weekday_of_month_opt(year, month, Weekday::Sun, nth)
+            .expect("a month has Sundays")
+    };
+    let offset_hours = |utc: chrono::NaiveDateTime| {
+        let year = utc.year();
+        // DST starts 02:00 PST (10:00 UTC) and ends 02:00 PDT (09:00 UTC).
+        let starts = nth_sunday(year, 3, 2)
+            .and_hms_opt(10, 0, 0)
+            .expect("valid time");
+        let ends = nth_sunday(year, 11, 1)
+            .and_hms_opt(9, 0, 0)
+            .expect("valid time");
+        if utc >= starts && utc < ends { -7 } else { -8 }
+    };
+    let utc = now.naive_utc();
+    let local = utc + Span::hours(offset_hours(utc));
+    let next_midnight = local
+        .date()
+        .succ_opt()
+        .expect("not the end of time")
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight");
+    // The offset at that midnight (a DST change never happens at midnight).
+    let guess = next_midnight - Span::hours(offset_hours(utc));
+    let reset = next_midnight - Span::hours(offset_hours(guess));
+    (reset - utc).to_std().unwrap_or(Duration::from_secs(60))
+}
 
 /// A key's value. Its `Debug` never shows it.
 #[derive(Clone)]
@@ -422,7 +457,7 @@ impl KeyLease {
             Some(429) => {
                 health.rate_limited += 1;
                 let rest = if exchange.daily_quota {
-                    DAILY_QUOTA_REST
+                    daily_quota_rest()
                 } else {
                     exchange.retry_after.unwrap_or(DEFAULT_COOLDOWN)
                 };
@@ -510,6 +545,32 @@ mod tests {
         }
         first.observe(&exchange(403, None));
         assert!(matches!(pool.pick(), Pick::Exhausted(_)));
+    }
+
+    #[test]
+    fn daily_quotas_rest_until_midnight_pacific() {
+        use chrono::TimeZone;
+        let at = |y, mo, d, h, mi| {
+            chrono::Utc
+                .with_ymd_and_hms(y, mo, d, h, mi, 0)
+                .single()
+                .expect("time")
+        };
+        // 2026-11-24 12:00 UTC is 04:00 PST: 20 hours to go.
+        assert_eq!(
+            until_pacific_midnight(at(2026, 11, 24, 12, 0)),
+            Duration::from_secs(20 * 3600)
+        );
+        // 2026-07-01 06:30 UTC is 23:30 PDT on June 30: half an hour to go.
+        assert_eq!(
+            until_pacific_midnight(at(2026, 7, 1, 6, 30)),
+            Duration::from_secs(1800)
+        );
+        // The night DST ends (Nov 1, 2026): 00:00 PDT is 07:00 UTC; the next midnight is PST (Nov 2, 08:00 UTC).
+        assert_eq!(
+            until_pacific_midnight(at(2026, 11, 1, 7, 0)),
+            Duration::from_secs(25 * 3600)
+        );
     }
 
     #[test]
