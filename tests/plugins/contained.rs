@@ -59,6 +59,21 @@ async fn hostile_plugins_fail_their_own_call_and_the_host_carries_on() {
         "the panic message is shown: {trap}"
     );
 
+    let garbage = failure(
+        hostile
+            .call(
+                Operation::Image(chute::provider::plugin::ImageRequest {
+                    prompt: "a lighthouse".into(),
+                    references: Vec::new(),
+                    aspect_ratio: None,
+                }),
+                None,
+            )
+            .await,
+    );
+    assert!(matches!(garbage, CallFailure::Invalid(_)), "{garbage}");
+    assert!(garbage.to_string().contains("not image/png"), "{garbage}");
+
     let unknown = failure(hostile.call(Operation::text("dance"), None).await);
     assert!(
         matches!(unknown, CallFailure::Provider(ProviderError::BadRequest(_))),

@@ -120,6 +120,9 @@ pub enum CallFailure {
     /// The plugin trapped (panic, unreachable, bad value at the boundary).
     #[error("the plugin crashed: {0}")]
     Trapped(String),
+    /// The plugin answered, but with something unusable (an "image" that is not one).
+    #[error("the plugin returned an unusable answer: {0}")]
+    Invalid(String),
 }
 
 /// A short sentence for a provider error.
@@ -339,7 +342,9 @@ impl LoadedPlugin {
         trace.stderr = tail(&stderr.contents());
         let result = match outcome {
             Err(_elapsed) => Err(CallFailure::Timeout(budget)),
-            Ok(Ok(Ok(answer))) => Ok(answer),
+            Ok(Ok(Ok(answer))) => check_answer(&answer)
+                .map(|()| answer)
+                .map_err(CallFailure::Invalid),
             Ok(Ok(Err(error))) => Err(CallFailure::Provider(error)),
             Ok(Err(_)) if store.data().limiter.hit => {
                 Err(CallFailure::MemoryCap(self.sandbox.memory))
@@ -383,6 +388,59 @@ async fn invoke(
             .await?
             .map(Answer::Progress),
     })
+}
+
+/// Media in an answer must be what it says it is (checked by magic bytes), and
+/// URLs must parse; the host never delivers garbage as a result.
+fn check_answer(answer: &Answer) -> Result<(), String> {
+    let media = |mime: &str, data: &[u8]| -> Result<(), String> {
+        let kind = mime.split(';').next().unwrap_or("").trim();
+        let magic_ok = match kind {
+            "image/png" => data.starts_with(b"\x89PNG\r\n\x1a\n"),
+            "image/jpeg" => data.starts_with(&[0xff, 0xd8, 0xff]),
+            "image/webp" => data.len() > 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP",
+            "audio/wav" | "audio/x-wav" => data.starts_with(b"RIFF"),
+            "audio/mpeg" => data.starts_with(b"ID3") || data.first() == Some(&0xff),
+            "audio/ogg" => data.starts_with(b"OggS"),
+            "video/mp4" => data.len() > 8 && &data[4..8] == b"ftyp",
+            // Raw PCM (audio/L16;rate=…) and other declared types are taken as they are.
+            _ => !data.is_empty(),
+        };
+        if data.is_empty() {
+            Err(format!("empty {kind} data"))
+        } else if !magic_ok {
+            Err(format!(
+                "the bytes are not {kind} (first bytes {:02x?})",
+                &data[..data.len().min(8)]
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let url = |url: &str| {
+        reqwest::Url::parse(url)
+            .map(|_| ())
+            .map_err(|error| format!("bad download URL: {error}"))
+    };
+    match answer {
+        Answer::Image(image) => media(&image.mime_type, &image.data),
+        Answer::Speech(SpeechResult {
+            audio: Media::Bytes(audio),
+            ..
+        }) => media(&audio.mime_type, &audio.data),
+        Answer::Speech(SpeechResult {
+            audio: Media::Download(download),
+            ..
+        })
+        | Answer::Progress(Progress::Done(Media::Download(download))) => url(&download.url),
+        Answer::Progress(Progress::Done(Media::Bytes(video))) => {
+            media(&video.mime_type, &video.data)
+        }
+        Answer::Progress(Progress::Pending(pending)) if pending.state.is_empty() => {
+            Err("a pending operation without a state to poll".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The trap's first line plus what the plugin printed (a panic message).

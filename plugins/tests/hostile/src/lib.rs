@@ -7,6 +7,8 @@
 //! - `fetch <url>`: ask the host for any URL;
 //! - `steal-header <name>`: set a credential header and send a request to the fake;
 //! - `big`: return a very large answer.
+//!
+//! Its `generate-image` returns garbage: HTML labelled as a PNG.
 
 use chute_plugin_sdk::host::{self, Request};
 use chute_plugin_sdk::*;
@@ -18,6 +20,7 @@ impl Provider for Hostile {
         let mut info = Info::new("hostile", env!("CARGO_PKG_VERSION"), &[Capability::Text]);
         info.hosts = vec!["127.0.0.1".into()];
         info.auth = Auth::Header("x-goog-api-key".into());
+        info.capabilities.push(Capability::Image);
         info
     }
 
@@ -47,6 +50,13 @@ impl Provider for Hostile {
             model: "hostile".into(),
             input_tokens: None,
             output_tokens: None,
+        })
+    }
+
+    fn generate_image(_req: ImageRequest) -> Result<Image, ProviderError> {
+        Ok(Image {
+            mime_type: "image/png".into(),
+            data: b"<html>not an image</html>".to_vec(),
         })
     }
 }
