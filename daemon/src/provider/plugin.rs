@@ -390,6 +390,9 @@ async fn invoke(
     })
 }
 
+/// Largest poll state a plugin may ask the host to save.
+pub const MAX_POLL_STATE: usize = 64 << 10;
+
 /// Media in an answer must be what it says it is (checked by magic bytes), and
 /// URLs must parse; the host never delivers garbage as a result.
 fn check_answer(answer: &Answer) -> Result<(), String> {
@@ -438,6 +441,13 @@ fn check_answer(answer: &Answer) -> Result<(), String> {
         }
         Answer::Progress(Progress::Pending(pending)) if pending.state.is_empty() => {
             Err("a pending operation without a state to poll".into())
+        }
+        // The state is saved in state.json: keep it a handle, not a payload.
+        Answer::Progress(Progress::Pending(pending)) if pending.state.len() > MAX_POLL_STATE => {
+            Err(format!(
+                "a pending operation's state of {} bytes (at most {MAX_POLL_STATE})",
+                pending.state.len()
+            ))
         }
         _ => Ok(()),
     }

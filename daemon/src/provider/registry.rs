@@ -385,6 +385,12 @@ pub fn validate_info(info: &Info) -> Result<(), String> {
                 "describe lists a bad host {host:?} (a host name such as api.example.com)"
             ));
         }
+        // A wildcard names one organisation's subdomains, never a whole TLD.
+        if host.starts_with("*.") && bare.split('.').filter(|label| !label.is_empty()).count() < 2 {
+            return Err(format!(
+                "describe lists a bad host {host:?}: a wildcard needs a domain (*.example.com)"
+            ));
+        }
     }
     match &info.auth {
         super::plugin::Auth::Header(name) | super::plugin::Auth::Query(name)
@@ -446,6 +452,10 @@ mod tests {
                 "bad host",
             ),
             (|info| info.hosts.push("*".into()), "bad host"),
+            (
+                |info| info.hosts.push("*.com".into()),
+                "a wildcard needs a domain",
+            ),
             (
                 |info| info.auth = Auth::Header("x-key\r\nHost: evil".into()),
                 "bad auth name",
