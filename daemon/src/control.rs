@@ -135,6 +135,9 @@ pub fn retry(
         if stage.status != StageStatus::Done {
             stage.status = StageStatus::Pending;
             stage.error = None;
+            // A retry starts remote work afresh: the old operation failed, expired or
+            // was abandoned, and polling it again would only fail again.
+            stage.remote.clear();
         }
     }
     state.status = JobStatus::Queued;

@@ -61,6 +61,7 @@ struct State {
     seen: Vec<Seen>,
     operations: HashMap<String, u32>,
     polls_until_done: u32,
+    fail_operations: bool,
     next_operation: u64,
     storage: String,
     api: String,
@@ -109,6 +110,11 @@ impl FakeGemini {
     /// How many polls an operation needs before it is done.
     pub fn polls_until_done(&self, polls: u32) {
         self.state.lock().unwrap().polls_until_done = polls;
+    }
+
+    /// Whether finished operations end in an error (gRPC code 3, INVALID_ARGUMENT).
+    pub fn fail_operations(&self, fail: bool) {
+        self.state.lock().unwrap().fail_operations = fail;
     }
 
     /// Every request so far.
@@ -290,6 +296,7 @@ async fn handle(
     {
         let mut locked = state.lock().unwrap();
         let until = locked.polls_until_done;
+        let fail = locked.fail_operations;
         let api = locked.api.clone();
         let Some(polls) = locked.operations.get_mut(id) else {
             return error(
@@ -303,6 +310,11 @@ async fn handle(
         let name = format!("models/{model}/operations/{id}");
         if *polls < until {
             return axum::Json(json!({"name": name, "done": false})).into_response();
+        }
+        if fail {
+            return axum::Json(json!({"name": name, "done": true,
+                "error": {"code": 3, "message": "The prompt could not be processed."}}))
+            .into_response();
         }
         return axum::Json(json!({"name": name, "done": true, "response": {
             "@type": "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse",

@@ -178,3 +178,66 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
         assert!(!log.contains(KEY), "the key is in a daemon log");
     }
 }
+
+#[test]
+fn a_retried_job_submits_a_new_operation_instead_of_polling_the_failed_one() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
+    fake.polls_until_done(1);
+    fake.fail_operations(true);
+
+    let mut config = Config::with_route(generate_route("clips"));
+    let spool = Spool::new(&config);
+    let key_file = spool.outside.join("gemini.key");
+    std::fs::write(&key_file, KEY).unwrap();
+    config.extra = format!(
+        "[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\npoll_ms = \"200\"\n",
+        fake.url,
+        key_file.display()
+    );
+    spool.write_config(&config);
+    std::fs::create_dir_all(spool.path("plugins")).unwrap();
+    std::fs::copy(
+        built_plugins().join("chute_test_gemini_lite.wasm"),
+        spool.path("plugins/gemini-lite.wasm"),
+    )
+    .unwrap();
+
+    let daemon = spool.start_daemon();
+    spool.drop_file(
+        "clips",
+        "tide.toml",
+        b"kind = \"video\"\nprompt = \"Tide pools at dawn\"\nproviders = [\"gemini-lite\"]\n",
+    );
+    wait_until(secs(60), "the job fails", || {
+        spool.failed_count("clips") == 1
+    });
+    let failed = &spool.failures("clips")[0];
+    assert!(
+        failed.record.to_string().contains("could not be processed"),
+        "{}",
+        failed.record
+    );
+    assert_eq!(fake.seen_ending(":predictLongRunning").len(), 1);
+
+    fake.fail_operations(false);
+    let retried = spool.cli(["retry", failed.job_id().as_str()]);
+    assert_eq!(
+        retried.code,
+        Some(0),
+        "{}{}",
+        retried.stdout,
+        retried.stderr
+    );
+    spool.wait_delivered("clips", 1, secs(60));
+    daemon.terminate(secs(10));
+    assert_eq!(
+        fake.seen_ending(":predictLongRunning").len(),
+        2,
+        "the retry did not submit anew"
+    );
+}
