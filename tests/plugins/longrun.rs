@@ -30,28 +30,23 @@ fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     }
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
-}
-
-#[test]
-fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-        .unwrap();
-    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
-    fake.polls_until_done(u32::MAX);
+        .unwrap()
+}
 
+/// A spool whose `clips` route runs `generate`, served by gemini-lite against `fake`
+/// with [`KEY`] (kept outside the spool); `settings` are more provider settings.
+fn clips_spool(fake: &FakeGemini, settings: &str) -> Spool {
     let mut config = Config::with_route(generate_route("clips"));
     let spool = Spool::new(&config);
     let key_file = spool.outside.join("gemini.key");
     std::fs::write(&key_file, KEY).unwrap();
     config.extra = format!(
-        "[plugins]\ncall_timeout = \"20s\"\n\n[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\npoll_ms = \"300\"\nvideo_model = \"veo-test\"\n",
+        "[plugins]\ncall_timeout = \"20s\"\n\n[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\n{settings}",
         fake.url,
         key_file.display()
     );
@@ -62,6 +57,22 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
         spool.path("plugins/gemini-lite.wasm"),
     )
     .unwrap();
+    spool
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+#[test]
+fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again() {
+    let runtime = runtime();
+    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
+    fake.polls_until_done(u32::MAX);
+
+    let spool = clips_spool(&fake, "poll_ms = \"300\"\nvideo_model = \"veo-test\"\n");
 
     let first = spool.start_daemon();
     let request = b"kind = \"video\"\nprompt = \"Slow dolly-in on a lighthouse at dusk\"\nproviders = [\"gemini-lite\"]\nseconds = 8\naspect_ratio = \"9:16\"\n";
@@ -181,31 +192,12 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
 
 #[test]
 fn a_retried_job_submits_a_new_operation_instead_of_polling_the_failed_one() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
     fake.polls_until_done(1);
     fake.fail_operations(true);
 
-    let mut config = Config::with_route(generate_route("clips"));
-    let spool = Spool::new(&config);
-    let key_file = spool.outside.join("gemini.key");
-    std::fs::write(&key_file, KEY).unwrap();
-    config.extra = format!(
-        "[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\npoll_ms = \"200\"\n",
-        fake.url,
-        key_file.display()
-    );
-    spool.write_config(&config);
-    std::fs::create_dir_all(spool.path("plugins")).unwrap();
-    std::fs::copy(
-        built_plugins().join("chute_test_gemini_lite.wasm"),
-        spool.path("plugins/gemini-lite.wasm"),
-    )
-    .unwrap();
+    let spool = clips_spool(&fake, "poll_ms = \"200\"\n");
 
     let daemon = spool.start_daemon();
     spool.drop_file(
