@@ -151,8 +151,7 @@ pub struct ProviderConfig {
     pub base_url: String,
     /// Key references: `env:NAME`, `file:PATH` or `credential:NAME`.
     pub keys: Vec<String>,
-    /// Narrows the plugin's declared hosts to these (and names them, which allows
-    /// private addresses and plain http).
+    /// Narrows the plugin's declared hosts to these (https and public addresses still).
     pub allow_hosts: Vec<String>,
     /// Requests per minute per key (overrides the plugin's default).
     pub requests_per_minute: Option<u32>,
@@ -709,6 +708,16 @@ impl Config {
                 let shown: String = key.chars().take(4).collect();
                 return Err(invalid(format!(
                     "providers.{name}.keys: {shown:?}… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself"
+                )));
+            }
+            if let Some(name_like_key) = provider.settings.keys().find(|setting| {
+                let setting = setting.to_ascii_lowercase();
+                ["key", "token", "secret", "password", "credential"]
+                    .iter()
+                    .any(|word| setting.contains(word))
+            }) {
+                return Err(invalid(format!(
+                    "providers.{name}.{name_like_key}: settings are handed to the plugin, so a credential must not be one; put key references in keys = [\"env:NAME\"]"
                 )));
             }
             if !provider.sha256.is_empty()

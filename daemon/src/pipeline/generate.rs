@@ -28,6 +28,8 @@ use crate::provider::{Answer, CallRecord, Operation, ServeError};
 
 /// The longest a video operation may take from submit to done.
 pub const OPERATION_DEADLINE: Duration = Duration::from_secs(60 * 60);
+/// The longest a finished video's download may take.
+pub const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(30 * 60);
 /// Bounds on the provider's poll-after hint.
 const POLL_MIN: Duration = Duration::from_millis(200);
 const POLL_MAX: Duration = Duration::from_secs(300);
@@ -282,20 +284,26 @@ async fn video(
             return Ok(("video.mp4".into(), record));
         }
     }
-    let (provider_name, mut state, mut poll_after, mut record) = match context
+    let (provider_name, mut state, mut poll_after, mut record, submitted_at) = match context
         .remote_handle("video")
     {
         Some(saved) => {
             let provider = saved["provider"].as_str().unwrap_or_default().to_owned();
             let state = saved["state"].as_str().unwrap_or_default().to_owned();
+            let submitted_at = saved["submitted_at"]
+                .as_str()
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .map(|at| at.with_timezone(&chrono::Utc))
+                .unwrap_or_else(chrono::Utc::now);
             tracing::info!(job = %job, provider = %provider, "Resuming a video operation from its saved handle; not submitting again.");
             context.progress(20, "resuming the saved operation");
             let record = CallRecord {
                 provider: provider.clone(),
                 operation: "submit-video".into(),
+                key: saved["key"].as_str().map(str::to_owned),
                 ..CallRecord::default()
             };
-            (provider, state, POLL_MIN, record)
+            (provider, state, POLL_MIN, record, submitted_at)
         }
         None => {
             context.progress(
@@ -306,13 +314,25 @@ async fn video(
                 .providers
                 .call_chain(&request.providers, submit.clone(), Some(&job))
                 .await
-                .map_err(|(error, record)| failure(error, &record))?;
+                .map_err(|(error, record)| {
+                    if error.may_have_been_accepted() {
+                        // Never submitted again on a doubt: it may be running (and paid).
+                        StageError::job(
+                            format!("submitting the video failed, and the provider may have accepted it: {error}"),
+                            "check the provider's console for the operation before `chute retry ID` (a retry submits again)",
+                        )
+                    } else {
+                        failure(error, &record)
+                    }
+                })?;
             match served.answer {
                 Answer::Progress(Progress::Pending(pending)) => {
                     let provider = served.record.provider.clone();
+                    let submitted_at = chrono::Utc::now();
+                    // The key that started it: the operation belongs to its project.
                     context.save_remote(
                         "video",
-                        json!({"provider": provider, "state": pending.state, "submitted_at": chrono::Utc::now()}),
+                        json!({"provider": provider, "state": pending.state, "key": served.record.key, "submitted_at": submitted_at}),
                     )?;
                     context.progress(20, "submitted; waiting for the provider");
                     (
@@ -320,6 +340,7 @@ async fn video(
                         pending.state,
                         Duration::from_millis(pending.poll_after_ms),
                         served.record,
+                        submitted_at,
                     )
                 }
                 Answer::Progress(Progress::Done(media)) => {
@@ -346,7 +367,7 @@ async fn video(
                 "provider {provider_name} (which holds this job's operation) is not loaded"
             ))
         })?;
-    let started = std::time::Instant::now();
+    let key = record.key.clone();
     let mut polls = 0u32;
     loop {
         let wait = poll_after.clamp(POLL_MIN, POLL_MAX);
@@ -355,7 +376,11 @@ async fn video(
             () = context.cancel.cancelled() => return Err(StageError::Cancelled),
             () = context.stop.cancelled() => return Err(StageError::Interrupted),
         }
-        if started.elapsed() > OPERATION_DEADLINE {
+        // Counted from the submit, across stage retries and daemon restarts.
+        let elapsed = (chrono::Utc::now() - submitted_at)
+            .to_std()
+            .unwrap_or_default();
+        if elapsed > OPERATION_DEADLINE {
             return Err(StageError::job(
                 format!("the video operation did not finish within {OPERATION_DEADLINE:?}"),
                 "the provider may be overloaded; `chute retry ID` submits a new operation",
@@ -367,11 +392,28 @@ async fn video(
             .await
             .map_err(|_| StageError::Interrupted)?;
         let served = provider
-            .call(Operation::PollVideo(state.clone()), Some(&job))
+            .call_with_key(
+                Operation::PollVideo(state.clone()),
+                Some(&job),
+                key.as_deref(),
+            )
             .await;
         drop(permit);
         polls += 1;
-        let served = served.map_err(|(error, record)| failure(error, &record))?;
+        let served = match served {
+            Ok(served) => served,
+            Err((error, failed)) => match failure(error, &failed) {
+                // A provider outage while polling is waited out (up to the deadline):
+                // the saved operation is still the one to finish.
+                StageError::Transient(why) => {
+                    tracing::warn!(job = %job, "Status check failed; checking again later: {why}");
+                    record.exchanges.extend(failed.exchanges);
+                    poll_after = (poll_after * 2).clamp(Duration::from_secs(5), POLL_MAX);
+                    continue;
+                }
+                other => return Err(other),
+            },
+        };
         record.exchanges.extend(served.record.exchanges);
         record.attempts += served.record.attempts;
         record.key = served.record.key.or(record.key.take());
@@ -380,7 +422,7 @@ async fn video(
                 if pending.state != state {
                     context.save_remote(
                         "video",
-                        json!({"provider": provider_name, "state": pending.state}),
+                        json!({"provider": provider_name, "state": pending.state, "key": key, "submitted_at": submitted_at}),
                     )?;
                     state = pending.state;
                 }
@@ -423,13 +465,14 @@ async fn finish(
             let provider = context.providers.get(provider_name).ok_or_else(|| {
                 StageError::Transient(format!("provider {provider_name} is not loaded"))
             })?;
-            let (_, exchanges) =
-                provider
-                    .download(&download.url, &target)
-                    .await
-                    .map_err(|why| {
-                        StageError::Transient(format!("downloading the video failed: {why}"))
-                    })?;
+            let download = provider.download(&download.url, &target, record.key.as_deref());
+            let (_, exchanges) = tokio::select! {
+                result = tokio::time::timeout(DOWNLOAD_DEADLINE, download) => result
+                    .map_err(|_| StageError::Transient(format!("downloading the video took longer than {DOWNLOAD_DEADLINE:?}")))?
+                    .map_err(|why| StageError::Transient(format!("downloading the video failed: {why}")))?,
+                () = context.cancel.cancelled() => return Err(StageError::Cancelled),
+                () = context.stop.cancelled() => return Err(StageError::Interrupted),
+            };
             record.exchanges.extend(exchanges);
         }
     }

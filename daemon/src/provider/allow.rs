@@ -17,12 +17,13 @@ use reqwest::Url;
 pub struct Allowlist {
     /// Allowed host names or IPs (lower case); `*.example.com` allows subdomains.
     hosts: BTreeSet<String>,
-    /// Hosts the operator wrote down: these may be private addresses and plain http.
+    /// The operator's base_url host: it may be a private address and plain http.
     named: BTreeSet<String>,
 }
 
 impl Allowlist {
-    /// Declared ∩ `allow_hosts` (when given) ∪ the `base_url` host.
+    /// Declared ∩ `allow_hosts` (when given) ∪ the `base_url` host (which alone may be
+    /// private or plain http).
     pub fn new(declared: &[String], allow_hosts: &[String], base_url: Option<&str>) -> Self {
         let lower = |host: &String| host.trim().to_ascii_lowercase();
         let declared: BTreeSet<String> = declared.iter().map(lower).collect();
@@ -35,7 +36,9 @@ impl Allowlist {
                 .filter(|host| configured.contains(host))
                 .collect()
         };
-        let mut named = configured;
+        // Only the base_url host is "named" (private addresses and plain http allowed):
+        // narrowing with allow_hosts must never loosen anything.
+        let mut named = BTreeSet::new();
         if let Some(host) = base_url
             .and_then(|url| Url::parse(url).ok())
             .and_then(|url| url.host_str().map(str::to_ascii_lowercase))

@@ -21,10 +21,16 @@ impl ResultCache {
         ResultCache { dir, max_bytes }
     }
 
-    /// The key of an operation on a plugin; `None` for operations that are never
+    /// The key of an operation on a plugin (`identity`: its sha256 and the provider's
+    /// settings); `None` for operations that are never
     /// cached (describe, polls). A video's idempotency key is left out, so the same
     /// request from another job hits the cache.
-    pub fn key(plugin: &str, version: &str, sha256: &str, operation: &Operation) -> Option<String> {
+    pub fn key(
+        plugin: &str,
+        version: &str,
+        identity: &str,
+        operation: &Operation,
+    ) -> Option<String> {
         let mut operation = operation.clone();
         match &mut operation {
             Operation::Describe | Operation::PollVideo(_) => return None,
@@ -36,7 +42,7 @@ impl ResultCache {
         for part in [
             plugin.as_bytes(),
             version.as_bytes(),
-            sha256.as_bytes(),
+            identity.as_bytes(),
             operation.name().as_bytes(),
         ] {
             hasher.update(&(part.len() as u64).to_le_bytes());

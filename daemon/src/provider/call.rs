@@ -99,6 +99,24 @@ impl ServeError {
         }
     }
 
+    /// True when the request may have reached the provider and been accepted (a
+    /// timeout or a 5xx): a paid submit must not be sent again on such a doubt.
+    pub fn may_have_been_accepted(&self) -> bool {
+        matches!(
+            self,
+            ServeError::Failed {
+                failure: CallFailure::Timeout(_)
+                    | CallFailure::Trapped(_)
+                    | CallFailure::Invalid(_)
+                    | CallFailure::MemoryCap(_)
+                    | CallFailure::Provider(
+                        ProviderError::Unavailable(_) | ProviderError::Other(_)
+                    ),
+                ..
+            }
+        )
+    }
+
     /// True when another attempt (maybe on another key) may succeed.
     fn is_transient(&self) -> bool {
         match self {
@@ -128,7 +146,19 @@ impl Provider {
         operation: Operation,
         job: Option<&str>,
     ) -> Result<Served, (ServeError, CallRecord)> {
+        self.call_with_key(operation, job, None).await
+    }
+
+    /// Like [`call`](Self::call), but only with the key of this fingerprint (polls of
+    /// an operation that key started).
+    pub async fn call_with_key(
+        self: &Arc<Self>,
+        operation: Operation,
+        job: Option<&str>,
+        only_key: Option<&str>,
+    ) -> Result<Served, (ServeError, CallRecord)> {
         let started = Instant::now();
+        let submit = matches!(operation, Operation::SubmitVideo(_));
         let mut record = CallRecord {
             provider: self.name.clone(),
             plugin: format!("{} {}", self.plugin.name, self.info.version),
@@ -154,7 +184,7 @@ impl Provider {
             .with_max_times(self.retry.attempts.saturating_sub(1) as usize);
         let record_cell = std::sync::Mutex::new(record);
         let attempt = || async {
-            let (result, key, exchanges) = self.attempt(operation.clone(), job).await;
+            let (result, key, exchanges) = self.attempt(operation.clone(), job, only_key).await;
             let mut record = record_cell
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -166,7 +196,9 @@ impl Provider {
         let result = attempt
             .retry(backoff)
             .sleep(tokio::time::sleep)
-            .when(ServeError::is_transient)
+            // A paid submit is never sent twice on a doubt: after a timeout or a 5xx
+            // the provider may have accepted it.
+            .when(|error| error.is_transient() && !(submit && error.may_have_been_accepted()))
             .notify(|error, delay| {
                 tracing::info!(provider = %self.name, job = job.unwrap_or("-"), "Retrying in {delay:.1?}: {error}");
             })
@@ -183,8 +215,12 @@ impl Provider {
                 Ok(Served { answer, record })
             }
             Err(error) => {
-                self.budget.refund(&reservation);
-                record.cost = 0.0;
+                if submit && error.may_have_been_accepted() {
+                    // It may have been bought: keep it in the ledger.
+                } else {
+                    self.budget.refund(&reservation);
+                    record.cost = 0.0;
+                }
                 Err((error, record))
             }
         }
@@ -192,12 +228,14 @@ impl Provider {
 
     /// The result-cache key of an operation on this provider's plugin.
     pub fn result_key(&self, operation: &Operation) -> Option<String> {
-        super::cache::ResultCache::key(
-            &self.plugin.name,
-            &self.info.version,
-            &self.plugin.sha256,
-            operation,
-        )
+        // The provider's settings (model, base_url…) change answers as much as the
+        // plugin does: two providers on one plugin never share results.
+        let identity = format!(
+            "{}\n{}",
+            self.plugin.sha256,
+            serde_json::to_string(&*self.settings).unwrap_or_default()
+        );
+        super::cache::ResultCache::key(&self.plugin.name, &self.info.version, &identity, operation)
     }
 
     /// One attempt: a key, a sandboxed call, and what the answer teaches about the key.
@@ -205,11 +243,12 @@ impl Provider {
         &self,
         operation: Operation,
         job: Option<&str>,
+        only_key: Option<&str>,
     ) -> (Result<Answer, ServeError>, Option<String>, Vec<Exchange>) {
         let key = if self.keys.is_empty() {
             None
         } else {
-            match self.wait_for_key().await {
+            match self.wait_for_key(only_key).await {
                 Ok(lease) => Some(lease),
                 Err(error) => return (Err(error), None, Vec::new()),
             }
@@ -236,10 +275,14 @@ impl Provider {
 
     /// The healthiest key with room, waiting (up to `max_key_wait` in all) while
     /// every key rests or is out of room.
-    async fn wait_for_key(&self) -> Result<KeyLease, ServeError> {
+    async fn wait_for_key(&self, only: Option<&str>) -> Result<KeyLease, ServeError> {
         let started = Instant::now();
         loop {
-            match self.keys.pick() {
+            let pick = match only {
+                Some(fingerprint) => self.keys.pick_only(fingerprint),
+                None => self.keys.pick(),
+            };
+            match pick {
                 Pick::Ready(lease) => return Ok(lease),
                 Pick::Exhausted(why) => return Err(ServeError::NoKey(why)),
                 Pick::Wait(wait) => {
@@ -266,7 +309,11 @@ impl Provider {
         };
         match error {
             ProviderError::RateLimited(after) if !saw(429) => {
-                let rest = after.map(Duration::from_millis).unwrap_or(DEFAULT_COOLDOWN);
+                // A plugin's hint is bounded like a Retry-After header: at most a day.
+                let rest = after
+                    .map(Duration::from_millis)
+                    .unwrap_or(DEFAULT_COOLDOWN)
+                    .min(Duration::from_secs(86_400));
                 self.keys.cool_down(key, rest);
             }
             ProviderError::QuotaExhausted(_) => self.keys.cool_down(key, daily_quota_rest()),
@@ -300,7 +347,11 @@ impl Providers {
                     served.record.fell_through = fell_through;
                     return Ok(served);
                 }
-                Err((error, record)) if error.falls_through() => {
+                Err((error, record))
+                    if error.falls_through()
+                        && !(matches!(operation, Operation::SubmitVideo(_))
+                            && error.may_have_been_accepted()) =>
+                {
                     tracing::warn!(provider = %name, job = job.unwrap_or("-"), "Falling through to the next provider: {error}");
                     fell_through.push(format!("{name}: {error}"));
                     last = Some((error, record));
@@ -329,12 +380,13 @@ impl Provider {
         &self,
         url: &str,
         destination: &std::path::Path,
+        only_key: Option<&str>,
     ) -> Result<(u64, Vec<Exchange>), String> {
         let key = if self.keys.is_empty() {
             None
         } else {
             Some(
-                self.wait_for_key()
+                self.wait_for_key(only_key)
                     .await
                     .map_err(|error| error.to_string())?,
             )

@@ -96,6 +96,8 @@ impl HostHttp {
     pub fn new(allowlist: Allowlist, auth: Auth, caps: HttpCaps) -> Result<HostHttp, String> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, past the public-address check.
+            .no_proxy()
             .connect_timeout(caps.connect)
             .read_timeout(caps.idle)
             .dns_resolver(Arc::new(PublicOnlyResolver::new(&allowlist)))

@@ -179,13 +179,14 @@ impl Key {
     /// Takes one request's room now, or says how long until there is some.
     fn take_room(&self) -> Result<(), Duration> {
         let clock = DefaultClock::default();
-        if let Some(day) = &self.per_day {
-            day.check()
-                .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
-        }
+        // The minute first: a day slot is only taken for a request that will be sent.
         if let Some(minute) = &self.per_minute {
             minute
                 .check()
+                .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
+        }
+        if let Some(day) = &self.per_day {
+            day.check()
                 .map_err(|not_until| not_until.wait_time_from(clock.now()))?;
         }
         Ok(())
@@ -265,10 +266,27 @@ impl KeyPool {
     /// The healthiest key with room: not disabled, not cooling down, fewest
     /// failures, fewest calls in flight, and with room under its rate limits.
     pub fn pick(&self) -> Pick {
+        self.pick_among(None)
+    }
+
+    /// Like [`pick`](Self::pick), but only the key with this fingerprint: work a key
+    /// started (a video operation, its file) belongs to that key's project.
+    pub fn pick_only(&self, fingerprint: &str) -> Pick {
+        if self.keys.iter().all(|key| key.fingerprint != fingerprint) {
+            return Pick::Exhausted(format!(
+                "key {fingerprint}, which started this operation, is no longer configured for provider {}",
+                self.provider
+            ));
+        }
+        self.pick_among(Some(fingerprint))
+    }
+
+    fn pick_among(&self, only: Option<&str>) -> Pick {
         let now = Instant::now();
         let mut candidates: Vec<(&Arc<Key>, Duration)> = self
             .keys
             .iter()
+            .filter(|key| only.is_none_or(|only| key.fingerprint == only))
             .filter_map(|key| key.rest(now).map(|rest| (key, rest)))
             .collect();
         if candidates.is_empty() {
@@ -571,6 +589,20 @@ mod tests {
             until_pacific_midnight(at(2026, 11, 1, 7, 0)),
             Duration::from_secs(25 * 3600)
         );
+    }
+
+    #[test]
+    fn work_a_key_started_stays_on_that_key() {
+        let pool = pool(&["a", "b"], None);
+        let Pick::Ready(first) = pool.pick() else {
+            panic!("free")
+        };
+        let owner = first.fingerprint().to_owned();
+        first.observe(&exchange(429, Some(Duration::from_secs(30))));
+        // Another key is free, but the operation's key must be waited for.
+        assert!(matches!(pool.pick(), Pick::Ready(_)));
+        assert!(matches!(pool.pick_only(&owner), Pick::Wait(_)));
+        assert!(matches!(pool.pick_only("key-00000000"), Pick::Exhausted(_)));
     }
 
     #[test]

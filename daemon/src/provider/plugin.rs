@@ -187,23 +187,27 @@ struct CallState {
     deadline: Instant,
 }
 
-/// Caps linear memory and remembers that it refused, so the error can say so.
+/// Caps the linear memory of the whole call (every memory of every core instance
+/// together) and remembers that it refused, so the error can say so.
 struct MemoryCap {
     limit: usize,
+    total: usize,
     hit: bool,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = self.total.saturating_sub(current).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             wasmtime::bail!("memory limit of {} bytes reached", self.limit);
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -213,17 +217,17 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+        Ok(desired <= 100_000)
     }
 
     fn instances(&self) -> usize {
-        64
+        32
     }
     fn tables(&self) -> usize {
-        64
+        32
     }
     fn memories(&self) -> usize {
-        16
+        8
     }
 }
 
@@ -271,7 +275,9 @@ impl chute::provider::host::Host for CallState {
     }
 }
 
-const STDERR_CAPACITY: usize = 8 << 10;
+/// What a call may write to stderr; more makes the plugin's own write fail (and a
+/// Rust `eprintln!` panic), so it is generous.
+const STDERR_CAPACITY: usize = 1 << 20;
 
 impl LoadedPlugin {
     /// Links a compiled component against the host (WASI with no capabilities, plus
@@ -317,6 +323,7 @@ impl LoadedPlugin {
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 limit: self.sandbox.memory,
+                total: 0,
                 hit: false,
             },
             context,

@@ -303,6 +303,7 @@ async fn build_provider(
     validate_info(&info)?;
     if let Some(hosts) = manifest.hosts {
         info.hosts = hosts;
+        validate_info(&info).map_err(|why| format!("{}.toml: {why}", plugin.name))?;
     }
     let limits = &mut info.limits;
     limits.requests_per_minute = config
