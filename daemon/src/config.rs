@@ -700,11 +700,11 @@ impl Config {
                     "providers.{name}.base_url must start with https:// (or http:// for a local test server)"
                 )));
             }
-            if let Some(key) = provider.keys.iter().find(|key| {
-                !(key.starts_with("env:")
-                    || key.starts_with("file:")
-                    || key.starts_with("credential:"))
-            }) {
+            if let Some(key) = provider
+                .keys
+                .iter()
+                .find(|key| !crate::provider::keys::is_reference(key))
+            {
                 let shown: String = key.chars().take(4).collect();
                 return Err(invalid(format!(
                     "providers.{name}.keys: {shown:?}… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself"

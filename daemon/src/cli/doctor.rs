@@ -167,21 +167,16 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
 /// Loads every provider plugin and shows the key counters the running daemons
 /// publish in `daemons/*.keys.json` (keys by fingerprint only).
 fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, String, &str)) {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
+    let providers = match super::plugins::load_providers(config) {
+        Ok(providers) => providers,
         Err(error) => {
             return check(
                 false,
-                format!("plugins: {error}"),
+                format!("plugins: {}", error.message),
                 "check the system's thread limits",
             );
         }
     };
-    let providers = runtime.block_on(crate::provider::Providers::load(config, &config.spool.root));
     if providers.providers.is_empty() && providers.problems.is_empty() {
         println!(
             "info  no provider plugins in {} (the offline pipelines need none)",

@@ -42,13 +42,17 @@ pub fn execute(cli: &Cli, command: &PluginsCommand) -> Result<(), CliError> {
 }
 
 fn load(cli: &Cli) -> Result<Providers, CliError> {
-    let config = cli.load_config()?;
+    load_providers(&cli.load_config()?)
+}
+
+/// Loads every provider plugin of `config` (also used by `chute doctor`).
+pub(super) fn load_providers(config: &crate::config::Config) -> Result<Providers, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(CliError::failure)?;
-    Ok(runtime.block_on(Providers::load(&config, &config.spool.root)))
+    Ok(runtime.block_on(Providers::load(config, &config.spool.root)))
 }
 
 fn capabilities(list: &[Capability]) -> String {

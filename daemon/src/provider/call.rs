@@ -79,23 +79,13 @@ pub enum ServeError {
 }
 
 impl ServeError {
-    /// True when the next provider in a chain should be tried.
+    /// True when the next provider in a chain should be tried: this one could not
+    /// serve (nothing loaded, no usable key, budget) or failed the way another
+    /// attempt might not.
     pub fn falls_through(&self) -> bool {
         match self {
-            ServeError::NoProvider(_)
-            | ServeError::KeysBusy { .. }
-            | ServeError::NoKey(_)
-            | ServeError::Budget(_) => true,
-            ServeError::Failed { failure, .. } => matches!(
-                failure,
-                CallFailure::Timeout(_)
-                    | CallFailure::Provider(
-                        ProviderError::Unavailable(_)
-                            | ProviderError::Unauthorized(_)
-                            | ProviderError::QuotaExhausted(_)
-                            | ProviderError::RateLimited(_)
-                    )
-            ),
+            ServeError::Failed { .. } => self.is_transient(),
+            _ => true,
         }
     }
 

@@ -86,6 +86,14 @@ pub fn fingerprint(secret: &str) -> String {
     format!("key-{}", &super::engine::hex(&digest)[..8])
 }
 
+/// Whether a config value is a key reference (`env:`, `file:` or `credential:`)
+/// rather than a key written out.
+pub fn is_reference(value: &str) -> bool {
+    ["env:", "file:", "credential:"]
+        .iter()
+        .any(|prefix| value.starts_with(prefix))
+}
+
 /// Reads a key from its config reference. The error names the reference, never a value.
 pub fn resolve(reference: &str) -> Result<Secret, String> {
     let value = if let Some(name) = reference.strip_prefix("env:") {
