@@ -75,12 +75,19 @@ fn models_ready() -> PathBuf {
         .clone()
 }
 
-/// A config for the built-in audio route: greedy whisper (fast), plus `extra` TOML.
-fn audio_config(extra: &str) -> Config {
+/// A config for the built-in audio route: greedy whisper (fast) and one inference thread
+/// each, plus `summarize` keys for `[summarize]` and `extra` TOML.
+///
+/// One thread, because the suite's tests run in parallel: ggml's threads spin at
+/// barriers, so two inferences of two threads each on two cores (or on a machine whose
+/// CPU time is being stolen) slow each other down many times over instead of sharing.
+fn audio_config(summarize: &str, extra: &str) -> Config {
     models_ready();
     Config {
         routes: Vec::new(),
-        extra: format!("[transcribe]\nbeam_size = 0\n\n{extra}"),
+        extra: format!(
+            "[transcribe]\nbeam_size = 0\nthreads = 1\n\n[summarize]\nthreads = 1\n{summarize}\n{extra}"
+        ),
         ..Config::default()
     }
 }
@@ -222,13 +229,13 @@ fn lease_holders(log: &str) -> Vec<String> {
 fn twenty_audio_jobs_load_each_model_once_and_take_turns_on_the_lease() {
     // A two-field template keeps the 20 generations short; the built-in template is
     // checked by the other tests.
-    let spool = Spool::new(&audio_config(""));
+    let spool = Spool::new(&audio_config("", ""));
     let template = spool.outside.join("short-template.toml");
     std::fs::write(&template, SHORT_TEMPLATE).unwrap();
-    spool.write_config(&audio_config(&format!(
-        "[summarize]\ntemplate = \"{}\"\n",
-        template.display()
-    )));
+    spool.write_config(&audio_config(
+        &format!("template = \"{}\"\n", template.display()),
+        "",
+    ));
     let daemon = spool.start_daemon();
     for speed in [130, 145, 160, 175] {
         for (index, sentence) in SENTENCES.iter().enumerate() {
@@ -309,6 +316,7 @@ fn twenty_audio_jobs_load_each_model_once_and_take_turns_on_the_lease() {
 #[test]
 fn a_tight_model_budget_unloads_one_model_before_loading_the_other() {
     let spool = Spool::new(&audio_config(
+        "",
         "[native]\nmodel_budget = \"120MiB\"\nworking_memory = \"0B\"\n",
     ));
     let daemon = spool.start_daemon();
@@ -339,17 +347,17 @@ fn a_tight_model_budget_unloads_one_model_before_loading_the_other() {
 /// the transcript is delivered and result.json says what failed and why.
 #[test]
 fn a_failed_summary_still_delivers_the_transcript() {
-    for (extra, expected) in [
+    for (summarize, expected) in [
         (
-            "[summarize]\nmodel = \"gguf/not-there.gguf\"\n",
+            "model = \"gguf/not-there.gguf\"\n",
             "not-there.gguf is missing",
         ),
         (
-            "[summarize]\nworker = \"/bin/false\"\n",
+            "worker = \"/bin/false\"\n",
             "llama.cpp worker exited while loading",
         ),
     ] {
-        let spool = Spool::new(&audio_config(extra));
+        let spool = Spool::new(&audio_config(summarize, ""));
         let daemon = spool.start_daemon();
         drop_speech(&spool, "memo.wav", SENTENCES[2], 150);
         spool.wait_delivered("audio", 1, secs(120));
@@ -409,7 +417,7 @@ fn summarizing(spool: &Spool) -> bool {
 /// with a fresh worker, not the daemon and not the summary.
 #[test]
 fn a_crashed_llama_worker_is_replaced_and_the_summary_still_made() {
-    let spool = Spool::new(&audio_config(""));
+    let spool = Spool::new(&audio_config("", ""));
     let daemon = spool.start_daemon();
     drop_speech(&spool, "crash.wav", SENTENCES[3], 150);
     spool.wait_until(secs(120), "the summary to start", || summarizing(&spool));
@@ -439,7 +447,7 @@ fn a_crashed_llama_worker_is_replaced_and_the_summary_still_made() {
 /// again, and its llama.cpp worker does not outlive it.
 #[test]
 fn kill_during_summarize_does_not_transcribe_again() {
-    let spool = Spool::new(&audio_config(""));
+    let spool = Spool::new(&audio_config("", ""));
     let daemon = spool.start_daemon();
     drop_speech(&spool, "resume.wav", SENTENCES[4], 150);
     spool.wait_until(secs(120), "the summary to start", || summarizing(&spool));

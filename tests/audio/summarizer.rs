@@ -16,7 +16,8 @@ async fn worker(context: u32) -> LlamaWorker {
     let spec = WorkerSpec {
         program: Path::new(super::harness::BIN).with_file_name("chute-llm"),
         model: models.join("gguf/SmolLM2-135M-Instruct.Q4_1.gguf"),
-        threads: 2,
+        // One thread, as in the daemon tests (see `audio_config`).
+        threads: 1,
         context,
         gpu_layers: 0,
     };

@@ -250,7 +250,12 @@ async fn espeak_sentences_are_transcribed_in_every_format() {
     let model = WhisperModel::load(&whisper_model(), false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let exe = Path::new(env!("CARGO_BIN_EXE_chute"));
-    let settings = TranscribeSettings::default();
+    // One thread: the suite's tests run in parallel, and ggml's threads spin at barriers,
+    // so two two-thread inferences on two cores slow each other down many times over.
+    let settings = TranscribeSettings {
+        threads: 1,
+        ..TranscribeSettings::default()
+    };
     let mut report = Vec::new();
     for (index, sentence) in SENTENCES.iter().enumerate() {
         let wav = dir.path().join(format!("s{index}.wav"));
@@ -323,9 +328,14 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
     let log = std::fs::File::create(dir.path().join("daemon.log")).unwrap();
+    // The built-in routes, with one whisper thread (see the test above for why).
+    let config = dir.path().join("chute.toml");
+    std::fs::write(&config, "[transcribe]\nthreads = 1\n").unwrap();
     let mut daemon = Command::new(env!("CARGO_BIN_EXE_chute"))
         .args(["run", "--spool"])
         .arg(&spool)
+        .arg("--config")
+        .arg(&config)
         .env("CHUTE_LOG", "info")
         .env(
             "CHUTE_MODELS_DIR",
