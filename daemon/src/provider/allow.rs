@@ -7,7 +7,7 @@
 //! host name resolves to (so DNS cannot point an allowed name at the LAN).
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use reqwest::Url;
@@ -125,6 +125,11 @@ pub fn redact(url: &Url) -> String {
 }
 
 /// True for addresses on the public internet.
+///
+/// IPv6 addresses that carry an IPv4 address (mapped, NAT64 `64:ff9b::/96`, 6to4
+/// `2002::/16`) are judged by that address, so `64:ff9b::a9fe:a9fe` is the metadata
+/// service it translates to. Translation and tunnel ranges whose target cannot be read
+/// off the address (local-use NAT64, Teredo) are not public.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -145,10 +150,31 @@ pub fn is_public(ip: IpAddr) -> bool {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let octets = v6.octets();
+            let embedded = |at: usize| {
+                IpAddr::V4(Ipv4Addr::new(
+                    octets[at],
+                    octets[at + 1],
+                    octets[at + 2],
+                    octets[at + 3],
+                ))
+            };
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return is_public(embedded(12)); // NAT64, well-known prefix
+            }
+            if segments[0] == 0x2002 {
+                return is_public(embedded(2)); // 6to4
+            }
+            let first = segments[0];
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                || segments[..6] == [0; 6] // IPv4-compatible (deprecated)
+                || segments[..3] == [0x64, 0xff9b, 1] // local-use NAT64
+                || segments[..4] == [0x100, 0, 0, 0] // discard-only
+                || segments[..2] == [0x2001, 0] // Teredo
+                || segments[..2] == [0x2001, 0xdb8] // documentation
                 || (first & 0xfe00) == 0xfc00 // unique local
                 || (first & 0xffc0) == 0xfe80) // link local
         }
@@ -231,6 +257,21 @@ mod tests {
         assert!(!is_public("::ffff:127.0.0.1".parse().expect("ip")));
         assert!(!is_public("fd00::1".parse().expect("ip")));
         assert!(is_public("142.250.74.42".parse().expect("ip")));
+        for hidden in [
+            "64:ff9b::a9fe:a9fe",   // NAT64 of 169.254.169.254
+            "64:ff9b::7f00:1",      // NAT64 of 127.0.0.1
+            "2002:a00:1::1",        // 6to4 of 10.0.0.1
+            "64:ff9b:1::8efa:4a2a", // local-use NAT64
+            "2001:0:4136:e378::1",  // Teredo
+            "::7f00:1",             // IPv4-compatible 127.0.0.1
+            "2001:db8::1",
+            "100::1",
+        ] {
+            assert!(!is_public(hidden.parse().expect("ip")), "{hidden}");
+        }
+        assert!(is_public("64:ff9b::8efa:4a2a".parse().expect("ip")));
+        assert!(is_public("2002:8efa:4a2a::1".parse().expect("ip")));
+        assert!(is_public("2a00:1450:4001:80b::200e".parse().expect("ip")));
     }
 
     #[test]
