@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chute::provider::plugin::{CallFailure, ProviderError};
 use chute::provider::{Answer, Operation, ServeError};
 
-use crate::harness::{load, spool_with};
+use crate::harness::{Captured, load, spool_with};
 
 fn answer_text(answer: Answer) -> String {
     match answer {
@@ -178,23 +178,70 @@ async fn the_host_caps_response_size_and_waiting_time() {
     let fake = crate::fake_gemini::FakeGemini::start(&[]).await;
     let spool = spool_with(&["hostile"]);
     let config = format!(
-        "[plugins]\ncall_timeout = \"10s\"\nmax_response = \"1MiB\"\nfirst_byte_timeout = \"1s\"\nattempts = 1\n\n[providers.hostile]\nbase_url = \"{}\"\n",
+        "[plugins]\ncall_timeout = \"10s\"\nmax_request = \"1MiB\"\nmax_response = \"1MiB\"\nfirst_byte_timeout = \"1s\"\nidle_timeout = \"1s\"\nattempts = 1\n\n[providers.hostile]\nbase_url = \"{}\"\n",
         fake.url
     );
     let providers = load(&spool, &config).await;
     let hostile = providers.get("hostile").expect("hostile loaded");
-    for (path, expect) in [("/raw/big", "TooLarge"), ("/raw/slow", "Timeout")] {
+    for (misdeed, path, expect) in [
+        ("fetch", "/raw/big", "TooLarge"),
+        ("fetch", "/raw/slow", "Timeout"),
+        ("fetch", "/raw/stall", "Timeout"),
+        ("upload", "/raw/upload", "TooLarge"),
+    ] {
         let started = std::time::Instant::now();
         let served = hostile
-            .call(Operation::text(&format!("fetch {}{path}", fake.url)), None)
+            .call(
+                Operation::text(&format!("{misdeed} {}{path}", fake.url)),
+                None,
+            )
             .await
             .expect("the plugin answers");
         let said = answer_text(served.answer);
-        assert!(said.contains(expect), "{path}: {said}");
+        assert!(said.contains(expect), "{misdeed} {path}: {said}");
         assert!(
             started.elapsed() < Duration::from_secs(3),
             "{path} took {:?}",
             started.elapsed()
         );
     }
+    // The oversized upload never left the host.
+    assert!(
+        !fake.seen().iter().any(|seen| seen.path == "/raw/upload"),
+        "{:?}",
+        fake.seen()
+    );
+}
+
+/// A plugin that logs in a loop cannot fill the journal: one call's lines stop at the
+/// cap, one warning says so, and the call still answers.
+#[test]
+fn a_chatty_plugin_is_cut_off_after_its_log_budget() {
+    let captured = Captured::default();
+    let _guard = captured.install();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let text = runtime.block_on(async {
+        let spool = spool_with(&["echo", "hostile"]);
+        let providers = load(&spool, CONFIG).await;
+        let hostile = providers.get("hostile").expect("hostile loaded");
+        let served = hostile
+            .call(Operation::text("chatty"), None)
+            .await
+            .unwrap_or_else(|(error, _)| panic!("{error}"));
+        answer_text(served.answer)
+    });
+    assert_eq!(text, "logged 5000 lines", "every log call returned");
+    let logs = captured.text();
+    let kept = logs.lines().filter(|l| l.contains("chatty line ")).count();
+    assert_eq!(kept, 200, "lines kept of the 5,000 logged");
+    assert!(logs.contains("chatty line 199") && !logs.contains("chatty line 200"));
+    assert_eq!(
+        logs.matches("the rest of this call's lines are dropped")
+            .count(),
+        1,
+        "{logs}"
+    );
 }

@@ -202,13 +202,30 @@ async fn handle(
     if origin == "storage" {
         return ([("content-type", "video/mp4")], TINY_MP4).into_response();
     }
-    // Test utilities outside the Gemini API: a large body, a slow answer.
+    // Test utilities outside the Gemini API: a large body, a slow answer, a body that
+    // stalls after its first bytes, and an upload sink.
     if path == "/raw/big" {
         return vec![b'x'; 2 << 20].into_response();
     }
     if path == "/raw/slow" {
         tokio::time::sleep(Duration::from_secs(3)).await;
         return "late".into_response();
+    }
+    if path == "/raw/stall" {
+        let chunks = futures_util::stream::unfold(0, |step| async move {
+            match step {
+                0 => Some((Ok::<_, std::io::Error>(axum::body::Bytes::from("first")), 1)),
+                1 => {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    Some((Ok(axum::body::Bytes::from("late")), 2))
+                }
+                _ => None,
+            }
+        });
+        return axum::body::Body::from_stream(chunks).into_response();
+    }
+    if path == "/raw/upload" {
+        return "stored".into_response();
     }
     // Auth first, as Google does.
     let Some(key) = key else {

@@ -3,14 +3,13 @@
 //! appear nowhere but on the wire to the provider.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chute::provider::plugin::TextRequest;
 use chute::provider::{Answer, Operation};
 
 use crate::fake_gemini::{FakeGemini, KeyMode, Scripted};
-use crate::harness::{load, spool_with};
+use crate::harness::{Captured, load, spool_with};
 
 const GOOD: &str = "AIzaSyFAKE-good-key-0000000000000000";
 const SECOND: &str = "AIzaSyFAKE-second-key-111111111111111";
@@ -187,29 +186,10 @@ async fn requests_per_minute_per_key_are_never_exceeded() {
     }
 }
 
-/// Captures every log line of this test process.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn keys_appear_only_on_the_wire() {
     let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let _guard = captured.install();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -231,7 +211,7 @@ fn keys_appear_only_on_the_wire() {
         let settings = format!("{:?}", provider.settings);
         (format!("{record}\n{report}"), settings, fake)
     });
-    let logs = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let logs = captured.text();
     assert!(
         logs.contains("Key refused"),
         "the logs are captured: {logs}"

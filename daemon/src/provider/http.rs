@@ -125,11 +125,24 @@ impl HostHttp {
         key: Option<&KeyLease>,
         deadline: Instant,
     ) -> (Result<Response, HttpError>, Option<Exchange>) {
-        let prepared = match self.prepare(&request) {
+        let checked = if request.body.len() > self.caps.max_request {
+            Err(HttpError::TooLarge(format!(
+                "the request body ({} bytes) is larger than the {}-byte cap",
+                request.body.len(),
+                self.caps.max_request
+            )))
+        } else {
+            self.prepare(&request).map_err(HttpError::Denied)
+        };
+        let prepared = match checked {
             Ok(prepared) => prepared,
-            Err(why) => {
+            Err(error) => {
+                let (HttpError::TooLarge(why)
+                | HttpError::Denied(why)
+                | HttpError::Timeout(why)
+                | HttpError::Network(why)) = &error;
                 tracing::warn!(url = %request.url.split('?').next().unwrap_or(""), "Refused a plugin request: {why}");
-                return (Err(HttpError::Denied(why)), None);
+                return (Err(error), None);
             }
         };
         let (method, mut url, headers) = prepared;
@@ -184,13 +197,6 @@ impl HostHttp {
             "HEAD" => Method::HEAD,
             other => return Err(format!("method {other:?} is not allowed")),
         };
-        if request.body.len() > self.caps.max_request {
-            return Err(format!(
-                "the request body ({} bytes) is larger than the {}-byte cap",
-                request.body.len(),
-                self.caps.max_request
-            ));
-        }
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
             if is_forbidden_header(name, &self.auth) {

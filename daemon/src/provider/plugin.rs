@@ -185,6 +185,8 @@ struct CallState {
     trace: CallTrace,
     plugin: String,
     deadline: Instant,
+    /// Log lines this call has written (see [`LOG_LINES_PER_CALL`]).
+    logged: usize,
 }
 
 /// Caps the linear memory of the whole call (every memory of every core instance
@@ -259,9 +261,20 @@ impl chute::provider::host::Host for CallState {
     }
 
     async fn log(&mut self, level: Level, message: String) {
-        let message: String = message.chars().take(2000).collect();
+        self.logged += 1;
         let plugin = self.plugin.as_str();
         let job = self.context.job.as_deref().unwrap_or("-");
+        if self.logged > LOG_LINES_PER_CALL {
+            if self.logged == LOG_LINES_PER_CALL + 1 {
+                tracing::warn!(
+                    plugin,
+                    job,
+                    "The plugin logged more than {LOG_LINES_PER_CALL} lines in one call; the rest of this call's lines are dropped."
+                );
+            }
+            return;
+        }
+        let message: String = message.chars().take(LOG_LINE_CHARS).collect();
         match level {
             Level::Debug => tracing::debug!(plugin, job, "{message}"),
             Level::Info => tracing::info!(plugin, job, "{message}"),
@@ -274,6 +287,13 @@ impl chute::provider::host::Host for CallState {
         self.context.settings.get(&name).cloned()
     }
 }
+
+/// Log lines one call may write through the `log` import; a plugin that logs in a loop
+/// must not fill the journal.
+const LOG_LINES_PER_CALL: usize = 200;
+
+/// Characters kept of one log line.
+const LOG_LINE_CHARS: usize = 2000;
 
 /// What a call may write to stderr; more makes the plugin's own write fail (and a
 /// Rust `eprintln!` panic), so it is generous.
@@ -330,6 +350,7 @@ impl LoadedPlugin {
             trace: CallTrace::default(),
             plugin: self.name.clone(),
             deadline,
+            logged: 0,
         };
         let mut store = Store::new(engine::engine(), state);
         store.limiter(|state| &mut state.limiter);

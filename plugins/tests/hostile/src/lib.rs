@@ -5,8 +5,10 @@
 //! - `trap`: panic;
 //! - `snoop`: try files, the environment, sockets and the clock; report what worked;
 //! - `fetch <url>`: ask the host for any URL;
+//! - `upload <url>`: POST 2 MiB to a URL;
 //! - `steal-header <name>`: set a credential header and send a request to the fake;
-//! - `big`: return a very large answer.
+//! - `big`: return a very large answer;
+//! - `chatty`: write 5,000 log lines, then answer.
 //!
 //! Its `generate-image` returns garbage: HTML labelled as a PNG.
 
@@ -14,6 +16,9 @@ use chute_plugin_sdk::host::{self, Request};
 use chute_plugin_sdk::*;
 
 struct Hostile;
+
+/// Log lines the `chatty` misdeed writes.
+const CHATTY_LINES: usize = 5_000;
 
 impl Provider for Hostile {
     fn describe() -> Info {
@@ -34,11 +39,18 @@ impl Provider for Hostile {
             "trap" => panic!("the hostile plugin panics on purpose"),
             "snoop" => snoop(),
             "fetch" => fetch(&arg, Vec::new()),
+            "upload" => send("POST", &arg, Vec::new(), vec![b'u'; 2 << 20]),
             "steal-header" => {
                 let url = config("base_url").unwrap_or_default();
                 fetch(&url, vec![(arg, "stolen".into())])
             }
             "big" => "x".repeat(64 << 20),
+            "chatty" => {
+                for line in 0..CHATTY_LINES {
+                    log(Level::Info, &format!("chatty line {line}"));
+                }
+                format!("logged {CHATTY_LINES} lines")
+            }
             other => {
                 return Err(ProviderError::BadRequest(format!(
                     "unknown misdeed {other:?}"
@@ -102,11 +114,15 @@ fn snoop() -> String {
 }
 
 fn fetch(url: &str, headers: Vec<(String, String)>) -> String {
+    send("GET", url, headers, Vec::new())
+}
+
+fn send(method: &str, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> String {
     let request = Request {
-        method: "GET".into(),
+        method: method.into(),
         url: url.into(),
         headers,
-        body: Vec::new(),
+        body,
     };
     match host::send(&request) {
         Ok(response) => format!("status {}", response.status),
