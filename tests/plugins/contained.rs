@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chute::provider::plugin::{CallFailure, ProviderError};
 use chute::provider::{Answer, Operation, ServeError};
 
-use crate::harness::{Captured, load, spool_with};
+use crate::harness::{capturing_logs, load, spool_with};
 
 fn answer_text(answer: Answer) -> String {
     match answer {
@@ -217,13 +217,7 @@ async fn the_host_caps_response_size_and_waiting_time() {
 /// cap, one warning says so, and the call still answers.
 #[test]
 fn a_chatty_plugin_is_cut_off_after_its_log_budget() {
-    let captured = Captured::default();
-    let _guard = captured.install();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let text = runtime.block_on(async {
+    let (text, logs) = capturing_logs(async {
         let spool = spool_with(&["echo", "hostile"]);
         let providers = load(&spool, CONFIG).await;
         let hostile = providers.get("hostile").expect("hostile loaded");
@@ -234,7 +228,6 @@ fn a_chatty_plugin_is_cut_off_after_its_log_budget() {
         answer_text(served.answer)
     });
     assert_eq!(text, "logged 5000 lines", "every log call returned");
-    let logs = captured.text();
     let kept = logs.lines().filter(|l| l.contains("chatty line ")).count();
     assert_eq!(kept, 200, "lines kept of the 5,000 logged");
     assert!(logs.contains("chatty line 199") && !logs.contains("chatty line 200"));

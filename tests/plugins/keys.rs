@@ -9,7 +9,7 @@ use chute::provider::plugin::TextRequest;
 use chute::provider::{Answer, Operation};
 
 use crate::fake_gemini::{FakeGemini, KeyMode, Scripted};
-use crate::harness::{Captured, load, spool_with};
+use crate::harness::{capturing_logs, load, spool_with};
 
 const GOOD: &str = "AIzaSyFAKE-good-key-0000000000000000";
 const SECOND: &str = "AIzaSyFAKE-second-key-111111111111111";
@@ -188,13 +188,7 @@ async fn requests_per_minute_per_key_are_never_exceeded() {
 
 #[test]
 fn keys_appear_only_on_the_wire() {
-    let captured = Captured::default();
-    let _guard = captured.install();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let (record, settings, fake) = runtime.block_on(async {
+    let ((record, settings, fake), logs) = capturing_logs(async {
         let fake =
             FakeGemini::start(&[(GOOD, KeyMode::Valid), (REFUSED, KeyMode::Unauthenticated)]).await;
         fake.script([Scripted::RateLimited("1s"), Scripted::Overloaded]);
@@ -211,7 +205,6 @@ fn keys_appear_only_on_the_wire() {
         let settings = format!("{:?}", provider.settings);
         (format!("{record}\n{report}"), settings, fake)
     });
-    let logs = captured.text();
     assert!(
         logs.contains("Key refused"),
         "the logs are captured: {logs}"
