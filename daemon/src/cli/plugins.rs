@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Cli, CliError};
 use crate::provider::Providers;
 use crate::provider::plugin::{Auth, Capability};
+use crate::provider::registry::DEFAULT_CONCURRENT_POLLS;
 
 /// `chute plugins …`.
 #[derive(Debug, clap::Subcommand)]
@@ -139,14 +140,7 @@ fn check(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
         };
         println!("  auth          {auth}");
         let hosts: Vec<&str> = provider.http.allowlist().hosts().collect();
-        println!(
-            "  allowlist     {}",
-            if hosts.is_empty() {
-                "(none: no network)".to_owned()
-            } else {
-                hosts.join(", ")
-            }
-        );
+        println!("  allowlist     {}", listed(&hosts, "(none: no network)"));
         let limits = &info.limits;
         println!(
             "  limits        {} requests/min, {} requests/day per key, {} status checks at once",
@@ -156,17 +150,12 @@ fn check(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
             limits
                 .requests_per_day
                 .map_or("no limit".into(), |n| n.to_string()),
-            limits.max_concurrent_polls.unwrap_or(4)
+            limits
+                .max_concurrent_polls
+                .unwrap_or(DEFAULT_CONCURRENT_POLLS)
         );
-        let settings: Vec<String> = provider.settings.keys().cloned().collect();
-        println!(
-            "  settings      {}",
-            if settings.is_empty() {
-                "(none)".to_owned()
-            } else {
-                settings.join(", ")
-            }
-        );
+        let settings: Vec<&str> = provider.settings.keys().map(String::as_str).collect();
+        println!("  settings      {}", listed(&settings, "(none)"));
         let keys = provider.keys.report();
         if keys.is_empty() && !matches!(info.auth, Auth::None) {
             println!(
@@ -276,4 +265,13 @@ fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>) -> Result<(), CliErro
     println!("  chute plugins check {name}");
     println!("see docs/writing-plugins.md");
     Ok(())
+}
+
+/// `items` joined by commas, or `empty` when there are none.
+fn listed(items: &[&str], empty: &str) -> String {
+    if items.is_empty() {
+        empty.to_owned()
+    } else {
+        items.join(", ")
+    }
 }

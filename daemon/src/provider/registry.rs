@@ -20,6 +20,10 @@ use super::plugin::{
 };
 use crate::config::{Config, PluginsConfig, ProviderConfig};
 
+/// Status checks of long-running operations in flight at once per provider, when
+/// neither the config, the manifest nor the plugin says.
+pub const DEFAULT_CONCURRENT_POLLS: u32 = 4;
+
 /// Optional `NAME.toml` next to `NAME.wasm`: overrides what the plugin declares.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -327,7 +331,12 @@ async fn build_provider(
         info.limits.requests_per_minute,
         info.limits.requests_per_day,
     );
-    let polls = Semaphore::new(info.limits.max_concurrent_polls.unwrap_or(4).max(1) as usize);
+    let polls = Semaphore::new(
+        info.limits
+            .max_concurrent_polls
+            .unwrap_or(DEFAULT_CONCURRENT_POLLS)
+            .max(1) as usize,
+    );
     Ok(Provider {
         name: name.to_owned(),
         plugin,
