@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::harness::{built_plugins, wasm_target};
+use crate::harness::{built_plugins, wasm_build, wasm_target};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chute");
 
@@ -36,19 +36,7 @@ fn a_scaffolded_plugin_builds_and_passes_check_unchanged() {
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", text(&created));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build = Command::new(cargo)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(wasm_target())
-        .current_dir(&crate_dir)
-        .status()
-        .unwrap();
+    let build = wasm_build().current_dir(&crate_dir).status().unwrap();
     assert!(build.success(), "the scaffold does not build");
     let spool = base.path().join("spool");
     std::fs::create_dir_all(spool.join("plugins")).unwrap();

@@ -30,23 +30,31 @@ pub fn wasm_target() -> PathBuf {
     target_dir().join("wasm-plugins")
 }
 
+/// `cargo build --release --target wasm32-wasip2` into [`wasm_target`]; the caller
+/// says which crate.
+pub fn wasm_build() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(wasm_target());
+    command
+}
+
 /// Builds every plugin in plugins/ for wasm32-wasip2 (release), once.
 pub fn built_plugins() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--release",
-                "--locked",
-                "--target",
-                "wasm32-wasip2",
-                "--manifest-path",
-            ])
+        let status = wasm_build()
+            .arg("--locked")
+            .arg("--manifest-path")
             .arg(repo().join("plugins/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(wasm_target())
             .status()
             .expect("run cargo for the plugins");
         assert!(status.success(), "building the test plugins failed");
