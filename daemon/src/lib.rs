@@ -32,6 +32,7 @@ pub mod provider;
 pub mod queue;
 pub mod runner;
 pub mod spool;
+pub mod stop;
 pub mod summary;
 
 pub use daemon::run;

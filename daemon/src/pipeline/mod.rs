@@ -81,6 +81,15 @@ impl StageError {
     }
 }
 
+impl From<crate::stop::Stopped> for StageError {
+    fn from(stopped: crate::stop::Stopped) -> Self {
+        match stopped {
+            crate::stop::Stopped::Cancelled => StageError::Cancelled,
+            crate::stop::Stopped::Interrupted => StageError::Interrupted,
+        }
+    }
+}
+
 impl From<std::io::Error> for StageError {
     /// I/O errors are worth a retry — except a failed fsync, which fails the job loudly.
     fn from(error: std::io::Error) -> Self {
@@ -205,6 +214,14 @@ impl StageContext {
             .iter()
             .find(|s| s.name == stage)
             .map(|s| &s.outputs)
+    }
+
+    /// This job's cancel and the daemon's stop, for waits that must end early.
+    pub fn signals(&self) -> crate::stop::StopSignals {
+        crate::stop::StopSignals {
+            cancel: self.cancel.clone(),
+            shutdown: self.stop.clone(),
+        }
     }
 
     /// Fails with `Cancelled` or `Interrupted` when asked to stop.

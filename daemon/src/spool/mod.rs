@@ -60,7 +60,7 @@ impl Spool {
 
     /// `index/<route>/`: the dedupe index of one route.
     pub fn dedupe_index(&self, route: &str) -> PathBuf {
-        self.root.join("index").join(route)
+        self.dedupe_root().join(route)
     }
 
     /// `daemons/`: one record per running daemon.
@@ -71,6 +71,36 @@ impl Spool {
     /// `trash/`: finished job folders are renamed here and then deleted.
     pub fn trash(&self) -> PathBuf {
         self.root.join("trash")
+    }
+
+    /// `index/`: the dedupe indexes, one folder per route.
+    pub fn dedupe_root(&self) -> PathBuf {
+        self.root.join("index")
+    }
+
+    /// `plugins/`: the default folder of provider plugins (`NAME.wasm`, `NAME.toml`).
+    pub fn plugins(&self) -> PathBuf {
+        self.root.join("plugins")
+    }
+
+    /// `cache/`: material that can be made again (compiled plugins, provider results).
+    pub fn cache(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    /// `cache/components/`: compiled plugin components (`<sha256>.cwasm`).
+    pub fn component_cache(&self) -> PathBuf {
+        self.cache().join("components")
+    }
+
+    /// `cache/results/`: provider answers by request key, size-bounded.
+    pub fn result_cache(&self) -> PathBuf {
+        self.cache().join("results")
+    }
+
+    /// `ledger/`: what paid provider calls cost, per day and per job.
+    pub fn ledger(&self) -> PathBuf {
+        self.root.join("ledger")
     }
 
     /// Creates every folder the daemon needs for these routes.
