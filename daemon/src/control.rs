@@ -6,20 +6,17 @@ use std::path::Path;
 
 use crate::catalog::{self, Found};
 use crate::deliver;
-use crate::job::{JobDir, JobError, JobLock, JobState, JobStatus, StageStatus};
-use crate::runner::CLAIM_STAGE;
+use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobState, JobStatus, StageStatus};
 use crate::spool::owner::Owner;
 use crate::spool::{Spool, fsutil};
 
-/// What a control command did.
+/// What `cancel` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlOutcome {
-    /// The job ended here and now; its folder is at this location.
+pub enum CancelOutcome {
+    /// No daemon held the job: it ended here and now; its folder is at this location.
     Finished(String),
-    /// A running daemon was asked to act; it will at the job's next safe point.
+    /// A running daemon was asked to stop it; it will at the job's next safe point.
     Requested,
-    /// The job is back in jobs/ as queued.
-    Requeued(String),
 }
 
 /// Why a control command could not act.
@@ -38,7 +35,7 @@ pub enum ControlError {
 
 /// Cancels a queued or running job. A job no daemon holds is moved to failed/ at once
 /// (state `cancelled`); a running one is asked to stop via a `cancel` file.
-pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcome, ControlError> {
+pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<CancelOutcome, ControlError> {
     let details = catalog::find(spool, query)?;
     let Found::Live(job) = catalog::locate(spool, &details) else {
         return Err(ControlError::WrongState(format!(
@@ -49,7 +46,7 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcom
     };
     fsutil::write_atomic(&job.cancel_path(), b"", false)?;
     let Some(lock) = JobLock::try_acquire(&job.lock_path())? else {
-        return Ok(ControlOutcome::Requested);
+        return Ok(CancelOutcome::Requested);
     };
     let record = job.read_record()?.ok_or_else(|| {
         ControlError::WrongState(
@@ -58,15 +55,15 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcom
     })?;
     let state = job.read_state().ok().flatten().unwrap_or_default();
     if state.status.is_final() {
-        return Ok(ControlOutcome::Requested);
+        return Ok(CancelOutcome::Requested);
     }
     let stage = state
         .current_stage()
         .map_or_else(|| CLAIM_STAGE.to_owned(), |stage| stage.name.clone());
     let error = JobError {
         stage,
-        reason: "the job was cancelled (chute cancel)".into(),
-        hint: "run `chute retry ID` to run it again".into(),
+        reason: crate::stop::Stopped::CANCEL_REASON.into(),
+        hint: crate::stop::Stopped::CANCEL_HINT.into(),
     };
     let location = deliver::fail_job(
         spool,
@@ -78,16 +75,14 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<ControlOutcom
         durable,
     )?;
     drop(lock);
-    Ok(ControlOutcome::Finished(location))
+    Ok(CancelOutcome::Finished(location))
 }
 
 /// Puts a failed or cancelled job back in jobs/ so a daemon runs it again, from `from`
-/// (a stage name) or from the first stage that is not done.
-pub fn retry(
-    spool: &Spool,
-    query: &str,
-    from: Option<&str>,
-) -> Result<ControlOutcome, ControlError> {
+/// (a stage name) or from the first stage that is not done; returns its location.
+/// Stages run again from `from` start from scratch (their per-item checkpoints are
+/// dropped); otherwise a stage that fans out redoes only its unfinished items.
+pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<String, ControlError> {
     let details = catalog::find(spool, query)?;
     let folder = match catalog::locate(spool, &details) {
         Found::Ended(folder)
@@ -114,6 +109,7 @@ pub fn retry(
     };
     let internals = folder.join(".job");
     let mut state: JobState = fsutil::read_json(&internals.join("state.json"))?.unwrap_or_default();
+    let mut rerun_from_scratch = Vec::new();
     if let Some(from) = from {
         let Some(index) = state.stages.iter().position(|stage| stage.name == from) else {
             let names: Vec<_> = state
@@ -129,6 +125,7 @@ pub fn retry(
         };
         for stage in &mut state.stages[index..] {
             stage.status = StageStatus::Pending;
+            rerun_from_scratch.push(stage.name.clone());
         }
     }
     for stage in &mut state.stages {
@@ -155,14 +152,15 @@ pub fn retry(
     std::fs::rename(&folder, &restoring)?;
     let job = JobDir::new(record.id, restoring.clone());
     restore_layout(&job, &restoring.join(".job"))?;
+    for stage in &rerun_from_scratch {
+        job.items(stage, true).clear()?;
+    }
     job.write_record(&record, true)?;
     job.write_state(&state, true)?;
     let _ = job.events().append("job", 0, "queued again by chute retry");
     let target = spool.job_dir(record.id);
     std::fs::rename(&restoring, &target)?;
-    Ok(ControlOutcome::Requeued(
-        spool.relative(&target).to_string_lossy().into_owned(),
-    ))
+    Ok(spool.relative(&target).to_string_lossy().into_owned())
 }
 
 /// Turns a failed/ folder (input + error.json + .job/) back into a job folder.

@@ -43,7 +43,18 @@ pub enum FatalError {
 
 /// Runs the daemon on `config.spool.root` until `shutdown` fires; then lets running
 /// stages reach a checkpoint (up to `limits.shutdown_grace`) and returns.
-pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), FatalError> {
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), FatalError> {
+    run_notifying(config, shutdown, || {}).await
+}
+
+/// [`run`], calling `on_ready` once the daemon is ready: the spool is laid out, the
+/// inboxes are watched, its record is in `daemons/` and the plugins are loaded (the
+/// moment systemd is told READY=1). Tests that start the daemon in-process wait for it.
+pub async fn run_notifying(
+    mut config: Config,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(),
+) -> Result<(), FatalError> {
     let routes = config.effective_routes();
     let layout_error = |source| FatalError::SpoolLayout {
         path: config.spool.root.display().to_string(),
@@ -90,19 +101,18 @@ pub async fn run(mut config: Config, shutdown: CancellationToken) -> Result<(), 
     let providers = Arc::new(crate::provider::Providers::load(&config, spool.root()).await);
     tracing::info!(spool = %spool.root().display(), routes = routes.len(), pid = me.pid, "chute is ready.");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
+    on_ready();
 
-    let runner = Arc::new(Runner {
-        spool: spool.clone(),
-        config: config.clone(),
-        routes: routes
+    let runner = Arc::new(Runner::new(
+        spool.clone(),
+        config.clone(),
+        routes
             .into_iter()
             .map(|route| (route.name.clone(), route))
             .collect::<HashMap<_, _>>(),
-        drain: CancellationToken::new(),
-        stop: CancellationToken::new(),
-        natives: Arc::new(NativeModels::new(config.native.clone())),
+        Arc::new(NativeModels::new(config.native.clone())),
         providers,
-    });
+    ));
     let heartbeat = spawn_daemon_heartbeat(
         spool.clone(),
         record.clone(),

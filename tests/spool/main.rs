@@ -1,6 +1,8 @@
-//! End-to-end tests: each test starts the real `chute` binary on a temporary spool,
-//! drops inputs and checks what lands in outbox/, failed/ and jobs/ (see
-//! docs/test-contract.md). No mocks; every wait polls a condition with a deadline.
+//! End-to-end tests: each test starts the daemon on a temporary spool (in-process
+//! through `chute::daemon::run_notifying`, or the real `chute` binary where a test
+//! needs a process: kill -9, several daemons, signals, logs), drops inputs and checks
+//! what lands in outbox/, failed/ and jobs/ (see docs/test-contract.md). No mocks;
+//! every wait polls a condition with a deadline.
 #![allow(clippy::unwrap_used)]
 
 mod cli;
@@ -9,4 +11,6 @@ mod crash;
 mod dedupe;
 mod drops;
 mod harness;
+mod in_process;
 mod rejects;
+mod unrunnable;

@@ -4,6 +4,7 @@
 //! by older versions keep loading (fixtures under `daemon/tests/fixtures/` pin that).
 
 pub mod events;
+pub mod items;
 pub mod lock;
 pub mod record;
 pub mod state;
@@ -16,9 +17,14 @@ use uuid::Uuid;
 
 use crate::spool::fsutil;
 pub use events::{Event, EventLog};
+pub use items::ItemCheckpoints;
 pub use lock::JobLock;
 pub use record::{InputRecord, JobRecord, Rejected};
 pub use state::{JobError, JobState, JobStatus, StageState, StageStatus};
+
+/// Stage name used for failures that happen before any pipeline stage (an input
+/// refused at claim, a job that could not be run at all).
+pub const CLAIM_STAGE: &str = "claim";
 
 /// Extended attribute holding a job folder's route (a third copy, after job.json and
 /// state.json).
@@ -72,6 +78,11 @@ impl JobDir {
     /// `work/`: scratch space for stages.
     pub fn work_dir(&self) -> PathBuf {
         self.path.join("work")
+    }
+
+    /// `work/items/<stage>/`: the finished items of a stage that fans out.
+    pub fn items(&self, stage: &str, durable: bool) -> ItemCheckpoints {
+        ItemCheckpoints::new(&self.path, stage, durable)
     }
 
     /// `out/`: results to deliver.

@@ -25,8 +25,8 @@ use crate::spool::Spool;
 
 /// Name of the first stage of every pipeline.
 pub const PREPARE: &str = "prepare";
-/// Name of the last stage of every pipeline (performed by the runner).
-pub const DELIVER: &str = "deliver";
+/// Name of the last stage of every pipeline (performed by [`crate::deliver`]).
+pub const DELIVER: &str = crate::deliver::STAGE;
 
 /// Outputs a stage checkpoints in state.json.
 pub type StageOutputs = BTreeMap<String, serde_json::Value>;
@@ -46,6 +46,48 @@ pub trait Stage: Send + Sync {
     /// never thrown away because an extra failed.
     fn optional(&self) -> bool {
         false
+    }
+    /// How the runner retries this stage after a transient failure. Local work takes
+    /// the default; a stage whose provider calls retry by themselves declares
+    /// [`StageRetry::ONCE`], so a paid call is never multiplied by nested retries.
+    fn retry(&self) -> StageRetry {
+        StageRetry::LOCAL
+    }
+}
+
+/// How often, and how far apart, the runner starts a stage that failed transiently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageRetry {
+    /// Attempts in all, the first included (1: never retried by the runner).
+    pub attempts: u32,
+    /// The first wait between attempts (doubling, with jitter).
+    pub min_delay: std::time::Duration,
+    /// The longest wait between attempts.
+    pub max_delay: std::time::Duration,
+}
+
+impl StageRetry {
+    /// Local work (files, decoders, models): four attempts, 0.2 s to 10 s apart.
+    pub const LOCAL: StageRetry = StageRetry {
+        attempts: 4,
+        min_delay: std::time::Duration::from_millis(200),
+        max_delay: std::time::Duration::from_secs(10),
+    };
+    /// One attempt: the stage's own calls already retry (provider calls retry over
+    /// keys with backoff; an operation driver waits out outages).
+    pub const ONCE: StageRetry = StageRetry {
+        attempts: 1,
+        min_delay: std::time::Duration::ZERO,
+        max_delay: std::time::Duration::ZERO,
+    };
+
+    /// The backoff between attempts, for backon.
+    pub fn backoff(self) -> backon::ExponentialBuilder {
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.min_delay)
+            .with_max_delay(self.max_delay)
+            .with_max_times(self.attempts.saturating_sub(1) as usize)
+            .with_jitter()
     }
 }
 
@@ -207,13 +249,9 @@ impl StageContext {
         })
     }
 
-    /// Outputs checkpointed by an earlier stage.
-    pub fn outputs_of(&self, stage: &str) -> Option<&StageOutputs> {
-        self.state
-            .stages
-            .iter()
-            .find(|s| s.name == stage)
-            .map(|s| &s.outputs)
+    /// The per-item checkpoints of this stage (for stages that fan out).
+    pub fn items(&self) -> crate::job::ItemCheckpoints {
+        self.job.items(self.stage, self.config.spool.fsync)
     }
 
     /// This job's cancel and the daemon's stop, for waits that must end early.
@@ -226,13 +264,7 @@ impl StageContext {
 
     /// Fails with `Cancelled` or `Interrupted` when asked to stop.
     pub fn check_stop(&self) -> Result<(), StageError> {
-        if self.cancel.is_cancelled() {
-            Err(StageError::Cancelled)
-        } else if self.stop.is_cancelled() {
-            Err(StageError::Interrupted)
-        } else {
-            Ok(())
-        }
+        Ok(self.signals().check()?)
     }
 
     /// Spends the route's `simulate_work` time in ten progress steps, stopping early when
@@ -242,12 +274,9 @@ impl StageContext {
             return Ok(());
         };
         let step = total / 10;
+        let signals = self.signals();
         for tenth in 1..=10u8 {
-            tokio::select! {
-                () = tokio::time::sleep(step) => {}
-                () = self.cancel.cancelled() => return Err(StageError::Cancelled),
-                () = self.stop.cancelled() => return Err(StageError::Interrupted),
-            }
+            signals.sleep(step).await?;
             if tenth < 10 {
                 self.progress(tenth * 10, "working");
             }

@@ -1,0 +1,312 @@
+//! Running one job: lock it, load (or rebuild) its records, run the stages that are not
+//! done yet with checkpoints before and after each, and hand it to delivery.
+//!
+//! - `recovery.rs`: what a job folder says after a crash (unfinished claims, a lost
+//!   job.json, adoption, missing `finished` events).
+//! - `stages.rs`: the checkpoint loop over a pipeline's stages, with each stage's
+//!   retry policy.
+//! - `heartbeat.rs`: job.json's heartbeat and the cancel watch while a job runs.
+//! - `unrunnable.rs`: jobs that fail outside any stage get attempts, backoff and, in
+//!   the end, a failed/ entry with the reason.
+//!
+//! Invariants: a job runs only while its lock is held; a stage checkpointed `done` is
+//! never run again; a stage's outputs are checkpointed before the next stage starts; a
+//! job that ends is delivered (outbox or failed) before its folder leaves jobs/.
+
+mod heartbeat;
+mod recovery;
+mod stages;
+mod unrunnable;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::config::{Config, RouteConfig};
+use crate::deliver::{self, Delivered};
+use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus};
+use crate::pipeline::{Pipeline, StageError, passthrough};
+use crate::spool::Spool;
+use crate::stop::Stopped;
+
+/// Shared by every job runner of a daemon.
+pub struct Runner {
+    /// The spool.
+    pub spool: Spool,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Effective routes by name.
+    pub routes: HashMap<String, RouteConfig>,
+    /// Fired on shutdown: no new stage starts.
+    pub drain: CancellationToken,
+    /// Fired when the shutdown grace has run out: stages stop at their next safe point.
+    pub stop: CancellationToken,
+    /// Native models (whisper.cpp) kept loaded between jobs, and the native lease.
+    pub natives: Arc<crate::pipeline::native::NativeModels>,
+    /// Provider plugins, loaded at start.
+    pub providers: Arc<crate::provider::Providers>,
+    /// Jobs that failed outside any stage, with their attempts and next allowed run.
+    unrunnable: unrunnable::Unrunnable,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunOutcome {
+    /// Another daemon has it, it no longer exists, or it waits out a backoff.
+    Skipped,
+    /// Delivered to the outbox.
+    Done(String),
+    /// Delivered to failed/.
+    Failed(String),
+    /// Stopped by shutdown; it resumes from its last checkpoint later.
+    Interrupted,
+}
+
+impl From<Delivered> for RunOutcome {
+    fn from(delivered: Delivered) -> Self {
+        match delivered {
+            Delivered::Done(location) => RunOutcome::Done(location),
+            Delivered::Failed(location) => RunOutcome::Failed(location),
+        }
+    }
+}
+
+/// What the stages of one running job share.
+struct Execution<'a> {
+    job: &'a JobDir,
+    route: &'a RouteConfig,
+    cancel: &'a CancellationToken,
+    record_lock: &'a Arc<Mutex<()>>,
+}
+
+impl Runner {
+    /// A runner for these routes, models and providers.
+    pub fn new(
+        spool: Spool,
+        config: Arc<Config>,
+        routes: HashMap<String, RouteConfig>,
+        natives: Arc<crate::pipeline::native::NativeModels>,
+        providers: Arc<crate::provider::Providers>,
+    ) -> Self {
+        Self {
+            spool,
+            config,
+            routes,
+            drain: CancellationToken::new(),
+            stop: CancellationToken::new(),
+            natives,
+            providers,
+            unrunnable: unrunnable::Unrunnable::default(),
+        }
+    }
+
+    /// Runs job `id`; `started` is called once the job no longer counts as queued.
+    pub async fn run(self: &Arc<Self>, id: Uuid, started: impl FnOnce()) -> RunOutcome {
+        let span = tracing::info_span!("job", job_id = %id, route = tracing::field::Empty);
+        let mut started = Some(started);
+        let mut mark_started = move || {
+            if let Some(callback) = started.take() {
+                callback();
+            }
+        };
+        if self.unrunnable.is_backing_off(id) {
+            mark_started();
+            return RunOutcome::Skipped;
+        }
+        let outcome = self
+            .run_inner(id, &mut mark_started)
+            .instrument(span.clone())
+            .await;
+        mark_started();
+        match outcome {
+            Ok(outcome) => {
+                self.unrunnable.forget(id);
+                outcome
+            }
+            Err(error) => self.gave_error(id, &error).instrument(span).await,
+        }
+    }
+
+    async fn run_inner(
+        self: &Arc<Self>,
+        id: Uuid,
+        mark_started: &mut impl FnMut(),
+    ) -> anyhow::Result<RunOutcome> {
+        let job = JobDir::new(id, self.spool.job_dir(id));
+        let lock_path = job.lock_path();
+        let Some(lock) =
+            tokio::task::spawn_blocking(move || JobLock::try_acquire_or_create(&lock_path))
+                .await??
+        else {
+            return Ok(RunOutcome::Skipped);
+        };
+        let durable = self.config.spool.fsync;
+        let Some((mut record, state)) = self.load_records(&job)? else {
+            return Ok(RunOutcome::Skipped);
+        };
+        tracing::Span::current().record("route", record.route.as_str());
+
+        if let Some(existing) = &state
+            && existing.status.is_final()
+        {
+            let duplicate_of = stages::duplicate_of(existing);
+            let delivered =
+                deliver::finish_final(&self.spool, &job, &record, existing, duplicate_of, durable)?;
+            return Ok(delivered.into());
+        }
+        let route = match self.route_for(&record) {
+            Ok(route) => route,
+            Err(error) => {
+                tracing::warn!(reason = %error.reason, "Refused the job before running it.");
+                let state = state.unwrap_or_default();
+                return Ok(self.fail(&job, &record, state, JobStatus::Failed, error)?);
+            }
+        };
+
+        let pipeline = Pipeline::for_kind(route.pipeline);
+        let names = pipeline.stage_names();
+        let mut state = state.unwrap_or_else(|| JobState::new(&names));
+        state.align_stages(&names);
+        recovery::repair_finished_events(&job, &state);
+        state.route = Some(record.route.clone());
+        state.status = JobStatus::Running;
+        state.updated_at = Some(Utc::now());
+        // "running" markers need no fsync: after a power cut the stage simply runs again.
+        job.write_state(&state, false)?;
+        mark_started();
+
+        let cancel = CancellationToken::new();
+        let record_lock = Arc::new(Mutex::new(()));
+        let heartbeat = heartbeat::spawn(
+            job.clone(),
+            cancel.clone(),
+            record_lock.clone(),
+            self.config.spool.heartbeat_interval,
+            durable,
+        );
+        let execution = Execution {
+            job: &job,
+            route: &route,
+            cancel: &cancel,
+            record_lock: &record_lock,
+        };
+        let result = self
+            .run_stages(&execution, &mut record, &mut state, &pipeline)
+            .await;
+        heartbeat.abort();
+        drop(record_lock);
+        let outcome = match result {
+            Ok(()) => self.complete(&job, &record, state)?,
+            Err((_, StageError::Interrupted)) => RunOutcome::Interrupted,
+            Err((stage, error)) => {
+                let (status, error) = ending(stage, error);
+                self.fail(&job, &record, state, status, error)?
+            }
+        };
+        drop(lock);
+        Ok(outcome)
+    }
+
+    /// The job's route, or why it cannot run (the route is gone, or the claim refused
+    /// the input).
+    fn route_for(&self, record: &JobRecord) -> Result<RouteConfig, JobError> {
+        let Some(route) = self.routes.get(&record.route) else {
+            return Err(JobError {
+                stage: CLAIM_STAGE.into(),
+                reason: format!("the route {:?} is not configured (any more)", record.route),
+                hint: "add the route back to the configuration and run `chute retry`".into(),
+            });
+        };
+        match &record.rejection {
+            Some(rejection) => Err(JobError {
+                stage: CLAIM_STAGE.into(),
+                reason: rejection.reason.clone(),
+                hint: rejection.hint.clone(),
+            }),
+            None => Ok(route.clone()),
+        }
+    }
+
+    /// Delivers a job whose stages all succeeded.
+    fn complete(
+        &self,
+        job: &JobDir,
+        record: &JobRecord,
+        state: JobState,
+    ) -> anyhow::Result<RunOutcome> {
+        let duplicate_of = stages::duplicate_of(&state);
+        if duplicate_of.is_some() {
+            // Not processed again, but nothing is lost: the duplicate's own input is
+            // delivered next to the result.json that points at the original.
+            if let Some(name) = job.input_name()? {
+                passthrough::link_input_into_out(job, &name, record.input.kind)?;
+            }
+        }
+        let location = deliver::complete_job(
+            &self.spool,
+            job,
+            record,
+            state,
+            duplicate_of,
+            self.config.spool.fsync,
+        )?;
+        tracing::info!(%location, "Job delivered.");
+        Ok(RunOutcome::Done(location))
+    }
+
+    fn fail(
+        &self,
+        job: &JobDir,
+        record: &JobRecord,
+        state: JobState,
+        status: JobStatus,
+        error: JobError,
+    ) -> std::io::Result<RunOutcome> {
+        let location = deliver::fail_job(
+            &self.spool,
+            job,
+            record,
+            state,
+            status,
+            &error,
+            self.config.spool.fsync,
+        )?;
+        tracing::warn!(stage = %error.stage, reason = %error.reason, %location, "Job {}.", status.name());
+        Ok(RunOutcome::Failed(location))
+    }
+}
+
+/// How a job ends when stage `stage` stopped it with `error` (never `Interrupted`,
+/// which does not end a job).
+fn ending(stage: String, error: StageError) -> (JobStatus, JobError) {
+    match error {
+        StageError::Cancelled | StageError::Interrupted => (
+            JobStatus::Cancelled,
+            JobError {
+                stage,
+                reason: Stopped::CANCEL_REASON.into(),
+                hint: Stopped::CANCEL_HINT.into(),
+            },
+        ),
+        StageError::Job { reason, hint } => (
+            JobStatus::Failed,
+            JobError {
+                stage,
+                reason,
+                hint,
+            },
+        ),
+        StageError::Transient(reason) => (
+            JobStatus::Failed,
+            JobError {
+                stage,
+                reason: format!("{reason} (gave up after retries)"),
+                hint: "check the daemon's log and disk, then run `chute retry ID`".into(),
+            },
+        ),
+    }
+}

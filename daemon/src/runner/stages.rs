@@ -1,0 +1,216 @@
+//! The checkpoint loop: every stage of a pipeline that is not done yet runs once more,
+//! checkpointed `running` before and `done` (fsynced) after, retried after transient
+//! failures as the stage's own [`StageRetry`](crate::pipeline::StageRetry) says, inside
+//! a `stage` span so every log line it writes names its stage.
+
+use std::sync::Arc;
+
+use backon::Retryable;
+use chrono::Utc;
+use tracing::Instrument;
+
+use super::{Execution, Runner};
+use crate::dedupe::DuplicateOf;
+use crate::job::{JobDir, JobRecord, JobState, StageStatus};
+use crate::pipeline::{self, Pipeline, Stage, StageContext, StageError};
+
+/// A stage that stopped the job: its name and why.
+type Stopped = (String, StageError);
+
+impl Runner {
+    /// Runs every stage that is not done yet; `Err` names the stage that stopped the job.
+    pub(super) async fn run_stages(
+        &self,
+        execution: &Execution<'_>,
+        record: &mut JobRecord,
+        state: &mut JobState,
+        pipeline: &Pipeline,
+    ) -> Result<(), Stopped> {
+        let Execution { job, cancel, .. } = *execution;
+        let durable = self.config.spool.fsync;
+        for (index, stage) in pipeline.stages.iter().enumerate() {
+            let name = stage.name();
+            let status = state.stages[index].status;
+            // An optional stage that failed stays failed: the job went on without it.
+            if status == StageStatus::Done || (status == StageStatus::Failed && stage.optional()) {
+                continue;
+            }
+            if self.drain.is_cancelled() {
+                return Err((name.into(), StageError::Interrupted));
+            }
+            if cancel.is_cancelled() || job.cancel_path().exists() {
+                return Err((name.into(), StageError::Cancelled));
+            }
+            if duplicate_of(state).is_some() {
+                let entry = &mut state.stages[index];
+                entry.status = StageStatus::Done;
+                entry.finished_at = Some(Utc::now());
+                entry
+                    .outputs
+                    .insert("skipped".into(), serde_json::json!("duplicate input"));
+                checkpoint(job, state, name, durable)?;
+                let _ = job.events().append(name, 100, "skipped: duplicate input");
+                continue;
+            }
+            let span = tracing::info_span!("stage", stage = name);
+            self.run_stage(execution, record, state, index, stage.as_ref())
+                .instrument(span)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One stage: checkpoint `running`, run it (with its retries), checkpoint the result.
+    async fn run_stage(
+        &self,
+        execution: &Execution<'_>,
+        record: &mut JobRecord,
+        state: &mut JobState,
+        index: usize,
+        stage: &dyn Stage,
+    ) -> Result<(), Stopped> {
+        let Execution {
+            job,
+            route,
+            cancel,
+            record_lock,
+        } = *execution;
+        let name = stage.name();
+        let durable = self.config.spool.fsync;
+        let attempt = {
+            let entry = &mut state.stages[index];
+            entry.status = StageStatus::Running;
+            entry.attempts += 1;
+            entry.started_at = Some(Utc::now());
+            entry.attempts
+        };
+        // Only "done" checkpoints are fsynced: losing a "running" marker just re-runs an
+        // idempotent stage, losing a "done" one would redo finished (maybe paid) work.
+        checkpoint(job, state, name, false)?;
+        let _ = job
+            .events()
+            .append(name, 0, &format!("started (attempt {attempt})"));
+        tracing::info!(attempt, "Stage started.");
+
+        let context = StageContext {
+            spool: self.spool.clone(),
+            config: self.config.clone(),
+            route: route.clone(),
+            job: job.clone(),
+            record: record.clone(),
+            state: state.clone(),
+            stage: name,
+            cancel: cancel.clone(),
+            stop: self.stop.clone(),
+            natives: self.natives.clone(),
+            record_lock: record_lock.clone(),
+            providers: self.providers.clone(),
+            remote: Arc::new(std::sync::Mutex::new(state.stages[index].remote.clone())),
+        };
+        let result = (|| stage.run(&context))
+            .retry(stage.retry().backoff())
+            .when(|error| matches!(error, StageError::Transient(_)))
+            .notify(|error, delay| {
+                tracing::warn!(%error, ?delay, "Stage failed transiently; retrying.");
+            })
+            .await;
+        // Handles saved during the stage stay in the checkpoint whatever happens next.
+        state.stages[index].remote = context
+            .remote
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        match result {
+            Ok(outputs) => {
+                let entry = &mut state.stages[index];
+                entry.status = StageStatus::Done;
+                entry.finished_at = Some(Utc::now());
+                entry.outputs = outputs;
+                entry.error = None;
+                checkpoint(job, state, name, durable)?;
+                let _ = job.events().append(name, 100, "finished");
+                tracing::info!("Stage finished.");
+                if let Ok(Some(updated)) = job.read_record() {
+                    *record = updated;
+                }
+                Ok(())
+            }
+            Err(StageError::Job { reason, hint }) if stage.optional() => self
+                .give_up_optional(job, state, index, reason, hint)
+                .map_err(|error| (name.to_owned(), error)),
+            Err(StageError::Transient(reason)) if stage.optional() => {
+                let hint = format!(
+                    "check the daemon's log, then run `chute retry ID --from {name}` on a copy of the input"
+                );
+                let reason = format!("{reason} (gave up after retries)");
+                self.give_up_optional(job, state, index, reason, hint)
+                    .map_err(|error| (name.to_owned(), error))
+            }
+            Err(error) => {
+                if !matches!(error, StageError::Interrupted) {
+                    let entry = &mut state.stages[index];
+                    entry.status = StageStatus::Failed;
+                    entry.finished_at = Some(Utc::now());
+                    entry.error = Some(error.to_string());
+                }
+                Err((name.into(), error))
+            }
+        }
+    }
+
+    /// Records an optional stage's failure (durably) and lets the job go on without it.
+    fn give_up_optional(
+        &self,
+        job: &JobDir,
+        state: &mut JobState,
+        index: usize,
+        reason: String,
+        hint: String,
+    ) -> Result<(), StageError> {
+        let entry = &mut state.stages[index];
+        entry.status = StageStatus::Failed;
+        entry.finished_at = Some(Utc::now());
+        entry.error = Some(reason.clone());
+        entry.hint = Some(hint);
+        let name = entry.name.clone();
+        state.updated_at = Some(Utc::now());
+        job.write_state(state, self.config.spool.fsync)
+            .map_err(|error| {
+                StageError::Transient(format!("could not checkpoint state.json: {error}"))
+            })?;
+        let _ = job.events().append(
+            &name,
+            100,
+            &format!("failed, the job goes on without it: {reason}"),
+        );
+        tracing::warn!(%reason, "Optional stage failed; delivering without it.");
+        Ok(())
+    }
+}
+
+/// Writes state.json (fsynced when `durable`); a failure stops the job at `stage` as
+/// transient.
+fn checkpoint(
+    job: &JobDir,
+    state: &mut JobState,
+    stage: &str,
+    durable: bool,
+) -> Result<(), Stopped> {
+    state.updated_at = Some(Utc::now());
+    job.write_state(state, durable).map_err(|error| {
+        (
+            stage.to_owned(),
+            StageError::Transient(format!("could not checkpoint state.json: {error}")),
+        )
+    })
+}
+
+/// The original this job duplicates, as `prepare` recorded it.
+pub(super) fn duplicate_of(state: &JobState) -> Option<DuplicateOf> {
+    state
+        .stages
+        .iter()
+        .find(|s| s.name == pipeline::PREPARE)
+        .and_then(|s| s.outputs.get("duplicate_of"))
+        .and_then(|value| serde_json::from_value(value.clone()).ok())
+}
