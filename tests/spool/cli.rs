@@ -8,6 +8,7 @@ use serde_json::Value;
 use crate::harness::{
     BIN, Config, Route, Spool, random_bytes, run_cli, running_jobs, secs, short_id,
 };
+use crate::in_process::InProcessDaemon;
 
 /// `chute config check` exits 2 on a file with an unknown key and its stderr names the
 /// key and its line; the same file without that key checks clean (exit 0).
@@ -69,7 +70,7 @@ fn parse_submit_line(line: &str) -> (uuid::Uuid, String, String) {
 #[test]
 fn submit_wait_prints_done_and_location() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let src = spool.outside.join("quarterly report.pdf");
     let content = random_bytes(20_000);
     fs::write(&src, &content).unwrap();
@@ -108,7 +109,7 @@ fn submit_wait_prints_done_and_location() {
 #[test]
 fn submit_wait_exits_1_when_the_job_fails() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let src = spool.outside.join("memo.m4a");
     fs::write(&src, random_bytes(500)).unwrap();
     let out = spool.cli([
@@ -146,7 +147,7 @@ fn job_entry<'a>(list: &'a Value, id: &str) -> &'a Value {
 #[test]
 fn jobs_json_lists_done_jobs() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let names = ["one.txt", "two.txt", "three.txt"];
     for n in names {
         spool.drop_file("archive", n, &random_bytes(64));
@@ -208,7 +209,7 @@ fn jobs_json_lists_done_jobs() {
 #[test]
 fn cancel_ends_a_running_job_as_cancelled() {
     let spool = Spool::new(&Config::with_route(Route::passthrough("slow").work("30s")));
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let content = random_bytes(300);
     spool.drop_file("slow", "long job.txt", &content);
     let mut id = String::new();

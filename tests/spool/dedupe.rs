@@ -2,6 +2,7 @@
 
 use crate::drops::assert_delivered_intact;
 use crate::harness::{Config, Route, Spool, random_bytes, secs};
+use crate::in_process::InProcessDaemon;
 
 /// The same content dropped twice under different names is processed once and delivered
 /// twice: the second result.json has `duplicate_of` = {job_id of the first, location of
@@ -12,7 +13,7 @@ fn duplicate_content_is_processed_once_delivered_twice() {
     let spool = Spool::new(&Config::with_route(
         Route::passthrough("archive").work("50ms"),
     ));
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let content = random_bytes(10_000);
     spool.drop_file("archive", "first.txt", &content);
     spool.wait_delivered("archive", 1, secs(30));

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{
     Config, Outcome, Spool, expected_folder, hidden_temp_name, os, random_bytes, secs,
 };
+use crate::in_process::InProcessDaemon;
 
 /// Checks one delivered passthrough folder against the input it must hold: folder name
 /// `<stem>--<short-id>`, exactly one payload entry named byte-exactly like the input,
@@ -94,7 +95,7 @@ pub fn assert_each_delivered_once(spool: &Spool, route: &str, inputs: &BTreeMap<
 #[test]
 fn thousand_files_dropped_at_once_each_delivered_once() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let mut inputs = BTreeMap::new();
     for i in 0..1000 {
         let name = format!("file-{i:04}.txt").into_bytes();
@@ -133,7 +134,7 @@ fn thousand_files_dropped_at_once_each_delivered_once() {
 #[test]
 fn slow_writer_is_not_claimed_before_close() {
     let spool = Spool::new(&Config::default()); // settle = 1s
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let path = spool.inbox("archive").join("slow.log");
     let mut file = fs::File::create(&path).unwrap();
     let mut written = Vec::new();
@@ -176,7 +177,7 @@ fn slow_writer_is_not_claimed_before_close() {
 #[test]
 fn temp_suffixes_are_ignored_until_renamed() {
     let spool = Spool::new(&Config::default()); // settle = 1s, rescan = 1s
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let inbox = spool.inbox("archive");
     let cases: [(&str, &str); 3] = [
         ("movie.mkv.part", "movie.mkv"),
@@ -231,7 +232,7 @@ fn temp_suffixes_are_ignored_until_renamed() {
 #[test]
 fn awkward_names_are_delivered_intact() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let names: Vec<&[u8]> = vec![
         b"my report (final) 2024.txt",
         b"line\nbreak.txt",
@@ -289,7 +290,7 @@ fn awkward_names_are_delivered_intact() {
 #[test]
 fn folder_renamed_in_is_delivered_as_one_job() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let inbox = spool.inbox("archive");
     let staging = inbox.join(hidden_temp_name());
     let files: [(&str, Vec<u8>); 3] = [

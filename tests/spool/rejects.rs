@@ -11,6 +11,7 @@ use crate::drops::assert_each_delivered_once;
 use crate::harness::{
     Config, FileFacts, Outcome, Route, Spool, hidden_temp_name, random_bytes, secs,
 };
+use crate::in_process::InProcessDaemon;
 
 /// The failed folder whose name is `<stem>--<8 hex>`.
 fn failure_for<'a>(failures: &'a [Outcome], stem: &str) -> &'a Outcome {
@@ -189,7 +190,7 @@ fn route_limits_reject_at_claim() {
         ..Route::passthrough("docs")
     };
     let spool = Spool::new(&Config::with_route(route));
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let mut ok = BTreeMap::new();
     for (name, len) in [("notes.txt", 100), ("LOUD.TXT", 1024)] {
         let content = random_bytes(len);
@@ -235,7 +236,7 @@ fn route_limits_reject_at_claim() {
 #[test]
 fn unprocessable_inputs_fail_with_clear_reasons() {
     let spool = Spool::new(&Config::default());
-    let _daemon = spool.start_daemon();
+    let _daemon = InProcessDaemon::start(&spool);
     let audio = random_bytes(4096);
     spool.drop_file("audio", "voice memo.m4a", &audio);
     let brief = b"# Brief\nA short video about chute.\n".to_vec();

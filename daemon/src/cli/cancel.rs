@@ -1,7 +1,7 @@
 //! `chute cancel ID`: cancel a queued or running job.
 
 use super::{Cli, CliError};
-use crate::control::{self, ControlError, ControlOutcome};
+use crate::control::{self, CancelOutcome, ControlError};
 
 /// Arguments of `chute cancel`.
 #[derive(Debug, clap::Args)]
@@ -14,11 +14,10 @@ pub struct CancelArgs {
 pub fn execute(cli: &Cli, args: &CancelArgs) -> Result<(), CliError> {
     let (config, spool) = cli.spool()?;
     match control::cancel(&spool, &args.id, config.spool.fsync) {
-        Ok(ControlOutcome::Finished(location)) => println!("cancelled: {location}"),
-        Ok(ControlOutcome::Requested) => {
+        Ok(CancelOutcome::Finished(location)) => println!("cancelled: {location}"),
+        Ok(CancelOutcome::Requested) => {
             println!("cancel requested: the daemon stops the job at its next safe point")
         }
-        Ok(ControlOutcome::Requeued(location)) => println!("queued: {location}"),
         Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
         Err(error) => return Err(CliError::failure(error)),
     }

@@ -1,7 +1,7 @@
 //! `chute retry ID [--from STAGE]`: run a failed or cancelled job again.
 
 use super::{Cli, CliError};
-use crate::control::{self, ControlError, ControlOutcome};
+use crate::control::{self, ControlError};
 
 /// Arguments of `chute retry`.
 #[derive(Debug, clap::Args)]
@@ -17,10 +17,9 @@ pub struct RetryArgs {
 pub fn execute(cli: &Cli, args: &RetryArgs) -> Result<(), CliError> {
     let (_, spool) = cli.spool()?;
     match control::retry(&spool, &args.id, args.from.as_deref()) {
-        Ok(ControlOutcome::Requeued(location)) => {
+        Ok(location) => {
             println!("queued again: {location} (a running daemon picks it up at its next rescan)")
         }
-        Ok(other) => println!("{other:?}"),
         Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
         Err(error) => return Err(CliError::failure(error)),
     }
