@@ -5,8 +5,9 @@
 //! before a call crosses into C++: the model file's magic and size, the sample file's
 //! length, the settings.
 
+use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,10 +64,44 @@ pub enum TranscribeError {
     /// whisper.cpp reported an error.
     #[error("whisper.cpp failed: {0}")]
     Whisper(String),
+    /// A finished chunk could not be checkpointed.
+    #[error("cannot checkpoint a finished chunk: {0}")]
+    Checkpoint(io::Error),
     /// Stopped by cancellation or shutdown.
     #[error("transcription was stopped")]
     Stopped,
 }
+
+/// One finished chunk of a transcription, as its checkpoint keeps it: a chunk is
+/// taken from a checkpoint only when it was made by the same model with the same
+/// chunk length.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ChunkTranscript {
+    /// The model's file name.
+    pub model: String,
+    /// The chunk length it was cut with.
+    pub chunk_seconds: u32,
+    /// The language whisper detected (or was told).
+    pub language: String,
+    /// Its segments, in seconds from the start of the whole recording.
+    pub segments: Vec<Segment>,
+}
+
+impl Default for ChunkTranscript {
+    fn default() -> Self {
+        Self {
+            model: String::new(),
+            chunk_seconds: 0,
+            language: String::new(),
+            segments: Vec::new(),
+        }
+    }
+}
+
+/// Called with each chunk as it finishes (its index and transcript), to checkpoint
+/// it; an error stops the transcription.
+pub type OnChunk<'a> = &'a mut dyn FnMut(u64, &ChunkTranscript) -> io::Result<()>;
 
 /// A loaded whisper model; share it (behind an `Arc`) between jobs.
 pub struct WhisperModel {
@@ -137,6 +172,28 @@ impl WhisperModel {
         progress: Arc<dyn Fn(f64) + Send + Sync>,
         stop: Arc<AtomicBool>,
     ) -> Result<Transcript, TranscribeError> {
+        self.transcribe_resumable(
+            samples_path,
+            settings,
+            progress,
+            stop,
+            &BTreeMap::new(),
+            &mut |_, _| Ok(()),
+        )
+    }
+
+    /// Like [`transcribe`](Self::transcribe), but chunks in `finished` (by index, from
+    /// an earlier run's checkpoints) are taken as they are instead of transcribed again,
+    /// and every chunk transcribed now is handed to `on_chunk` before the next starts.
+    pub fn transcribe_resumable(
+        &self,
+        samples_path: &Path,
+        settings: &TranscribeSettings,
+        progress: Arc<dyn Fn(f64) + Send + Sync>,
+        stop: Arc<AtomicBool>,
+        finished: &BTreeMap<u64, ChunkTranscript>,
+        on_chunk: OnChunk<'_>,
+    ) -> Result<Transcript, TranscribeError> {
         let total_samples = std::fs::metadata(samples_path)?.len() / 4;
         let chunk_samples = u64::from(settings.chunk_seconds.max(30)) * u64::from(SAMPLE_RATE);
         let chunks = total_samples.div_ceil(chunk_samples).max(1);
@@ -152,10 +209,22 @@ impl WhisperModel {
             segments: Vec::new(),
         };
         let mut bytes = vec![0u8; (chunk_samples * 4) as usize];
+        let model_name = self.name();
         for chunk in 0..chunks {
             if stop.load(Ordering::Relaxed) {
                 return Err(TranscribeError::Stopped);
             }
+            if let Some(done) = finished.get(&chunk).filter(|done| {
+                done.model == model_name && done.chunk_seconds == settings.chunk_seconds.max(30)
+            }) {
+                if transcript.language.is_empty() {
+                    transcript.language = done.language.clone();
+                }
+                transcript.segments.extend(done.segments.iter().cloned());
+                progress((chunk + 1) as f64 / chunks as f64);
+                continue;
+            }
+            reader.seek(SeekFrom::Start(chunk * chunk_samples * 4))?;
             let read = read_up_to(&mut reader, &mut bytes)?;
             let samples: Vec<f32> = bytes[..read - read % 4]
                 .chunks_exact(4)
@@ -190,6 +259,12 @@ impl WhisperModel {
                         .to_owned()
                 };
             }
+            let mut this_chunk = ChunkTranscript {
+                model: model_name.clone(),
+                chunk_seconds: settings.chunk_seconds.max(30),
+                language: transcript.language.clone(),
+                segments: Vec::new(),
+            };
             for segment in state.as_iter() {
                 let text = segment
                     .to_str_lossy()
@@ -202,12 +277,14 @@ impl WhisperModel {
                 let start = offset + segment.start_timestamp() as f64 / 100.0;
                 let end = offset + segment.end_timestamp() as f64 / 100.0;
                 let end = end.min(transcript.duration_seconds).max(start);
-                transcript.segments.push(Segment {
+                this_chunk.segments.push(Segment {
                     start: start.min(end),
                     end,
                     text,
                 });
             }
+            on_chunk(chunk, &this_chunk).map_err(TranscribeError::Checkpoint)?;
+            transcript.segments.extend(this_chunk.segments);
             progress((chunk + 1) as f64 / chunks as f64);
         }
         Ok(transcript)

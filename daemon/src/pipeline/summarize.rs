@@ -102,11 +102,11 @@ impl Stage for Summarize {
                 };
                 Ok::<_, SummaryError>((summary, stats, cleaned, ready))
             };
-            let result = tokio::select! {
-                result = work => result,
-                () = context.cancel.cancelled() => Err(SummaryError::Setup("cancelled".into())),
-                () = context.stop.cancelled() => Err(SummaryError::Setup("stopped".into())),
-            };
+            let result = context
+                .signals()
+                .run(work)
+                .await
+                .unwrap_or_else(|stopped| Err(SummaryError::Setup(stopped.to_string())));
             let (summary, stats, cleaned, ready) = match result {
                 Ok(done) => done,
                 Err(error) => {

@@ -2,6 +2,7 @@
 //! `transcribe` (whisper.cpp under the native lease). `summarize` lives in
 //! [`super::summarize`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -9,10 +10,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
+use crate::job::ItemCheckpoints;
 use crate::media::child::{self, DecodeLimits};
 use crate::media::decode::DecodeError;
 use crate::media::transcript::Transcript;
-use crate::media::whisper::{TranscribeError, TranscribeSettings};
+use crate::media::whisper::{ChunkTranscript, TranscribeError, TranscribeSettings};
 use crate::spool::fsutil;
 
 /// GStreamer decode of the input into `work/audio.f32` (16 kHz mono f32le).
@@ -113,10 +115,15 @@ impl Stage for Transcribe {
             let models_dir = context.config.models.dir();
             let model_path = context.config.models.resolve(&settings.model);
             let fallback = models_dir.join("ct2/whisper-tiny.en");
-            let lease = context
-                .natives
-                .lease(context.holder(), super::lease::ModelKind::Whisper)
-                .await;
+            // Waiting for the lease ends at once on a cancel or a stop.
+            let signals = context.signals();
+            let lease = signals
+                .run(
+                    context
+                        .natives
+                        .lease(context.holder(), super::lease::ModelKind::Whisper),
+                )
+                .await?;
             let model = context
                 .natives
                 .whisper(&lease, &model_path, Some(&fallback))
@@ -142,30 +149,48 @@ impl Stage for Transcribe {
             let stop = Arc::new(AtomicBool::new(false));
             let watcher = {
                 let stop = stop.clone();
-                let (cancel, halt) = (context.cancel.clone(), context.stop.clone());
+                let signals = signals.clone();
                 tokio::spawn(async move {
-                    tokio::select! {
-                        () = cancel.cancelled() => {}
-                        () = halt.cancelled() => {}
-                    }
+                    let _ = signals.run(std::future::pending::<()>()).await;
                     stop.store(true, std::sync::atomic::Ordering::Relaxed);
                 })
             };
+            // Each finished chunk is a checkpoint: a restart or a retry transcribes only
+            // the chunks after the last one.
+            let chunks = context.items();
+            let finished: BTreeMap<u64, ChunkTranscript> = chunks
+                .load::<ChunkTranscript>()?
+                .into_iter()
+                .filter_map(|(item, chunk)| Some((item.parse().ok()?, chunk)))
+                .collect();
+            if !finished.is_empty() {
+                context.progress(
+                    0,
+                    &format!("resuming after {} finished chunks", finished.len()),
+                );
+            }
             let started = Instant::now();
             let worker_model = model.clone();
             let result = tokio::task::spawn_blocking(move || {
-                worker_model.transcribe(&samples, &transcribe_settings, progress, stop)
+                let mut record = |index: u64, chunk: &ChunkTranscript| {
+                    chunks.record(&ItemCheckpoints::indexed(index as usize), chunk)
+                };
+                worker_model.transcribe_resumable(
+                    &samples,
+                    &transcribe_settings,
+                    progress,
+                    stop,
+                    &finished,
+                    &mut record,
+                )
             })
             .await;
             watcher.abort();
             let transcript = match result {
                 Ok(Ok(transcript)) => transcript,
                 Ok(Err(TranscribeError::Stopped)) => {
-                    return Err(if context.cancel.is_cancelled() {
-                        StageError::Cancelled
-                    } else {
-                        StageError::Interrupted
-                    });
+                    context.check_stop()?;
+                    return Err(StageError::Interrupted);
                 }
                 Ok(Err(error)) => return Err(transcribe_failure(error)),
                 Err(error) => {
@@ -230,9 +255,9 @@ fn transcribe_failure(error: TranscribeError) -> StageError {
             error.to_string(),
             "run scripts/fetch-test-models.sh (offline tiny.en) or set transcribe.model to a whisper.cpp ggml file",
         ),
-        TranscribeError::Samples(_) | TranscribeError::Whisper(_) => {
-            StageError::Transient(error.to_string())
-        }
+        TranscribeError::Samples(_)
+        | TranscribeError::Whisper(_)
+        | TranscribeError::Checkpoint(_) => StageError::Transient(error.to_string()),
         TranscribeError::Stopped => StageError::Interrupted,
     }
 }
