@@ -458,34 +458,10 @@ fn kill_during_transcribe_does_not_decode_again() {
         "[[routes]]\nname = \"audio\"\npipeline = \"transcribe\"\nsimulate_work = \"3s\"\n",
     )
     .unwrap();
-    let start = |config: Option<&Path>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chute"));
-        command.args(["run", "--spool"]).arg(&spool);
-        if let Some(config) = config {
-            command.arg("--config").arg(config);
-        }
-        command
-            .env("CHUTE_LOG", "warn")
-            .env(
-                "CHUTE_MODELS_DIR",
-                model.parent().unwrap().parent().unwrap(),
-            )
-            .spawn()
-            .unwrap()
-    };
-    let wait = |what: &str, seconds: u64, mut done: Box<dyn FnMut() -> bool + '_>| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
-        while !done() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    };
+    let start = |config: Option<&Path>| spawn_daemon(&spool, config, &model);
     let mut daemon = start(Some(&slow));
     let inbox = spool.join("inbox/audio");
-    wait("the inbox", 30, Box::new(|| inbox.is_dir()));
+    wait_for("the inbox", 30, || inbox.is_dir());
     let wav = dir.path().join("note.wav");
     run(
         "espeak-ng",
@@ -512,20 +488,59 @@ fn kill_during_transcribe_does_not_decode_again() {
                 })
         })
     };
-    wait("transcribe to be running", 60, Box::new(transcribing));
+    wait_for("transcribe to be running", 60, transcribing);
     daemon.kill().unwrap();
     daemon.wait().unwrap();
 
     let mut daemon = start(None);
     let outbox = spool.join("outbox/audio");
-    wait(
-        "the delivery",
-        120,
-        Box::new(|| std::fs::read_dir(&outbox).is_ok_and(|mut d| d.next().is_some())),
-    );
+    let (folder, result) = wait_for_delivery(&outbox);
     let _ = daemon.kill();
     let _ = daemon.wait();
-    let folder = std::fs::read_dir(&outbox)
+    assert_eq!(attempts(&result, "decode"), 1, "decode ran again: {result}");
+    assert_eq!(attempts(&result, "transcribe"), 2, "{result}");
+    let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();
+    assert!(
+        chute::media::transcript::word_error_rate(SENTENCES[1], &text) <= 0.35,
+        "{text:?}"
+    );
+}
+
+/// Starts `chute run` on `spool` (with `config`, if any) and the test models.
+fn spawn_daemon(spool: &Path, config: Option<&Path>, model: &Path) -> std::process::Child {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chute"));
+    command.args(["run", "--spool"]).arg(spool);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    command
+        .env("CHUTE_LOG", "warn")
+        .env(
+            "CHUTE_MODELS_DIR",
+            model.parent().unwrap().parent().unwrap(),
+        )
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `done` every 20 ms; panics naming `what` after `seconds`.
+fn wait_for(what: &str, seconds: u64, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (up to 2 min) for the first folder in `outbox`; returns it and its result.json.
+fn wait_for_delivery(outbox: &Path) -> (PathBuf, Value) {
+    wait_for("the delivery", 120, || {
+        std::fs::read_dir(outbox).is_ok_and(|mut d| d.next().is_some())
+    });
+    let folder = std::fs::read_dir(outbox)
         .unwrap()
         .next()
         .unwrap()
@@ -533,21 +548,95 @@ fn kill_during_transcribe_does_not_decode_again() {
         .path();
     let result: Value =
         serde_json::from_slice(&std::fs::read(folder.join("result.json")).unwrap()).unwrap();
-    let attempts = |stage: &str| {
-        result["stages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == stage)
-            .unwrap()["attempts"]
-            .as_u64()
-            .unwrap()
+    (folder, result)
+}
+
+/// How many times result.json says `stage` was started.
+fn attempts(result: &Value, stage: &str) -> u64 {
+    result["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == stage)
+        .unwrap()["attempts"]
+        .as_u64()
+        .unwrap()
+}
+
+/// A daemon killed after the first of several chunks was checkpointed resumes after
+/// it: the restarted transcribe says so, does not transcribe that chunk again, and
+/// the delivered transcript still covers the whole recording.
+#[test]
+fn kill_mid_transcription_resumes_after_the_last_finished_chunk() {
+    let model = whisper_model();
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("chunks.toml");
+    std::fs::write(
+        &config,
+        "[transcribe]\nchunk = \"30s\"\nthreads = 1\n\n[summarize]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut daemon = spawn_daemon(&spool, Some(&config), &model);
+    let inbox = spool.join("inbox/audio");
+    wait_for("the inbox", 30, || inbox.is_dir());
+    // About 100 s of speech: four 30 s chunks.
+    let script = vec![SENTENCES.join(" "); 5].join(" ");
+    let wav = dir.path().join("long.wav");
+    run(
+        "espeak-ng",
+        &["-s", "140", "-w", wav.to_str().unwrap(), &script],
+    );
+    assert!(wav_seconds(&wav) > 70.0, "{} s", wav_seconds(&wav));
+    std::fs::rename(&wav, inbox.join("long.wav")).unwrap();
+    let first_chunk = || {
+        std::fs::read_dir(spool.join("jobs"))
+            .ok()?
+            .flatten()
+            .map(|job| job.path().join("work/items/transcribe/00000.json"))
+            .find(|path| path.is_file())
     };
-    assert_eq!(attempts("decode"), 1, "decode ran again: {result}");
-    assert_eq!(attempts("transcribe"), 2, "{result}");
+    wait_for("the first chunk's checkpoint", 120, || {
+        first_chunk().is_some()
+    });
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let checkpoint = first_chunk().unwrap();
+    let chunk: Value = serde_json::from_slice(&std::fs::read(&checkpoint).unwrap()).unwrap();
+    assert!(!chunk["segments"].as_array().unwrap().is_empty(), "{chunk}");
+
+    let mut daemon = spawn_daemon(&spool, Some(&config), &model);
+    let (folder, result) = wait_for_delivery(&spool.join("outbox/audio"));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(attempts(&result, "transcribe"), 2, "{result}");
+    let resumed = result["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|event| event["message"].as_str())
+        .find(|message| message.starts_with("resuming after"))
+        .unwrap_or_else(|| panic!("no resume event: {result}"));
+    let finished: usize = resumed
+        .trim_start_matches("resuming after ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..4).contains(&finished), "{resumed}");
+    let transcript: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("transcript.json")).unwrap()).unwrap();
+    let segments = transcript["segments"].as_array().unwrap();
+    let starts: Vec<f64> = segments
+        .iter()
+        .map(|s| s["start"].as_f64().unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]), "{starts:?}");
+    assert!(*starts.last().unwrap() > 60.0, "{starts:?}");
     let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();
     assert!(
-        chute::media::transcript::word_error_rate(SENTENCES[1], &text) <= 0.35,
+        chute::media::transcript::word_error_rate(&script, &text) <= 0.35,
         "{text:?}"
     );
 }

@@ -75,7 +75,7 @@ pub enum TranscribeError {
 /// One finished chunk of a transcription, as its checkpoint keeps it: a chunk is
 /// taken from a checkpoint only when it was made by the same model with the same
 /// chunk length.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChunkTranscript {
     /// The model's file name.
@@ -86,17 +86,6 @@ pub struct ChunkTranscript {
     pub language: String,
     /// Its segments, in seconds from the start of the whole recording.
     pub segments: Vec<Segment>,
-}
-
-impl Default for ChunkTranscript {
-    fn default() -> Self {
-        Self {
-            model: String::new(),
-            chunk_seconds: 0,
-            language: String::new(),
-            segments: Vec::new(),
-        }
-    }
 }
 
 /// Called with each chunk as it finishes (its index and transcript), to checkpoint
