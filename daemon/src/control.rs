@@ -65,15 +65,13 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<CancelOutcome
         reason: crate::stop::Stopped::CANCEL_REASON.into(),
         hint: crate::stop::Stopped::CANCEL_HINT.into(),
     };
-    let location = deliver::fail_job(
+    let delivery = deliver::Delivery {
         spool,
-        &job,
-        &record,
-        state,
-        JobStatus::Cancelled,
-        &error,
+        job: &job,
+        record: &record,
         durable,
-    )?;
+    };
+    let location = delivery.fail(state, JobStatus::Cancelled, &error)?;
     drop(lock);
     Ok(CancelOutcome::Finished(location))
 }

@@ -31,8 +31,6 @@ pub enum IntakeMessage {
     Fs(notify::Result<notify::Event>),
     /// The queue has room again.
     QueueRoom,
-    /// Rescan everything now.
-    Rescan,
     /// Stop.
     Shutdown,
 }
@@ -146,7 +144,6 @@ impl Intake {
                 Ok(IntakeMessage::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(IntakeMessage::Fs(event)) => self.on_event(event),
                 Ok(IntakeMessage::QueueRoom) => {}
-                Ok(IntakeMessage::Rescan) => self.full_rescan(),
                 Err(RecvTimeoutError::Timeout) => {}
             }
             // Drain whatever else arrived, so a burst of events costs one claim round.
@@ -154,7 +151,6 @@ impl Intake {
                 match message {
                     IntakeMessage::Shutdown => return,
                     IntakeMessage::Fs(event) => self.on_event(event),
-                    IntakeMessage::Rescan => self.full_rescan(),
                     IntakeMessage::QueueRoom => {}
                 }
             }

@@ -156,194 +156,205 @@ impl Publication<'_> {
     }
 }
 
-/// Moves `out/` to the outbox with a result.json; returns the location relative to the
-/// spool root. Safe to call again after a crash at any point.
-pub fn deliver_done(
-    spool: &Spool,
-    job: &JobDir,
-    record: &JobRecord,
-    state: &JobState,
-    duplicate_of: Option<DuplicateOf>,
-    durable: bool,
-) -> io::Result<String> {
-    let publication = Publication {
-        spool,
-        record,
-        parent: spool.outbox(&record.route),
-        staging: job.out_dir(),
-        record_file: "result.json",
-        durable,
-    };
-    publication.publish(&input_name(job, record), |out| {
-        let mut files: Vec<String> = std::fs::read_dir(out)?
-            .filter_map(|entry| entry.ok())
-            .map(|entry| entry.file_name())
-            .filter(|name| name != "result.json" && !name.as_encoded_bytes().starts_with(b".tmp-"))
-            .map(|name| entry::display_name(&name).0)
-            .collect();
-        files.sort();
-        Ok(ResultFile {
-            job: record.clone(),
-            state: JobStatus::Done,
-            delivered_at: Some(Utc::now()),
-            files,
-            stages: stage_summaries(state),
-            duplicate_of,
-            warnings: warnings(state),
-            events: records::recent_events(job),
-        })
-    })
+/// One job's delivery: the job, its record and the spool it is delivered in. Every
+/// transition that ends a job goes through it.
+#[derive(Debug, Clone, Copy)]
+pub struct Delivery<'a> {
+    /// The spool.
+    pub spool: &'a Spool,
+    /// The job folder.
+    pub job: &'a JobDir,
+    /// The job's record.
+    pub record: &'a JobRecord,
+    /// Whether records and folders are fsynced (`spool.fsync`).
+    pub durable: bool,
 }
 
-/// Moves the input (and the job's records, under `.job/`) to failed/ with an error.json;
-/// returns the location relative to the spool root. Safe to call again after a crash.
-/// An `input` entry that cannot be read as a folder is kept as `.job/unusable-input`.
-pub fn deliver_failed(
-    spool: &Spool,
-    job: &JobDir,
-    record: &JobRecord,
-    state: &JobState,
-    error: &JobError,
-    durable: bool,
-) -> io::Result<String> {
-    let publication = Publication {
-        spool,
-        record,
-        parent: spool.failed(&record.route),
-        staging: job.path.join("failed-delivery"),
-        record_file: "error.json",
-        durable,
-    };
-    let readable_input = job.input_name();
-    let name = input_name(job, record);
-    publication.publish(&name, |staging| {
-        let internals = staging.join(".job");
-        std::fs::create_dir_all(&internals)?;
-        let mut moves: Vec<(PathBuf, PathBuf)> = ["work", "out"]
-            .iter()
-            .map(|dir| (job.path.join(dir), internals.join(dir)))
-            .collect();
-        match readable_input {
-            Ok(Some(input)) => moves.push((
-                job.input_path(&input),
-                staging.join(entry::delivered_name(&input)),
-            )),
-            Ok(None) => {}
-            Err(_) => moves.push((job.input_dir(), internals.join("unusable-input"))),
-        }
-        for file in ["job.json", "state.json", "events.jsonl"] {
-            match std::fs::copy(job.path.join(file), internals.join(file)) {
-                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-                _ => {}
-            }
-        }
-        for (from, to) in moves {
-            match std::fs::rename(from, to) {
-                Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-                _ => {}
-            }
-        }
-        Ok(ErrorFile {
-            job: record.clone(),
-            state: state.status,
-            stage: error.stage.clone(),
-            reason: error.reason.clone(),
-            hint: error.hint.clone(),
-            failed_at: Some(Utc::now()),
-            stages: stage_summaries(state),
-            events: records::recent_events(job),
+impl Delivery<'_> {
+    /// Moves `out/` to the outbox with a result.json; returns the location relative to
+    /// the spool root. Safe to call again after a crash at any point.
+    pub fn done(&self, state: &JobState, duplicate_of: Option<DuplicateOf>) -> io::Result<String> {
+        let Delivery {
+            spool,
+            job,
+            record,
+            durable,
+        } = *self;
+        let publication = Publication {
+            spool,
+            record,
+            parent: spool.outbox(&record.route),
+            staging: job.out_dir(),
+            record_file: "result.json",
+            durable,
+        };
+        publication.publish(&input_name(job, record), |out| {
+            let mut files: Vec<String> = std::fs::read_dir(out)?
+                .filter_map(|entry| entry.ok())
+                .map(|entry| entry.file_name())
+                .filter(|name| {
+                    name != "result.json" && !name.as_encoded_bytes().starts_with(b".tmp-")
+                })
+                .map(|name| entry::display_name(&name).0)
+                .collect();
+            files.sort();
+            Ok(ResultFile {
+                job: record.clone(),
+                state: JobStatus::Done,
+                delivered_at: Some(Utc::now()),
+                files,
+                stages: stage_summaries(state),
+                duplicate_of,
+                warnings: warnings(state),
+                events: records::recent_events(job),
+            })
         })
-    })
-}
+    }
 
-/// Ends a job whose stages all succeeded: records the deliver stage in state.json,
-/// publishes `out/` to the outbox and retires the job folder. The caller holds the lock.
-pub fn complete_job(
-    spool: &Spool,
-    job: &JobDir,
-    record: &JobRecord,
-    mut state: JobState,
-    duplicate_of: Option<DuplicateOf>,
-    durable: bool,
-) -> io::Result<String> {
-    let index = state.stages.iter().position(|stage| stage.name == STAGE);
-    if let Some(index) = index {
-        let entry = &mut state.stages[index];
-        entry.status = StageStatus::Running;
-        entry.attempts += 1;
-        entry.started_at = Some(Utc::now());
-        let attempt = entry.attempts;
+    /// Moves the input (and the job's records, under `.job/`) to failed/ with an
+    /// error.json; returns the location relative to the spool root. Safe to call again
+    /// after a crash. An `input` entry that cannot be read as a folder is kept as
+    /// `.job/unusable-input`.
+    pub fn failed(&self, state: &JobState, error: &JobError) -> io::Result<String> {
+        let Delivery {
+            spool,
+            job,
+            record,
+            durable,
+        } = *self;
+        let publication = Publication {
+            spool,
+            record,
+            parent: spool.failed(&record.route),
+            staging: job.path.join("failed-delivery"),
+            record_file: "error.json",
+            durable,
+        };
+        let readable_input = job.input_name();
+        let name = input_name(job, record);
+        publication.publish(&name, |staging| {
+            let internals = staging.join(".job");
+            std::fs::create_dir_all(&internals)?;
+            let mut moves: Vec<(PathBuf, PathBuf)> = ["work", "out"]
+                .iter()
+                .map(|dir| (job.path.join(dir), internals.join(dir)))
+                .collect();
+            match readable_input {
+                Ok(Some(input)) => moves.push((
+                    job.input_path(&input),
+                    staging.join(entry::delivered_name(&input)),
+                )),
+                Ok(None) => {}
+                Err(_) => moves.push((job.input_dir(), internals.join("unusable-input"))),
+            }
+            for file in ["job.json", "state.json", "events.jsonl"] {
+                match std::fs::copy(job.path.join(file), internals.join(file)) {
+                    Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                    _ => {}
+                }
+            }
+            for (from, to) in moves {
+                match std::fs::rename(from, to) {
+                    Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+                    _ => {}
+                }
+            }
+            Ok(ErrorFile {
+                job: record.clone(),
+                state: state.status,
+                stage: error.stage.clone(),
+                reason: error.reason.clone(),
+                hint: error.hint.clone(),
+                failed_at: Some(Utc::now()),
+                stages: stage_summaries(state),
+                events: records::recent_events(job),
+            })
+        })
+    }
+
+    /// Ends a job whose stages all succeeded: records the deliver stage in state.json,
+    /// publishes `out/` to the outbox and retires the job folder. The caller holds the
+    /// job lock.
+    pub fn complete(
+        &self,
+        mut state: JobState,
+        duplicate_of: Option<DuplicateOf>,
+    ) -> io::Result<String> {
+        let job = self.job;
+        let index = state.stages.iter().position(|stage| stage.name == STAGE);
+        if let Some(index) = index {
+            let entry = &mut state.stages[index];
+            entry.status = StageStatus::Running;
+            entry.attempts += 1;
+            entry.started_at = Some(Utc::now());
+            let attempt = entry.attempts;
+            job.write_state(&state, false)?;
+            let _ = job
+                .events()
+                .append(STAGE, 0, &format!("started (attempt {attempt})"));
+        }
+        // result.json shows the job as it will be once this delivery has happened.
+        state.status = JobStatus::Done;
+        if let Some(index) = index {
+            let entry = &mut state.stages[index];
+            entry.status = StageStatus::Done;
+            entry.finished_at = Some(Utc::now());
+        }
+        let location = self.done(&state, duplicate_of)?;
+        state.delivery = Some(location.clone());
+        state.updated_at = Some(Utc::now());
+        // Not fsynced: the delivered folder (already durable) is the truth from here on,
+        // and a re-run of deliver recognises it.
         job.write_state(&state, false)?;
-        let _ = job
-            .events()
-            .append(STAGE, 0, &format!("started (attempt {attempt})"));
+        let _ = job.events().append(STAGE, 100, "finished");
+        retire(self.spool, job)?;
+        Ok(location)
     }
-    // result.json shows the job as it will be once this delivery has happened.
-    state.status = JobStatus::Done;
-    if let Some(index) = index {
-        let entry = &mut state.stages[index];
-        entry.status = StageStatus::Done;
-        entry.finished_at = Some(Utc::now());
-    }
-    let location = deliver_done(spool, job, record, &state, duplicate_of, durable)?;
-    state.delivery = Some(location.clone());
-    state.updated_at = Some(Utc::now());
-    // Not fsynced: the delivered folder (already durable) is the truth from here on,
-    // and a re-run of deliver recognises it.
-    job.write_state(&state, false)?;
-    let _ = job.events().append(STAGE, 100, "finished");
-    retire(spool, job)?;
-    Ok(location)
-}
 
-/// Ends a job as failed or cancelled: checkpoints the status and reason in state.json,
-/// delivers to failed/, and retires the job folder. The caller holds the job lock.
-pub fn fail_job(
-    spool: &Spool,
-    job: &JobDir,
-    record: &JobRecord,
-    mut state: JobState,
-    status: JobStatus,
-    error: &JobError,
-    durable: bool,
-) -> io::Result<String> {
-    state.status = status;
-    state.error = Some(error.clone());
-    state.updated_at = Some(Utc::now());
-    job.write_state(&state, durable)?;
-    let _ = job.events().append(
-        &error.stage,
-        100,
-        &format!("{}: {}", status.name(), error.reason),
-    );
-    let location = deliver_failed(spool, job, record, &state, error, durable)?;
-    retire(spool, job)?;
-    Ok(location)
-}
-
-/// Completes the delivery of a job that was already final when a daemon died (its
-/// state.json says done, failed or cancelled).
-pub fn finish_final(
-    spool: &Spool,
-    job: &JobDir,
-    record: &JobRecord,
-    state: &JobState,
-    duplicate_of: Option<DuplicateOf>,
-    durable: bool,
-) -> io::Result<Delivered> {
-    if state.status == JobStatus::Done {
-        let location = deliver_done(spool, job, record, state, duplicate_of, durable)?;
-        retire(spool, job)?;
-        return Ok(Delivered::Done(location));
+    /// Ends a job as failed or cancelled: checkpoints the status and reason in
+    /// state.json, delivers to failed/, and retires the job folder. The caller holds the
+    /// job lock.
+    pub fn fail(
+        &self,
+        mut state: JobState,
+        status: JobStatus,
+        error: &JobError,
+    ) -> io::Result<String> {
+        state.status = status;
+        state.error = Some(error.clone());
+        state.updated_at = Some(Utc::now());
+        self.job.write_state(&state, self.durable)?;
+        let _ = self.job.events().append(
+            &error.stage,
+            100,
+            &format!("{}: {}", status.name(), error.reason),
+        );
+        let location = self.failed(&state, error)?;
+        retire(self.spool, self.job)?;
+        Ok(location)
     }
-    let error = state.error.clone().unwrap_or_else(|| JobError {
-        stage: crate::job::CLAIM_STAGE.into(),
-        reason: "the job failed".into(),
-        hint: String::new(),
-    });
-    let location = deliver_failed(spool, job, record, state, &error, durable)?;
-    retire(spool, job)?;
-    Ok(Delivered::Failed(location))
+
+    /// Completes the delivery of a job that was already final when a daemon died (its
+    /// state.json says done, failed or cancelled).
+    pub fn finish_final(
+        &self,
+        state: &JobState,
+        duplicate_of: Option<DuplicateOf>,
+    ) -> io::Result<Delivered> {
+        if state.status == JobStatus::Done {
+            let location = self.done(state, duplicate_of)?;
+            retire(self.spool, self.job)?;
+            return Ok(Delivered::Done(location));
+        }
+        let error = state.error.clone().unwrap_or_else(|| JobError {
+            stage: crate::job::CLAIM_STAGE.into(),
+            reason: "the job failed".into(),
+            hint: String::new(),
+        });
+        let location = self.failed(state, &error)?;
+        retire(self.spool, self.job)?;
+        Ok(Delivered::Failed(location))
+    }
 }
 
 /// Removes a finished job's folder from jobs/: one rename into trash/ (so no other

@@ -27,7 +27,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::config::{Config, RouteConfig};
-use crate::deliver::{self, Delivered};
+use crate::deliver::{Delivered, Delivery};
 use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus};
 use crate::pipeline::{Pipeline, StageError, passthrough};
 use crate::spool::Spool;
@@ -153,9 +153,9 @@ impl Runner {
         if let Some(existing) = &state
             && existing.status.is_final()
         {
-            let duplicate_of = stages::duplicate_of(existing);
-            let delivered =
-                deliver::finish_final(&self.spool, &job, &record, existing, duplicate_of, durable)?;
+            let delivered = self
+                .delivery(&job, &record)
+                .finish_final(existing, stages::duplicate_of(existing))?;
             return Ok(delivered.into());
         }
         let route = match self.route_for(&record) {
@@ -211,6 +211,16 @@ impl Runner {
         Ok(outcome)
     }
 
+    /// The delivery of `job` in this daemon's spool.
+    fn delivery<'a>(&'a self, job: &'a JobDir, record: &'a JobRecord) -> Delivery<'a> {
+        Delivery {
+            spool: &self.spool,
+            job,
+            record,
+            durable: self.config.spool.fsync,
+        }
+    }
+
     /// The job's route, or why it cannot run (the route is gone, or the claim refused
     /// the input).
     fn route_for(&self, record: &JobRecord) -> Result<RouteConfig, JobError> {
@@ -246,14 +256,7 @@ impl Runner {
                 passthrough::link_input_into_out(job, &name, record.input.kind)?;
             }
         }
-        let location = deliver::complete_job(
-            &self.spool,
-            job,
-            record,
-            state,
-            duplicate_of,
-            self.config.spool.fsync,
-        )?;
+        let location = self.delivery(job, record).complete(state, duplicate_of)?;
         tracing::info!(%location, "Job delivered.");
         Ok(RunOutcome::Done(location))
     }
@@ -266,15 +269,7 @@ impl Runner {
         status: JobStatus,
         error: JobError,
     ) -> std::io::Result<RunOutcome> {
-        let location = deliver::fail_job(
-            &self.spool,
-            job,
-            record,
-            state,
-            status,
-            &error,
-            self.config.spool.fsync,
-        )?;
+        let location = self.delivery(job, record).fail(state, status, &error)?;
         tracing::warn!(stage = %error.stage, reason = %error.reason, %location, "Job {}.", status.name());
         Ok(RunOutcome::Failed(location))
     }
