@@ -170,24 +170,33 @@ pub struct Delivery<'a> {
     pub durable: bool,
 }
 
-impl Delivery<'_> {
+impl<'a> Delivery<'a> {
+    /// A result folder staged in `staging`, published under `parent`.
+    fn publication(
+        &self,
+        parent: PathBuf,
+        staging: PathBuf,
+        record_file: &'static str,
+    ) -> Publication<'a> {
+        Publication {
+            spool: self.spool,
+            record: self.record,
+            parent,
+            staging,
+            record_file,
+            durable: self.durable,
+        }
+    }
+
     /// Moves `out/` to the outbox with a result.json; returns the location relative to
     /// the spool root. Safe to call again after a crash at any point.
     pub fn done(&self, state: &JobState, duplicate_of: Option<DuplicateOf>) -> io::Result<String> {
-        let Delivery {
-            spool,
-            job,
-            record,
-            durable,
-        } = *self;
-        let publication = Publication {
-            spool,
-            record,
-            parent: spool.outbox(&record.route),
-            staging: job.out_dir(),
-            record_file: "result.json",
-            durable,
-        };
+        let Delivery { job, record, .. } = *self;
+        let publication = self.publication(
+            self.spool.outbox(&record.route),
+            job.out_dir(),
+            "result.json",
+        );
         publication.publish(&input_name(job, record), |out| {
             let mut files: Vec<String> = std::fs::read_dir(out)?
                 .filter_map(|entry| entry.ok())
@@ -216,20 +225,12 @@ impl Delivery<'_> {
     /// after a crash. An `input` entry that cannot be read as a folder is kept as
     /// `.job/unusable-input`.
     pub fn failed(&self, state: &JobState, error: &JobError) -> io::Result<String> {
-        let Delivery {
-            spool,
-            job,
-            record,
-            durable,
-        } = *self;
-        let publication = Publication {
-            spool,
-            record,
-            parent: spool.failed(&record.route),
-            staging: job.path.join("failed-delivery"),
-            record_file: "error.json",
-            durable,
-        };
+        let Delivery { job, record, .. } = *self;
+        let publication = self.publication(
+            self.spool.failed(&record.route),
+            job.path.join("failed-delivery"),
+            "error.json",
+        );
         let readable_input = job.input_name();
         let name = input_name(job, record);
         publication.publish(&name, |staging| {
