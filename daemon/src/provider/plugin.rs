@@ -13,31 +13,18 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::engine::{self, Compiled};
-use super::http::{Exchange, HostHttp};
+use super::exchange::Exchange;
+use super::http::HostHttp;
 use super::keys::KeyLease;
+use super::media_type;
 
-/// Bindings generated from `wit/provider.wit`.
-#[allow(missing_docs)]
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "chute:provider/plugin",
-        imports: { default: async },
-        exports: { default: async },
-        additional_derives: [serde::Serialize, serde::Deserialize],
-    });
-}
+use super::bindings::{Plugin, PluginPre, chute};
 
-use bindings::{Plugin, PluginPre, chute};
-
-pub use chute::provider::host::{HttpError, Level, Request, Response};
-pub use chute::provider::types::{
-    Auth, Capability, Download, Image, ImageRequest, Info, Limits, Media, Pending, Progress,
-    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest,
+pub use super::bindings::{
+    Auth, Capability, Download, HttpError, Image, ImageRequest, Info, Level, Limits, Media,
+    Pending, Progress, ProviderError, Request, Response, SpeechRequest, SpeechResult, TextRequest,
+    TextResult, VideoRequest, WIT_VERSION,
 };
-
-/// The WIT package version this host implements; plugins must match major.minor.
-pub const WIT_VERSION: &str = "0.1.0";
 
 /// Limits applied to every call into a plugin.
 #[derive(Debug, Clone)]
@@ -86,6 +73,30 @@ impl Operation {
             Operation::Speak(_) => "speak",
             Operation::SubmitVideo(_) => "submit-video",
             Operation::PollVideo(_) => "poll-video",
+        }
+    }
+}
+
+/// An operation that answers in one call: everything a stage may send through
+/// [`Providers::call_chain`](super::Providers::call_chain) and the remote operation
+/// driver's `call`. Video submits and polls are not here: they go through the
+/// driver's `submit_or_resume` and `poll_until_done`, which save the handle.
+#[derive(Debug, Clone)]
+pub enum CallOperation {
+    /// `generate-text`.
+    Text(TextRequest),
+    /// `generate-image`.
+    Image(ImageRequest),
+    /// `speak`.
+    Speak(SpeechRequest),
+}
+
+impl From<CallOperation> for Operation {
+    fn from(operation: CallOperation) -> Operation {
+        match operation {
+            CallOperation::Text(request) => Operation::Text(request),
+            CallOperation::Image(request) => Operation::Image(request),
+            CallOperation::Speak(request) => Operation::Speak(request),
         }
     }
 }
@@ -424,29 +435,8 @@ pub const MAX_POLL_STATE: usize = 64 << 10;
 /// Media in an answer must be what it says it is (checked by magic bytes), and
 /// URLs must parse; the host never delivers garbage as a result.
 fn check_answer(answer: &Answer) -> Result<(), String> {
-    let media = |mime: &str, data: &[u8]| -> Result<(), String> {
-        let kind = mime.split(';').next().unwrap_or("").trim();
-        let magic_ok = match kind {
-            "image/png" => data.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "image/jpeg" => data.starts_with(&[0xff, 0xd8, 0xff]),
-            "image/webp" => data.len() > 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP",
-            "audio/wav" | "audio/x-wav" => data.starts_with(b"RIFF"),
-            "audio/mpeg" => data.starts_with(b"ID3") || data.first() == Some(&0xff),
-            "audio/ogg" => data.starts_with(b"OggS"),
-            "video/mp4" => data.len() > 8 && &data[4..8] == b"ftyp",
-            // Raw PCM (audio/L16;rate=…) and other declared types are taken as they are.
-            _ => !data.is_empty(),
-        };
-        if data.is_empty() {
-            Err(format!("empty {kind} data"))
-        } else if !magic_ok {
-            Err(format!(
-                "the bytes are not {kind} (first bytes {:02x?})",
-                &data[..data.len().min(8)]
-            ))
-        } else {
-            Ok(())
-        }
+    let media = |mime: &str, data: &[u8]| {
+        media_type::check_declared(mime, data).map_err(|mismatch| mismatch.to_string())
     };
     let url = |url: &str| {
         reqwest::Url::parse(url)
