@@ -12,7 +12,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 use tokio::io::AsyncWriteExt;
 
-use super::allow::{Allowlist, PublicOnlyResolver, redact};
+use super::allow::{Allowlist, PublicOnlyResolver, Refusal, redact};
 use super::bindings::{Auth, HttpError, Request, Response};
 use super::exchange::{Exchange, read_google_error, retry_after};
 use super::keys::KeyLease;
@@ -22,6 +22,33 @@ use super::keys::KeyLease;
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the HTTP client: {0} (check the system's CA certificates)")]
 pub struct ClientError(#[from] reqwest::Error);
+
+/// Why a plugin's request was refused before anything left the host. The plugin
+/// sees `denied` with this sentence; the fix is in the plugin (or the allowlist).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestRefused {
+    /// The URL does not parse.
+    #[error("bad URL: {0}")]
+    BadUrl(String),
+    /// The allowlist refuses the URL.
+    #[error("{0}")]
+    Url(#[from] Refusal),
+    /// The plugin put the key's own query parameter in the URL.
+    #[error("the query parameter {0:?} carries the key; the host adds it")]
+    KeyParameter(String),
+    /// A method other than GET, POST, PUT, PATCH, DELETE, HEAD.
+    #[error("method {0:?} is not allowed")]
+    Method(String),
+    /// A credential-like or hop-by-hop header.
+    #[error("a plugin may not set the {0:?} header (credentials are added by the host)")]
+    ForbiddenHeader(String),
+    /// A header name that is not a token.
+    #[error("bad header name {0:?}")]
+    HeaderName(String),
+    /// A header value with bytes headers cannot hold.
+    #[error("bad value for header {0}")]
+    HeaderValue(String),
+}
 
 /// Why a download did not produce its file, grouped by consequence: the first three
 /// are worth another attempt later, the last two fail the job.
@@ -172,7 +199,8 @@ impl HostHttp {
                 self.caps.max_request
             )))
         } else {
-            self.prepare(&request).map_err(HttpError::Denied)
+            self.prepare(&request)
+                .map_err(|refused| HttpError::Denied(refused.to_string()))
         };
         let prepared = match checked {
             Ok(prepared) => prepared,
@@ -216,17 +244,16 @@ impl HostHttp {
     }
 
     /// Checks a plugin request against the allowlist and header rules.
-    fn prepare(&self, request: &Request) -> Result<(Method, Url, HeaderMap), String> {
-        let url = Url::parse(&request.url).map_err(|error| format!("bad URL: {error}"))?;
+    fn prepare(&self, request: &Request) -> Result<(Method, Url, HeaderMap), RequestRefused> {
+        let url =
+            Url::parse(&request.url).map_err(|error| RequestRefused::BadUrl(error.to_string()))?;
         self.allowlist.check(&url)?;
         if let Auth::Query(parameter) = &self.auth
             && url
                 .query_pairs()
                 .any(|(name, _)| name.eq_ignore_ascii_case(parameter))
         {
-            return Err(format!(
-                "the query parameter {parameter:?} carries the key; the host adds it"
-            ));
+            return Err(RequestRefused::KeyParameter(parameter.clone()));
         }
         let method = match request.method.to_ascii_uppercase().as_str() {
             "GET" => Method::GET,
@@ -235,19 +262,17 @@ impl HostHttp {
             "PATCH" => Method::PATCH,
             "DELETE" => Method::DELETE,
             "HEAD" => Method::HEAD,
-            other => return Err(format!("method {other:?} is not allowed")),
+            other => return Err(RequestRefused::Method(other.to_owned())),
         };
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
             if is_forbidden_header(name, &self.auth) {
-                return Err(format!(
-                    "a plugin may not set the {name:?} header (credentials are added by the host)"
-                ));
+                return Err(RequestRefused::ForbiddenHeader(name.clone()));
             }
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("bad header name {name:?}"))?;
-            let value =
-                HeaderValue::from_str(value).map_err(|_| format!("bad value for header {name}"))?;
+                .map_err(|_| RequestRefused::HeaderName(name.clone()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| RequestRefused::HeaderValue(name.to_string()))?;
             headers.append(name, value);
         }
         Ok((method, url, headers))
@@ -357,7 +382,9 @@ impl HostHttp {
         let origin = url.origin();
         let mut exchanges = Vec::new();
         for _hop in 0..6 {
-            self.allowlist.check(&url).map_err(DownloadError::Refused)?;
+            self.allowlist
+                .check(&url)
+                .map_err(|refusal| DownloadError::Refused(refusal.to_string()))?;
             let mut target = url.clone();
             let mut headers = HeaderMap::new();
             // Same scheme, host and port: a redirect elsewhere never gets the key.

@@ -383,7 +383,7 @@ impl LoadedPlugin {
             Err(_elapsed) => Err(CallFailure::Timeout(budget)),
             Ok(Ok(Ok(answer))) => check_answer(&answer)
                 .map(|()| answer)
-                .map_err(CallFailure::Invalid),
+                .map_err(|invalid| CallFailure::Invalid(invalid.to_string())),
             Ok(Ok(Err(error))) => Err(CallFailure::Provider(error)),
             Ok(Err(_)) if store.data().limiter.hit => {
                 Err(CallFailure::MemoryCap(self.sandbox.memory))
@@ -432,16 +432,32 @@ async fn invoke(
 /// Largest poll state a plugin may ask the host to save.
 pub const MAX_POLL_STATE: usize = 64 << 10;
 
-/// Media in an answer must be what it says it is (checked by magic bytes), and
-/// URLs must parse; the host never delivers garbage as a result.
-fn check_answer(answer: &Answer) -> Result<(), String> {
-    let media = |mime: &str, data: &[u8]| {
-        media_type::check_declared(mime, data).map_err(|mismatch| mismatch.to_string())
-    };
+/// Why an answer is unusable (the call fails with [`CallFailure::Invalid`]: a plugin
+/// bug or a provider sending garbage; the job fails, other jobs carry on).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvalidAnswer {
+    /// Media bytes that are not what their MIME type says.
+    #[error("{0}")]
+    Media(#[from] media_type::MediaMismatch),
+    /// A download URL that does not parse.
+    #[error("bad download URL: {0}")]
+    DownloadUrl(String),
+    /// A pending operation with nothing to poll.
+    #[error("a pending operation without a state to poll")]
+    NoPollState,
+    /// A poll state too large to keep in state.json.
+    #[error("a pending operation's state of {0} bytes (at most {MAX_POLL_STATE})")]
+    PollStateTooLarge(usize),
+}
+
+/// Media in an answer must be what it says it is (checked by magic bytes against the
+/// media table), and URLs must parse; the host never delivers garbage as a result.
+fn check_answer(answer: &Answer) -> Result<(), InvalidAnswer> {
+    let media = |mime: &str, data: &[u8]| Ok(media_type::check_declared(mime, data)?);
     let url = |url: &str| {
         reqwest::Url::parse(url)
             .map(|_| ())
-            .map_err(|error| format!("bad download URL: {error}"))
+            .map_err(|error| InvalidAnswer::DownloadUrl(error.to_string()))
     };
     match answer {
         Answer::Image(image) => media(&image.mime_type, &image.data),
@@ -458,14 +474,11 @@ fn check_answer(answer: &Answer) -> Result<(), String> {
             media(&video.mime_type, &video.data)
         }
         Answer::Progress(Progress::Pending(pending)) if pending.state.is_empty() => {
-            Err("a pending operation without a state to poll".into())
+            Err(InvalidAnswer::NoPollState)
         }
         // The state is saved in state.json: keep it a handle, not a payload.
         Answer::Progress(Progress::Pending(pending)) if pending.state.len() > MAX_POLL_STATE => {
-            Err(format!(
-                "a pending operation's state of {} bytes (at most {MAX_POLL_STATE})",
-                pending.state.len()
-            ))
+            Err(InvalidAnswer::PollStateTooLarge(pending.state.len()))
         }
         _ => Ok(()),
     }
