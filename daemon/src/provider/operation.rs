@@ -13,7 +13,7 @@
 //!   cache fed.
 //!
 //! Every method takes `&self` and owns nothing per operation, so a stage runs N
-//! operations at once (`join_all`, `buffer_unordered`, a `JoinSet` of owned drivers);
+//! operations at once (`join!`, `join_all`, `buffer_unordered` over one driver);
 //! status checks are bounded per provider by its `max_concurrent_polls`. Waits run on
 //! tokio's clock and end early on the job's stop signals.
 
