@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chute::provider::plugin::{CallFailure, ProviderError};
-use chute::provider::{Answer, Operation, ServeError};
+use chute::provider::{Answer, CallError, Operation, ServeError};
 
 use crate::harness::{capturing_logs, load, spool_with};
 
@@ -33,9 +33,12 @@ async fn hostile_plugins_fail_their_own_call_and_the_host_carries_on() {
     let hostile = providers.get("hostile").expect("hostile loaded");
     let echo = providers.get("echo").expect("echo loaded");
 
-    let failure = |result: Result<chute::provider::Served, (ServeError, _)>| match result {
-        Err((ServeError::Failed { failure, .. }, _)) => failure,
-        Err((other, _)) => panic!("unexpected error {other}"),
+    let failure = |result: Result<chute::provider::Served, CallError>| match result {
+        Err(CallError {
+            error: ServeError::Failed { failure, .. },
+            ..
+        }) => failure,
+        Err(other) => panic!("unexpected error {other}"),
         Ok(served) => panic!("the hostile call succeeded: {:?}", served.answer),
     };
 
@@ -224,7 +227,7 @@ fn a_chatty_plugin_is_cut_off_after_its_log_budget() {
         let served = hostile
             .call(Operation::text("chatty"), None)
             .await
-            .unwrap_or_else(|(error, _)| panic!("{error}"));
+            .unwrap_or_else(|failed| panic!("{failed}"));
         answer_text(served.answer)
     });
     assert_eq!(text, "logged 5000 lines", "every log call returned");

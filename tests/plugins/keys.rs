@@ -152,7 +152,7 @@ async fn requests_per_minute_per_key_are_never_exceeded() {
     for call in calls {
         call.await
             .expect("task")
-            .map_err(|(error, _)| error)
+            .map_err(|failed| failed.error)
             .expect("served");
     }
     for key in [GOOD, SECOND] {

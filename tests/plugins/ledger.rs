@@ -49,10 +49,11 @@ async fn a_repeated_request_is_served_from_the_cache_and_budgets_stop_paid_calls
         .call(Operation::text("second question"), Some("job-a"))
         .await
         .unwrap();
-    let (refused, _) = provider
+    let refused = provider
         .call(Operation::text("third question"), Some("job-a"))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert!(matches!(refused, ServeError::Budget(_)), "{refused}");
     assert!(
         refused.to_string().contains("job's budget of 1.00 USD"),

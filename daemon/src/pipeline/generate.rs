@@ -8,31 +8,23 @@
 //! seconds = 8                    # video
 //! aspect_ratio = "9:16"          # image, video
 //! ```
-//! Videos are long-running: the operation handle is saved in state.json before
-//! anything else happens, then polled on timers (honouring the provider's
-//! poll-after, with a bounded number of status checks in flight per provider). A
-//! restarted daemon resumes polling the saved handle and never submits again.
+//! Videos are long-running: they go through the provider's remote operation driver
+//! (`provider::operation`), which saves the handle in state.json before the first
+//! status check, polls on the provider's hint, and resumes the saved handle after a
+//! restart without submitting again. Every media result (image, speech, video) is
+//! written by the driver, its type checked against the media table.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
-use crate::provider::plugin::{
-    CallFailure, Image, ImageRequest, Media, Progress, ProviderError, SpeechRequest, TextRequest,
-    VideoRequest,
-};
-use crate::provider::{Answer, CallRecord, Operation, ServeError};
+use crate::provider::plugin::{ImageRequest, Media, SpeechRequest, TextRequest, VideoRequest};
+use crate::provider::{Answer, CallOperation, CallRecord, MediaKind, RemoteOperations, Submitted};
 
-/// The longest a video operation may take from submit to done.
-pub const OPERATION_DEADLINE: Duration = Duration::from_secs(60 * 60);
-/// The longest a finished video's download may take.
-pub const DOWNLOAD_DEADLINE: Duration = Duration::from_secs(30 * 60);
-/// Bounds on the provider's poll-after hint.
-const POLL_MIN: Duration = Duration::from_millis(200);
-const POLL_MAX: Duration = Duration::from_secs(300);
+/// The handle key of the request's video in state.json.
+const VIDEO_HANDLE: &str = "video";
 
 /// What a request file asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,6 +70,15 @@ pub struct GenerateRequest {
     pub aspect_ratio: Option<String>,
 }
 
+/// What a request turns into: one call, or a long-running video. A video submit
+/// cannot be sent as a one-shot call: [`CallOperation`] has no such variant.
+enum Plan {
+    /// Text, an image or speech, in one call.
+    Call(CallOperation),
+    /// A video, submitted once and polled.
+    Video(VideoRequest),
+}
+
 /// The `generate` stage.
 pub struct Generate;
 
@@ -91,21 +92,14 @@ impl Stage for Generate {
             let request = read_request(context)?;
             let out = context.job.out_dir();
             std::fs::create_dir_all(&out)?;
-            let job = context.job.id.to_string();
+            let driver = context.remote_operations();
             let mut outputs = StageOutputs::new();
             outputs.insert("kind".into(), json!(request.kind));
-            let (file, record) = match request.kind {
-                Kind::Video => video(context, &request, &out).await?,
-                _ => {
-                    context.progress(10, &format!("asking {}", request.providers.join(" → ")));
-                    let operation = operation(&request);
-                    let served = context
-                        .providers
-                        .call_chain(&request.providers, operation, Some(&job))
-                        .await
-                        .map_err(|(error, record)| failure(error, &record))?;
-                    let file = write_answer(served.answer, &out)?;
-                    (file, served.record)
+            let job = context.job.id.to_string();
+            let (file, record) = match plan(&request, &job) {
+                Plan::Call(operation) => call(context, &driver, &request, operation, &out).await?,
+                Plan::Video(video_request) => {
+                    video(context, &driver, &request, video_request, &out).await?
                 }
             };
             outputs.insert("files".into(), json!([file]));
@@ -148,346 +142,106 @@ fn read_request(context: &StageContext) -> Result<GenerateRequest, StageError> {
     Ok(request)
 }
 
-fn operation(request: &GenerateRequest) -> Operation {
+fn plan(request: &GenerateRequest, job: &str) -> Plan {
     match request.kind {
-        Kind::Text => Operation::Text(TextRequest {
+        Kind::Text => Plan::Call(CallOperation::Text(TextRequest {
             system: request.system.clone(),
             prompt: request.prompt.clone(),
             json_schema: request.json_schema.clone(),
             temperature: None,
             max_output_tokens: None,
-        }),
-        Kind::Image => Operation::Image(ImageRequest {
+        })),
+        Kind::Image => Plan::Call(CallOperation::Image(ImageRequest {
             prompt: request.prompt.clone(),
             references: Vec::new(),
             aspect_ratio: request.aspect_ratio.clone(),
-        }),
-        Kind::Speech => Operation::Speak(SpeechRequest {
+        })),
+        Kind::Speech => Plan::Call(CallOperation::Speak(SpeechRequest {
             text: request.prompt.clone(),
             voice: request.voice.clone(),
             language: request.language.clone(),
+        })),
+        Kind::Video => Plan::Video(VideoRequest {
+            prompt: request.prompt.clone(),
+            first_frame: None,
+            duration_seconds: request.seconds,
+            aspect_ratio: request.aspect_ratio.clone(),
+            // Stable across retries: a provider that deduplicates submits sees one.
+            idempotency_key: format!("{job}:generate:0"),
         }),
-        Kind::Video => unreachable!("videos are submitted, not called"),
     }
 }
 
-/// A failed call as a stage error: retried later when the failure is transient.
-fn failure(error: ServeError, record: &CallRecord) -> StageError {
-    let tried = if record.fell_through.is_empty() {
-        String::new()
-    } else {
-        format!(" (tried: {})", record.fell_through.join("; "))
-    };
-    let transient = match &error {
-        ServeError::KeysBusy { .. } => true,
-        ServeError::Failed { failure, .. } => matches!(
-            failure,
-            CallFailure::Timeout(_)
-                | CallFailure::Provider(
-                    ProviderError::Unavailable(_) | ProviderError::RateLimited(_)
-                )
-        ),
-        ServeError::NoProvider(_) | ServeError::NoKey(_) | ServeError::Budget(_) => false,
-    };
-    if transient {
-        StageError::Transient(format!("{error}{tried}"))
-    } else {
-        StageError::job(
-            format!("{error}{tried}"),
-            "check the provider's keys and limits with `chute doctor` and `chute plugins check`, then `chute retry ID`",
-        )
-    }
-}
-
-/// Writes an answer into `out/` and returns the file name.
-fn write_answer(answer: Answer, out: &Path) -> Result<String, StageError> {
-    let (name, bytes) = match answer {
+/// One call through the chain; its answer written into `out/`.
+async fn call(
+    context: &StageContext,
+    driver: &RemoteOperations<'_>,
+    request: &GenerateRequest,
+    operation: CallOperation,
+    out: &Path,
+) -> Result<(String, CallRecord), StageError> {
+    context.progress(10, &format!("asking {}", request.providers.join(" → ")));
+    let served = driver.call(&request.providers, operation).await?;
+    let (media, stem, kind) = match served.answer {
         Answer::Text(text) => {
             let json = serde_json::from_str::<serde_json::Value>(&text.text).is_ok();
-            (
-                if json { "answer.json" } else { "answer.txt" }.to_owned(),
-                text.text.into_bytes(),
-            )
+            let name = if json { "answer.json" } else { "answer.txt" };
+            crate::spool::fsutil::write_atomic(&out.join(name), text.text.as_bytes(), true)?;
+            return Ok((name.to_owned(), served.record));
         }
-        Answer::Image(Image { mime_type, data }) => {
-            (format!("image.{}", extension(&mime_type)), data)
-        }
-        Answer::Speech(speech) => match speech.audio {
-            Media::Bytes(Image { mime_type, data }) => {
-                (format!("speech.{}", extension(&mime_type)), data)
-            }
-            Media::Download(_) => {
-                return Err(StageError::job(
-                    "speech by download is not supported yet",
-                    "ask the plugin for bytes",
-                ));
-            }
-        },
-        other => {
+        Answer::Image(image) => (Media::Bytes(image), "image", MediaKind::Image),
+        Answer::Speech(speech) => (speech.audio, "speech", MediaKind::Audio),
+        Answer::Info(_) | Answer::Progress(_) => {
             return Err(StageError::job(
-                format!("unexpected answer {other:?}"),
+                "the plugin answered with the wrong kind of result",
                 "report a plugin bug",
             ));
         }
     };
-    crate::spool::fsutil::write_atomic(&out.join(&name), &bytes, true)?;
-    Ok(name)
+    let finished = driver.finished(served.record, media);
+    let file = driver.materialize(finished, out, stem, kind).await?;
+    Ok((file.file_name, file.record))
 }
 
-fn extension(mime: &str) -> &'static str {
-    match mime.split(';').next().unwrap_or("").trim() {
-        "image/png" => "png",
-        "image/jpeg" => "jpg",
-        "image/webp" => "webp",
-        "audio/mpeg" => "mp3",
-        "audio/wav" | "audio/x-wav" => "wav",
-        "audio/ogg" => "ogg",
-        "video/mp4" => "mp4",
-        _ => "bin",
-    }
-}
-
-/// Submits (once) and polls a video to completion, then downloads it into out/.
+/// Submits (once) or resumes the video, polls it to completion and writes it to
+/// `out/video.<ext>`.
 async fn video(
     context: &StageContext,
+    driver: &RemoteOperations<'_>,
     request: &GenerateRequest,
+    video_request: VideoRequest,
     out: &Path,
 ) -> Result<(String, CallRecord), StageError> {
-    let job = context.job.id.to_string();
-    let submit = Operation::SubmitVideo(VideoRequest {
-        prompt: request.prompt.clone(),
-        first_frame: None,
-        duration_seconds: request.seconds,
-        aspect_ratio: request.aspect_ratio.clone(),
-        idempotency_key: format!("{job}:generate:0"),
-    });
-    if context.remote_handle("video").is_none() {
-        // The same request made before (by any job) is not paid for again.
-        for name in &request.providers {
-            let Some(provider) = context.providers.get(name) else {
-                continue;
-            };
-            let Some(cached) = provider
-                .result_key(&submit)
-                .and_then(|key| provider.cache.get_file(&key, "mp4"))
-            else {
-                continue;
-            };
-            std::fs::copy(&cached, out.join("video.mp4"))?;
-            tracing::info!(job = %job, provider = %name, "Video served from the result cache.");
-            let record = CallRecord {
-                provider: name.clone(),
-                operation: "submit-video".into(),
-                cached: true,
-                ..CallRecord::default()
-            };
-            return Ok(("video.mp4".into(), record));
-        }
+    if context.remote_handle(VIDEO_HANDLE).is_none() {
+        let chain = request.providers.join(" → ");
+        context.progress(5, &format!("submitting to {chain}"));
     }
-    let (provider_name, mut state, mut poll_after, mut record, submitted_at) = match context
-        .remote_handle("video")
-    {
-        Some(saved) => {
-            let provider = saved["provider"].as_str().unwrap_or_default().to_owned();
-            let state = saved["state"].as_str().unwrap_or_default().to_owned();
-            let submitted_at = saved["submitted_at"]
-                .as_str()
-                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
-                .map(|at| at.with_timezone(&chrono::Utc))
-                .unwrap_or_else(chrono::Utc::now);
-            tracing::info!(job = %job, provider = %provider, "Resuming a video operation from its saved handle; not submitting again.");
-            context.progress(20, "resuming the saved operation");
-            let record = CallRecord {
-                provider: provider.clone(),
-                operation: "submit-video".into(),
-                key: saved["key"].as_str().map(str::to_owned),
-                ..CallRecord::default()
-            };
-            (provider, state, POLL_MIN, record, submitted_at)
-        }
-        None => {
+    let submitted = driver
+        .submit_or_resume(VIDEO_HANDLE, &request.providers, video_request)
+        .await?;
+    let finished = match submitted {
+        Submitted::Finished(finished) => finished,
+        Submitted::Running(operation) => {
             context.progress(
-                5,
-                &format!("submitting to {}", request.providers.join(" → ")),
+                20,
+                if operation.resumed() {
+                    "resuming the saved operation"
+                } else {
+                    "submitted; waiting for the provider"
+                },
             );
-            let served = context
-                .providers
-                .call_chain(&request.providers, submit.clone(), Some(&job))
-                .await
-                .map_err(|(error, record)| {
-                    if error.may_have_been_accepted() {
-                        // Never submitted again on a doubt: it may be running (and paid).
-                        StageError::job(
-                            format!("submitting the video failed, and the provider may have accepted it: {error}"),
-                            "check the provider's console for the operation before `chute retry ID` (a retry submits again)",
-                        )
-                    } else {
-                        failure(error, &record)
-                    }
-                })?;
-            match served.answer {
-                Answer::Progress(Progress::Pending(pending)) => {
-                    let provider = served.record.provider.clone();
-                    let submitted_at = chrono::Utc::now();
-                    // The key that started it: the operation belongs to its project.
-                    context.save_remote(
-                        "video",
-                        json!({"provider": provider, "state": pending.state, "key": served.record.key, "submitted_at": submitted_at}),
-                    )?;
-                    context.progress(20, "submitted; waiting for the provider");
-                    (
-                        provider,
-                        pending.state,
-                        Duration::from_millis(pending.poll_after_ms),
-                        served.record,
-                        submitted_at,
-                    )
-                }
-                Answer::Progress(Progress::Done(media)) => {
-                    let provider = served.record.provider.clone();
-                    let mut record = served.record;
-                    let file = finish(context, &provider, &submit, media, out, &mut record).await?;
-                    return Ok((file, record));
-                }
-                other => {
-                    return Err(StageError::job(
-                        format!("unexpected answer {other:?}"),
-                        "report a plugin bug",
-                    ));
-                }
-            }
+            driver
+                .poll_until_done(operation, |operation| {
+                    let checks = operation.checks();
+                    let percent = (20 + checks.min(60)) as u8;
+                    context.progress(percent, &format!("still rendering (check {checks})"));
+                })
+                .await?
         }
     };
-    let provider = context
-        .providers
-        .get(&provider_name)
-        .cloned()
-        .ok_or_else(|| {
-            StageError::Transient(format!(
-                "provider {provider_name} (which holds this job's operation) is not loaded"
-            ))
-        })?;
-    let key = record.key.clone();
-    let mut polls = 0u32;
-    loop {
-        let wait = poll_after.clamp(POLL_MIN, POLL_MAX);
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = context.cancel.cancelled() => return Err(StageError::Cancelled),
-            () = context.stop.cancelled() => return Err(StageError::Interrupted),
-        }
-        // Counted from the submit, across stage retries and daemon restarts.
-        let elapsed = (chrono::Utc::now() - submitted_at)
-            .to_std()
-            .unwrap_or_default();
-        if elapsed > OPERATION_DEADLINE {
-            return Err(StageError::job(
-                format!("the video operation did not finish within {OPERATION_DEADLINE:?}"),
-                "the provider may be overloaded; `chute retry ID` submits a new operation",
-            ));
-        }
-        let permit = provider
-            .polls
-            .acquire()
-            .await
-            .map_err(|_| StageError::Interrupted)?;
-        let served = provider
-            .call_with_key(
-                Operation::PollVideo(state.clone()),
-                Some(&job),
-                key.as_deref(),
-            )
-            .await;
-        drop(permit);
-        polls += 1;
-        let served = match served {
-            Ok(served) => served,
-            Err((error, failed)) => match failure(error, &failed) {
-                // A provider outage while polling is waited out (up to the deadline):
-                // the saved operation is still the one to finish.
-                StageError::Transient(why) => {
-                    tracing::warn!(job = %job, "Status check failed; checking again later: {why}");
-                    record.exchanges.extend(failed.exchanges);
-                    poll_after = (poll_after * 2).clamp(Duration::from_secs(5), POLL_MAX);
-                    continue;
-                }
-                other => return Err(other),
-            },
-        };
-        record.exchanges.extend(served.record.exchanges);
-        record.attempts += served.record.attempts;
-        record.key = served.record.key.or(record.key.take());
-        match served.answer {
-            Answer::Progress(Progress::Pending(pending)) => {
-                if pending.state != state {
-                    context.save_remote(
-                        "video",
-                        json!({"provider": provider_name, "state": pending.state, "key": key, "submitted_at": submitted_at}),
-                    )?;
-                    state = pending.state;
-                }
-                poll_after = Duration::from_millis(pending.poll_after_ms);
-                let percent = (20 + polls.min(60)) as u8;
-                context.progress(percent, &format!("still rendering (check {polls})"));
-            }
-            Answer::Progress(Progress::Done(media)) => {
-                let file =
-                    finish(context, &provider_name, &submit, media, out, &mut record).await?;
-                return Ok((file, record));
-            }
-            other => {
-                return Err(StageError::job(
-                    format!("unexpected answer {other:?}"),
-                    "report a plugin bug",
-                ));
-            }
-        }
-    }
-}
-
-/// Puts a finished video into out/video.mp4 (streamed when it is a URL) and checks
-/// that it is an MP4.
-async fn finish(
-    context: &StageContext,
-    provider_name: &str,
-    submit: &Operation,
-    media: Media,
-    out: &Path,
-    record: &mut CallRecord,
-) -> Result<String, StageError> {
-    let target = out.join("video.mp4");
-    match media {
-        Media::Bytes(Image { data, .. }) => {
-            crate::spool::fsutil::write_atomic(&target, &data, true)?
-        }
-        Media::Download(download) => {
-            context.progress(90, "downloading the video");
-            let provider = context.providers.get(provider_name).ok_or_else(|| {
-                StageError::Transient(format!("provider {provider_name} is not loaded"))
-            })?;
-            let download = provider.download(&download.url, &target, record.key.as_deref());
-            let (_, exchanges) = tokio::select! {
-                result = tokio::time::timeout(DOWNLOAD_DEADLINE, download) => result
-                    .map_err(|_| StageError::Transient(format!("downloading the video took longer than {DOWNLOAD_DEADLINE:?}")))?
-                    .map_err(|why| StageError::Transient(format!("downloading the video failed: {why}")))?,
-                () = context.cancel.cancelled() => return Err(StageError::Cancelled),
-                () = context.stop.cancelled() => return Err(StageError::Interrupted),
-            };
-            record.exchanges.extend(exchanges);
-        }
-    }
-    let mut head = [0u8; 12];
-    let read = std::io::Read::read(&mut std::fs::File::open(&target)?, &mut head)?;
-    if read < 12 || &head[4..8] != b"ftyp" {
-        return Err(StageError::job(
-            "the provider's video is not an MP4 file",
-            "check the provider's status page; `chute retry ID` submits again",
-        ));
-    }
-    if let Some(provider) = context.providers.get(provider_name)
-        && let Some(key) = provider.result_key(submit)
-    {
-        provider.cache.put_file(&key, "mp4", &target);
-    }
-    Ok("video.mp4".into())
+    context.progress(90, "saving the video");
+    let file = driver
+        .materialize(finished, out, "video", MediaKind::Video)
+        .await?;
+    Ok((file.file_name, file.record))
 }

@@ -9,6 +9,7 @@ pub mod lease;
 pub mod native;
 pub mod passthrough;
 pub mod prepare;
+pub mod remote;
 pub mod summarize;
 pub mod transcribe;
 

@@ -12,6 +12,34 @@ use std::sync::Arc;
 
 use reqwest::Url;
 
+/// Why a URL was refused. One consequence for all: the plugin's request fails with
+/// `denied` (or the download fails the job); each message says what would allow it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The URL has no host.
+    #[error("{0} has no host")]
+    NoHost(String),
+    /// `user:password@` in the URL.
+    #[error("credentials in the URL are not allowed")]
+    Credentials,
+    /// The host is not on the allowlist.
+    #[error("{0} is not on this plugin's allowlist")]
+    NotAllowed(String),
+    /// Not https, and the host is not the operator's.
+    #[error("{scheme}:// to {host} is not allowed (https only, unless the config names the host)")]
+    Scheme {
+        /// The URL's scheme.
+        scheme: String,
+        /// The URL's host.
+        host: String,
+    },
+    /// A private or local IP the operator did not name.
+    #[error(
+        "{0} is a private or local address; name it in the provider's base_url or allow_hosts to allow it"
+    )]
+    PrivateAddress(IpAddr),
+}
+
 /// The hosts one plugin may reach.
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
@@ -62,38 +90,37 @@ impl Allowlist {
     }
 
     /// Checks a URL before anything is sent; the error says why it was refused.
-    pub fn check(&self, url: &Url) -> Result<(), String> {
+    pub fn check(&self, url: &Url) -> Result<(), Refusal> {
         let host = url
             .host_str()
-            .ok_or_else(|| format!("{} has no host", redact(url)))?
+            .ok_or_else(|| Refusal::NoHost(redact(url)))?
             .to_ascii_lowercase();
         let host = host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
         if !url.username().is_empty() || url.password().is_some() {
-            return Err("credentials in the URL are not allowed".into());
+            return Err(Refusal::Credentials);
         }
         if !self.allows(&host) {
-            return Err(format!("{host} is not on this plugin's allowlist"));
+            return Err(Refusal::NotAllowed(host));
         }
         let named = self.is_named(&host);
         match url.scheme() {
             "https" => {}
             "http" if named => {}
             scheme => {
-                return Err(format!(
-                    "{scheme}:// to {host} is not allowed (https only, unless the config names the host)"
-                ));
+                return Err(Refusal::Scheme {
+                    scheme: scheme.to_owned(),
+                    host,
+                });
             }
         }
         if let Ok(ip) = host.parse::<IpAddr>()
             && !named
             && !is_public(ip)
         {
-            return Err(format!(
-                "{ip} is a private or local address; name it in the provider's base_url or allow_hosts to allow it"
-            ));
+            return Err(Refusal::PrivateAddress(ip));
         }
         Ok(())
     }

@@ -3,9 +3,11 @@
 //! both caps before it is sent and refunded if it fails; a call that would pass a
 //! cap is refused with a clear error instead of overspending. Ledgers live in
 //! `<spool>/ledger/` (one file per UTC day, one per job) and are updated under a
-//! file lock, so daemons sharing the spool share the daily cap.
+//! file lock, so daemons sharing the spool share the daily cap. This module owns
+//! those files: [`Budget::prune_ledger`] removes the ones past an age.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
@@ -57,6 +59,15 @@ pub enum BudgetError {
     Ledger(String),
 }
 
+/// What [`Budget::prune_ledger`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PrunedLedgers {
+    /// Per-day files removed.
+    pub days: usize,
+    /// Per-job files removed.
+    pub jobs: usize,
+}
+
 /// The budget of one spool.
 #[derive(Debug, Clone)]
 pub struct Budget {
@@ -77,9 +88,59 @@ impl Budget {
     /// The ledgers under `<spool>/ledger/`.
     pub fn new(spool_root: &Path, config: BudgetConfig) -> Budget {
         Budget {
-            dir: spool_root.join("ledger"),
+            dir: crate::spool::Spool::new(spool_root).ledger(),
             config,
         }
+    }
+
+    /// Removes ledger files older than `older_than`: per-day files whose day ended
+    /// that long ago (by their name), and per-job files last written that long ago
+    /// (by their modification time). Runs under the ledger lock, so a daemon
+    /// reserving or refunding at the same time never sees a half-pruned ledger. Keep
+    /// `older_than` above a day, or today's cap forgets what was spent.
+    pub fn prune_ledger(&self, older_than: Duration) -> Result<PrunedLedgers, BudgetError> {
+        let now = SystemTime::now();
+        let cutoff = now
+            .checked_sub(older_than)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let cutoff_day = chrono::DateTime::<chrono::Utc>::from(cutoff).date_naive();
+        self.locked(|| {
+            let io = |path: &Path, error: std::io::Error| {
+                BudgetError::Ledger(format!("{}: {error}", path.display()))
+            };
+            let mut pruned = PrunedLedgers::default();
+            for entry in std::fs::read_dir(&self.dir).map_err(|error| io(&self.dir, error))? {
+                let path = entry.map_err(|error| io(&self.dir, error))?.path();
+                let day = path
+                    .file_name()
+                    .and_then(|name| name.to_str())
+                    .and_then(|name| name.strip_suffix(".json"))
+                    .and_then(|day| chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d").ok());
+                // A day's file is kept until the whole day is older than the cutoff.
+                if day.is_some_and(|day| day < cutoff_day) {
+                    std::fs::remove_file(&path).map_err(|error| io(&path, error))?;
+                    pruned.days += 1;
+                }
+            }
+            let jobs = self.dir.join("jobs");
+            for entry in std::fs::read_dir(&jobs).map_err(|error| io(&jobs, error))? {
+                let entry = entry.map_err(|error| io(&jobs, error))?;
+                let path = entry.path();
+                let modified = entry
+                    .metadata()
+                    .and_then(|metadata| metadata.modified())
+                    .map_err(|error| io(&path, error))?;
+                if path
+                    .extension()
+                    .is_some_and(|extension| extension == "json")
+                    && modified < cutoff
+                {
+                    std::fs::remove_file(&path).map_err(|error| io(&path, error))?;
+                    pruned.jobs += 1;
+                }
+            }
+            Ok(pruned)
+        })
     }
 
     /// Reserves `price` for a call of `job`; fails when a cap would be passed.
@@ -237,5 +298,44 @@ mod tests {
             .reserve(Some("job-c"), 0.6)
             .expect("the refund made room");
         assert!(budget.reserve(None, 0.0).is_ok(), "free calls always pass");
+    }
+
+    #[test]
+    fn pruning_removes_old_days_and_old_jobs_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let budget = Budget::new(
+            dir.path(),
+            BudgetConfig {
+                per_job: 0.0,
+                per_day: 10.0,
+                currency: "USD".into(),
+            },
+        );
+        budget.reserve(Some("job-new"), 0.5).expect("fits");
+        budget.reserve(Some("job-old"), 0.5).expect("fits");
+        let ledger = dir.path().join("ledger");
+        std::fs::write(ledger.join("2020-01-01.json"), r#"{"spent":1.0,"calls":1}"#)
+            .expect("old day");
+        std::fs::write(ledger.join("notes.txt"), "not a ledger").expect("other file");
+        let old_job = ledger.join("jobs").join("job-old.json");
+        let long_ago = SystemTime::now() - Duration::from_secs(40 * 86_400);
+        std::fs::File::options()
+            .write(true)
+            .open(&old_job)
+            .and_then(|file| file.set_modified(long_ago))
+            .expect("age the job file");
+
+        let pruned = budget
+            .prune_ledger(Duration::from_secs(30 * 86_400))
+            .expect("prune");
+        assert_eq!(pruned, PrunedLedgers { days: 1, jobs: 1 });
+        assert!(!ledger.join("2020-01-01.json").exists() && !old_job.exists());
+        assert!(ledger.join("notes.txt").exists());
+        assert_eq!(budget.spent_by_job("job-new"), 0.5);
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        assert!(
+            ledger.join(format!("{today}.json")).exists(),
+            "today was pruned"
+        );
     }
 }

@@ -2,14 +2,17 @@
 //! answer (rest or disable the key), retry with exponential backoff and jitter
 //! (backon) on another key when the first is limited, and fall through a chain of
 //! providers when one is unavailable, unauthorized or out of quota.
+//!
+//! Waits (backoff, keys at rest) run on tokio's clock, so tests pause and advance it.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use serde::Serialize;
+use tokio::time::Instant;
 
-use super::http::Exchange;
+use super::exchange::Exchange;
 use super::keys::{DEFAULT_COOLDOWN, KeyLease, Pick, daily_quota_rest};
 use super::plugin::{Answer, CallContext, CallFailure, Operation, ProviderError};
 use super::registry::{Provider, Providers};
@@ -48,7 +51,29 @@ pub struct CallRecord {
     pub cost: f64,
 }
 
-/// Why a call failed, after retries and fallbacks.
+/// A failed call, with the record of what was tried (for result.json and error.json).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}{}", tried(&record.fell_through))]
+pub struct CallError {
+    /// Why it failed.
+    pub error: ServeError,
+    /// Who was tried, with which keys, and every exchange.
+    pub record: CallRecord,
+}
+
+/// ` (tried: a; b)`, or nothing when no provider was skipped.
+fn tried(fell_through: &[String]) -> String {
+    if fell_through.is_empty() {
+        String::new()
+    } else {
+        format!(" (tried: {})", fell_through.join("; "))
+    }
+}
+
+/// Why a call failed, after retries and fallbacks. By consequence (see
+/// [`ServeError::is_worth_retrying_later`]): busy keys, timeouts, outages and rate
+/// limits are worth another attempt later; everything else fails the job with
+/// [`ServeError::remedy`].
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ServeError {
     /// No provider in the chain is loaded.
@@ -107,6 +132,35 @@ impl ServeError {
         )
     }
 
+    /// True when the same call later (a stage retry, the next status check) may
+    /// succeed: keys were busy, the call timed out, the provider was down or
+    /// limiting. Other failures fail the job.
+    pub fn is_worth_retrying_later(&self) -> bool {
+        match self {
+            ServeError::KeysBusy { .. } => true,
+            ServeError::Failed { failure, .. } => matches!(
+                failure,
+                CallFailure::Timeout(_)
+                    | CallFailure::Provider(
+                        ProviderError::Unavailable(_) | ProviderError::RateLimited(_)
+                    )
+            ),
+            ServeError::NoProvider(_) | ServeError::NoKey(_) | ServeError::Budget(_) => false,
+        }
+    }
+
+    /// What the operator can do when this failure fails a job.
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            ServeError::Budget(_) => {
+                "raise budget.per_job or budget.per_day if the spend is expected, then `chute retry ID`"
+            }
+            _ => {
+                "check the provider's keys and limits with `chute doctor` and `chute plugins check`, then `chute retry ID`"
+            }
+        }
+    }
+
     /// True when another attempt (maybe on another key) may succeed.
     fn is_transient(&self) -> bool {
         match self {
@@ -135,18 +189,18 @@ impl Provider {
         self: &Arc<Self>,
         operation: Operation,
         job: Option<&str>,
-    ) -> Result<Served, (ServeError, CallRecord)> {
+    ) -> Result<Served, CallError> {
         self.call_with_key(operation, job, None).await
     }
 
     /// Like [`call`](Self::call), but only with the key of this fingerprint (polls of
-    /// an operation that key started).
-    pub async fn call_with_key(
+    /// an operation that key started). For the remote operation driver.
+    pub(super) async fn call_with_key(
         self: &Arc<Self>,
         operation: Operation,
         job: Option<&str>,
         only_key: Option<&str>,
-    ) -> Result<Served, (ServeError, CallRecord)> {
+    ) -> Result<Served, CallError> {
         let started = Instant::now();
         let submit = matches!(operation, Operation::SubmitVideo(_));
         let mut record = CallRecord {
@@ -164,7 +218,12 @@ impl Provider {
         let price = self.prices.get(operation.name()).copied().unwrap_or(0.0);
         let reservation = match self.budget.reserve(job, price) {
             Ok(reservation) => reservation,
-            Err(error) => return Err((ServeError::Budget(error.to_string()), record)),
+            Err(error) => {
+                return Err(CallError {
+                    error: ServeError::Budget(error.to_string()),
+                    record,
+                });
+            }
         };
         record.cost = price;
         let backoff = ExponentialBuilder::default()
@@ -211,13 +270,13 @@ impl Provider {
                     self.budget.refund(&reservation);
                     record.cost = 0.0;
                 }
-                Err((error, record))
+                Err(CallError { error, record })
             }
         }
     }
 
     /// The result-cache key of an operation on this provider's plugin.
-    pub fn result_key(&self, operation: &Operation) -> Option<String> {
+    pub(super) fn result_key(&self, operation: &Operation) -> Option<String> {
         // The provider's settings (model, base_url…) change answers as much as the
         // plugin does: two providers on one plugin never share results.
         let identity = format!(
@@ -265,7 +324,7 @@ impl Provider {
 
     /// The healthiest key with room, waiting (up to `max_key_wait` in all) while
     /// every key rests or is out of room.
-    async fn wait_for_key(&self, only: Option<&str>) -> Result<KeyLease, ServeError> {
+    pub(super) async fn wait_for_key(&self, only: Option<&str>) -> Result<KeyLease, ServeError> {
         let started = Instant::now();
         loop {
             let pick = match only {
@@ -324,7 +383,7 @@ impl Providers {
         chain: &[String],
         operation: Operation,
         job: Option<&str>,
-    ) -> Result<Served, (ServeError, CallRecord)> {
+    ) -> Result<Served, CallError> {
         let mut fell_through = Vec::new();
         let mut last = None;
         for name in chain {
@@ -337,50 +396,27 @@ impl Providers {
                     served.record.fell_through = fell_through;
                     return Ok(served);
                 }
-                Err((error, record))
-                    if error.falls_through()
+                Err(failed)
+                    if failed.error.falls_through()
                         && !(matches!(operation, Operation::SubmitVideo(_))
-                            && error.may_have_been_accepted()) =>
+                            && failed.error.may_have_been_accepted()) =>
                 {
+                    let error = &failed.error;
                     tracing::warn!(provider = %name, job = job.unwrap_or("-"), "Falling through to the next provider: {error}");
                     fell_through.push(format!("{name}: {error}"));
-                    last = Some((error, record));
+                    last = Some(failed);
                 }
-                Err((error, mut record)) => {
-                    record.fell_through = fell_through;
-                    return Err((error, record));
+                Err(mut failed) => {
+                    failed.record.fell_through = fell_through;
+                    return Err(failed);
                 }
             }
         }
-        let (error, mut record) = last.unwrap_or_else(|| {
-            (
-                ServeError::NoProvider(fell_through.join("; ")),
-                CallRecord::default(),
-            )
+        let mut failed = last.unwrap_or_else(|| CallError {
+            error: ServeError::NoProvider(fell_through.join("; ")),
+            record: CallRecord::default(),
         });
-        record.fell_through = fell_through;
-        Err((error, record))
-    }
-}
-
-impl Provider {
-    /// Downloads a result URL the plugin returned into `destination`, with a key
-    /// from the pool for the provider's own host (never for a redirect target).
-    pub async fn download(
-        &self,
-        url: &str,
-        destination: &std::path::Path,
-        only_key: Option<&str>,
-    ) -> Result<(u64, Vec<Exchange>), String> {
-        let key = if self.keys.is_empty() {
-            None
-        } else {
-            Some(
-                self.wait_for_key(only_key)
-                    .await
-                    .map_err(|error| error.to_string())?,
-            )
-        };
-        self.http.download(url, key.as_ref(), destination).await
+        failed.record.fell_through = fell_through;
+        Err(failed)
     }
 }

@@ -3,19 +3,111 @@
 //! sets, adds the key itself, caps sizes and time, and records every exchange (for
 //! key health and result.json) without the key or the query string.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
-use serde::Serialize;
 use tokio::io::AsyncWriteExt;
 
-use super::allow::{Allowlist, PublicOnlyResolver, redact};
+use super::allow::{Allowlist, PublicOnlyResolver, Refusal, redact};
+use super::bindings::{Auth, HttpError, Request, Response};
+use super::exchange::{Exchange, read_google_error, retry_after};
 use super::keys::KeyLease;
-use super::plugin::{Auth, HttpError, Request, Response};
+
+/// The HTTP client of a plugin could not be built (TLS roots, resolver): the provider
+/// does not load. Remedy: check the system's CA certificates (`ca-certificates`).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client: {0} (check the system's CA certificates)")]
+pub struct ClientError(#[from] reqwest::Error);
+
+/// Why a plugin's request was refused before anything left the host. The plugin
+/// sees `denied` with this sentence; the fix is in the plugin (or the allowlist).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RequestRefused {
+    /// The URL does not parse.
+    #[error("bad URL: {0}")]
+    BadUrl(String),
+    /// The allowlist refuses the URL.
+    #[error("{0}")]
+    Url(#[from] Refusal),
+    /// The plugin put the key's own query parameter in the URL.
+    #[error("the query parameter {0:?} carries the key; the host adds it")]
+    KeyParameter(String),
+    /// A method other than GET, POST, PUT, PATCH, DELETE, HEAD.
+    #[error("method {0:?} is not allowed")]
+    Method(String),
+    /// A credential-like or hop-by-hop header.
+    #[error("a plugin may not set the {0:?} header (credentials are added by the host)")]
+    ForbiddenHeader(String),
+    /// A header name that is not a token.
+    #[error("bad header name {0:?}")]
+    HeaderName(String),
+    /// A header value with bytes headers cannot hold.
+    #[error("bad value for header {0}")]
+    HeaderValue(String),
+}
+
+/// Why a download did not produce its file, grouped by consequence: the first three
+/// are worth another attempt later, the last two fail the job.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// No answer in time, or the connection broke: try again later.
+    #[error("the download did not complete: {0}")]
+    Interrupted(String),
+    /// The server answered with an error status (an expired link, an outage): try
+    /// again later, with a fresh link from a new status check.
+    #[error("the download failed with HTTP {0}")]
+    Status(u16),
+    /// The file could not be written: try again later (check free space).
+    #[error("cannot write {}: {source}", path.display())]
+    Storage {
+        /// The file being written.
+        path: PathBuf,
+        /// What the filesystem said.
+        source: std::io::Error,
+    },
+    /// The URL, or a redirect, is not one the plugin may reach: a plugin bug or a
+    /// provider that moved its files; fail the job.
+    #[error("the download URL was refused: {0}")]
+    Refused(String),
+    /// The file is larger than `plugins.max_download`: fail the job.
+    #[error("the download is larger than the {cap}-byte cap (plugins.max_download)")]
+    TooLarge {
+        /// `plugins.max_download` in bytes.
+        cap: u64,
+    },
+}
+
+impl DownloadError {
+    /// True when another attempt later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            DownloadError::Interrupted(_)
+                | DownloadError::Status(_)
+                | DownloadError::Storage { .. }
+        )
+    }
+
+    /// What the operator can do about it.
+    pub fn remedy(&self) -> &'static str {
+        match self {
+            DownloadError::Interrupted(_) | DownloadError::Status(_) => {
+                "the provider's file server may be slow or down; the job tries again by itself"
+            }
+            DownloadError::Storage { .. } => "check free space and permissions in the spool",
+            DownloadError::Refused(_) => {
+                "the plugin returned a URL outside its allowlist: add the host to allow_hosts if it is trusted, or report a plugin bug"
+            }
+            DownloadError::TooLarge { .. } => {
+                "raise plugins.max_download if files this large are expected, then `chute retry ID`"
+            }
+        }
+    }
+}
 
 /// Size and time caps for one plugin's traffic.
 #[derive(Debug, Clone)]
@@ -32,30 +124,6 @@ pub struct HttpCaps {
     pub first_byte: Duration,
     /// Between two reads of the body.
     pub idle: Duration,
-}
-
-/// One request as the host saw it: no key, no query string.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Exchange {
-    /// `GET`, `POST`, …
-    pub method: String,
-    /// Scheme, host, port and path.
-    pub url: String,
-    /// The HTTP status, when one came back.
-    pub status: Option<u16>,
-    /// How long the provider asked to wait (Retry-After or RetryInfo).
-    #[serde(with = "humantime_serde")]
-    pub retry_after: Option<Duration>,
-    /// A 429 naming a per-day quota.
-    pub daily_quota: bool,
-    /// The provider said the key itself is invalid (Google `API_KEY_INVALID`).
-    pub key_rejected: bool,
-    /// Transport failure or refusal, when no status came back.
-    pub error: Option<String>,
-    /// Milliseconds from send to the end of the body.
-    pub millis: u64,
-    /// The key's fingerprint, when one was used.
-    pub key: Option<String>,
 }
 
 /// Header names a plugin may not set: credentials are the host's job.
@@ -93,7 +161,7 @@ pub struct HostHttp {
 impl HostHttp {
     /// A client that never follows redirects on its own and resolves names to
     /// public addresses only (unless the operator named the host).
-    pub fn new(allowlist: Allowlist, auth: Auth, caps: HttpCaps) -> Result<HostHttp, String> {
+    pub fn new(allowlist: Allowlist, auth: Auth, caps: HttpCaps) -> Result<HostHttp, ClientError> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve names itself, past the public-address check.
@@ -102,8 +170,7 @@ impl HostHttp {
             .read_timeout(caps.idle)
             .dns_resolver(Arc::new(PublicOnlyResolver::new(&allowlist)))
             .user_agent(concat!("chute/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| format!("cannot build the HTTP client: {error}"))?;
+            .build()?;
         Ok(HostHttp {
             client,
             allowlist,
@@ -132,7 +199,8 @@ impl HostHttp {
                 self.caps.max_request
             )))
         } else {
-            self.prepare(&request).map_err(HttpError::Denied)
+            self.prepare(&request)
+                .map_err(|refused| HttpError::Denied(refused.to_string()))
         };
         let prepared = match checked {
             Ok(prepared) => prepared,
@@ -176,17 +244,16 @@ impl HostHttp {
     }
 
     /// Checks a plugin request against the allowlist and header rules.
-    fn prepare(&self, request: &Request) -> Result<(Method, Url, HeaderMap), String> {
-        let url = Url::parse(&request.url).map_err(|error| format!("bad URL: {error}"))?;
+    fn prepare(&self, request: &Request) -> Result<(Method, Url, HeaderMap), RequestRefused> {
+        let url =
+            Url::parse(&request.url).map_err(|error| RequestRefused::BadUrl(error.to_string()))?;
         self.allowlist.check(&url)?;
         if let Auth::Query(parameter) = &self.auth
             && url
                 .query_pairs()
                 .any(|(name, _)| name.eq_ignore_ascii_case(parameter))
         {
-            return Err(format!(
-                "the query parameter {parameter:?} carries the key; the host adds it"
-            ));
+            return Err(RequestRefused::KeyParameter(parameter.clone()));
         }
         let method = match request.method.to_ascii_uppercase().as_str() {
             "GET" => Method::GET,
@@ -195,19 +262,17 @@ impl HostHttp {
             "PATCH" => Method::PATCH,
             "DELETE" => Method::DELETE,
             "HEAD" => Method::HEAD,
-            other => return Err(format!("method {other:?} is not allowed")),
+            other => return Err(RequestRefused::Method(other.to_owned())),
         };
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
             if is_forbidden_header(name, &self.auth) {
-                return Err(format!(
-                    "a plugin may not set the {name:?} header (credentials are added by the host)"
-                ));
+                return Err(RequestRefused::ForbiddenHeader(name.clone()));
             }
             let name = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("bad header name {name:?}"))?;
-            let value =
-                HeaderValue::from_str(value).map_err(|_| format!("bad value for header {name}"))?;
+                .map_err(|_| RequestRefused::HeaderName(name.clone()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| RequestRefused::HeaderValue(name.to_string()))?;
             headers.append(name, value);
         }
         Ok((method, url, headers))
@@ -311,12 +376,15 @@ impl HostHttp {
         url: &str,
         key: Option<&KeyLease>,
         destination: &Path,
-    ) -> Result<(u64, Vec<Exchange>), String> {
-        let mut url = Url::parse(url).map_err(|error| format!("bad download URL: {error}"))?;
+    ) -> Result<(u64, Vec<Exchange>), DownloadError> {
+        let mut url = Url::parse(url)
+            .map_err(|error| DownloadError::Refused(format!("bad download URL: {error}")))?;
         let origin = url.origin();
         let mut exchanges = Vec::new();
         for _hop in 0..6 {
-            self.allowlist.check(&url)?;
+            self.allowlist
+                .check(&url)
+                .map_err(|refusal| DownloadError::Refused(refusal.to_string()))?;
             let mut target = url.clone();
             let mut headers = HeaderMap::new();
             // Same scheme, host and port: a redirect elsewhere never gets the key.
@@ -338,8 +406,10 @@ impl HostHttp {
                 self.client.get(target).headers(headers).send(),
             )
             .await
-            .map_err(|_| format!("no response within {:?}", self.caps.first_byte))?
-            .map_err(|error| format!("{}", error.without_url()))?;
+            .map_err(|_| {
+                DownloadError::Interrupted(format!("no response within {:?}", self.caps.first_byte))
+            })?
+            .map_err(|error| DownloadError::Interrupted(format!("{}", error.without_url())))?;
             let status = response.status();
             exchange.status = Some(status.as_u16());
             if status.is_redirection() {
@@ -349,44 +419,49 @@ impl HostHttp {
                     .headers()
                     .get(reqwest::header::LOCATION)
                     .and_then(|value| value.to_str().ok())
-                    .ok_or("a redirect without a Location")?;
+                    .ok_or_else(|| {
+                        DownloadError::Refused("a redirect without a Location".into())
+                    })?;
                 url = url
                     .join(location)
-                    .map_err(|error| format!("bad redirect: {error}"))?;
+                    .map_err(|error| DownloadError::Refused(format!("bad redirect: {error}")))?;
                 continue;
             }
             if !status.is_success() {
                 exchanges.push(exchange);
-                return Err(format!("download failed with HTTP {status}"));
+                return Err(DownloadError::Status(status.as_u16()));
             }
             let written = self.stream_to(response, destination).await?;
             exchange.millis = started.elapsed().as_millis() as u64;
             exchanges.push(exchange);
             return Ok((written, exchanges));
         }
-        Err("more than 5 redirects".into())
+        Err(DownloadError::Refused("more than 5 redirects".into()))
     }
 
     async fn stream_to(
         &self,
         response: reqwest::Response,
         destination: &Path,
-    ) -> Result<u64, String> {
-        let io = |error: std::io::Error| format!("{}: {error}", destination.display());
+    ) -> Result<u64, DownloadError> {
+        let io = |source: std::io::Error| DownloadError::Storage {
+            path: destination.to_owned(),
+            source,
+        };
         let partial = destination.with_extension("part");
         let mut file = tokio::fs::File::create(&partial).await.map_err(io)?;
         let mut written: u64 = 0;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|error| format!("{}", error.without_url()))?;
+            let chunk = chunk
+                .map_err(|error| DownloadError::Interrupted(format!("{}", error.without_url())))?;
             written += chunk.len() as u64;
             if written > self.caps.max_download {
                 drop(file);
                 let _ = tokio::fs::remove_file(&partial).await;
-                return Err(format!(
-                    "the download is larger than the {}-byte cap",
-                    self.caps.max_download
-                ));
+                return Err(DownloadError::TooLarge {
+                    cap: self.caps.max_download,
+                });
             }
             file.write_all(&chunk).await.map_err(io)?;
         }
@@ -405,58 +480,6 @@ fn transport_error(error: reqwest::Error) -> HttpError {
         HttpError::Timeout(message)
     } else {
         HttpError::Network(message)
-    }
-}
-
-/// `Retry-After` in seconds.
-fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    let value = headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))?;
-    let seconds: f64 = value.1.trim().parse().ok()?;
-    (seconds.is_finite() && (0.0..86_400.0).contains(&seconds))
-        .then(|| Duration::from_secs_f64(seconds))
-}
-
-/// Google's error envelope: `RetryInfo.retryDelay`, per-day `QuotaFailure` ids and
-/// `ErrorInfo.reason == API_KEY_INVALID`.
-fn read_google_error(body: &[u8], exchange: &mut Exchange) {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
-        return;
-    };
-    let Some(details) = value
-        .pointer("/error/details")
-        .and_then(|details| details.as_array())
-    else {
-        return;
-    };
-    for detail in details {
-        let kind = detail
-            .get("@type")
-            .and_then(|kind| kind.as_str())
-            .unwrap_or("");
-        if kind.ends_with("google.rpc.RetryInfo")
-            && let Some(delay) = detail.get("retryDelay").and_then(|delay| delay.as_str())
-            && let Some(seconds) = delay.strip_suffix('s').and_then(|s| s.parse::<f64>().ok())
-            && seconds.is_finite()
-            && (0.0..86_400.0).contains(&seconds)
-        {
-            exchange.retry_after = Some(Duration::from_secs_f64(seconds));
-        }
-        if kind.ends_with("google.rpc.QuotaFailure") {
-            exchange.daily_quota |= detail
-                .get("violations")
-                .and_then(|violations| violations.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|violation| violation.get("quotaId")?.as_str())
-                .any(|id| id.contains("PerDay"));
-        }
-        if kind.ends_with("google.rpc.ErrorInfo")
-            && detail.get("reason").and_then(|r| r.as_str()) == Some("API_KEY_INVALID")
-        {
-            exchange.key_rejected = true;
-        }
     }
 }
 
@@ -482,20 +505,5 @@ mod tests {
             "x-custom",
             &Auth::Header("X-Custom".into())
         ));
-    }
-
-    #[test]
-    fn google_retry_info_and_daily_quota_are_read() {
-        let body = br#"{"error":{"code":429,"status":"RESOURCE_EXHAUSTED","details":[
-            {"@type":"type.googleapis.com/google.rpc.QuotaFailure","violations":[{"quotaId":"GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]},
-            {"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"29.5s"}]}}"#;
-        let mut exchange = Exchange::default();
-        read_google_error(body, &mut exchange);
-        assert_eq!(exchange.retry_after, Some(Duration::from_millis(29_500)));
-        assert!(exchange.daily_quota);
-        assert_eq!(
-            retry_after(&[("Retry-After".into(), "7".into())]),
-            Some(Duration::from_secs(7))
-        );
     }
 }

@@ -1,26 +1,31 @@
-//! Key pools: one per provider. Keys come from the config as `env:NAME`,
-//! `file:PATH` or `credential:NAME` (systemd's `$CREDENTIALS_DIRECTORY`); the value is
-//! never logged, never written to the spool and never handed to a plugin. Keys are
-//! known everywhere else by a fingerprint (`key-` + 8 hex digits of their sha256).
+//! Key pools: one per provider. Keys are read from their references by `secret.rs`;
+//! the value is never logged, never written to the spool and never handed to a
+//! plugin. Keys are known everywhere else by a fingerprint.
 //!
 //! Each key has its own rate limits (`governor`, evenly spaced so that no window of
 //! a minute holds more than `requests_per_minute`), a cooldown set by 429s (the
 //! Retry-After header or Google's `RetryInfo.retryDelay`), a "quota exhausted until"
 //! set by per-day quota failures, and is disabled on 401/403 (or Google's
 //! `API_KEY_INVALID`). `pick` hands out the healthiest key with room.
+//!
+//! Time: cooldowns and waits use tokio's clock (`tokio::time::Instant`, `sleep`), so
+//! tests pause and advance it. The rate limiters keep governor's own clock (a
+//! monotonic clock governor reads itself): they space requests in real time, and
+//! their waits are short.
 
 use std::num::NonZeroU32;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
-use super::http::Exchange;
+use super::exchange::Exchange;
+use super::secret::reference_label;
+pub use super::secret::{KeyError, Secret, fingerprint, is_reference, resolve};
 
 /// How long a key rests after a 429 that gave no delay.
 pub const DEFAULT_COOLDOWN: Duration = Duration::from_secs(10);
@@ -61,76 +66,6 @@ pub fn until_pacific_midnight(now: chrono::DateTime<chrono::Utc>) -> Duration {
     let guess = next_midnight - Span::hours(offset_hours(utc));
     let reset = next_midnight - Span::hours(offset_hours(guess));
     (reset - utc).to_std().unwrap_or(Duration::from_secs(60))
-}
-
-/// A key's value. Its `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    /// The value, for the one place that puts it on the wire.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("Secret(…)")
-    }
-}
-
-/// The stable, non-secret name of a key.
-pub fn fingerprint(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    format!("key-{}", &super::engine::hex(&digest)[..8])
-}
-
-/// Whether a config value is a key reference (`env:`, `file:` or `credential:`)
-/// rather than a key written out.
-pub fn is_reference(value: &str) -> bool {
-    ["env:", "file:", "credential:"]
-        .iter()
-        .any(|prefix| value.starts_with(prefix))
-}
-
-/// Reads a key from its config reference. The error names the reference, never a value.
-pub fn resolve(reference: &str) -> Result<Secret, String> {
-    let value = if let Some(name) = reference.strip_prefix("env:") {
-        std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
-    } else if let Some(path) = reference.strip_prefix("file:") {
-        read_secret_file(Path::new(path))?
-    } else if let Some(name) = reference.strip_prefix("credential:") {
-        let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-            format!("credential {name}: $CREDENTIALS_DIRECTORY is not set (use LoadCredential= in the unit)")
-        })?;
-        if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            return Err(format!("credential name {name:?} is not a plain file name"));
-        }
-        read_secret_file(&Path::new(&dir).join(name))?
-    } else {
-        return Err(format!(
-            "key reference {:?} must start with env:, file: or credential: (keys are never written in the config itself)",
-            reference.chars().take(12).collect::<String>()
-        ));
-    };
-    let value = value.trim().to_owned();
-    if value.is_empty() {
-        return Err(format!("{reference} is empty"));
-    }
-    if value.chars().any(|c| c.is_control() || c == ' ') {
-        return Err(format!("{reference} holds spaces or control characters"));
-    }
-    Ok(Secret(value))
-}
-
-fn read_secret_file(path: &Path) -> Result<String, String> {
-    let metadata =
-        std::fs::metadata(path).map_err(|error| format!("{}: {error}", path.display()))?;
-    if metadata.len() > 16 << 10 {
-        return Err(format!("{} is larger than a key can be", path.display()));
-    }
-    std::fs::read_to_string(path).map_err(|error| format!("{}: {error}", path.display()))
 }
 
 /// One key with its limits and health.
@@ -218,8 +153,8 @@ impl Key {
 pub struct KeyPool {
     provider: String,
     keys: Vec<Arc<Key>>,
-    /// References that could not be read, with why.
-    unreadable: Vec<(String, String)>,
+    /// References that could not be read (by their printable label), with why.
+    unreadable: Vec<(String, KeyError)>,
 }
 
 /// The outcome of [`KeyPool::pick`].
@@ -383,21 +318,6 @@ impl KeyPool {
     }
 }
 
-/// A key reference safe to print (`env:NAME`, `file:…/NAME`, `credential:NAME`).
-fn reference_label(reference: &str) -> String {
-    match reference.split_once(':') {
-        Some(("file", path)) => format!(
-            "file:{}",
-            Path::new(path)
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ),
-        Some((kind @ ("env" | "credential"), name)) => format!("{kind}:{name}"),
-        _ => "(not a key reference)".into(),
-    }
-}
-
 /// One key's counters, as doctor and result.json show them.
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -446,7 +366,8 @@ impl KeyLease {
 
     /// Waits until the key has room for one more request under its rate limits and
     /// any cooldown, then takes it. Fails with the wait when it would pass `deadline`.
-    pub async fn wait_for_room(&self, deadline: Instant) -> Result<(), Duration> {
+    /// The deadline is the plugin call's, on the real clock the sandbox enforces.
+    pub async fn wait_for_room(&self, deadline: std::time::Instant) -> Result<(), Duration> {
         if self.prepaid.swap(false, Ordering::Relaxed) {
             return Ok(());
         }
@@ -458,7 +379,7 @@ impl KeyLease {
                     Err(wait) => wait,
                 },
             };
-            if Instant::now() + wait > deadline {
+            if std::time::Instant::now() + wait > deadline {
                 return Err(wait);
             }
             tokio::time::sleep(wait).await;
@@ -611,6 +532,30 @@ mod tests {
         assert!(matches!(pool.pick(), Pick::Ready(_)));
         assert!(matches!(pool.pick_only(&owner), Pick::Wait(_)));
         assert!(matches!(pool.pick_only("key-00000000"), Pick::Exhausted(_)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resting_key_is_handed_out_again_exactly_when_its_rest_ends() {
+        let pool = pool(&["a"], None);
+        let Pick::Ready(lease) = pool.pick() else {
+            panic!("free")
+        };
+        lease.observe(&exchange(429, Some(Duration::from_secs(30))));
+        drop(lease);
+        match pool.pick() {
+            Pick::Wait(wait) => assert_eq!(wait, Duration::from_secs(30)),
+            _ => panic!("the only key rests"),
+        }
+        tokio::time::advance(Duration::from_secs(29)).await;
+        assert!(matches!(pool.pick(), Pick::Wait(wait) if wait == Duration::from_secs(1)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(pool.pick(), Pick::Ready(_)));
+        // A plugin's own rate-limit report rests the key the same way.
+        let fingerprint = pool.keys[0].fingerprint.clone();
+        pool.cool_down(&fingerprint, Duration::from_secs(600));
+        assert!(matches!(pool.pick(), Pick::Wait(wait) if wait == Duration::from_secs(600)));
+        tokio::time::advance(Duration::from_secs(600)).await;
+        assert!(matches!(pool.pick(), Pick::Ready(_)));
     }
 
     #[test]

@@ -1,30 +1,58 @@
 //! The provider plugin host: remote AI providers as sandboxed WebAssembly
 //! components (`wit/provider.wit`, `chute:provider@0.1.0`).
 //!
+//! Modules depend downward only, in this order (each uses only those listed before it):
+//! - `bindings.rs` — the WIT contract as Rust types (wasmtime bindgen).
+//! - `exchange.rs` — the record of one HTTP exchange and the retry hints read from it.
+//! - `media_type.rs` — the one table of media types: MIME ↔ extension ↔ magic bytes.
 //! - `engine.rs` — the shared wasmtime engine, its epoch clock, the compile cache.
-//! - `plugin.rs` — one plugin: bindings, the per-call sandbox (memory cap, deadline,
-//!   empty WASI), the host imports (`send`, `log`, `config`).
+//! - `secret.rs` — key values and references (`env:`, `file:`, `credential:`),
+//!   fingerprints.
+//! - `allow.rs` — which hosts and addresses a plugin may reach.
+//! - `keys.rs` — key pools: per-key rate limits and health, cooldowns on tokio time.
 //! - `http.rs` — the plugin's network: allowlist, refused headers, key injection,
 //!   size/time caps, streamed downloads.
-//! - `allow.rs` — which hosts and addresses a plugin may reach.
-//! - `keys.rs` — key pools: secrets by reference, per-key rate limits and health.
-//! - `registry.rs` — discovery of `NAME.wasm`, version check, provider table.
+//! - `plugin.rs` — one plugin: the per-call sandbox (memory cap, deadline, empty
+//!   WASI), the host imports (`send`, `log`, `config`), answer checks.
 //! - `cache.rs` — provider results by (plugin, version, request), size-bounded.
-//! - `budget.rs` — per-job and per-day cost caps from the config's price table.
+//! - `budget.rs` — per-job and per-day cost caps; owns (and prunes) the ledger files.
+//! - `registry.rs` — discovery of `NAME.wasm`, version check, provider table.
 //! - `call.rs` — a call with cache, budget, retries over keys; fallback chains.
+//! - `handle.rs` — the typed, versioned handle of a remote operation and its store.
+//! - `poll.rs` — when the next status check is due (hint, backoff, deadline).
+//! - `operation.rs` (+ `operation_error.rs`) — the remote operation driver stages use:
+//!   submit or resume, poll, materialize a checked file.
+//!
+//! Stages use [`Providers::call_chain`] for one-shot calls and
+//! [`Providers::operations`] for everything long-running or file-producing; the
+//! status-check semaphore, the result cache and per-key calls stay inside this module.
 
 pub mod allow;
+pub mod bindings;
 pub mod budget;
 pub mod cache;
 pub mod call;
 pub mod engine;
+pub mod exchange;
+pub mod handle;
 pub mod http;
 pub mod keys;
+pub mod media_type;
+pub mod operation;
+mod operation_error;
 pub mod plugin;
+mod poll;
 pub mod registry;
+pub mod secret;
 
-pub use call::{CallRecord, ServeError, Served};
-pub use plugin::{Answer, Operation};
+pub use call::{CallError, CallRecord, ServeError, Served};
+pub use handle::{HandleStore, HandleStoreError, RemoteHandle};
+pub use media_type::MediaKind;
+pub use operation::{
+    Consequence, Finished, MaterializedFile, OperationError, OperationLimits, RemoteOperation,
+    RemoteOperations, Submitted,
+};
+pub use plugin::{Answer, CallOperation, Operation};
 pub use registry::{Provider, Providers};
 
 /// The key-health file a daemon writes next to its record in `daemons/`

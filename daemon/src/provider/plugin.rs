@@ -13,31 +13,18 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::engine::{self, Compiled};
-use super::http::{Exchange, HostHttp};
+use super::exchange::Exchange;
+use super::http::HostHttp;
 use super::keys::KeyLease;
+use super::media_type;
 
-/// Bindings generated from `wit/provider.wit`.
-#[allow(missing_docs)]
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "chute:provider/plugin",
-        imports: { default: async },
-        exports: { default: async },
-        additional_derives: [serde::Serialize, serde::Deserialize],
-    });
-}
+use super::bindings::{Plugin, PluginPre, chute};
 
-use bindings::{Plugin, PluginPre, chute};
-
-pub use chute::provider::host::{HttpError, Level, Request, Response};
-pub use chute::provider::types::{
-    Auth, Capability, Download, Image, ImageRequest, Info, Limits, Media, Pending, Progress,
-    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest,
+pub use super::bindings::{
+    Auth, Capability, Download, HttpError, Image, ImageRequest, Info, Level, Limits, Media,
+    Pending, Progress, ProviderError, Request, Response, SpeechRequest, SpeechResult, TextRequest,
+    TextResult, VideoRequest, WIT_VERSION,
 };
-
-/// The WIT package version this host implements; plugins must match major.minor.
-pub const WIT_VERSION: &str = "0.1.0";
 
 /// Limits applied to every call into a plugin.
 #[derive(Debug, Clone)]
@@ -86,6 +73,30 @@ impl Operation {
             Operation::Speak(_) => "speak",
             Operation::SubmitVideo(_) => "submit-video",
             Operation::PollVideo(_) => "poll-video",
+        }
+    }
+}
+
+/// An operation that answers in one call: everything a stage may send through
+/// [`Providers::call_chain`](super::Providers::call_chain) and the remote operation
+/// driver's `call`. Video submits and polls are not here: they go through the
+/// driver's `submit_or_resume` and `poll_until_done`, which save the handle.
+#[derive(Debug, Clone)]
+pub enum CallOperation {
+    /// `generate-text`.
+    Text(TextRequest),
+    /// `generate-image`.
+    Image(ImageRequest),
+    /// `speak`.
+    Speak(SpeechRequest),
+}
+
+impl From<CallOperation> for Operation {
+    fn from(operation: CallOperation) -> Operation {
+        match operation {
+            CallOperation::Text(request) => Operation::Text(request),
+            CallOperation::Image(request) => Operation::Image(request),
+            CallOperation::Speak(request) => Operation::Speak(request),
         }
     }
 }
@@ -372,7 +383,7 @@ impl LoadedPlugin {
             Err(_elapsed) => Err(CallFailure::Timeout(budget)),
             Ok(Ok(Ok(answer))) => check_answer(&answer)
                 .map(|()| answer)
-                .map_err(CallFailure::Invalid),
+                .map_err(|invalid| CallFailure::Invalid(invalid.to_string())),
             Ok(Ok(Err(error))) => Err(CallFailure::Provider(error)),
             Ok(Err(_)) if store.data().limiter.hit => {
                 Err(CallFailure::MemoryCap(self.sandbox.memory))
@@ -421,37 +432,32 @@ async fn invoke(
 /// Largest poll state a plugin may ask the host to save.
 pub const MAX_POLL_STATE: usize = 64 << 10;
 
-/// Media in an answer must be what it says it is (checked by magic bytes), and
-/// URLs must parse; the host never delivers garbage as a result.
-fn check_answer(answer: &Answer) -> Result<(), String> {
-    let media = |mime: &str, data: &[u8]| -> Result<(), String> {
-        let kind = mime.split(';').next().unwrap_or("").trim();
-        let magic_ok = match kind {
-            "image/png" => data.starts_with(b"\x89PNG\r\n\x1a\n"),
-            "image/jpeg" => data.starts_with(&[0xff, 0xd8, 0xff]),
-            "image/webp" => data.len() > 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP",
-            "audio/wav" | "audio/x-wav" => data.starts_with(b"RIFF"),
-            "audio/mpeg" => data.starts_with(b"ID3") || data.first() == Some(&0xff),
-            "audio/ogg" => data.starts_with(b"OggS"),
-            "video/mp4" => data.len() > 8 && &data[4..8] == b"ftyp",
-            // Raw PCM (audio/L16;rate=…) and other declared types are taken as they are.
-            _ => !data.is_empty(),
-        };
-        if data.is_empty() {
-            Err(format!("empty {kind} data"))
-        } else if !magic_ok {
-            Err(format!(
-                "the bytes are not {kind} (first bytes {:02x?})",
-                &data[..data.len().min(8)]
-            ))
-        } else {
-            Ok(())
-        }
-    };
+/// Why an answer is unusable (the call fails with [`CallFailure::Invalid`]: a plugin
+/// bug or a provider sending garbage; the job fails, other jobs carry on).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvalidAnswer {
+    /// Media bytes that are not what their MIME type says.
+    #[error("{0}")]
+    Media(#[from] media_type::MediaMismatch),
+    /// A download URL that does not parse.
+    #[error("bad download URL: {0}")]
+    DownloadUrl(String),
+    /// A pending operation with nothing to poll.
+    #[error("a pending operation without a state to poll")]
+    NoPollState,
+    /// A poll state too large to keep in state.json.
+    #[error("a pending operation's state of {0} bytes (at most {MAX_POLL_STATE})")]
+    PollStateTooLarge(usize),
+}
+
+/// Media in an answer must be what it says it is (checked by magic bytes against the
+/// media table), and URLs must parse; the host never delivers garbage as a result.
+fn check_answer(answer: &Answer) -> Result<(), InvalidAnswer> {
+    let media = |mime: &str, data: &[u8]| Ok(media_type::check_declared(mime, data)?);
     let url = |url: &str| {
         reqwest::Url::parse(url)
             .map(|_| ())
-            .map_err(|error| format!("bad download URL: {error}"))
+            .map_err(|error| InvalidAnswer::DownloadUrl(error.to_string()))
     };
     match answer {
         Answer::Image(image) => media(&image.mime_type, &image.data),
@@ -468,14 +474,11 @@ fn check_answer(answer: &Answer) -> Result<(), String> {
             media(&video.mime_type, &video.data)
         }
         Answer::Progress(Progress::Pending(pending)) if pending.state.is_empty() => {
-            Err("a pending operation without a state to poll".into())
+            Err(InvalidAnswer::NoPollState)
         }
         // The state is saved in state.json: keep it a handle, not a payload.
         Answer::Progress(Progress::Pending(pending)) if pending.state.len() > MAX_POLL_STATE => {
-            Err(format!(
-                "a pending operation's state of {} bytes (at most {MAX_POLL_STATE})",
-                pending.state.len()
-            ))
+            Err(InvalidAnswer::PollStateTooLarge(pending.state.len()))
         }
         _ => Ok(()),
     }

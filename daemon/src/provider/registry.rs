@@ -10,15 +10,111 @@ use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::allow::Allowlist;
+use super::bindings::{Auth, Info, WIT_VERSION};
 use super::budget::Budget;
 use super::cache::ResultCache;
-use super::engine;
-use super::http::{HostHttp, HttpCaps};
+use super::engine::{self, CompileError};
+use super::http::{ClientError, HostHttp, HttpCaps};
 use super::keys::KeyPool;
-use super::plugin::{
-    Answer, Auth, CallContext, Info, LoadedPlugin, Operation, Sandbox, WIT_VERSION,
-};
+use super::plugin::{Answer, CallContext, CallFailure, LoadedPlugin, Operation, Sandbox};
 use crate::config::{Config, PluginsConfig, ProviderConfig};
+use crate::spool::Spool;
+
+/// Why a provider did not load. Every case has the same consequence: that provider
+/// is missing (jobs naming it fall through their chain or fail), the daemon and the
+/// other providers carry on, and `chute plugins check` shows the message.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The plugins folder cannot be listed.
+    #[error("cannot list the plugins folder: {0} (check plugins.dir and its permissions)")]
+    PluginsFolder(std::io::Error),
+    /// The provider names a plugin that is not in the folder.
+    #[error("no plugin {plugin}.wasm in {} (copy it there, or fix `plugin =`)", dir.display())]
+    MissingPlugin {
+        /// The plugin's file stem.
+        plugin: String,
+        /// The plugins folder.
+        dir: PathBuf,
+    },
+    /// The component could not be compiled (or its pin does not match).
+    #[error("{0}")]
+    Compile(#[from] CompileError),
+    /// The compile task died (a wasmtime panic).
+    #[error("the compile task failed: {0}")]
+    CompileTask(String),
+    /// The component does not export the provider interface.
+    #[error(
+        "it does not export chute:provider/provider@{WIT_VERSION} (it exports: {exports}); build it with chute-plugin-sdk"
+    )]
+    NotAProvider {
+        /// What it exports instead.
+        exports: String,
+    },
+    /// The component speaks another version of the contract.
+    #[error(
+        "it was built for chute:provider@{0}, this chute speaks @{WIT_VERSION}: rebuild it against the matching chute-plugin-sdk"
+    )]
+    WitVersion(String),
+    /// The component's imports do not fit the host.
+    #[error("{plugin}.wasm does not fit chute:provider@{WIT_VERSION}: {reason}")]
+    Link {
+        /// The plugin's file stem.
+        plugin: String,
+        /// wasmtime's explanation.
+        reason: String,
+    },
+    /// `NAME.toml` next to the plugin is not valid.
+    #[error("{}: {reason} (fix or remove the manifest)", path.display())]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `describe` failed or answered with something else.
+    #[error("describe failed: {0}")]
+    Describe(CallFailure),
+    /// `describe` answered with another answer type.
+    #[error("describe returned the wrong type (a plugin bug)")]
+    DescribeType,
+    /// What the plugin declares does not make sense (a plugin bug).
+    #[error("{0}")]
+    Declared(InfoError),
+    /// The hosts its manifest (`NAME.toml`) declares do not make sense.
+    #[error("{manifest}: {problem}")]
+    ManifestHosts {
+        /// `NAME.toml`.
+        manifest: String,
+        /// What is wrong.
+        problem: InfoError,
+    },
+    /// The provider's HTTP client could not be built.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+}
+
+/// What is wrong with what a plugin declares in `describe` (or its manifest).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InfoError {
+    /// The name is not a plain identifier.
+    #[error("describe gave a bad name {0:?} (letters, digits, '-', '_')")]
+    Name(String),
+    /// The version is not semver-like.
+    #[error("describe gave a bad version {0:?} (use semver, e.g. 1.2.0)")]
+    Version(String),
+    /// Nothing is offered.
+    #[error("describe lists no capabilities")]
+    NoCapabilities,
+    /// A host is not a host name.
+    #[error("describe lists a bad host {0:?} (a host name such as api.example.com)")]
+    Host(String),
+    /// A wildcard covers a whole top-level domain.
+    #[error("describe lists a bad host {0:?}: a wildcard needs a domain (*.example.com)")]
+    Wildcard(String),
+    /// The auth header or parameter name is not a plain token.
+    #[error("describe gives a bad auth name {0:?}")]
+    AuthName(String),
+}
 
 /// Status checks of long-running operations in flight at once per provider, when
 /// neither the config, the manifest nor the plugin says.
@@ -52,12 +148,14 @@ pub struct Provider {
     pub keys: KeyPool,
     /// Plugin-visible settings.
     pub settings: Arc<BTreeMap<String, String>>,
-    /// Bounds the status checks of long-running work in flight.
-    pub polls: Semaphore,
+    /// Bounds the status checks of long-running work in flight (the remote
+    /// operation driver takes it; stages never do).
+    pub(super) polls: Semaphore,
     /// Attempts per call and the longest wait for a key.
     pub(crate) retry: RetryPolicy,
-    /// Results already paid for.
-    pub cache: ResultCache,
+    /// Results already paid for (read and fed by calls and the remote operation
+    /// driver; stages never touch it).
+    pub(super) cache: ResultCache,
     /// The spool's cost caps.
     pub budget: Budget,
     /// Price per operation.
@@ -76,7 +174,8 @@ pub(crate) struct RetryPolicy {
 pub struct Providers {
     /// Loaded providers by name.
     pub providers: BTreeMap<String, Arc<Provider>>,
-    /// Plugins or providers that failed to load, with the reason.
+    /// Plugins or providers that failed to load, with the reason (a [`LoadError`]
+    /// as a sentence).
     pub problems: Vec<(String, String)>,
     /// The plugins folder that was scanned.
     pub dir: PathBuf,
@@ -114,7 +213,8 @@ impl Providers {
     /// plugin must not stop the daemon.
     pub async fn load(config: &Config, spool_root: &Path) -> Providers {
         let dir = config.plugins.dir(spool_root);
-        let cache = spool_root.join("cache").join("components");
+        let spool = Spool::new(spool_root);
+        let cache = spool.component_cache();
         let mut providers = Providers {
             dir: dir.clone(),
             ..Providers::default()
@@ -124,7 +224,7 @@ impl Providers {
             Err(error) => {
                 providers.problems.push((
                     dir.display().to_string(),
-                    format!("cannot list the plugins folder: {error}"),
+                    LoadError::PluginsFolder(error).to_string(),
                 ));
                 return providers;
             }
@@ -144,7 +244,8 @@ impl Providers {
                 wanted.insert(stem.clone(), ProviderConfig::default());
             }
         }
-        let mut loaded: BTreeMap<String, Result<Arc<LoadedPlugin>, String>> = BTreeMap::new();
+        let mut loaded: BTreeMap<String, Result<Arc<LoadedPlugin>, Arc<LoadError>>> =
+            BTreeMap::new();
         for (name, provider_config) in &wanted {
             let plugin_name = if provider_config.plugin.is_empty() {
                 name.clone()
@@ -152,10 +253,11 @@ impl Providers {
                 provider_config.plugin.clone()
             };
             let Some((_, path)) = files.iter().find(|(stem, _)| *stem == plugin_name) else {
-                providers.problems.push((
-                    name.clone(),
-                    format!("no plugin {plugin_name}.wasm in {}", dir.display()),
-                ));
+                let missing = LoadError::MissingPlugin {
+                    plugin: plugin_name.clone(),
+                    dir: dir.clone(),
+                };
+                providers.problems.push((name.clone(), missing.to_string()));
                 continue;
             };
             let pinned =
@@ -163,8 +265,9 @@ impl Providers {
             let plugin = match loaded.get(&plugin_name) {
                 Some(plugin) if pinned.is_none() => plugin.clone(),
                 _ => {
-                    let plugin =
-                        load_plugin(&plugin_name, path, &cache, pinned, &config.plugins).await;
+                    let plugin = load_plugin(&plugin_name, path, &cache, pinned, &config.plugins)
+                        .await
+                        .map_err(Arc::new);
                     loaded.insert(plugin_name.clone(), plugin.clone());
                     plugin
                 }
@@ -172,15 +275,12 @@ impl Providers {
             let plugin = match plugin {
                 Ok(plugin) => plugin,
                 Err(why) => {
-                    providers.problems.push((name.clone(), why));
+                    providers.problems.push((name.clone(), why.to_string()));
                     continue;
                 }
             };
             let shared = Shared {
-                cache: ResultCache::new(
-                    spool_root.join("cache").join("results"),
-                    config.plugins.cache_size.as_u64(),
-                ),
+                cache: ResultCache::new(spool.result_cache(), config.plugins.cache_size.as_u64()),
                 budget: Budget::new(spool_root, config.budget.clone()),
             };
             match build_provider(name, plugin, provider_config, &config.plugins, &dir, shared).await
@@ -189,7 +289,7 @@ impl Providers {
                     tracing::info!(provider = %name, plugin = %provider.plugin.name, version = %provider.info.version, "Provider ready.");
                     providers.providers.insert(name.clone(), Arc::new(provider));
                 }
-                Err(why) => providers.problems.push((name.clone(), why)),
+                Err(why) => providers.problems.push((name.clone(), why.to_string())),
             }
         }
         for (name, why) in &providers.problems {
@@ -220,16 +320,16 @@ async fn load_plugin(
     cache: &Path,
     pinned: Option<&str>,
     settings: &PluginsConfig,
-) -> Result<Arc<LoadedPlugin>, String> {
+) -> Result<Arc<LoadedPlugin>, LoadError> {
     let (path, cache, pinned) = (path.to_owned(), cache.to_owned(), pinned.map(str::to_owned));
     let compiled = tokio::task::spawn_blocking(move || {
         let compiled = engine::load(&path, &cache, pinned.as_deref());
         (path, compiled)
     })
     .await
-    .map_err(|error| format!("the compile task failed: {error}"))?;
+    .map_err(|error| LoadError::CompileTask(error.to_string()))?;
     let (path, compiled) = compiled;
-    let compiled = compiled.map_err(|error| error.to_string())?;
+    let compiled = compiled?;
     check_wit_version(&compiled.component)?;
     let sandbox = Sandbox {
         call_timeout: settings.call_timeout,
@@ -237,13 +337,14 @@ async fn load_plugin(
     };
     LoadedPlugin::link(name, path, compiled, sandbox)
         .map(Arc::new)
-        .map_err(|error| {
-            format!("{name}.wasm does not fit chute:provider@{WIT_VERSION}: {error:#}")
+        .map_err(|error| LoadError::Link {
+            plugin: name.to_owned(),
+            reason: format!("{error:#}"),
         })
 }
 
 /// The plugin must export `chute:provider/provider` of a compatible version.
-fn check_wit_version(component: &wasmtime::component::Component) -> Result<(), String> {
+fn check_wit_version(component: &wasmtime::component::Component) -> Result<(), LoadError> {
     let engine = engine::engine();
     let exports: Vec<String> = component
         .component_type()
@@ -252,21 +353,18 @@ fn check_wit_version(component: &wasmtime::component::Component) -> Result<(), S
         .collect();
     let wanted = "chute:provider/provider@";
     let Some(export) = exports.iter().find(|name| name.starts_with(wanted)) else {
-        return Err(format!(
-            "it does not export {wanted}{WIT_VERSION} (it exports: {}); build it with chute-plugin-sdk",
-            if exports.is_empty() {
+        return Err(LoadError::NotAProvider {
+            exports: if exports.is_empty() {
                 "nothing".into()
             } else {
                 exports.join(", ")
-            }
-        ));
+            },
+        });
     };
     let version = &export[wanted.len()..];
     let major_minor = |version: &str| version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
     if major_minor(version) != major_minor(WIT_VERSION) {
-        return Err(format!(
-            "it was built for chute:provider@{version}, this chute speaks @{WIT_VERSION}: rebuild it against the matching chute-plugin-sdk"
-        ));
+        return Err(LoadError::WitVersion(version.to_owned()));
     }
     Ok(())
 }
@@ -285,7 +383,7 @@ async fn build_provider(
     settings: &PluginsConfig,
     dir: &Path,
     shared: Shared,
-) -> Result<Provider, String> {
+) -> Result<Provider, LoadError> {
     let manifest = read_manifest(&dir.join(format!("{}.toml", plugin.name)))?;
     let bare = Arc::new(HostHttp::new(
         Allowlist::default(),
@@ -301,13 +399,16 @@ async fn build_provider(
     let (answer, _) = plugin.call(Operation::Describe, context).await;
     let mut info = match answer {
         Ok(Answer::Info(info)) => info,
-        Ok(_) => return Err("describe returned the wrong type".into()),
-        Err(failure) => return Err(format!("describe failed: {failure}")),
+        Ok(_) => return Err(LoadError::DescribeType),
+        Err(failure) => return Err(LoadError::Describe(failure)),
     };
-    validate_info(&info)?;
+    validate_info(&info).map_err(LoadError::Declared)?;
     if let Some(hosts) = manifest.hosts {
         info.hosts = hosts;
-        validate_info(&info).map_err(|why| format!("{}.toml: {why}", plugin.name))?;
+        validate_info(&info).map_err(|problem| LoadError::ManifestHosts {
+            manifest: format!("{}.toml", plugin.name),
+            problem,
+        })?;
     }
     let limits = &mut info.limits;
     limits.requests_per_minute = config
@@ -355,17 +456,20 @@ async fn build_provider(
     })
 }
 
-fn read_manifest(path: &Path) -> Result<Manifest, String> {
+fn read_manifest(path: &Path) -> Result<Manifest, LoadError> {
+    let invalid = |reason: String| LoadError::Manifest {
+        path: path.to_owned(),
+        reason,
+    };
     match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text)
-            .map_err(|error| format!("{}: {}", path.display(), error.message())),
+        Ok(text) => toml::from_str(&text).map_err(|error| invalid(error.message().to_owned())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-        Err(error) => Err(format!("{}: {error}", path.display())),
+        Err(error) => Err(invalid(error.to_string())),
     }
 }
 
 /// What a plugin declares must make sense before it is trusted with traffic.
-pub fn validate_info(info: &Info) -> Result<(), String> {
+pub fn validate_info(info: &Info) -> Result<(), InfoError> {
     let name_ok = !info.name.is_empty()
         && info.name.len() <= 64
         && info
@@ -373,43 +477,33 @@ pub fn validate_info(info: &Info) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !name_ok {
-        return Err(format!(
-            "describe gave a bad name {:?} (letters, digits, '-', '_')",
-            info.name
-        ));
+        return Err(InfoError::Name(info.name.clone()));
     }
     if info.version.split('.').count() < 2 || !info.version.split('.').all(|part| !part.is_empty())
     {
-        return Err(format!(
-            "describe gave a bad version {:?} (use semver, e.g. 1.2.0)",
-            info.version
-        ));
+        return Err(InfoError::Version(info.version.clone()));
     }
     if info.capabilities.is_empty() {
-        return Err("describe lists no capabilities".into());
+        return Err(InfoError::NoCapabilities);
     }
     for host in &info.hosts {
         let bare = host.strip_prefix("*.").unwrap_or(host);
         if bare.is_empty() || bare.contains(['/', ':', '@', ' ', '*']) {
-            return Err(format!(
-                "describe lists a bad host {host:?} (a host name such as api.example.com)"
-            ));
+            return Err(InfoError::Host(host.clone()));
         }
         // A wildcard names one organisation's subdomains, never a whole TLD.
         if host.starts_with("*.") && bare.split('.').filter(|label| !label.is_empty()).count() < 2 {
-            return Err(format!(
-                "describe lists a bad host {host:?}: a wildcard needs a domain (*.example.com)"
-            ));
+            return Err(InfoError::Wildcard(host.clone()));
         }
     }
     match &info.auth {
-        super::plugin::Auth::Header(name) | super::plugin::Auth::Query(name)
+        Auth::Header(name) | Auth::Query(name)
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') =>
         {
-            Err(format!("describe gives a bad auth name {name:?}"))
+            Err(InfoError::AuthName(name.clone()))
         }
         _ => Ok(()),
     }
@@ -429,7 +523,7 @@ fn caps(settings: &PluginsConfig) -> HttpCaps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::plugin::{Capability, Limits};
+    use crate::provider::bindings::{Capability, Limits};
 
     fn info() -> Info {
         Info {
@@ -474,7 +568,7 @@ mod tests {
         for (spoil, expected) in cases {
             let mut bad = info();
             spoil(&mut bad);
-            let error = validate_info(&bad).expect_err(expected);
+            let error = validate_info(&bad).expect_err(expected).to_string();
             assert!(error.contains(expected), "{error}");
         }
     }
