@@ -1,5 +1,5 @@
-//! A local fake of the Gemini API, speaking its real wire format (see
-//! ../shared/providers.md §1 and §3): `generateContent`, `predictLongRunning`,
+//! A local fake of the Gemini API, speaking its real wire format (the public Gemini
+//! API reference): `generateContent`, `predictLongRunning`,
 //! operation polling, and file downloads that redirect to a separate storage origin.
 //! Auth by `x-goog-api-key` or `?key=`; Google's error envelope with ErrorInfo,
 //! RetryInfo and QuotaFailure details. Behaviour is scripted per request, and every

@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
+use super::{Stage, StageContext, StageError, StageFuture, StageOutputs, StageRetry};
 use crate::provider::plugin::{ImageRequest, Media, SpeechRequest, TextRequest, VideoRequest};
 use crate::provider::{Answer, CallOperation, CallRecord, MediaKind, RemoteOperations, Submitted};
 
@@ -85,6 +85,13 @@ pub struct Generate;
 impl Stage for Generate {
     fn name(&self) -> &'static str {
         "generate"
+    }
+
+    /// Provider calls retry over keys with backoff and the operation driver waits out
+    /// outages, so the runner never repeats the stage: a paid call is sent at most as
+    /// often as `plugins.attempts` says, not that many times per stage attempt.
+    fn retry(&self) -> StageRetry {
+        StageRetry::ONCE
     }
 
     fn run<'a>(&'a self, context: &'a StageContext) -> StageFuture<'a> {

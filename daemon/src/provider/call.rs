@@ -211,7 +211,7 @@ impl Provider {
         };
         let cache_key = self.result_key(&operation);
         if let Some(answer) = cache_key.as_deref().and_then(|key| self.cache.get(key)) {
-            tracing::info!(provider = %self.name, job = job.unwrap_or("-"), operation = operation.name(), "Served from the result cache.");
+            tracing::info!(provider = %self.name, job_id = job.unwrap_or("-"), operation = operation.name(), "Served from the result cache.");
             record.cached = true;
             return Ok(Served { answer, record });
         }
@@ -249,7 +249,7 @@ impl Provider {
             // the provider may have accepted it.
             .when(|error| error.is_transient() && !(submit && error.may_have_been_accepted()))
             .notify(|error, delay| {
-                tracing::info!(provider = %self.name, job = job.unwrap_or("-"), "Retrying in {delay:.1?}: {error}");
+                tracing::info!(provider = %self.name, job_id = job.unwrap_or("-"), "Retrying in {delay:.1?}: {error}");
             })
             .await;
         let mut record = record_cell
@@ -402,7 +402,7 @@ impl Providers {
                             && failed.error.may_have_been_accepted()) =>
                 {
                     let error = &failed.error;
-                    tracing::warn!(provider = %name, job = job.unwrap_or("-"), "Falling through to the next provider: {error}");
+                    tracing::warn!(provider = %name, job_id = job.unwrap_or("-"), "Falling through to the next provider: {error}");
                     fell_through.push(format!("{name}: {error}"));
                     last = Some(failed);
                 }

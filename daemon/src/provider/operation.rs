@@ -188,7 +188,7 @@ impl<'a> RemoteOperations<'a> {
                 });
             }
             let provider = self.provider(&handle.provider)?;
-            tracing::info!(job, provider = %handle.provider, handle = handle_key, "Resuming a video operation from its saved handle; not submitting again.");
+            tracing::info!(job_id = job, provider = %handle.provider, handle = handle_key, "Resuming a video operation from its saved handle; not submitting again.");
             let record = CallRecord {
                 provider: handle.provider.clone(),
                 operation: submit.name().into(),
@@ -220,7 +220,7 @@ impl<'a> RemoteOperations<'a> {
                 .filter(|known| known.kind == MediaKind::Video)
                 .find_map(|known| provider.cache.get_file(&cache_key, known.extension));
             if let Some(file) = cached {
-                tracing::info!(job, provider = %name, "Video served from the result cache.");
+                tracing::info!(job_id = job, provider = %name, "Video served from the result cache.");
                 let record = CallRecord {
                     provider: name.clone(),
                     operation: submit.name().into(),

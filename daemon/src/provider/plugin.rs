@@ -287,10 +287,10 @@ impl chute::provider::host::Host for CallState {
         }
         let message: String = message.chars().take(LOG_LINE_CHARS).collect();
         match level {
-            Level::Debug => tracing::debug!(plugin, job, "{message}"),
-            Level::Info => tracing::info!(plugin, job, "{message}"),
-            Level::Warn => tracing::warn!(plugin, job, "{message}"),
-            Level::Error => tracing::error!(plugin, job, "{message}"),
+            Level::Debug => tracing::debug!(plugin, job_id = job, "{message}"),
+            Level::Info => tracing::info!(plugin, job_id = job, "{message}"),
+            Level::Warn => tracing::warn!(plugin, job_id = job, "{message}"),
+            Level::Error => tracing::error!(plugin, job_id = job, "{message}"),
         }
     }
 
