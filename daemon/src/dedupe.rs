@@ -91,6 +91,5 @@ fn entry_path(spool: &Spool, route: &str, content_hash: &str) -> PathBuf {
 /// not (the duplicate gets a real chance).
 fn original_is_done_or_running(spool: &Spool, entry: &IndexEntry) -> bool {
     let delivered: &Path = Path::new(&entry.location);
-    spool.root().join(delivered).join("result.json").exists()
-        || spool.job_dir(entry.job_id).exists()
+    spool.resolve(delivered).join("result.json").exists() || spool.job_dir(entry.job_id).exists()
 }

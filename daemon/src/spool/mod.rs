@@ -1,10 +1,17 @@
-//! The spool on disk: folder layout, safe file operations, inbox entries and owners.
+//! The spool on disk: folder layout, safe file operations, inbox entries, owners, and
+//! what has ended.
 //!
-//! Everything that names a path under the spool root lives here, so the layout in
-//! README.md and the code cannot drift apart.
+//! Every folder under the spool root is named here ([`Spool`]), and nothing else joins
+//! spool paths, so the layout in README.md and the code cannot drift apart.
+//!
+//! - `fsutil.rs` — atomic writes, fsync, group commit, verified rename.
+//! - `entry.rs` — inbox entries: waiting names, `lstat` classification, route limits.
+//! - `owner.rs` — daemon identity and "is the owner alive".
+//! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
 
 pub mod entry;
 pub mod fsutil;
+pub mod inventory;
 pub mod owner;
 
 use std::path::{Path, PathBuf};
@@ -48,14 +55,24 @@ impl Spool {
         self.jobs().join(id.to_string())
     }
 
+    /// `outbox/`: delivered results, one folder per route.
+    pub fn outbox_root(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+
     /// `outbox/<route>/`.
     pub fn outbox(&self, route: &str) -> PathBuf {
-        self.root.join("outbox").join(route)
+        self.outbox_root().join(route)
+    }
+
+    /// `failed/`: failed inputs with their error.json, one folder per route.
+    pub fn failed_root(&self) -> PathBuf {
+        self.root.join("failed")
     }
 
     /// `failed/<route>/`.
     pub fn failed(&self, route: &str) -> PathBuf {
-        self.root.join("failed").join(route)
+        self.failed_root().join(route)
     }
 
     /// `index/<route>/`: the dedupe index of one route.
@@ -71,6 +88,11 @@ impl Spool {
     /// `trash/`: finished job folders are renamed here and then deleted.
     pub fn trash(&self) -> PathBuf {
         self.root.join("trash")
+    }
+
+    /// `trash/<id>/`: where a finished job's folder goes on its way out.
+    pub fn trashed_job(&self, id: Uuid) -> PathBuf {
+        self.trash().join(id.to_string())
     }
 
     /// `index/`: the dedupe indexes, one folder per route.
@@ -122,6 +144,12 @@ impl Spool {
             }
         }
         Ok(())
+    }
+
+    /// A location relative to the spool root (as records store it, e.g.
+    /// `outbox/<route>/<stem>--<short-id>`) as a path; an absolute one stays as it is.
+    pub fn resolve(&self, location: impl AsRef<Path>) -> PathBuf {
+        self.root.join(location)
     }
 
     /// `path` relative to the spool root, for messages and JSON output.
