@@ -1,5 +1,5 @@
-//! The spool on disk: folder layout, safe file operations, inbox entries, owners, and
-//! what has ended.
+//! The spool on disk: folder layout, safe file operations, inbox entries, owners, what
+//! has ended, and the disk it lives on.
 //!
 //! Every folder under the spool root is named here ([`Spool`]), and nothing else joins
 //! spool paths, so the layout in README.md and the code cannot drift apart.
@@ -8,7 +8,9 @@
 //! - `entry.rs` — inbox entries: waiting names, `lstat` classification, route limits.
 //! - `owner.rs` — daemon identity and "is the owner alive".
 //! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
+//! - `disk.rs` — how full the spool's filesystem is.
 
+pub mod disk;
 pub mod entry;
 pub mod fsutil;
 pub mod inventory;
@@ -83,6 +85,12 @@ impl Spool {
     /// `daemons/`: one record per running daemon.
     pub fn daemons(&self) -> PathBuf {
         self.root.join("daemons")
+    }
+
+    /// `daemons/<record name>`: one daemon's record (its mtime is the heartbeat), or a
+    /// file published beside it, such as the key health (`<host>--<pid>.keys.json`).
+    pub fn daemon_file(&self, name: &str) -> PathBuf {
+        self.daemons().join(name)
     }
 
     /// `trash/`: finished job folders are renamed here and then deleted.
