@@ -125,6 +125,11 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     let root = spool.root();
     match disk::usage(root) {
         Ok(usage) => {
+            let remedy = format!(
+                "free space on the spool's filesystem: delete result folders you no longer need from {} and {} (`chute jobs --json` gives each job's folder), or give the spool a bigger filesystem",
+                spool.outbox_root().display(),
+                spool.failed_root().display()
+            );
             check(
                 usage.used_percent < u64::from(config.disk.warn_percent),
                 format!(
@@ -133,7 +138,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
                     usage.used_percent,
                     bytesize::ByteSize(usage.free_bytes)
                 ),
-                "free space on the spool's filesystem or run `chute gc`",
+                &remedy,
             );
         }
         Err(error) => check(
