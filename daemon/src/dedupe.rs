@@ -1,5 +1,5 @@
-//! Duplicate detection: one index file per (route, content hash), and the pruning of
-//! old entries.
+//! Duplicate detection: one index file per (route, content hash), its `[dedupe]`
+//! config, and the pruning of old entries.
 //!
 //! The first job to create `index/<route>/<hash>.json` (an exclusive create, so two
 //! daemons cannot both win) is the original; a later identical input within the window
@@ -18,6 +18,27 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::spool::{Spool, fsutil};
+
+/// `[dedupe]`: identical inputs are delivered once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupeConfig {
+    /// Turn duplicate detection on or off.
+    pub enabled: bool,
+    /// An input identical (blake3) to one claimed in the same route within this window is
+    /// not processed again; it is delivered as a pointer to the first job's result.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
 
 /// One index entry: the job that first processed this content.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -5,6 +5,8 @@
 //! start, every `spool.rescan_interval`, and whenever the watcher reports an overflow.
 //! The intake runs on its own thread because all of its work is blocking file I/O.
 
+pub mod config;
+
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io;

@@ -4,6 +4,7 @@
 //! cancellation) and returns the outputs to checkpoint. Every pipeline starts with
 //! `prepare` (hash + dedupe) and ends with `deliver`, which the runner performs itself.
 
+pub mod config;
 pub mod generate;
 pub mod lease;
 pub mod native;

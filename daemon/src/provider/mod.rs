@@ -17,6 +17,7 @@ pub mod allow;
 pub mod budget;
 pub mod cache;
 pub mod call;
+pub mod config;
 pub mod engine;
 pub mod http;
 pub mod keys;

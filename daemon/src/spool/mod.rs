@@ -4,12 +4,14 @@
 //! Every folder under the spool root is named here ([`Spool`]), and nothing else joins
 //! spool paths, so the layout in README.md and the code cannot drift apart.
 //!
+//! - `config.rs` — `[spool]`, `[retention]` and `[disk]`.
 //! - `fsutil.rs` — atomic writes, fsync, group commit, verified rename.
 //! - `entry.rs` — inbox entries: waiting names, `lstat` classification, route limits.
 //! - `owner.rs` — daemon identity and "is the owner alive".
 //! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
 //! - `disk.rs` — how full the spool's filesystem is.
 
+pub mod config;
 pub mod disk;
 pub mod entry;
 pub mod fsutil;
@@ -166,6 +168,17 @@ impl Spool {
             .map(Path::to_path_buf)
             .unwrap_or_else(|_| path.to_path_buf())
     }
+}
+
+/// Whether `name` is safe as a folder name under inbox/, outbox/ and failed/ (routes)
+/// and as a file name in the plugins folder (providers).
+pub fn is_valid_route_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The short form of a job id shown in folder names: its last 8 hex digits (the random
