@@ -19,10 +19,12 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
-use crate::config::{ClaimCommit, Config, RouteConfig};
+use crate::config::Config;
 use crate::job::{self, JobLock};
+use crate::pipeline::config::RouteConfig;
 use crate::queue::JobQueue;
 use crate::spool::Spool;
+use crate::spool::config::ClaimCommit;
 use crate::spool::entry::{self, Rejection};
 use crate::spool::owner::{Liveness, Owner};
 

@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, PipelineKind, RouteConfig};
+use self::config::{PipelineKind, RouteConfig};
+use crate::config::Config;
 use crate::job::{JobDir, JobRecord, JobState};
 use crate::spool::Spool;
 
