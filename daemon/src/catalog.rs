@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::deliver::{self, ErrorFile, ResultFile, StageSummary};
 use crate::job::{self, Event, JobDir, JobRecord, JobStatus, StageStatus};
+use crate::spool::inventory::{self, EndedKind};
 use crate::spool::{Spool, fsutil, short_id};
 
 /// One job as `chute jobs --json` prints it (a stable format, documented in README.md).
@@ -70,8 +71,8 @@ pub fn list(spool: &Spool) -> io::Result<Vec<JobDetails>> {
             jobs.push(details);
         }
     }
-    for folder in ended_folders(spool)? {
-        if let Some(details) = ended_details(spool, &folder) {
+    for folder in inventory::ended_folders(spool, &[EndedKind::Delivered, EndedKind::Failed]) {
+        if let Some(details) = ended_details(spool, &folder.path) {
             jobs.push(details);
         }
     }
@@ -117,7 +118,7 @@ pub enum FindError {
 
 /// Where the job with this id is now.
 pub fn locate(spool: &Spool, details: &JobDetails) -> Found {
-    let path = spool.root().join(&details.summary.location);
+    let path = spool.resolve(&details.summary.location);
     if details.summary.location.starts_with("jobs/") {
         Found::Live(JobDir::new(details.summary.id, path))
     } else {
@@ -218,25 +219,4 @@ fn summary(
         claimed_at: record.claimed_at,
         location: location.to_string_lossy().into_owned(),
     }
-}
-
-/// Every visible result folder under outbox/*/ and failed/*/.
-fn ended_folders(spool: &Spool) -> io::Result<Vec<PathBuf>> {
-    let mut folders = Vec::new();
-    for top in ["outbox", "failed"] {
-        let Ok(routes) = std::fs::read_dir(spool.root().join(top)) else {
-            continue;
-        };
-        for route in routes.flatten() {
-            let Ok(entries) = std::fs::read_dir(route.path()) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if !entry.file_name().as_encoded_bytes().starts_with(b".") {
-                    folders.push(entry.path());
-                }
-            }
-        }
-    }
-    Ok(folders)
 }

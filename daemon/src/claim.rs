@@ -20,8 +20,8 @@ use std::path::PathBuf;
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::config::RouteConfig;
 use crate::job::{InputRecord, JobDir, JobLock, JobRecord, Rejected};
+use crate::pipeline::config::RouteConfig;
 use crate::spool::entry::{self, InputKind, Inspection};
 use crate::spool::owner::Owner;
 use crate::spool::{Spool, fsutil};

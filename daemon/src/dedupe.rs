@@ -1,19 +1,44 @@
-//! Duplicate detection: one index file per (route, content hash).
+//! Duplicate detection: one index file per (route, content hash), its `[dedupe]`
+//! config, and the pruning of old entries.
 //!
 //! The first job to create `index/<route>/<hash>.json` (an exclusive create, so two
 //! daemons cannot both win) is the original; a later identical input within the window
 //! is delivered as a pointer to it. An entry whose job failed, or that is older than the
-//! window, is replaced.
+//! window, is replaced. [`prune`] removes entries older than an age, so the index does
+//! not grow without end.
 
+use std::ffi::OsStr;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::spool::{Spool, fsutil};
+
+/// `[dedupe]`: identical inputs are delivered once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DedupeConfig {
+    /// Turn duplicate detection on or off.
+    pub enabled: bool,
+    /// An input identical (blake3) to one claimed in the same route within this window is
+    /// not processed again; it is delivered as a pointer to the first job's result.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl Default for DedupeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
 
 /// One index entry: the job that first processed this content.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +116,237 @@ fn entry_path(spool: &Spool, route: &str, content_hash: &str) -> PathBuf {
 /// not (the duplicate gets a real chance).
 fn original_is_done_or_running(spool: &Spool, entry: &IndexEntry) -> bool {
     let delivered: &Path = Path::new(&entry.location);
-    spool.root().join(delivered).join("result.json").exists()
-        || spool.job_dir(entry.job_id).exists()
+    spool.resolve(delivered).join("result.json").exists() || spool.job_dir(entry.job_id).exists()
+}
+
+/// Prefix of an entry taken aside by [`prune`] before it is deleted.
+const PRUNING_PREFIX: &str = ".pruning-";
+/// Prefix of the temporary files of [`fsutil::write_atomic`].
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// Removes the index entries of every route that were claimed more than `max_age`
+/// before `now` (an unreadable entry counts by its file's mtime), and leftovers of
+/// interrupted writes and prunes older than that. Returns how many entries it removed.
+///
+/// Safe while daemons register entries and while other daemons prune: an entry is
+/// first renamed aside (only one pruner can win that rename) and read again; if a daemon
+/// replaced it with a fresh one in the meantime, it is put back under its name unless a
+/// newer one is already there. At worst a fresh entry is lost, and then an identical
+/// input is processed once more: never a wrong `duplicate_of`.
+pub fn prune(spool: &Spool, max_age: Duration, now: DateTime<Utc>) -> io::Result<usize> {
+    let cutoff = SystemTime::from(now)
+        .checked_sub(max_age)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let routes = match std::fs::read_dir(spool.dedupe_root()) {
+        Ok(routes) => routes,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let mut removed = 0;
+    for route in routes {
+        let route = route?;
+        if !route.file_type()?.is_dir() {
+            continue;
+        }
+        let dir = route.path();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // The route folder went away meanwhile.
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let path = entry.path();
+            if is_leftover(&name) {
+                if modified(&path).is_some_and(|time| time < cutoff) {
+                    remove_file_if_present(&path)?;
+                }
+            } else if is_entry_name(&name)
+                && claimed_at(&path).is_some_and(|time| time < cutoff)
+                && remove_if_still_old(&path, cutoff)?
+            {
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Takes the entry at `path` aside and deletes it if it is still older than `cutoff`;
+/// puts it back when a daemon replaced it meanwhile. Whether it was removed.
+fn remove_if_still_old(path: &Path, cutoff: SystemTime) -> io::Result<bool> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return Ok(false);
+    };
+    let mut aside_name = std::ffi::OsString::from(PRUNING_PREFIX);
+    aside_name.push(Uuid::now_v7().simple().to_string());
+    aside_name.push("-");
+    aside_name.push(name);
+    let aside = dir.join(aside_name);
+    match std::fs::rename(path, &aside) {
+        Ok(()) => {}
+        // Another pruner won, or the entry is gone.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(error),
+    }
+    let still_old = claimed_at(&aside).is_none_or(|time| time < cutoff);
+    if !still_old {
+        match std::fs::hard_link(&aside, path) {
+            // A newer entry took the name meanwhile: it wins.
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            other => other?,
+        }
+    }
+    remove_file_if_present(&aside)?;
+    Ok(still_old)
+}
+
+/// When the entry at `path` was claimed: its `claimed_at`, or for a torn entry its
+/// file's mtime; `None` when it is gone.
+fn claimed_at(path: &Path) -> Option<SystemTime> {
+    match fsutil::read_json::<IndexEntry>(path) {
+        Ok(Some(entry)) => Some(SystemTime::from(entry.claimed_at)),
+        Ok(None) => None,
+        Err(_) => modified(path),
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::symlink_metadata(path)
+        .and_then(|meta| meta.modified())
+        .ok()
+}
+
+fn is_entry_name(name: &OsStr) -> bool {
+    let bytes = name.as_bytes();
+    bytes.first() != Some(&b'.') && bytes.ends_with(b".json")
+}
+
+fn is_leftover(name: &OsStr) -> bool {
+    let bytes = name.as_bytes();
+    bytes.starts_with(PRUNING_PREFIX.as_bytes()) || bytes.starts_with(TEMP_PREFIX.as_bytes())
+}
+
+fn remove_file_if_present(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn register(spool: &Spool, route: &str, hash: &str, claimed_at: DateTime<Utc>) -> PathBuf {
+        let entry = IndexEntry {
+            job_id: Uuid::now_v7(),
+            claimed_at,
+            location: format!("outbox/{route}/x--{hash}"),
+        };
+        let path = entry_path(spool, route, hash);
+        fsutil::write_json_atomic(&path, &entry, false).unwrap();
+        path
+    }
+
+    fn set_mtime(path: &Path, time: SystemTime) {
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(time)
+            .unwrap();
+    }
+
+    #[test]
+    fn prune_removes_old_entries_and_leftovers_and_keeps_fresh_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        spool.create_layout(["audio", "briefs"]).unwrap();
+        let now = Utc::now();
+        let old = register(&spool, "audio", "aaaa", now - chrono::Duration::hours(30));
+        let fresh = register(&spool, "audio", "bbbb", now - chrono::Duration::hours(1));
+        let other_route = register(&spool, "briefs", "cccc", now - chrono::Duration::days(9));
+        let torn = spool.dedupe_index("audio").join("dddd.json");
+        std::fs::write(&torn, b"{\"job_id\": ").unwrap();
+        set_mtime(&torn, SystemTime::from(now) - 48 * HOUR);
+        let leftover = spool.dedupe_index("audio").join(".tmp-abc");
+        std::fs::write(&leftover, b"{").unwrap();
+        set_mtime(&leftover, SystemTime::from(now) - 48 * HOUR);
+        let new_leftover = spool.dedupe_index("audio").join(".pruning-x-eeee.json");
+        std::fs::write(&new_leftover, b"{").unwrap();
+
+        assert_eq!(prune(&spool, 24 * HOUR, now).unwrap(), 3);
+        assert!(!old.exists() && !other_route.exists() && !torn.exists());
+        assert!(!leftover.exists());
+        assert!(fresh.exists(), "an entry inside the age is kept");
+        assert!(
+            new_leftover.exists(),
+            "a prune in progress elsewhere is left alone"
+        );
+        assert_eq!(prune(&spool, 24 * HOUR, now).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_entry_replaced_during_a_prune_is_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        spool.create_layout(["audio"]).unwrap();
+        let now = Utc::now();
+        // The pruner saw an old entry; a daemon replaced it before the pruner took it.
+        let path = register(&spool, "audio", "aaaa", now);
+        let cutoff = SystemTime::from(now) - HOUR;
+        assert!(!remove_if_still_old(&path, cutoff).unwrap());
+        let entry: IndexEntry = fsutil::read_json(&path).unwrap().unwrap();
+        assert_eq!(entry.claimed_at, now);
+        let names: Vec<_> = std::fs::read_dir(spool.dedupe_index("audio"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["aaaa.json"], "nothing is left aside");
+    }
+
+    #[test]
+    fn two_pruners_at_once_remove_each_old_entry_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        spool.create_layout(["audio"]).unwrap();
+        let now = Utc::now();
+        for index in 0..200 {
+            register(
+                &spool,
+                "audio",
+                &format!("{index:04x}"),
+                now - chrono::Duration::days(2),
+            );
+        }
+        let fresh = register(&spool, "audio", "ffff", now);
+        let removed: usize = std::thread::scope(|scope| {
+            let pruners: Vec<_> = (0..2)
+                .map(|_| scope.spawn(|| prune(&spool, 24 * HOUR, now).unwrap()))
+                .collect();
+            pruners
+                .into_iter()
+                .map(|pruner| pruner.join().unwrap())
+                .sum()
+        });
+        assert_eq!(removed, 200);
+        let left: Vec<_> = std::fs::read_dir(spool.dedupe_index("audio"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(left, [fresh]);
+    }
+
+    #[test]
+    fn prune_of_a_spool_without_an_index_removes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path());
+        assert_eq!(prune(&spool, HOUR, Utc::now()).unwrap(), 0);
+    }
 }

@@ -7,6 +7,7 @@ use gstreamer as gst;
 
 use super::{Cli, CliError};
 use crate::media::whisper::GGML_MAGIC;
+use crate::spool::{Spool, disk};
 
 /// Elements the decode stage needs (at least one of each group).
 const ELEMENT_GROUPS: &[(&str, &[&str])] = &[
@@ -120,19 +121,24 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
 
     check_plugins(&config, &mut check);
 
-    let root = &config.spool.root;
-    match rustix::fs::statvfs(root) {
-        Ok(stats) => {
-            let free = stats.f_bavail.saturating_mul(stats.f_frsize);
-            let used_percent = used_percent(stats.f_blocks, stats.f_bfree, stats.f_bavail);
+    let spool = Spool::new(config.spool.root.clone());
+    let root = spool.root();
+    match disk::usage(root) {
+        Ok(usage) => {
+            let remedy = format!(
+                "free space on the spool's filesystem: delete result folders you no longer need from {} and {} (`chute jobs --json` gives each job's folder), or give the spool a bigger filesystem",
+                spool.outbox_root().display(),
+                spool.failed_root().display()
+            );
             check(
-                used_percent < u64::from(config.disk.warn_percent),
+                usage.used_percent < u64::from(config.disk.warn_percent),
                 format!(
-                    "spool disk {}: {used_percent}% used, {} free",
+                    "spool disk {}: {}% used, {} free",
                     root.display(),
-                    bytesize::ByteSize(free)
+                    usage.used_percent,
+                    bytesize::ByteSize(usage.free_bytes)
                 ),
-                "free space on the spool's filesystem or run `chute gc`",
+                &remedy,
             );
         }
         Err(error) => check(
@@ -207,13 +213,17 @@ fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, St
             "run `chute plugins check NAME` for details",
         );
     }
-    let daemons = crate::spool::Spool::new(config.spool.root.clone()).daemons();
-    for entry in std::fs::read_dir(&daemons).into_iter().flatten().flatten() {
+    let spool = Spool::new(config.spool.root.clone());
+    for entry in std::fs::read_dir(spool.daemons())
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let file = entry.file_name().to_string_lossy().into_owned();
         let Some(daemon) = file.strip_suffix(".keys.json") else {
             continue;
         };
-        if !daemons.join(format!("{daemon}.json")).is_file() {
+        if !spool.daemon_file(&format!("{daemon}.json")).is_file() {
             continue;
         }
         let Ok(Some(health)) = crate::spool::fsutil::read_json::<
@@ -280,36 +290,10 @@ fn check_language_model(config: &crate::config::Config) -> (bool, String) {
     })
 }
 
-/// Disk use as `df` reports it: used blocks over what users could have (used plus
-/// available to unprivileged users), rounded up. Blocks reserved for root, or not
-/// backed at all on thin-provisioned disks, do not count as used.
-fn used_percent(blocks: u64, free: u64, available: u64) -> u64 {
-    let used = blocks.saturating_sub(free);
-    let usable = used.saturating_add(available);
-    if usable == 0 {
-        0
-    } else {
-        used.saturating_mul(100).div_ceil(usable)
-    }
-}
-
 fn has_ggml_magic(path: &Path) -> bool {
     use std::io::Read;
     let mut magic = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut file| file.read_exact(&mut magic))
         .is_ok_and(|()| u32::from_le_bytes(magic) == GGML_MAGIC)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::used_percent;
-
-    #[test]
-    fn disk_use_is_counted_like_df() {
-        // A 252 GB thin disk with 43 GB used and 49 GB available is 47 % used, not 81 %.
-        assert_eq!(used_percent(252, 209, 49), 47);
-        assert_eq!(used_percent(100, 5, 0), 100);
-        assert_eq!(used_percent(0, 0, 0), 0);
-    }
 }

@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use super::{Cli, CliError};
-use crate::config::{PipelineKind, RouteConfig, is_valid_route_name};
 use crate::deliver::{ErrorFile, ResultFile};
 use crate::job::JobStatus;
+use crate::pipeline::config::{PipelineKind, RouteConfig};
 use crate::spool::entry::{self, InputKind};
+use crate::spool::is_valid_route_name;
 use crate::spool::{Spool, fsutil};
 
 /// Arguments of `chute submit`.

@@ -5,6 +5,7 @@
 //! into 16 kHz mono f32 samples in the job's work folder.
 
 pub mod child;
+pub mod config;
 pub mod decode;
 pub mod transcript;
 pub mod whisper;

@@ -12,6 +12,7 @@
 //! - `gguf/SmolLM2-135M-Instruct.Q4_1.gguf`.
 
 pub mod catalog;
+pub mod config;
 pub mod ct2;
 pub mod pull;
 

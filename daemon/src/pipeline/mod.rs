@@ -4,6 +4,7 @@
 //! cancellation) and returns the outputs to checkpoint. Every pipeline starts with
 //! `prepare` (hash + dedupe) and ends with `deliver`, which the runner performs itself.
 
+pub mod config;
 pub mod generate;
 pub mod lease;
 pub mod native;
@@ -20,7 +21,8 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, PipelineKind, RouteConfig};
+use self::config::{PipelineKind, RouteConfig};
+use crate::config::Config;
 use crate::job::{JobDir, JobRecord, JobState};
 use crate::spool::Spool;
 

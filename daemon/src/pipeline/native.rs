@@ -18,9 +18,9 @@ use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard};
 
 use super::lease::{Grant, Lease, ModelKind};
 
-use crate::config::NativeConfig;
 use crate::media::whisper::{TranscribeError, WhisperModel};
 use crate::models::ct2;
+use crate::pipeline::config::NativeConfig;
 use crate::summary::worker::{LlamaWorker, WorkerFailure, WorkerSpec};
 
 /// Loaded native models and the lease.

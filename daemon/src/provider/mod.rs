@@ -32,6 +32,7 @@ pub mod bindings;
 pub mod budget;
 pub mod cache;
 pub mod call;
+pub mod config;
 pub mod engine;
 pub mod exchange;
 pub mod handle;

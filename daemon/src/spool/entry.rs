@@ -12,7 +12,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::config::RouteConfig;
+use crate::pipeline::config::RouteConfig;
 
 /// Most entries a dropped folder may contain (deeper or larger trees are rejected).
 pub const MAX_TREE_ENTRIES: usize = 10_000;
@@ -318,7 +318,7 @@ pub fn delivered_name(name: &OsStr) -> OsString {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::config::PipelineKind;
+    use crate::pipeline::config::PipelineKind;
 
     #[test]
     fn waiting_names() {

@@ -1,10 +1,21 @@
-//! The spool on disk: folder layout, safe file operations, inbox entries and owners.
+//! The spool on disk: folder layout, safe file operations, inbox entries, owners, what
+//! has ended, and the disk it lives on.
 //!
-//! Everything that names a path under the spool root lives here, so the layout in
-//! README.md and the code cannot drift apart.
+//! Every folder under the spool root is named here ([`Spool`]), and nothing else joins
+//! spool paths, so the layout in README.md and the code cannot drift apart.
+//!
+//! - `config.rs` — `[spool]`, `[retention]` and `[disk]`.
+//! - `fsutil.rs` — atomic writes, fsync, group commit, verified rename.
+//! - `entry.rs` — inbox entries: waiting names, `lstat` classification, route limits.
+//! - `owner.rs` — daemon identity and "is the owner alive".
+//! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
+//! - `disk.rs` — how full the spool's filesystem is.
 
+pub mod config;
+pub mod disk;
 pub mod entry;
 pub mod fsutil;
+pub mod inventory;
 pub mod owner;
 
 use std::path::{Path, PathBuf};
@@ -48,14 +59,24 @@ impl Spool {
         self.jobs().join(id.to_string())
     }
 
+    /// `outbox/`: delivered results, one folder per route.
+    pub fn outbox_root(&self) -> PathBuf {
+        self.root.join("outbox")
+    }
+
     /// `outbox/<route>/`.
     pub fn outbox(&self, route: &str) -> PathBuf {
-        self.root.join("outbox").join(route)
+        self.outbox_root().join(route)
+    }
+
+    /// `failed/`: failed inputs with their error.json, one folder per route.
+    pub fn failed_root(&self) -> PathBuf {
+        self.root.join("failed")
     }
 
     /// `failed/<route>/`.
     pub fn failed(&self, route: &str) -> PathBuf {
-        self.root.join("failed").join(route)
+        self.failed_root().join(route)
     }
 
     /// `index/<route>/`: the dedupe index of one route.
@@ -68,9 +89,20 @@ impl Spool {
         self.root.join("daemons")
     }
 
+    /// `daemons/<record name>`: one daemon's record (its mtime is the heartbeat), or a
+    /// file published beside it, such as the key health (`<host>--<pid>.keys.json`).
+    pub fn daemon_file(&self, name: &str) -> PathBuf {
+        self.daemons().join(name)
+    }
+
     /// `trash/`: finished job folders are renamed here and then deleted.
     pub fn trash(&self) -> PathBuf {
         self.root.join("trash")
+    }
+
+    /// `trash/<id>/`: where a finished job's folder goes on its way out.
+    pub fn trashed_job(&self, id: Uuid) -> PathBuf {
+        self.trash().join(id.to_string())
     }
 
     /// `index/`: the dedupe indexes, one folder per route.
@@ -124,12 +156,29 @@ impl Spool {
         Ok(())
     }
 
+    /// A location relative to the spool root (as records store it, e.g.
+    /// `outbox/<route>/<stem>--<short-id>`) as a path; an absolute one stays as it is.
+    pub fn resolve(&self, location: impl AsRef<Path>) -> PathBuf {
+        self.root.join(location)
+    }
+
     /// `path` relative to the spool root, for messages and JSON output.
     pub fn relative(&self, path: &Path) -> PathBuf {
         path.strip_prefix(&self.root)
             .map(Path::to_path_buf)
             .unwrap_or_else(|_| path.to_path_buf())
     }
+}
+
+/// Whether `name` is safe as a folder name under inbox/, outbox/ and failed/ (routes)
+/// and as a file name in the plugins folder (providers).
+pub fn is_valid_route_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 /// The short form of a job id shown in folder names: its last 8 hex digits (the random

@@ -9,6 +9,7 @@
 //! retried with another seed, up to `summarize.attempts` times.
 
 pub mod cleanup;
+pub mod config;
 pub mod grammar;
 pub mod template;
 pub mod worker;

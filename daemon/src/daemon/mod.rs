@@ -1,6 +1,8 @@
 //! The daemon: wires the intake, the queue and the job runners together and handles
 //! shutdown. `run(config, shutdown)` is the whole daemon, so tests can start it in-process.
 
+pub mod config;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,6 +5,8 @@
 //! start, every `spool.rescan_interval`, and whenever the watcher reports an overflow.
 //! The intake runs on its own thread because all of its work is blocking file I/O.
 
+pub mod config;
+
 use std::collections::{HashMap, VecDeque};
 use std::ffi::OsString;
 use std::io;
@@ -17,10 +19,12 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
-use crate::config::{ClaimCommit, Config, RouteConfig};
+use crate::config::Config;
 use crate::job::{self, JobLock};
+use crate::pipeline::config::RouteConfig;
 use crate::queue::JobQueue;
 use crate::spool::Spool;
+use crate::spool::config::ClaimCommit;
 use crate::spool::entry::{self, Rejection};
 use crate::spool::owner::{Liveness, Owner};
 

@@ -1,0 +1,49 @@
+//! `[transcribe]`: decoding untrusted audio (the child process's limits) and
+//! speech-to-text with whisper.cpp.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+/// `[transcribe]`: decoding and speech-to-text settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TranscribeConfig {
+    /// whisper.cpp ggml model, relative to the models folder (or absolute). When it is
+    /// missing and `ct2/whisper-tiny.en/` is there, it is converted on first use.
+    pub model: PathBuf,
+    /// CPU threads for whisper.cpp.
+    pub threads: usize,
+    /// Beam search width; 0 decodes greedily (faster, a little less accurate).
+    pub beam_size: usize,
+    /// Language code, or "auto" to detect it (English-only models always use "en").
+    pub language: String,
+    /// Longest accepted recording.
+    #[serde(with = "humantime_serde")]
+    pub max_duration: Duration,
+    /// Wall-clock limit for decoding one input (the decoder runs in a child process).
+    #[serde(with = "humantime_serde")]
+    pub decode_timeout: Duration,
+    /// Address-space limit of the decoder child process.
+    pub decode_memory: ByteSize,
+    /// Audio is transcribed in chunks this long, so memory stays bounded.
+    #[serde(with = "humantime_serde")]
+    pub chunk: Duration,
+}
+
+impl Default for TranscribeConfig {
+    fn default() -> Self {
+        Self {
+            model: PathBuf::from("ggml/whisper-tiny.en.bin"),
+            threads: 2,
+            beam_size: 5,
+            language: "auto".to_owned(),
+            max_duration: Duration::from_secs(4 * 3600),
+            decode_timeout: Duration::from_secs(30 * 60),
+            decode_memory: ByteSize::gib(4),
+            chunk: Duration::from_secs(300),
+        }
+    }
+}

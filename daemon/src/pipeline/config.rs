@@ -1,0 +1,141 @@
+//! `[[routes]]` and `[native]`: which pipeline each inbox folder feeds, the built-in
+//! routes, and the memory budget the native model stages share.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::spool::is_valid_route_name;
+
+/// The pipelines a route can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PipelineKind {
+    /// brief -> script -> images -> clips -> voiceover -> render -> deliver.
+    SalesVideo,
+    /// audio -> decode -> transcribe -> summarize -> deliver.
+    Transcribe,
+    /// The input delivered unchanged.
+    Passthrough,
+    /// A request file (`*.toml`: text, image, speech or video) sent to a provider
+    /// chain; the answer delivered as a file.
+    Generate,
+}
+
+impl PipelineKind {
+    /// The name used in config files and job records.
+    pub fn name(self) -> &'static str {
+        match self {
+            PipelineKind::SalesVideo => "sales-video",
+            PipelineKind::Transcribe => "transcribe",
+            PipelineKind::Passthrough => "passthrough",
+            PipelineKind::Generate => "generate",
+        }
+    }
+}
+
+/// `[[routes]]`: one inbox folder and the pipeline its inputs go through.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// The folder name under `inbox/`, `outbox/` and `failed/`.
+    pub name: String,
+    /// Which pipeline processes this route's inputs.
+    pub pipeline: PipelineKind,
+    /// Inputs larger than this (a folder: its total) are rejected at claim.
+    #[serde(default)]
+    pub max_size: Option<ByteSize>,
+    /// Allowed file extensions (case-insensitive, without the dot); empty means any.
+    #[serde(default)]
+    pub extensions: Vec<String>,
+    /// Whether folders (a brief with its images) are accepted.
+    #[serde(default = "default_true")]
+    pub allow_directories: bool,
+    /// Artificial time spent in each pipeline stage, reported as progress — for demos and
+    /// for tests that need jobs to take a while.
+    #[serde(default, with = "humantime_serde")]
+    pub simulate_work: Option<Duration>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+impl RouteConfig {
+    /// A route with only a name and a pipeline.
+    pub fn new(name: &str, pipeline: PipelineKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            pipeline,
+            max_size: None,
+            extensions: Vec::new(),
+            allow_directories: true,
+            simulate_work: None,
+        }
+    }
+}
+
+/// Checks the configured routes: safe folder names, each defined once.
+pub fn validate_routes(routes: &[RouteConfig]) -> Result<(), RouteConfigError> {
+    let mut seen = BTreeSet::new();
+    for route in routes {
+        if !is_valid_route_name(&route.name) {
+            return Err(RouteConfigError::Name(route.name.clone()));
+        }
+        if !seen.insert(route.name.as_str()) {
+            return Err(RouteConfigError::Duplicate(route.name.clone()));
+        }
+    }
+    Ok(())
+}
+
+/// The effective routes: the built-in `briefs` and `audio` routes, overridden or
+/// extended by the configured ones, sorted by name.
+pub fn effective_routes(configured: &[RouteConfig]) -> Vec<RouteConfig> {
+    let mut routes = vec![
+        RouteConfig::new("audio", PipelineKind::Transcribe),
+        RouteConfig::new("briefs", PipelineKind::SalesVideo),
+    ];
+    for route in configured {
+        routes.retain(|existing| existing.name != route.name);
+        routes.push(route.clone());
+    }
+    routes.sort_by(|a, b| a.name.cmp(&b.name));
+    routes
+}
+
+/// A `[[routes]]` entry the daemon cannot serve; the message says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteConfigError {
+    /// The name is not safe as a folder name.
+    #[error(
+        "route name {0:?} is not allowed: use letters, digits, '-' and '_' (at most 64), not starting with '.' or '-'"
+    )]
+    Name(String),
+    /// Two entries share a name.
+    #[error("route {0:?} is defined twice: keep one [[routes]] entry per name")]
+    Duplicate(String),
+}
+
+/// `[native]`: how whisper.cpp and llama.cpp share one device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NativeConfig {
+    /// Memory the loaded native models may take together (VRAM in a `cuda` build, RAM
+    /// otherwise). Before a model is loaded, resident ones are unloaded until it fits.
+    /// A model is estimated at its file size plus `working_memory`. "0B" = no limit.
+    pub model_budget: ByteSize,
+    /// Working memory added to each model's file size when estimating its footprint.
+    pub working_memory: ByteSize,
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        Self {
+            model_budget: ByteSize::gib(4),
+            working_memory: ByteSize::mib(256),
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `[plugins]`, `[providers.NAME]` and `[budget]`: where provider plugins live, the
+//! sandbox every call runs in, each provider's keys, limits and settings, and the
+//! spending caps.
+//!
+//! Invariant kept here: a key is configured only by reference (`env:`, `file:`,
+//! `credential:`), and nothing that looks like a credential is a plugin setting, so no
+//! key can reach a plugin through its settings.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::spool::{Spool, is_valid_route_name};
+
+/// `[plugins]`: where provider plugins live and the limits every call runs under.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Folder of `NAME.wasm` plugins (+ optional `NAME.toml` manifests); empty means
+    /// `<spool>/plugins`.
+    pub dir: PathBuf,
+    /// Wall-clock budget of one plugin call, time in host calls (HTTP) included.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Largest memory a plugin may use during one call.
+    pub memory: ByteSize,
+    /// Largest request body a plugin may send.
+    pub max_request: ByteSize,
+    /// Largest response body handed to a plugin.
+    pub max_response: ByteSize,
+    /// Largest result file the host downloads for a plugin (videos).
+    pub max_download: ByteSize,
+    /// Connecting to a provider.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// From sending a request to the response headers.
+    #[serde(with = "humantime_serde")]
+    pub first_byte_timeout: Duration,
+    /// Silence allowed between two reads of a response body.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Attempts per provider call (429, 5xx, timeouts and refused keys are retried
+    /// with exponential backoff and jitter, on another key when there is one).
+    pub attempts: u32,
+    /// Longest a call waits for a rate-limited or cooling key before giving up.
+    #[serde(with = "humantime_serde")]
+    pub max_key_wait: Duration,
+    /// Size bound of the provider result cache (`<spool>/cache/results`); 0 turns it off.
+    pub cache_size: ByteSize,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            call_timeout: Duration::from_secs(120),
+            memory: ByteSize::mib(128),
+            max_request: ByteSize::mib(32),
+            max_response: ByteSize::mib(64),
+            max_download: ByteSize::gib(2),
+            connect_timeout: Duration::from_secs(10),
+            first_byte_timeout: Duration::from_secs(100),
+            idle_timeout: Duration::from_secs(30),
+            attempts: 5,
+            max_key_wait: Duration::from_secs(120),
+            cache_size: ByteSize::gib(1),
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// The effective plugins folder for a spool root.
+    pub fn dir(&self, spool_root: &Path) -> PathBuf {
+        if self.dir.as_os_str().is_empty() {
+            Spool::new(spool_root).plugins()
+        } else {
+            self.dir.clone()
+        }
+    }
+}
+
+/// `[providers.NAME]`: one provider. Keys other than the ones below are settings the
+/// plugin may read (e.g. `model`); keys themselves never reach a plugin.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProviderConfig {
+    /// The plugin (`NAME.wasm`) serving this provider; empty means the table's name.
+    pub plugin: String,
+    /// Replaces the provider's API origin (a proxy, a regional endpoint, a test
+    /// fake); its host joins the allowlist and may be a private address.
+    pub base_url: String,
+    /// Key references: `env:NAME`, `file:PATH` or `credential:NAME`.
+    pub keys: Vec<String>,
+    /// Narrows the plugin's declared hosts to these (https and public addresses still).
+    pub allow_hosts: Vec<String>,
+    /// Requests per minute per key (overrides the plugin's default).
+    pub requests_per_minute: Option<u32>,
+    /// Requests per day per key (overrides the plugin's default).
+    pub requests_per_day: Option<u32>,
+    /// Status checks of long-running work in flight at once (overrides the plugin's default).
+    pub max_concurrent_polls: Option<u32>,
+    /// Refuse to load the plugin unless its .wasm has this sha256.
+    pub sha256: String,
+    /// Price per call, by operation (`generate-text`, `generate-image`, `speak`,
+    /// `submit-video`), counted against `[budget]`.
+    pub prices: BTreeMap<String, f64>,
+    /// Everything else: settings handed to the plugin as strings.
+    #[serde(flatten)]
+    pub settings: BTreeMap<String, toml::Value>,
+}
+
+impl ProviderConfig {
+    /// The settings a plugin may read: `base_url` and the free-form keys.
+    pub fn plugin_settings(&self) -> BTreeMap<String, String> {
+        let mut settings: BTreeMap<String, String> = self
+            .settings
+            .iter()
+            .map(|(name, value)| {
+                let text = match value {
+                    toml::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                (name.clone(), text)
+            })
+            .collect();
+        if !self.base_url.is_empty() {
+            settings.insert("base_url".into(), self.base_url.clone());
+        }
+        settings
+    }
+
+    /// Checks one `[providers.NAME]` table apart from its prices: its name, base URL,
+    /// key references, settings and checksum.
+    fn validate(&self, name: &str) -> Result<(), ProviderConfigError> {
+        let name = name.to_owned();
+        if !is_valid_route_name(&name) {
+            return Err(ProviderConfigError::Name(name));
+        }
+        if !self.base_url.is_empty()
+            && !self.base_url.starts_with("https://")
+            && !self.base_url.starts_with("http://")
+        {
+            return Err(ProviderConfigError::BaseUrl(name));
+        }
+        if let Some(key) = self.keys.iter().find(|key| !super::keys::is_reference(key)) {
+            let shown = key.chars().take(4).collect();
+            return Err(ProviderConfigError::KeyNotReference { name, shown });
+        }
+        if let Some(setting) = self.settings.keys().find(|setting| {
+            let setting = setting.to_ascii_lowercase();
+            ["key", "token", "secret", "password", "credential"]
+                .iter()
+                .any(|word| setting.contains(word))
+        }) {
+            return Err(ProviderConfigError::CredentialSetting {
+                name,
+                setting: setting.clone(),
+            });
+        }
+        if !self.sha256.is_empty()
+            && (self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err(ProviderConfigError::Sha256(name));
+        }
+        Ok(())
+    }
+
+    /// Checks the price table: known operations, prices of 0 or more.
+    fn validate_prices(&self, name: &str) -> Result<(), ProviderConfigError> {
+        if let Some((operation, _)) = self.prices.iter().find(|(operation, price)| {
+            !matches!(
+                operation.as_str(),
+                "generate-text" | "generate-image" | "speak" | "submit-video"
+            ) || !price.is_finite()
+                || **price < 0.0
+        }) {
+            return Err(ProviderConfigError::Price {
+                name: name.to_owned(),
+                operation: operation.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `[budget]`: caps on what paid provider calls may cost (prices per provider).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BudgetConfig {
+    /// Most one job may spend; 0 means no cap.
+    pub per_job: f64,
+    /// Most all jobs together may spend per UTC day; 0 means no cap.
+    pub per_day: f64,
+    /// The currency of the prices (a label only).
+    pub currency: String,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        Self {
+            per_job: 0.0,
+            per_day: 0.0,
+            currency: "USD".into(),
+        }
+    }
+}
+
+/// Checks `[plugins]`, every `[providers.NAME]` and `[budget]`, in that order (prices
+/// last, since they are counted against the budget).
+pub fn validate(
+    plugins: &PluginsConfig,
+    providers: &BTreeMap<String, ProviderConfig>,
+    budget: &BudgetConfig,
+) -> Result<(), ProviderConfigError> {
+    if plugins.call_timeout.is_zero() || plugins.attempts == 0 || plugins.memory.as_u64() < 1 << 20
+    {
+        return Err(ProviderConfigError::Plugins);
+    }
+    for (name, provider) in providers {
+        provider.validate(name)?;
+    }
+    if [budget.per_job, budget.per_day]
+        .iter()
+        .any(|cap| !cap.is_finite() || *cap < 0.0)
+    {
+        return Err(ProviderConfigError::Budget);
+    }
+    for (name, provider) in providers {
+        provider.validate_prices(name)?;
+    }
+    Ok(())
+}
+
+/// A `[plugins]`, `[providers.NAME]` or `[budget]` value the plugin host refuses; the
+/// message says what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderConfigError {
+    /// A call could never finish, never be tried, or never fit in memory.
+    #[error(
+        "plugins.call_timeout must be longer than 0s, plugins.attempts at least 1 and plugins.memory at least 1 MiB"
+    )]
+    Plugins,
+    /// The table name is not safe as a file name.
+    #[error("provider name {0:?} is not allowed: use letters, digits, '-' and '_'")]
+    Name(String),
+    /// The base URL is not http(s).
+    #[error("providers.{0}.base_url must start with https:// (or http:// for a local test server)")]
+    BaseUrl(String),
+    /// A key was written where a key reference belongs.
+    #[error(
+        "providers.{name}.keys: {shown:?}… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself"
+    )]
+    KeyNotReference {
+        /// The provider.
+        name: String,
+        /// The first four characters of the offending value (never the whole key).
+        shown: String,
+    },
+    /// A setting (handed to the plugin) is named like a credential.
+    #[error(
+        "providers.{name}.{setting}: settings are handed to the plugin, so a credential must not be one; put key references in keys = [\"env:NAME\"]"
+    )]
+    CredentialSetting {
+        /// The provider.
+        name: String,
+        /// The setting's name.
+        setting: String,
+    },
+    /// The checksum is not a sha256.
+    #[error("providers.{0}.sha256 must be 64 hex digits")]
+    Sha256(String),
+    /// A spending cap is negative or not a number.
+    #[error("budget.per_job and budget.per_day must be 0 (no cap) or more")]
+    Budget,
+    /// A price is for an unknown operation, negative or not a number.
+    #[error(
+        "providers.{name}.prices.{operation}: prices are 0 or more, for generate-text, generate-image, speak or submit-video"
+    )]
+    Price {
+        /// The provider.
+        name: String,
+        /// The priced operation.
+        operation: String,
+    },
+}
