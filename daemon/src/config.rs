@@ -21,18 +21,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::{daemon, dedupe, intake, media, models, pipeline, provider, spool, summary};
 
-// Re-exported for modules not yet switched to the new home.
-pub use crate::daemon::config::LimitsConfig;
-pub use crate::dedupe::DedupeConfig;
-pub use crate::intake::config::WatchConfig;
-pub use crate::media::config::TranscribeConfig;
-pub use crate::models::config::ModelsConfig;
-pub use crate::pipeline::config::{NativeConfig, PipelineKind, RouteConfig};
-pub use crate::provider::config::{BudgetConfig, PluginsConfig, ProviderConfig};
-pub use crate::spool::config::{ClaimCommit, DiskConfig, RetentionConfig, SpoolConfig};
-pub use crate::spool::is_valid_route_name;
-pub use crate::summary::config::SummarizeConfig;
-
 /// Environment variable that overrides the spool root (like `--spool`).
 pub const SPOOL_ENV: &str = "CHUTE_SPOOL";
 /// Environment variable naming the configuration file (like `--config`).

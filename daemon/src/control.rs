@@ -146,7 +146,7 @@ pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<String, C
         epoch: record.owner.epoch + 1,
         ..Owner::default()
     };
-    let restoring = spool.jobs().join(format!(".restoring-{}", record.id));
+    let restoring = spool.restoring_job(record.id);
     std::fs::rename(&folder, &restoring)?;
     let job = JobDir::new(record.id, restoring.clone());
     restore_layout(&job, &restoring.join(".job"))?;

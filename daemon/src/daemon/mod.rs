@@ -216,15 +216,13 @@ fn spawn_daemon_heartbeat(
         loop {
             ticker.tick().await;
             let daemons = spool.daemons();
+            let health_path = spool.key_health(&record.owner.record_name());
             let record = record.clone();
             // Key health (by fingerprint) for `chute doctor`, next to the daemon record.
             let health = providers.key_health();
             let _ = tokio::task::spawn_blocking(move || {
                 if !health.is_empty() {
-                    let path = daemons.join(crate::provider::key_health_file(
-                        &record.owner.record_name(),
-                    ));
-                    let _ = fsutil::write_json_atomic(&path, &health, false);
+                    let _ = fsutil::write_json_atomic(&health_path, &health, false);
                 }
                 owner::write_daemon_record(&daemons, &record)
             })

@@ -361,7 +361,7 @@ impl<'a> Delivery<'a> {
 /// Removes a finished job's folder from jobs/: one rename into trash/ (so no other
 /// daemon can see a half-deleted job), then a recursive delete.
 pub fn retire(spool: &Spool, job: &JobDir) -> io::Result<()> {
-    let trash = spool.trash().join(job.id.to_string());
+    let trash = spool.trashed_job(job.id);
     match std::fs::rename(&job.path, &trash) {
         Ok(()) => fsutil::remove_tree(&trash),
         Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),

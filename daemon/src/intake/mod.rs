@@ -238,7 +238,7 @@ impl Intake {
     /// refused at once.
     fn mark(&mut self, path: &Path, readiness: Readiness) {
         let Some(key) = self.locate(path) else { return };
-        let Ok(inspection) = entry::inspect(path, &self.routes[key.0]) else {
+        let Ok(inspection) = entry::inspect(path, &self.routes[key.0].entry_limits()) else {
             self.candidates.remove(&key);
             return;
         };
@@ -286,7 +286,7 @@ impl Intake {
                 continue;
             }
             let path = self.spool.inbox(&self.routes[key.0].name).join(&key.1);
-            match entry::inspect(&path, &self.routes[key.0]) {
+            match entry::inspect(&path, &self.routes[key.0].entry_limits()) {
                 Ok(inspection) => {
                     if inspection.fingerprint() != candidate.fingerprint {
                         candidate.fingerprint = inspection.fingerprint();
@@ -338,7 +338,8 @@ impl Intake {
                 if self.candidates.contains_key(&key) {
                     continue;
                 }
-                let Ok(inspection) = entry::inspect(&dir_entry.path(), route) else {
+                let Ok(inspection) = entry::inspect(&dir_entry.path(), &route.entry_limits())
+                else {
                     continue;
                 };
                 let age = SystemTime::now()
@@ -402,7 +403,7 @@ impl Intake {
                 self.candidates.remove(&key);
                 let route = self.routes[key.0].clone();
                 let path = self.spool.inbox(&route.name).join(&key.1);
-                match entry::inspect(&path, &route) {
+                match entry::inspect(&path, &route.entry_limits()) {
                     Ok(inspection) => batch.push(ClaimRequest {
                         route,
                         name: key.1,

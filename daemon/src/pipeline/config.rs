@@ -64,6 +64,15 @@ fn default_true() -> bool {
 }
 
 impl RouteConfig {
+    /// What this route's inbox accepts, for inspecting entries.
+    pub fn entry_limits(&self) -> crate::spool::entry::EntryLimits<'_> {
+        crate::spool::entry::EntryLimits {
+            max_size: self.max_size.map(|size| size.as_u64()),
+            extensions: &self.extensions,
+            allow_directories: self.allow_directories,
+        }
+    }
+
     /// A route with only a name and a pipeline.
     pub fn new(name: &str, pipeline: PipelineKind) -> Self {
         Self {

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use fs2::FileExt;
 use serde::{Deserialize, Serialize};
 
-use crate::config::BudgetConfig;
+use super::config::BudgetConfig;
 
 /// Spend so far in one ledger file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

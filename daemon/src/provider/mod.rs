@@ -2,6 +2,7 @@
 //! components (`wit/provider.wit`, `chute:provider@0.1.0`).
 //!
 //! Modules depend downward only, in this order (each uses only those listed before it):
+//! - `config.rs` — `[plugins]`, `[providers.NAME]` and `[budget]`, with their checks.
 //! - `bindings.rs` — the WIT contract as Rust types (wasmtime bindgen).
 //! - `exchange.rs` — the record of one HTTP exchange and the retry hints read from it.
 //! - `media_type.rs` — the one table of media types: MIME ↔ extension ↔ magic bytes.
@@ -55,9 +56,3 @@ pub use operation::{
 };
 pub use plugin::{Answer, CallOperation, Operation};
 pub use registry::{Provider, Providers};
-
-/// The key-health file a daemon writes next to its record in `daemons/`
-/// (`<host>--<pid>.keys.json`), read by `chute doctor`.
-pub fn key_health_file(record_name: &str) -> String {
-    format!("{}.keys.json", record_name.trim_end_matches(".json"))
-}

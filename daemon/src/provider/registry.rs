@@ -13,11 +13,12 @@ use super::allow::Allowlist;
 use super::bindings::{Auth, Info, WIT_VERSION};
 use super::budget::Budget;
 use super::cache::ResultCache;
+use super::config::{PluginsConfig, ProviderConfig};
 use super::engine::{self, CompileError};
 use super::http::{ClientError, HostHttp, HttpCaps};
 use super::keys::KeyPool;
 use super::plugin::{Answer, CallContext, CallFailure, LoadedPlugin, Operation, Sandbox};
-use crate::config::{Config, PluginsConfig, ProviderConfig};
+use crate::config::Config;
 use crate::spool::Spool;
 
 /// Why a provider did not load. Every case has the same consequence: that provider
@@ -197,7 +198,7 @@ pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
         };
         if path.extension().and_then(|ext| ext.to_str()) != Some("wasm")
             || stem.starts_with('.')
-            || !crate::config::is_valid_route_name(stem)
+            || !crate::spool::is_valid_route_name(stem)
             || !entry.file_type()?.is_file()
         {
             continue;

@@ -26,9 +26,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::config::{Config, RouteConfig};
+use crate::config::Config;
 use crate::deliver::{Delivered, Delivery};
 use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus};
+use crate::pipeline::config::RouteConfig;
 use crate::pipeline::{Pipeline, StageError, passthrough};
 use crate::spool::Spool;
 use crate::stop::Stopped;

@@ -12,8 +12,6 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::pipeline::config::RouteConfig;
-
 /// Most entries a dropped folder may contain (deeper or larger trees are rejected).
 pub const MAX_TREE_ENTRIES: usize = 10_000;
 
@@ -125,8 +123,19 @@ impl Inspection {
     }
 }
 
+/// What a route accepts into its inbox (from `[[routes]]`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EntryLimits<'a> {
+    /// Inputs larger than this many bytes (a folder: its total) are refused.
+    pub max_size: Option<u64>,
+    /// Allowed file extensions (case-insensitive, without the dot); empty means any.
+    pub extensions: &'a [String],
+    /// Whether folders are accepted.
+    pub allow_directories: bool,
+}
+
 /// Inspects an inbox entry without following links; applies the route's limits.
-pub fn inspect(path: &Path, route: &RouteConfig) -> io::Result<Inspection> {
+pub fn inspect(path: &Path, route: &EntryLimits<'_>) -> io::Result<Inspection> {
     let meta = std::fs::symlink_metadata(path)?;
     let mut inspection = Inspection {
         verdict: classify(&meta),
@@ -200,15 +209,15 @@ fn walk_tree(root: &Path, inspection: &mut Inspection) -> io::Result<()> {
 fn check_route_limits(
     path: &Path,
     inspection: &Inspection,
-    route: &RouteConfig,
+    route: &EntryLimits<'_>,
 ) -> Result<InputKind, Rejection> {
     let kind = inspection.verdict.clone()?;
     if let Some(limit) = route.max_size
-        && inspection.size > limit.as_u64()
+        && inspection.size > limit
     {
         return Err(Rejection::TooLarge {
             size: inspection.size,
-            limit: limit.as_u64(),
+            limit,
         });
     }
     if kind == InputKind::File && !route.extensions.is_empty() {
@@ -318,7 +327,6 @@ pub fn delivered_name(name: &OsStr) -> OsString {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::pipeline::config::PipelineKind;
 
     #[test]
     fn waiting_names() {
@@ -352,7 +360,10 @@ mod tests {
     #[test]
     fn inspect_rejects_links_and_checks_limits() {
         let dir = tempfile::tempdir().unwrap();
-        let mut route = RouteConfig::new("r", PipelineKind::Passthrough);
+        let mut route = EntryLimits {
+            allow_directories: true,
+            ..EntryLimits::default()
+        };
         let file = dir.path().join("a.txt");
         std::fs::write(&file, b"hello").unwrap();
         assert_eq!(inspect(&file, &route).unwrap().verdict, Ok(InputKind::File));
@@ -367,7 +378,8 @@ mod tests {
             inspect(&file, &route).unwrap().verdict,
             Err(Rejection::HardLinked(2))
         );
-        route.extensions = vec!["wav".into()];
+        let wav = ["wav".to_owned()];
+        route.extensions = &wav;
         let other = dir.path().join("b.txt");
         std::fs::write(&other, b"x").unwrap();
         assert!(matches!(

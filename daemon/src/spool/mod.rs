@@ -95,6 +95,21 @@ impl Spool {
         self.daemons().join(name)
     }
 
+    /// `daemons/<host>--<pid>.keys.json`: the key health (keys by fingerprint only) a
+    /// daemon publishes beside its record `record_name`, read by `chute doctor`.
+    pub fn key_health(&self, record_name: &str) -> PathBuf {
+        self.daemon_file(&format!(
+            "{}.keys.json",
+            record_name.trim_end_matches(".json")
+        ))
+    }
+
+    /// `jobs/.restoring-<id>/`: a failed job being put back by `chute retry` (hidden,
+    /// so no daemon takes it before it is whole).
+    pub fn restoring_job(&self, id: Uuid) -> PathBuf {
+        self.jobs().join(format!(".restoring-{id}"))
+    }
+
     /// `trash/`: finished job folders are renamed here and then deleted.
     pub fn trash(&self) -> PathBuf {
         self.root.join("trash")
