@@ -1,17 +1,22 @@
 //! chute: a daemon that turns files dropped into watched folders into finished media.
 //!
 //! # Layout
-//! - [`config`]: the TOML configuration, defaults and validation.
-//! - [`spool`]: the folder layout, atomic file operations, inbox entries, owners.
+//! - [`config`]: the TOML file's root, loading and line-pointing errors (each section
+//!   lives beside the code it configures).
+//! - [`spool`]: the folder layout, atomic file operations, inbox entries, the inventory
+//!   of ended folders, disk usage, owners.
 //! - [`intake`]: watching inboxes, judging entries complete, adopting orphaned jobs.
 //! - [`claim`]: moving complete entries into job folders (batched, group-committed).
 //! - [`queue`]: claimed jobs waiting for a slot (backpressure).
+//! - [`job`]: one job folder: job.json, state.json, per-item checkpoints, events, lock.
 //! - [`runner`]: running one job's stages with checkpoints; [`pipeline`]: the stages.
-//! - [`dedupe`]: duplicate inputs; [`deliver`]: outbox / failed delivery.
+//! - [`deliver`]: the transitions that end a job (outbox / failed) and their records.
+//! - [`dedupe`]: duplicate inputs; [`stop`]: cancel and shutdown signals for waits.
+//! - [`provider`]: the provider plugin host (wasmtime), keys, budgets, remote operations.
 //! - [`media`]: decoding (GStreamer) and transcription (whisper.cpp); [`summary`]:
 //!   summaries with llama.cpp (in the `chute-llm` worker); [`models`]: model files.
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
-//! - [`daemon`]: `run(config, shutdown)`, the whole daemon.
+//! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`logging`]: log set-up.
 //!
 //! The data path: drop → intake → claim → queue → runner (stages) → deliver.
 
