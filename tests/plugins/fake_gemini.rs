@@ -62,6 +62,7 @@ struct State {
     operations: HashMap<String, u32>,
     polls_until_done: u32,
     fail_operations: bool,
+    storage_failures: u32,
     next_operation: u64,
     storage: String,
     api: String,
@@ -115,6 +116,12 @@ impl FakeGemini {
     /// Whether finished operations end in an error (gRPC code 3, INVALID_ARGUMENT).
     pub fn fail_operations(&self, fail: bool) {
         self.state.lock().unwrap().fail_operations = fail;
+    }
+
+    /// How many of the next downloads from the storage origin answer 503 (a file
+    /// server outage after the render finished).
+    pub fn fail_downloads(&self, count: u32) {
+        self.state.lock().unwrap().storage_failures = count;
     }
 
     /// Every request so far.
@@ -200,6 +207,15 @@ async fn handle(
     };
     state.lock().unwrap().seen.push(seen);
     if origin == "storage" {
+        let outage = {
+            let mut locked = state.lock().unwrap();
+            let failing = locked.storage_failures > 0;
+            locked.storage_failures = locked.storage_failures.saturating_sub(1);
+            failing
+        };
+        if outage {
+            return (StatusCode::SERVICE_UNAVAILABLE, "storage is unavailable").into_response();
+        }
         return ([("content-type", "video/mp4")], TINY_MP4).into_response();
     }
     // Test utilities outside the Gemini API: a large body, a slow answer, a body that

@@ -233,3 +233,42 @@ fn a_retried_job_submits_a_new_operation_instead_of_polling_the_failed_one() {
         "the retry did not submit anew"
     );
 }
+
+/// A download that fails after the render finished does not lose the paid render:
+/// the stage resumes the saved operation and downloads again, without a second submit
+/// (generate runs once per attempt budget; the video path waits out outages itself).
+#[test]
+fn a_failed_download_is_retried_from_the_saved_handle_without_a_second_submit() {
+    let runtime = runtime();
+    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
+    fake.polls_until_done(1);
+    fake.fail_downloads(1);
+
+    let spool = clips_spool(&fake, "poll_ms = \"200\"\n");
+    let daemon = spool.start_daemon();
+    spool.drop_file(
+        "clips",
+        "surf.toml",
+        b"kind = \"video\"\nprompt = \"Surf at noon\"\nproviders = [\"gemini-lite\"]\n",
+    );
+    wait_until(secs(90), "the job ends", || {
+        spool.delivered_count("clips") + spool.failed_count("clips") == 1
+    });
+    daemon.terminate(secs(10));
+    assert_eq!(
+        spool.failed_count("clips"),
+        0,
+        "{:?}",
+        spool
+            .failures("clips")
+            .first()
+            .map(|failed| failed.record.clone())
+    );
+    assert_eq!(fake.seen_ending(":predictLongRunning").len(), 1);
+    let downloads = fake
+        .seen()
+        .into_iter()
+        .filter(|seen| seen.origin == "storage")
+        .count();
+    assert_eq!(downloads, 2, "the download was not tried again");
+}

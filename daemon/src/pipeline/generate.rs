@@ -21,7 +21,12 @@ use serde_json::json;
 
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs, StageRetry};
 use crate::provider::plugin::{ImageRequest, Media, SpeechRequest, TextRequest, VideoRequest};
-use crate::provider::{Answer, CallOperation, CallRecord, MediaKind, RemoteOperations, Submitted};
+use backon::BackoffBuilder;
+
+use crate::provider::{
+    Answer, CallOperation, CallRecord, Consequence, MediaKind, OperationError, RemoteOperations,
+    Submitted,
+};
 
 /// The handle key of the request's video in state.json.
 const VIDEO_HANDLE: &str = "video";
@@ -87,9 +92,10 @@ impl Stage for Generate {
         "generate"
     }
 
-    /// Provider calls retry over keys with backoff and the operation driver waits out
-    /// outages, so the runner never repeats the stage: a paid call is sent at most as
-    /// often as `plugins.attempts` says, not that many times per stage attempt.
+    /// Provider calls retry over keys with backoff, and the video path waits out
+    /// outages after its submit itself (from the saved handle), so the runner never
+    /// repeats the stage: a paid call is sent at most as often as `plugins.attempts`
+    /// says, not that many times per stage attempt.
     fn retry(&self) -> StageRetry {
         StageRetry::ONCE
     }
@@ -211,7 +217,10 @@ async fn call(
 }
 
 /// Submits (once) or resumes the video, polls it to completion and writes it to
-/// `out/video.<ext>`.
+/// `out/video.<ext>`. The stage runs once, but a failure worth retrying later (a file
+/// server outage, a slow download, a missing plugin) is waited out here: the saved
+/// handle is resumed, so a finished, paid render is downloaded again, never
+/// submitted again.
 async fn video(
     context: &StageContext,
     driver: &RemoteOperations<'_>,
@@ -219,6 +228,30 @@ async fn video(
     video_request: VideoRequest,
     out: &Path,
 ) -> Result<(String, CallRecord), StageError> {
+    let signals = context.signals();
+    let mut delays = StageRetry::LOCAL.backoff().build();
+    loop {
+        match video_once(context, driver, request, video_request.clone(), out).await {
+            Err(error) if error.consequence() == Consequence::RetryLater => {
+                let Some(delay) = delays.next() else {
+                    return Err(error.into());
+                };
+                tracing::warn!(%error, ?delay, "The video failed in a way worth another try; resuming its saved operation.");
+                signals.sleep(delay).await?;
+            }
+            other => return other.map_err(StageError::from),
+        }
+    }
+}
+
+/// One try at [`video`]: submit or resume, poll, materialize.
+async fn video_once(
+    context: &StageContext,
+    driver: &RemoteOperations<'_>,
+    request: &GenerateRequest,
+    video_request: VideoRequest,
+    out: &Path,
+) -> Result<(String, CallRecord), OperationError> {
     if context.remote_handle(VIDEO_HANDLE).is_none() {
         let chain = request.providers.join(" → ");
         context.progress(5, &format!("submitting to {chain}"));
