@@ -5,8 +5,9 @@
 //! rewrite each other's records, and a crash or a retry redoes only the items without
 //! a file. The files live under `work/`, which travels with the job into
 //! `failed/…/.job/` and back on `chute retry`, so a retried job keeps them too.
-//! Writes are temp file + fsync + rename ([`fsutil::write_json_atomic`]); the async
-//! variants run them on tokio's blocking pool, never on a runtime worker.
+//! Writes are temp file + rename ([`fsutil::write_json_atomic`]), fsynced when the
+//! spool is durable (`spool.fsync`, the default); the async variant runs them on
+//! tokio's blocking pool, never on a runtime worker.
 
 use std::collections::BTreeMap;
 use std::io;

@@ -73,8 +73,9 @@ pub enum TranscribeError {
 }
 
 /// One finished chunk of a transcription, as its checkpoint keeps it: a chunk is
-/// taken from a checkpoint only when it was made by the same model with the same
-/// chunk length.
+/// taken from a checkpoint only when its `source` matches, i.e. it was made from the
+/// same decoded audio (size and mtime) by the same model file (name and size) with the
+/// same settings (chunk length, language, beam).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChunkTranscript {
@@ -84,6 +85,8 @@ pub struct ChunkTranscript {
     pub chunk_seconds: u32,
     /// The language whisper detected (or was told).
     pub language: String,
+    /// What it was made from (see the type's doc); other checkpoints are ignored.
+    pub source: String,
     /// Its segments, in seconds from the start of the whole recording.
     pub segments: Vec<Segment>,
 }
@@ -199,13 +202,12 @@ impl WhisperModel {
         };
         let mut bytes = vec![0u8; (chunk_samples * 4) as usize];
         let model_name = self.name();
+        let source = self.chunk_source(samples_path, settings)?;
         for chunk in 0..chunks {
             if stop.load(Ordering::Relaxed) {
                 return Err(TranscribeError::Stopped);
             }
-            if let Some(done) = finished.get(&chunk).filter(|done| {
-                done.model == model_name && done.chunk_seconds == settings.chunk_seconds.max(30)
-            }) {
+            if let Some(done) = finished.get(&chunk).filter(|done| done.source == source) {
                 if transcript.language.is_empty() {
                     transcript.language = done.language.clone();
                 }
@@ -252,6 +254,7 @@ impl WhisperModel {
                 model: model_name.clone(),
                 chunk_seconds: settings.chunk_seconds.max(30),
                 language: transcript.language.clone(),
+                source: source.clone(),
                 segments: Vec::new(),
             };
             for segment in state.as_iter() {
@@ -277,6 +280,30 @@ impl WhisperModel {
             progress((chunk + 1) as f64 / chunks as f64);
         }
         Ok(transcript)
+    }
+
+    /// What a chunk checkpoint must have been made from to be reused: the decoded
+    /// audio (size, mtime), the model file (name, size) and the settings.
+    fn chunk_source(
+        &self,
+        samples_path: &Path,
+        settings: &TranscribeSettings,
+    ) -> Result<String, TranscribeError> {
+        let audio = std::fs::metadata(samples_path)?;
+        let modified = audio
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |since| since.as_nanos());
+        let model_bytes = std::fs::metadata(&self.path).map_or(0, |model| model.len());
+        Ok(format!(
+            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s; language {:?}; beam {:?}",
+            audio.len(),
+            self.name(),
+            settings.chunk_seconds.max(30),
+            settings.language,
+            settings.beam_size,
+        ))
     }
 
     fn params<'a>(

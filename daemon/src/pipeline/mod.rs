@@ -244,8 +244,17 @@ impl StageContext {
             entry.remote = remote.clone();
         }
         state.updated_at = Some(chrono::Utc::now());
-        // Always fsynced: losing a handle means paying for the operation twice.
-        self.job.write_state(&state, true).map_err(|error| {
+        // Always fsynced: losing a handle means paying for the operation twice. The
+        // fsync runs with the worker handed over (`block_in_place`), so other tasks
+        // (other operations of this stage) keep running meanwhile.
+        let write = || self.job.write_state(&state, true);
+        let written = match tokio::runtime::Handle::try_current()
+            .map(|handle| handle.runtime_flavor())
+        {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(write),
+            _ => write(),
+        };
+        written.map_err(|error| {
             StageError::Transient(format!(
                 "could not save the remote handle in state.json: {error}"
             ))

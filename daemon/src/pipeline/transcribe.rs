@@ -12,6 +12,7 @@ use serde_json::json;
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::job::ItemCheckpoints;
 use crate::media::child::{self, DecodeLimits};
+use crate::media::config::TranscribeConfig;
 use crate::media::decode::DecodeError;
 use crate::media::transcript::Transcript;
 use crate::media::whisper::{ChunkTranscript, TranscribeError, TranscribeSettings};
@@ -45,7 +46,7 @@ impl Stage for Decode {
                 max_memory: settings.decode_memory.as_u64(),
                 timeout: settings.decode_timeout,
             };
-            let executable = std::env::current_exe().map_err(|error| {
+            let executable = child::own_executable().map_err(|error| {
                 StageError::Transient(format!("cannot find the chute executable: {error}"))
             })?;
             let started = Instant::now();
@@ -114,7 +115,10 @@ impl Stage for Transcribe {
             let settings = &context.config.transcribe;
             let models_dir = context.config.models.dir();
             let model_path = context.config.models.resolve(&settings.model);
-            let fallback = models_dir.join("ct2/whisper-tiny.en");
+            // Only the default model is made from the bundled faster-whisper model: a
+            // configured model that is missing is an error, never silently replaced.
+            let fallback = (settings.model == TranscribeConfig::default().model)
+                .then(|| models_dir.join("ct2/whisper-tiny.en"));
             // Waiting for the lease ends at once on a cancel or a stop.
             let signals = context.signals();
             let lease = signals
@@ -126,7 +130,7 @@ impl Stage for Transcribe {
                 .await?;
             let model = context
                 .natives
-                .whisper(&lease, &model_path, Some(&fallback))
+                .whisper(&lease, &model_path, fallback.as_deref())
                 .await
                 .map_err(transcribe_failure)?;
             let transcribe_settings = TranscribeSettings {
@@ -158,11 +162,16 @@ impl Stage for Transcribe {
             // Each finished chunk is a checkpoint: a restart or a retry transcribes only
             // the chunks after the last one.
             let chunks = context.items();
-            let finished: BTreeMap<u64, ChunkTranscript> = chunks
-                .load::<ChunkTranscript>()?
-                .into_iter()
-                .filter_map(|(item, chunk)| Some((item.parse().ok()?, chunk)))
-                .collect();
+            let loader = chunks.clone();
+            let finished: BTreeMap<u64, ChunkTranscript> =
+                tokio::task::spawn_blocking(move || loader.load::<ChunkTranscript>())
+                    .await
+                    .map_err(|error| {
+                        StageError::Transient(format!("reading chunk checkpoints failed: {error}"))
+                    })??
+                    .into_iter()
+                    .filter_map(|(item, chunk)| Some((item.parse().ok()?, chunk)))
+                    .collect();
             if !finished.is_empty() {
                 context.progress(
                     0,
@@ -253,7 +262,7 @@ fn transcribe_failure(error: TranscribeError) -> StageError {
     match error {
         TranscribeError::Model { .. } => StageError::job(
             error.to_string(),
-            "run scripts/fetch-test-models.sh (offline tiny.en) or set transcribe.model to a whisper.cpp ggml file",
+            "fetch it with `chute models pull NAME` (`chute models list` shows the names), or set transcribe.model to a whisper.cpp ggml file you have",
         ),
         TranscribeError::Samples(_)
         | TranscribeError::Whisper(_)
