@@ -186,6 +186,13 @@ fn restore_layout(job: &JobDir, internals: &Path) -> io::Result<()> {
         std::fs::rename(entry.path(), job.path.join(entry.file_name()))?;
     }
     std::fs::remove_dir(internals)?;
+    // An input that could not be read as a folder was kept aside; it goes back as it
+    // was, so the retried job meets the same input (and says so again).
+    let unusable = job.path.join("unusable-input");
+    if std::fs::symlink_metadata(&unusable).is_ok() {
+        std::fs::remove_dir(job.input_dir())?;
+        std::fs::rename(&unusable, job.input_dir())?;
+    }
     match std::fs::remove_file(job.path.join("error.json")) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
         _ => {}

@@ -202,11 +202,10 @@ impl Runner {
         drop(record_lock);
         let outcome = match result {
             Ok(()) => self.complete(&job, &record, state)?,
-            Err((_, StageError::Interrupted)) => RunOutcome::Interrupted,
-            Err((stage, error)) => {
-                let (status, error) = ending(stage, error);
-                self.fail(&job, &record, state, status, error)?
-            }
+            Err((stage, error)) => match ending(stage, error) {
+                Some((status, error)) => self.fail(&job, &record, state, status, error)?,
+                None => RunOutcome::Interrupted,
+            },
         };
         drop(lock);
         Ok(outcome)
@@ -276,11 +275,12 @@ impl Runner {
     }
 }
 
-/// How a job ends when stage `stage` stopped it with `error` (never `Interrupted`,
-/// which does not end a job).
-fn ending(stage: String, error: StageError) -> (JobStatus, JobError) {
-    match error {
-        StageError::Cancelled | StageError::Interrupted => (
+/// How a job ends when stage `stage` stopped it with `error`; `None` when it does not
+/// end (the daemon is shutting down: it resumes after the restart).
+fn ending(stage: String, error: StageError) -> Option<(JobStatus, JobError)> {
+    Some(match error {
+        StageError::Interrupted => return None,
+        StageError::Cancelled => (
             JobStatus::Cancelled,
             JobError {
                 stage,
@@ -304,5 +304,5 @@ fn ending(stage: String, error: StageError) -> (JobStatus, JobError) {
                 hint: "check the daemon's log and disk, then run `chute retry ID`".into(),
             },
         ),
-    }
+    })
 }

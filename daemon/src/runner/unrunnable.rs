@@ -56,6 +56,10 @@ impl Unrunnable {
     /// next attempt.
     fn record_error(&self, id: Uuid) -> (u32, Duration) {
         let mut jobs = self.jobs();
+        // Jobs not seen for a while ended elsewhere (a peer ran them, they were
+        // cancelled or removed): their counts go, so the map stays small.
+        let now = Instant::now();
+        jobs.retain(|_, tries| now.saturating_duration_since(tries.next_run) < MAX_BACKOFF * 2);
         let tries = jobs.entry(id).or_insert(Tries {
             errors: 0,
             next_run: Instant::now(),
@@ -111,6 +115,18 @@ impl Runner {
             return Ok(RunOutcome::Skipped);
         };
         let state = job.read_state().ok().flatten().unwrap_or_default();
+        if state.status.is_final() {
+            // Its outcome was decided before the errors: finish that delivery (a done
+            // job must not also land in failed/); an error here is tried again later.
+            let Some(record) = job.read_record().ok().flatten() else {
+                anyhow::bail!("the job ended, but its job.json is unreadable");
+            };
+            let duplicate_of = super::stages::duplicate_of(&state);
+            return Ok(self
+                .delivery(&job, &record)
+                .finish_final(&state, duplicate_of)?
+                .into());
+        }
         let record = job
             .read_record()
             .ok()
