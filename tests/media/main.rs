@@ -508,17 +508,29 @@ fn kill_during_transcribe_does_not_decode_again() {
 
 /// Starts `chute run` on `spool` (with `config`, if any) and the test models.
 fn spawn_daemon(spool: &Path, config: Option<&Path>, model: &Path) -> std::process::Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_chute"));
+    spawn_daemon_from(
+        Path::new(env!("CARGO_BIN_EXE_chute")),
+        spool,
+        config,
+        model.parent().unwrap().parent().unwrap(),
+    )
+}
+
+/// Starts `program run` on `spool` (with `config`, if any) and the models in `models`.
+fn spawn_daemon_from(
+    program: &Path,
+    spool: &Path,
+    config: Option<&Path>,
+    models: &Path,
+) -> std::process::Child {
+    let mut command = Command::new(program);
     command.args(["run", "--spool"]).arg(spool);
     if let Some(config) = config {
         command.arg("--config").arg(config);
     }
     command
         .env("CHUTE_LOG", "warn")
-        .env(
-            "CHUTE_MODELS_DIR",
-            model.parent().unwrap().parent().unwrap(),
-        )
+        .env("CHUTE_MODELS_DIR", models)
         .spawn()
         .unwrap()
 }
@@ -638,6 +650,137 @@ fn kill_mid_transcription_resumes_after_the_last_finished_chunk() {
     assert!(
         chute::media::transcript::word_error_rate(&script, &text) <= 0.35,
         "{text:?}"
+    );
+}
+
+/// An upgrade that replaces the binary in place (a new file renamed over the old one,
+/// as package managers do) does not break decoding in the daemon still running the old
+/// one: decoder children start from the running binary, not from its former path.
+#[test]
+fn audio_still_decodes_after_the_binary_is_replaced_in_place() {
+    let model = whisper_model();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let installed = bin.join("chute");
+    std::fs::copy(env!("CARGO_BIN_EXE_chute"), &installed).unwrap();
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("chute.toml");
+    std::fs::write(
+        &config,
+        "[transcribe]\nthreads = 1\n\n[summarize]\nenabled = false\n",
+    )
+    .unwrap();
+    let models = model.parent().unwrap().parent().unwrap();
+    let mut daemon = spawn_daemon_from(&installed, &spool, Some(&config), models);
+    let inbox = spool.join("inbox/audio");
+    wait_for("the inbox", 30, || inbox.is_dir());
+    let upgrade = bin.join(".chute.new");
+    std::fs::copy(env!("CARGO_BIN_EXE_chute"), &upgrade).unwrap();
+    std::fs::rename(&upgrade, &installed).unwrap();
+
+    let wav = dir.path().join("note.wav");
+    run(
+        "espeak-ng",
+        &["-s", "140", "-w", wav.to_str().unwrap(), SENTENCES[2]],
+    );
+    std::fs::rename(&wav, inbox.join("note.wav")).unwrap();
+    let failed = spool.join("failed/audio");
+    let outbox = spool.join("outbox/audio");
+    wait_for("the job to end", 120, || {
+        [&outbox, &failed]
+            .iter()
+            .any(|dir| std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_some()))
+    });
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let failures: Vec<String> = std::fs::read_dir(&failed)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| {
+                    std::fs::read_to_string(entry.path().join("error.json")).unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(failures.is_empty(), "the job failed: {failures:?}");
+    let (folder, _) = wait_for_delivery(&outbox);
+    let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();
+    assert!(
+        chute::media::transcript::word_error_rate(SENTENCES[2], &text) <= 0.35,
+        "{text:?}"
+    );
+}
+
+/// A configured whisper model that does not exist is an error with the remedy; the
+/// bundled tiny.en is never converted under the missing model's name.
+#[test]
+fn a_missing_configured_model_fails_the_job_and_is_not_replaced() {
+    let model = whisper_model();
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(models.join("ct2")).unwrap();
+    let bundled = model
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("ct2/whisper-tiny.en");
+    std::os::unix::fs::symlink(&bundled, models.join("ct2/whisper-tiny.en")).unwrap();
+    let spool = dir.path().join("spool");
+    let config = dir.path().join("chute.toml");
+    std::fs::write(
+        &config,
+        "[transcribe]\nmodel = \"ggml/whisper-small.en.bin\"\nthreads = 1\n\n[summarize]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut daemon = spawn_daemon_from(
+        Path::new(env!("CARGO_BIN_EXE_chute")),
+        &spool,
+        Some(&config),
+        &models,
+    );
+    let inbox = spool.join("inbox/audio");
+    wait_for("the inbox", 30, || inbox.is_dir());
+    let wav = dir.path().join("note.wav");
+    run(
+        "espeak-ng",
+        &["-s", "140", "-w", wav.to_str().unwrap(), SENTENCES[0]],
+    );
+    std::fs::rename(&wav, inbox.join("note.wav")).unwrap();
+    let failed = spool.join("failed/audio");
+    wait_for("the failure", 120, || {
+        std::fs::read_dir(&failed).is_ok_and(|mut d| d.next().is_some())
+    });
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let folder = std::fs::read_dir(&failed)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let error: Value =
+        serde_json::from_slice(&std::fs::read(folder.join("error.json")).unwrap()).unwrap();
+    assert_eq!(error["stage"], "transcribe", "{error:#}");
+    assert!(
+        error["reason"]
+            .as_str()
+            .unwrap()
+            .contains("whisper-small.en.bin"),
+        "{error:#}"
+    );
+    assert!(
+        error["hint"]
+            .as_str()
+            .unwrap()
+            .contains("chute models pull"),
+        "{error:#}"
+    );
+    assert!(
+        !models.join("ggml/whisper-small.en.bin").exists(),
+        "tiny.en was converted under the missing model's name"
     );
 }
 

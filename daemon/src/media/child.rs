@@ -46,6 +46,19 @@ pub enum ChildReport {
     Failed(DecodeError),
 }
 
+/// The running chute binary, for starting decoder children. `/proc/self/exe` names
+/// the file this process was started from even after an upgrade replaced or removed
+/// it on disk, so decoding keeps working until the daemon restarts into the new
+/// version (a path from `current_exe()` would then name a deleted file).
+pub fn own_executable() -> std::io::Result<std::path::PathBuf> {
+    let proc_self = Path::new("/proc/self/exe");
+    if proc_self.exists() {
+        Ok(proc_self.to_path_buf())
+    } else {
+        std::env::current_exe()
+    }
+}
+
 /// Decodes `input` into `output` (raw f32le, 16 kHz mono) in a child process, calling
 /// `progress` with the decoded seconds.
 pub async fn decode_in_child(
