@@ -245,3 +245,41 @@ fn cancel_ends_a_running_job_as_cancelled() {
     assert_eq!(out.code, Some(0), "{out:?}");
     assert_eq!(job_entry(&out.json(), &id)["state"], "cancelled");
 }
+
+/// A log filter or format the daemon cannot honour stops `chute run` at start with a
+/// usage error naming the variable, instead of logging some other way.
+#[test]
+fn bad_log_settings_are_refused_at_start() {
+    let spool = Spool::new(&Config::default());
+    for (variable, value) in [("CHUTE_LOG_FORMAT", "yaml"), ("CHUTE_LOG", "chute=loud")] {
+        let mut daemon = Command::new(BIN)
+            .args(["run", "--spool"])
+            .arg(&spool.root)
+            .arg("--config")
+            .arg(&spool.config_path)
+            .env_remove("CHUTE_LOG")
+            .env_remove("CHUTE_LOG_FORMAT")
+            .env(variable, value)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let exited = crate::harness::poll_until(secs(20), || daemon.try_wait().unwrap().is_some());
+        if !exited {
+            let _ = daemon.kill();
+            panic!("chute run kept running with {variable}={value}");
+        }
+        let output = daemon.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{variable}={value}: {stderr}"
+        );
+        assert!(
+            stderr.contains(variable) && stderr.contains(value),
+            "{variable}={value}: {stderr}"
+        );
+    }
+}

@@ -7,7 +7,7 @@ use super::{Cli, CliError};
 /// Starts the daemon and runs until SIGTERM or SIGINT.
 pub fn execute(cli: &Cli) -> Result<(), CliError> {
     let config = cli.load_config()?;
-    crate::logging::init();
+    crate::logging::init().map_err(CliError::usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("chute-worker")
