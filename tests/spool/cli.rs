@@ -283,3 +283,67 @@ fn bad_log_settings_are_refused_at_start() {
         );
     }
 }
+
+/// `submit --wait a b` reports every file, each as it ends, even when the first job
+/// takes longer than the slack the wait used to allow (it once waited for `b` forever
+/// because it looked for claims made after it started waiting for `b`); live states
+/// go to stderr; `--timeout` gives up with exit code 1 and names what is still running.
+#[test]
+fn submit_wait_reports_every_file_and_honours_its_timeout() {
+    let spool = Spool::new(&Config::with_route(Route::passthrough("slow").work("4s")));
+    let _daemon = InProcessDaemon::start(&spool);
+    let first = spool.outside.join("first.bin");
+    let second = spool.outside.join("second.bin");
+    fs::write(&first, random_bytes(1000)).unwrap();
+    fs::write(&second, random_bytes(1000)).unwrap();
+
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "slow".as_ref(),
+        "--wait".as_ref(),
+        first.as_os_str(),
+        second.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "one line per file: {out:?}");
+    let mut locations: Vec<String> = lines
+        .iter()
+        .map(|line| {
+            let (_, state, location) = parse_submit_line(line);
+            assert_eq!(state, "done", "{out:?}");
+            location
+        })
+        .collect();
+    locations.sort();
+    assert!(
+        locations[0].starts_with("outbox/slow/first--")
+            && locations[1].starts_with("outbox/slow/second--"),
+        "{locations:?}"
+    );
+    assert!(
+        out.stderr.contains("first.bin: running") && out.stderr.contains("second.bin: running"),
+        "live states on stderr: {out:?}"
+    );
+
+    let third = spool.outside.join("third.bin");
+    fs::write(&third, random_bytes(1000)).unwrap();
+    let started = std::time::Instant::now();
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "slow".as_ref(),
+        "--wait".as_ref(),
+        "--timeout".as_ref(),
+        "1s".as_ref(),
+        third.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(started.elapsed() < secs(6), "took {:?}", started.elapsed());
+    assert!(out.stdout.is_empty(), "{out:?}");
+    assert!(
+        out.stderr.contains("third.bin: still") && out.stderr.contains("timed out"),
+        "{out:?}"
+    );
+}

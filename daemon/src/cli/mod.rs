@@ -13,6 +13,7 @@ mod retry;
 mod run;
 mod show;
 mod submit;
+mod submit_wait;
 mod watch;
 
 use std::path::PathBuf;

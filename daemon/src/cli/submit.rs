@@ -2,19 +2,18 @@
 //!
 //! Each file is copied under a hidden temporary name in the inbox, fsynced, and renamed
 //! to its final name, so the daemon never sees a half-written input. With `--wait` the
-//! command follows each job (found by the inode of the renamed file) to its end.
+//! command follows every job to its end ([`super::submit_wait`]).
 
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 
+use super::submit_wait::Submitted;
 use super::{Cli, CliError};
-use crate::deliver::{ErrorFile, ResultFile};
-use crate::job::JobStatus;
 use crate::pipeline::config::{PipelineKind, RouteConfig};
 use crate::spool::entry::{self, InputKind};
 use crate::spool::is_valid_route_name;
@@ -27,9 +26,13 @@ pub struct SubmitArgs {
     /// .json/.toml/.yaml/.md briefs.
     #[arg(long)]
     pub route: Option<String>,
-    /// Wait for each job to end; print `<job-id> <state> <location>` per file.
+    /// Wait for each job to end; print `<job-id> <state> <location>` per file as it
+    /// ends (live states go to stderr).
     #[arg(long)]
     pub wait: bool,
+    /// With --wait: give up after this long (e.g. `90s`, `10m`), exit code 1.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
+    pub timeout: Option<Duration>,
     /// Files or folders to submit.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -59,6 +62,7 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     let mut submitted = Vec::new();
     for file in &args.files {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
+        let at = Utc::now();
         let (name, inode) = put_into_inbox(&spool, &route.name, file).map_err(|error| {
             CliError::failure(format!("cannot submit {}: {error}", file.display()))
         })?;
@@ -70,36 +74,17 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
                     .display()
             );
         }
-        submitted.push((route.name.clone(), name, inode));
+        submitted.push(Submitted {
+            route: route.name.clone(),
+            name,
+            inode,
+            at,
+        });
     }
     if !args.wait {
         return Ok(());
     }
-    let mut any_failed = false;
-    for (route, name, inode) in submitted {
-        let (id, state, location) = wait_for_job(&spool, &route, &name, inode);
-        any_failed |= state != JobStatus::Done;
-        println!("{id} {} {location}", state.name());
-        warn_about_skipped_stages(&spool, &location);
-    }
-    if any_failed {
-        Err(CliError::failure(""))
-    } else {
-        Ok(())
-    }
-}
-
-/// Tells the user on stderr which optional stages of a delivered job failed.
-fn warn_about_skipped_stages(spool: &crate::spool::Spool, location: &str) {
-    let path = spool.root().join(location).join("result.json");
-    if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&path) {
-        for warning in result.warnings {
-            eprintln!(
-                "chute: warning: {} failed, so it was delivered without it: {} ({})",
-                warning.stage, warning.reason, warning.hint
-            );
-        }
-    }
+    super::submit_wait::follow(&spool, submitted, args.timeout)
 }
 
 fn choose_route<'a>(
@@ -219,72 +204,4 @@ fn copy_entry(source: &Path, target: &Path) -> io::Result<()> {
             format!("{} is not a regular file or folder", source.display()),
         ))
     }
-}
-
-/// Follows the job that claimed (route, name, inode) until it ends.
-fn wait_for_job(
-    spool: &Spool,
-    route: &str,
-    name: &OsString,
-    inode: u64,
-) -> (String, JobStatus, String) {
-    let started = Utc::now() - chrono::Duration::seconds(5);
-    let mut last_report = Instant::now();
-    loop {
-        if let Some(found) = find_ended(spool, route, name, inode, started) {
-            return found;
-        }
-        if last_report.elapsed() > Duration::from_secs(30) {
-            eprintln!("chute: still waiting for {} ...", name.to_string_lossy());
-            last_report = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn find_ended(
-    spool: &Spool,
-    route: &str,
-    name: &OsString,
-    inode: u64,
-    since: chrono::DateTime<Utc>,
-) -> Option<(String, JobStatus, String)> {
-    let kind = if spool.inbox(route).join(name).is_dir() {
-        InputKind::Directory
-    } else {
-        InputKind::File
-    };
-    let stem = entry::stem(name, kind);
-    let mut prefix = stem.as_encoded_bytes().to_vec();
-    prefix.extend_from_slice(b"--");
-    let (display, _) = entry::display_name(name);
-    for parent in [spool.outbox(route), spool.failed(route)] {
-        let Ok(entries) = std::fs::read_dir(&parent) else {
-            continue;
-        };
-        for folder in entries.flatten() {
-            if !folder.file_name().as_encoded_bytes().starts_with(&prefix) {
-                continue;
-            }
-            let (job, state) = if let Ok(Some(result)) =
-                fsutil::read_json::<ResultFile>(&folder.path().join("result.json"))
-            {
-                (result.job, JobStatus::Done)
-            } else if let Ok(Some(error)) =
-                fsutil::read_json::<ErrorFile>(&folder.path().join("error.json"))
-            {
-                (error.job, error.state)
-            } else {
-                continue;
-            };
-            if job.input.inode == inode && job.input.name == display && job.claimed_at >= since {
-                let location = spool
-                    .relative(&folder.path())
-                    .to_string_lossy()
-                    .into_owned();
-                return Some((job.id.to_string(), state, location));
-            }
-        }
-    }
-    None
 }

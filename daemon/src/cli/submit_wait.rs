@@ -1,0 +1,243 @@
+//! `chute submit --wait`: follows every submitted input to its end, together.
+//!
+//! An input is known by its route, its final name in the inbox and the inode of the
+//! renamed file, from the moment it was renamed in; the job that claimed it is found
+//! in jobs/ while it runs (then followed by its id) or in outbox/ / failed/ once it
+//! ended. Each input is reported on stdout as it ends, in the order they end; its
+//! live state (waiting to be claimed, queued, running a stage) goes to stderr as it
+//! changes.
+
+use std::ffi::OsString;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::CliError;
+use crate::catalog;
+use crate::deliver::{ErrorFile, ResultFile};
+use crate::job::{self, JobDir, JobRecord, JobStatus};
+use crate::spool::entry::{self, InputKind};
+use crate::spool::{Spool, fsutil};
+
+/// How often the spool is looked at.
+const POLL: Duration = Duration::from_millis(200);
+/// The same percent is not repeated on stderr more often than this.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+/// Clock slack between this command and a daemon on another host of a shared spool.
+const CLOCK_SLACK_SECONDS: i64 = 5;
+
+/// One input put into an inbox by `chute submit`.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// Its route.
+    pub route: String,
+    /// Its final name in `inbox/<route>/`.
+    pub name: OsString,
+    /// The inode of the renamed file or folder (the daemon records it at claim).
+    pub inode: u64,
+    /// When it was renamed in.
+    pub at: DateTime<Utc>,
+}
+
+/// Where a followed input stands.
+enum Seen {
+    /// Not claimed yet (or between two folders while it is being delivered).
+    Waiting,
+    /// Claimed, running or queued: a one-line description.
+    Live(Uuid, String),
+    /// Ended: its id, final state and folder (relative to the spool).
+    Ended(Uuid, JobStatus, String),
+}
+
+/// One input being followed.
+struct Follow {
+    input: Submitted,
+    job: Option<Uuid>,
+    reported: String,
+    reported_at: Instant,
+}
+
+impl Follow {
+    fn display_name(&self) -> String {
+        entry::display_name(&self.input.name).0
+    }
+
+    /// Whether `record` is the claim of this input.
+    fn claimed_by(&self, record: &JobRecord) -> bool {
+        record.route == self.input.route
+            && record.input.inode == self.input.inode
+            && record.input.name == self.display_name()
+            && record.claimed_at >= self.input.at - chrono::Duration::seconds(CLOCK_SLACK_SECONDS)
+    }
+
+    /// Prints the live state on stderr when it changed (a new percent of the same
+    /// stage at most every few seconds).
+    fn report(&mut self, now: String) {
+        let same_step = now.split(" (").next() == self.reported.split(" (").next();
+        if now == self.reported || (same_step && self.reported_at.elapsed() < PROGRESS_EVERY) {
+            return;
+        }
+        eprintln!("chute: {}: {now}", self.display_name());
+        self.reported = now;
+        self.reported_at = Instant::now();
+    }
+}
+
+/// Follows `submitted` until each has ended, printing `<job-id> <state> <location>`
+/// per input as it ends. Fails (exit 1) when any job did not end done, or when
+/// `timeout` passes first (the inputs still being processed are named on stderr).
+pub fn follow(
+    spool: &Spool,
+    submitted: Vec<Submitted>,
+    timeout: Option<Duration>,
+) -> Result<(), CliError> {
+    let started = Instant::now();
+    let mut pending: Vec<Follow> = submitted
+        .into_iter()
+        .map(|input| Follow {
+            input,
+            job: None,
+            reported: String::new(),
+            reported_at: Instant::now(),
+        })
+        .collect();
+    let mut not_done = 0usize;
+    loop {
+        let mut still = Vec::with_capacity(pending.len());
+        for mut follow in pending {
+            match look(spool, &mut follow) {
+                Seen::Ended(id, state, location) => {
+                    println!("{id} {} {location}", state.name());
+                    warn_about_skipped_stages(spool, &location);
+                    not_done += usize::from(state != JobStatus::Done);
+                }
+                Seen::Live(id, now) => {
+                    follow.job = Some(id);
+                    follow.report(now);
+                    still.push(follow);
+                }
+                Seen::Waiting => {
+                    if follow.job.is_none() {
+                        follow.report("waiting to be claimed".into());
+                    }
+                    still.push(follow);
+                }
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+        if let Some(timeout) = timeout
+            && started.elapsed() >= timeout
+        {
+            for follow in &pending {
+                eprintln!(
+                    "chute: {}: still {} after {}",
+                    follow.display_name(),
+                    follow.reported,
+                    humantime::format_duration(timeout)
+                );
+            }
+            return Err(CliError::failure(format!(
+                "timed out: {} of the submitted inputs did not end in time (`chute jobs` follows them)",
+                pending.len()
+            )));
+        }
+        std::thread::sleep(POLL);
+    }
+    if not_done > 0 {
+        Err(CliError::failure(""))
+    } else {
+        Ok(())
+    }
+}
+
+/// Where `follow` stands now.
+fn look(spool: &Spool, follow: &mut Follow) -> Seen {
+    let live = match follow.job {
+        Some(id) => {
+            let dir = JobDir::new(id, spool.job_dir(id));
+            catalog::live_details(spool, &dir)
+        }
+        None => job::list_job_dirs(&spool.jobs())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|dir| catalog::live_details(spool, &dir))
+            .find(|details| follow.claimed_by(&details.job)),
+    };
+    if let Some(details) = live {
+        let summary = &details.summary;
+        let now = match (summary.state, &summary.stage) {
+            (JobStatus::Running, Some(stage)) => {
+                format!("running {stage} ({} % of the job)", summary.percent)
+            }
+            (state, _) => state.name().to_owned(),
+        };
+        return Seen::Live(summary.id, now);
+    }
+    match find_ended(spool, follow) {
+        Some((id, state, location)) => Seen::Ended(id, state, location),
+        None => Seen::Waiting,
+    }
+}
+
+/// The ended job of `follow`, from its outbox or failed folder.
+fn find_ended(spool: &Spool, follow: &Follow) -> Option<(Uuid, JobStatus, String)> {
+    let route = &follow.input.route;
+    let name = &follow.input.name;
+    let kind = if spool.inbox(route).join(name).is_dir() {
+        InputKind::Directory
+    } else {
+        InputKind::File
+    };
+    let mut prefix = entry::stem(name, kind).as_encoded_bytes().to_vec();
+    prefix.extend_from_slice(b"--");
+    for parent in [spool.outbox(route), spool.failed(route)] {
+        let Ok(entries) = std::fs::read_dir(&parent) else {
+            continue;
+        };
+        for folder in entries.flatten() {
+            if !folder.file_name().as_encoded_bytes().starts_with(&prefix) {
+                continue;
+            }
+            let (job, state) = if let Ok(Some(result)) =
+                fsutil::read_json::<ResultFile>(&folder.path().join("result.json"))
+            {
+                (result.job, JobStatus::Done)
+            } else if let Ok(Some(error)) =
+                fsutil::read_json::<ErrorFile>(&folder.path().join("error.json"))
+            {
+                (error.job, error.state)
+            } else {
+                continue;
+            };
+            let ours = match follow.job {
+                Some(id) => job.id == id,
+                None => follow.claimed_by(&job),
+            };
+            if ours {
+                let location = spool
+                    .relative(&folder.path())
+                    .to_string_lossy()
+                    .into_owned();
+                return Some((job.id, state, location));
+            }
+        }
+    }
+    None
+}
+
+/// Tells the user on stderr which optional stages of a delivered job failed.
+fn warn_about_skipped_stages(spool: &Spool, location: &str) {
+    let path = spool.resolve(location).join("result.json");
+    if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&path) {
+        for warning in result.warnings {
+            eprintln!(
+                "chute: warning: {} failed, so it was delivered without it: {} ({})",
+                warning.stage, warning.reason, warning.hint
+            );
+        }
+    }
+}
