@@ -88,6 +88,13 @@ pub async fn run_notifying(
         .spawn(move || intake.run(receiver))
         .map_err(|error| FatalError::Other(format!("cannot start the intake thread: {error}")))?;
 
+    let pruned = owner::prune_dead_records(&spool.daemons());
+    if pruned > 0 {
+        tracing::info!(
+            records = pruned,
+            "Removed the daemons/ records of daemons of this host that are gone."
+        );
+    }
     let me = Owner::current();
     let record = DaemonRecord {
         owner: me.clone(),

@@ -76,9 +76,22 @@ fn boot_id() -> String {
 /// Start time of `pid` in clock ticks since boot (field 22 of `/proc/<pid>/stat`).
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields(&stat)?.nth(19)?.parse().ok()
+}
+
+/// The fields of a `/proc/<pid>/stat` line after the command name (field 3 onwards).
+fn stat_fields(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
     // The command name (field 2) may contain spaces and parentheses: parse after the last ')'.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// Whether `pid` runs (or could run) code: a zombie (`Z`, exited but not reaped by its
+/// parent) or a dying process (`X`) holds no locks and writes nothing any more.
+fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat_fields(&stat)?.next().map(str::to_owned))
+        .is_some_and(|state| state != "Z" && state != "X")
 }
 
 /// The record a running daemon keeps in `daemons/`; its mtime is the heartbeat.
@@ -115,7 +128,7 @@ impl Liveness {
     /// Whether `owner` may still be working on its jobs.
     pub fn is_alive(&self, owner: &Owner) -> bool {
         if owner.host == self.me.host && owner.boot_id == self.me.boot_id {
-            return process_start(owner.pid) == Some(owner.process_start);
+            return process_start(owner.pid) == Some(owner.process_start) && is_running(owner.pid);
         }
         let record = self.daemons_dir.join(owner.record_name());
         match std::fs::metadata(&record).and_then(|meta| meta.modified()) {
@@ -128,6 +141,40 @@ impl Liveness {
             Err(_) => false,
         }
     }
+}
+
+/// Removes the `daemons/` records (and key-health files beside them) of daemons of
+/// this host that are gone: killed without a clean exit, or from an earlier boot.
+/// Records of other hosts are left to their owners (they may only be partitioned).
+/// Returns how many daemons' records were removed.
+pub fn prune_dead_records(daemons_dir: &Path) -> usize {
+    let me = Owner::current();
+    let liveness = Liveness::new(daemons_dir, Duration::ZERO);
+    let Ok(entries) = std::fs::read_dir(daemons_dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !name.ends_with(".json") || name.ends_with(".keys.json") || name.starts_with('.') {
+            continue;
+        }
+        let Ok(Some(record)) = fsutil::read_json::<DaemonRecord>(&entry.path()) else {
+            continue;
+        };
+        let owner = &record.owner;
+        let ours = owner.host == me.host;
+        let gone = owner.boot_id != me.boot_id || !liveness.is_alive(owner);
+        if ours && gone && owner.record_name() == name {
+            let keys = daemons_dir.join(format!("{}.keys.json", name.trim_end_matches(".json")));
+            let _ = std::fs::remove_file(keys);
+            if std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Writes this daemon's record (creating or refreshing it; the mtime is the heartbeat).
@@ -158,6 +205,77 @@ mod tests {
             ..me.clone()
         };
         assert!(!liveness.is_alive(&dead));
+    }
+
+    #[test]
+    fn records_of_dead_daemons_of_this_host_are_pruned_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = Owner::current();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = child.id();
+        child.wait().unwrap();
+        let dead = Owner {
+            pid: dead_pid,
+            process_start: 1,
+            ..me.clone()
+        };
+        let earlier_boot = Owner {
+            boot_id: "an-earlier-boot".into(),
+            pid: 424_242,
+            ..me.clone()
+        };
+        let remote = Owner {
+            host: "elsewhere".into(),
+            pid: 7,
+            ..me.clone()
+        };
+        for owner in [&me, &dead, &earlier_boot, &remote] {
+            write_daemon_record(
+                dir.path(),
+                &DaemonRecord {
+                    owner: owner.clone(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        }
+        let dead_keys = dir.path().join(format!(
+            "{}.keys.json",
+            dead.record_name().trim_end_matches(".json")
+        ));
+        std::fs::write(&dead_keys, b"{}").unwrap();
+        assert_eq!(prune_dead_records(dir.path()), 2);
+        assert!(!dead_keys.exists());
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut expected = vec![me.record_name(), remote.record_name()];
+        expected.sort();
+        assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn a_zombie_owner_is_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let liveness = Liveness::new(dir.path(), Duration::from_secs(60));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Not reaped yet: the exited child stays a zombie until `wait`.
+        let zombie = (0..200).any(|_| {
+            std::thread::sleep(Duration::from_millis(10));
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|stat| stat_fields(&stat).and_then(|mut f| f.next()) == Some("Z"))
+        });
+        assert!(zombie, "the child never became a zombie");
+        let owner = Owner {
+            pid,
+            process_start: process_start(pid).unwrap(),
+            ..Owner::current()
+        };
+        assert!(!liveness.is_alive(&owner));
+        child.wait().unwrap();
     }
 
     #[test]
