@@ -67,18 +67,29 @@ impl Stage for Prepare {
     }
 }
 
-/// blake3 of a file, or of a folder tree (relative names, kinds and contents, in sorted
-/// order). Never follows links; refuses anything but regular files and folders.
+/// blake3's key-derivation context for folder trees: a folder is hashed in another
+/// blake3 mode than a file, so no folder can hash like a file (an empty folder once
+/// was a "duplicate" of a zero-byte file).
+const TREE_HASH_CONTEXT: &str = "chute 2026-11 dropped folder tree v1";
+
+/// blake3 of a file (plain, as `b3sum` prints it), or of a folder tree (relative
+/// names, kinds and contents, in sorted order, in blake3's derive-key mode). Never
+/// follows links; refuses anything but regular files and folders.
 pub fn hash_input(path: &Path, kind: InputKind, inode: u64) -> Result<String, StageError> {
-    let mut hasher = blake3::Hasher::new();
-    match kind {
+    let hasher = match kind {
         InputKind::File => {
+            let mut hasher = blake3::Hasher::new();
             let expected = (inode != 0).then_some(inode);
             let file = entry::open_regular(path, expected).map_err(unsafe_input)?;
             hasher.update_reader(file)?;
+            hasher
         }
-        InputKind::Directory => hash_tree(path, path, &mut hasher)?,
-    }
+        InputKind::Directory => {
+            let mut hasher = blake3::Hasher::new_derive_key(TREE_HASH_CONTEXT);
+            hash_tree(path, path, &mut hasher)?;
+            hasher
+        }
+    };
     Ok(hasher.finalize().to_hex().to_string())
 }
 
@@ -122,5 +133,30 @@ fn unsafe_input(error: io::Error) -> StageError {
         )
     } else {
         StageError::from(error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_folder_never_hashes_like_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("empty.bin");
+        std::fs::write(&file, b"").unwrap();
+        let folder = dir.path().join("empty");
+        std::fs::create_dir(&folder).unwrap();
+        let file_hash = hash_input(&file, InputKind::File, 0).unwrap();
+        // Files keep their plain blake3 (what `b3sum` prints).
+        assert_eq!(file_hash, blake3::hash(b"").to_hex().to_string());
+        let folder_hash = hash_input(&folder, InputKind::Directory, 0).unwrap();
+        assert_ne!(folder_hash, file_hash);
+        std::fs::write(folder.join("a"), b"x").unwrap();
+        assert_ne!(
+            hash_input(&folder, InputKind::Directory, 0).unwrap(),
+            folder_hash
+        );
     }
 }

@@ -182,7 +182,8 @@ fn walk_tree(root: &Path, inspection: &mut Inspection) -> io::Result<()> {
         for child in std::fs::read_dir(&dir)? {
             let child = child?;
             inspection.entries += 1;
-            if inspection.entries > MAX_TREE_ENTRIES {
+            // `entries` counts the folder itself too.
+            if inspection.entries > MAX_TREE_ENTRIES + 1 {
                 inspection.verdict = Err(Rejection::TreeTooLarge);
                 return Ok(());
             }
@@ -355,6 +356,29 @@ mod tests {
         let (text, hex) = display_name(name);
         assert_eq!(text, "a\u{fffd}b");
         assert_eq!(hex.as_deref(), Some("61ff62"));
+    }
+
+    #[test]
+    fn a_folder_of_exactly_the_most_entries_is_accepted_and_one_more_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("tree");
+        std::fs::create_dir(&folder).unwrap();
+        for index in 0..MAX_TREE_ENTRIES {
+            std::fs::write(folder.join(index.to_string()), b"").unwrap();
+        }
+        let limits = EntryLimits {
+            allow_directories: true,
+            ..EntryLimits::default()
+        };
+        assert_eq!(
+            inspect(&folder, &limits).unwrap().verdict,
+            Ok(InputKind::Directory)
+        );
+        std::fs::write(folder.join("one-more"), b"").unwrap();
+        assert_eq!(
+            inspect(&folder, &limits).unwrap().verdict,
+            Err(Rejection::TreeTooLarge)
+        );
     }
 
     #[test]
