@@ -347,3 +347,29 @@ fn submit_wait_reports_every_file_and_honours_its_timeout() {
         "{out:?}"
     );
 }
+
+/// `chute retry` wakes a running daemon: the job put back into jobs/ runs at once, not
+/// at the next rescan (an hour away here).
+#[test]
+fn retry_wakes_the_daemon_instead_of_waiting_for_a_rescan() {
+    let mut route = Route::passthrough("small");
+    route.max_size = Some("10B".to_owned());
+    let config = Config {
+        rescan_interval: "1h".to_owned(),
+        ..Config::with_route(route)
+    };
+    let spool = Spool::new(&config);
+    let _daemon = InProcessDaemon::start(&spool);
+    spool.drop_file("small", "big.bin", &random_bytes(100));
+    spool.wait_until(secs(20), "the oversize input in failed/", || {
+        spool.failed_count("small") == 1
+    });
+    let id = spool.failures("small")[0].job_id();
+    let started = std::time::Instant::now();
+    let out = spool.cli(["retry", id.as_str()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    spool.wait_until(secs(20), "the retried job delivered", || {
+        spool.delivered_count("small") == 1
+    });
+    assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
+}

@@ -18,7 +18,9 @@ pub fn execute(cli: &Cli, args: &RetryArgs) -> Result<(), CliError> {
     let (_, spool) = cli.spool()?;
     match control::retry(&spool, &args.id, args.from.as_deref()) {
         Ok(location) => {
-            println!("queued again: {location} (a running daemon picks it up at its next rescan)")
+            println!(
+                "queued again: {location} (a daemon on this host takes it at once; daemons on other hosts at their next rescan)"
+            )
         }
         Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
         Err(error) => return Err(CliError::failure(error)),

@@ -129,6 +129,9 @@ impl Intake {
         for dir in self.inbox_dirs.keys() {
             watcher.watch(dir, RecursiveMode::NonRecursive)?;
         }
+        // A job renamed into jobs/ (`chute retry` puts a failed job back) is adopted at
+        // once instead of at the next rescan.
+        watcher.watch(&self.spool.jobs(), RecursiveMode::NonRecursive)?;
         Ok(watcher)
     }
 
@@ -193,6 +196,22 @@ impl Intake {
             return;
         }
         tracing::trace!(?event, "Watcher event.");
+        let jobs = self.spool.jobs();
+        if event
+            .paths
+            .iter()
+            .any(|path| path.parent() == Some(jobs.as_path()))
+        {
+            // Claims create their folders in place; only a rename brings a job in.
+            let renamed_in = matches!(
+                event.kind,
+                EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both))
+            );
+            if renamed_in && let Err(error) = self.adopt_orphans() {
+                tracing::warn!(%error, "Could not scan jobs/ for a job put back by chute retry.");
+            }
+            return;
+        }
         match event.kind {
             EventKind::Modify(ModifyKind::Name(RenameMode::Both)) if event.paths.len() == 2 => {
                 self.forget_path(&event.paths[0]);
