@@ -373,3 +373,30 @@ fn retry_wakes_the_daemon_instead_of_waiting_for_a_rescan() {
     });
     assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
 }
+
+/// A listing whose reader went away (`chute models list | head -1`) ends quietly, as
+/// Unix tools do (killed by SIGPIPE), instead of panicking with exit code 101.
+#[test]
+fn a_closed_pipe_ends_a_listing_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let spool = Spool::new(&Config::default());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(BIN)
+        .arg("--spool")
+        .arg(&spool.root)
+        .args(["models", "list"])
+        .stdin(std::process::Stdio::null())
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        output.status.signal(),
+        Some(13),
+        "{:?}: {stderr}",
+        output.status
+    );
+}

@@ -120,6 +120,12 @@ impl From<ConfigError> for CliError {
 /// Parses the command line and runs it.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A command whose reader went away (`chute models list | head -1`) ends quietly,
+    // as Unix tools do, instead of panicking on the failed write. Not the daemon: a
+    // write to a worker that died must be an error it handles, not its death.
+    if !matches!(cli.command, Command::Run) {
+        sigpipe::reset();
+    }
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
