@@ -37,17 +37,36 @@ enum Format {
     Json,
 }
 
+/// whisper.cpp and ggml report their internals (model layout, buffer sizes) at their
+/// own info level; in chute's log they are debug lines, shown only when asked for.
+const WHISPER_INTERNALS: &str = "whisper_rs=warn";
+
+/// The filter for a `CHUTE_LOG` value: as given, plus [`WHISPER_INTERNALS`] unless the
+/// value names `whisper_rs` itself or asks for everything at debug or trace.
+fn filter_directives(value: &str) -> String {
+    let wants_internals = value.contains("whisper_rs")
+        || value
+            .split(',')
+            .map(str::trim)
+            .any(|directive| matches!(directive, "debug" | "trace"));
+    if wants_internals {
+        value.to_owned()
+    } else {
+        format!("{value},{WHISPER_INTERNALS}")
+    }
+}
+
 /// Reads `CHUTE_LOG` and `CHUTE_LOG_FORMAT` (unset or empty means the default).
 fn from_env() -> Result<(EnvFilter, Format), LogSetupError> {
-    let filter = match std::env::var(LOG_ENV) {
-        Ok(value) if !value.trim().is_empty() => {
-            EnvFilter::try_new(&value).map_err(|error| LogSetupError::Filter {
-                value: value.clone(),
-                reason: error.to_string(),
-            })?
-        }
-        _ => EnvFilter::new("info"),
-    };
+    let value = std::env::var(LOG_ENV)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "info".to_owned());
+    let filter =
+        EnvFilter::try_new(filter_directives(&value)).map_err(|error| LogSetupError::Filter {
+            value: value.clone(),
+            reason: error.to_string(),
+        })?;
     let format = match std::env::var(LOG_FORMAT_ENV).unwrap_or_default().trim() {
         "" | "text" => Format::Text,
         "json" => Format::Json,
@@ -69,4 +88,23 @@ pub fn init() -> Result<(), LogSetupError> {
         Format::Text => builder.try_init(),
     };
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whisper_internals_are_quiet_unless_asked_for() {
+        assert_eq!(filter_directives("info"), "info,whisper_rs=warn");
+        assert_eq!(
+            filter_directives("chute=debug"),
+            "chute=debug,whisper_rs=warn"
+        );
+        assert_eq!(filter_directives("debug"), "debug");
+        assert_eq!(
+            filter_directives("info,whisper_rs=debug"),
+            "info,whisper_rs=debug"
+        );
+    }
 }

@@ -336,7 +336,7 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
         .arg(&spool)
         .arg("--config")
         .arg(&config)
-        .env("CHUTE_LOG", "info")
+        .env_remove("CHUTE_LOG")
         .env(
             "CHUTE_MODELS_DIR",
             model.parent().unwrap().parent().unwrap(),
@@ -442,6 +442,15 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
         log.matches("Loaded the whisper model.").count(),
         1,
         "whisper loads:\n{log}"
+    );
+    // whisper.cpp's and ggml's internals are debug lines, not in the default log.
+    let internals = log
+        .lines()
+        .filter(|line| line.contains("whisper_") || line.contains("ggml_"))
+        .count();
+    assert_eq!(
+        internals, 0,
+        "whisper.cpp internals in the default log:\n{log}"
     );
 }
 
