@@ -25,6 +25,16 @@ pub enum ControlError {
     /// The job is in a state where this makes no sense.
     #[error("{0}")]
     WrongState(String),
+    /// `--from` names no stage of the job's pipeline.
+    #[error("job {job} has no stage {stage:?} (its stages: {stages})")]
+    UnknownStage {
+        /// The job.
+        job: String,
+        /// What was asked for.
+        stage: String,
+        /// The job's stages, in order.
+        stages: String,
+    },
     /// The job was not found.
     #[error(transparent)]
     Find(#[from] catalog::FindError),
@@ -115,11 +125,15 @@ pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<String, C
                 .iter()
                 .map(|stage| stage.name.as_str())
                 .collect();
-            return Err(ControlError::WrongState(format!(
-                "job {} has no stage {from:?} (its stages: {})",
-                details.summary.id,
-                names.join(", ")
-            )));
+            return Err(ControlError::UnknownStage {
+                job: details.summary.id.to_string(),
+                stage: from.to_owned(),
+                stages: if names.is_empty() {
+                    "none ran; retry it without --from".to_owned()
+                } else {
+                    names.join(", ")
+                },
+            });
         };
         for stage in &mut state.stages[index..] {
             stage.status = StageStatus::Pending;

@@ -400,3 +400,44 @@ fn a_closed_pipe_ends_a_listing_quietly() {
         output.status
     );
 }
+
+/// Usage mistakes exit 2, as documented: a file that does not exist, a folder that is
+/// no spool, a `retry --from` stage the job does not have (the answer lists them).
+#[test]
+fn usage_mistakes_exit_2() {
+    let spool = Spool::new(&Config::with_route(Route::passthrough("archive")));
+    let _daemon = InProcessDaemon::start(&spool);
+    let missing = spool.outside.join("not-here.bin");
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "archive".as_ref(),
+        missing.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(out.stderr.contains("does not exist"), "{out:?}");
+
+    let nowhere = spool.outside.join("no-spool");
+    fs::create_dir_all(&nowhere).unwrap();
+    let mut command = Command::new(BIN);
+    command.arg("--spool").arg(&nowhere).arg("jobs");
+    let out = run_cli(command, &spool.outside);
+    assert_eq!(out.code, Some(2), "{out:?}");
+
+    let mut route = Route::passthrough("small");
+    route.max_size = Some("10B".to_owned());
+    drop(_daemon);
+    spool.write_config(&Config::with_route(route));
+    let _daemon = InProcessDaemon::start(&spool);
+    spool.drop_file("small", "big.bin", &random_bytes(100));
+    spool.wait_until(secs(20), "the oversize input in failed/", || {
+        spool.failed_count("small") == 1
+    });
+    let id = spool.failures("small")[0].job_id();
+    let out = spool.cli(["retry", id.as_str(), "--from", "render"]);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("no stage \"render\"") && out.stderr.contains("without --from"),
+        "{out:?}"
+    );
+}

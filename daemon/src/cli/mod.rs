@@ -172,7 +172,7 @@ impl Cli {
         let config = self.load_config()?;
         let spool = Spool::new(config.spool.root.clone());
         if !spool.jobs().is_dir() {
-            return Err(CliError::failure(format!(
+            return Err(CliError::usage(format!(
                 "{} is not a chute spool (no jobs/ folder); start `chute run --spool {}` first or pass --spool",
                 spool.root().display(),
                 spool.root().display()

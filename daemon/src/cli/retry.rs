@@ -8,7 +8,8 @@ use crate::control::{self, ControlError};
 pub struct RetryArgs {
     /// Job id, unique prefix, or short id.
     pub id: String,
-    /// Run again from this stage (default: the first stage that is not done).
+    /// Run again from this stage (default: the first stage that is not done); `chute
+    /// show ID` lists the job's stages, and a wrong name is answered with them.
     #[arg(long, value_name = "STAGE")]
     pub from: Option<String>,
 }
@@ -22,7 +23,9 @@ pub fn execute(cli: &Cli, args: &RetryArgs) -> Result<(), CliError> {
                 "queued again: {location} (a daemon on this host takes it at once; daemons on other hosts at their next rescan)"
             )
         }
-        Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
+        Err(error @ (ControlError::Find(_) | ControlError::UnknownStage { .. })) => {
+            return Err(CliError::usage(error));
+        }
         Err(error) => return Err(CliError::failure(error)),
     }
     Ok(())

@@ -59,6 +59,16 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
             }
         }
     }
+    if let Some(missing) = args
+        .files
+        .iter()
+        .find(|file| std::fs::symlink_metadata(file).is_err())
+    {
+        return Err(CliError::usage(format!(
+            "{} does not exist; nothing was submitted",
+            missing.display()
+        )));
+    }
     let mut submitted = Vec::new();
     for file in &args.files {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
