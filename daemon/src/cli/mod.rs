@@ -24,6 +24,19 @@ use clap::{Parser, Subcommand};
 use crate::config::{CONFIG_ENV, Config, ConfigError, SPOOL_ENV};
 use crate::spool::Spool;
 
+/// The environment, signals and exit codes, under every `--help`.
+const ENVIRONMENT_HELP: &str = "\
+Environment:
+  CHUTE_SPOOL, CHUTE_CONFIG  like --spool and --config
+  CHUTE_LOG                  log filter (default info; e.g. warn, chute=debug)
+  CHUTE_LOG_FORMAT           text (default) or json log lines
+  CHUTE_MODELS_DIR           the models folder (like models.dir)
+
+Signals (chute run): SIGTERM or SIGINT stop claiming, let running stages reach a
+checkpoint within limits.shutdown_grace, and exit 0; stopped jobs resume later.
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.";
+
 /// Exit code for runtime failures.
 pub const EXIT_FAILURE: u8 = 1;
 /// Exit code for usage and configuration errors.
@@ -31,13 +44,31 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// chute: drop files into watched folders, get finished media.
 #[derive(Debug, Parser)]
-#[command(name = "chute", version, about, propagate_version = true)]
+#[command(
+    name = "chute",
+    version,
+    about,
+    propagate_version = true,
+    after_help = ENVIRONMENT_HELP
+)]
 pub struct Cli {
     /// Configuration file (TOML). Without one, built-in defaults apply.
-    #[arg(long, global = true, env = CONFIG_ENV, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        env = CONFIG_ENV,
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub config: Option<PathBuf>,
     /// Spool root (overrides spool.root from the configuration).
-    #[arg(long, global = true, env = SPOOL_ENV, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = SPOOL_ENV,
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub spool: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
@@ -48,6 +79,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the daemon in the foreground (sd_notify under systemd).
+    #[command(after_help = ENVIRONMENT_HELP)]
     Run,
     /// Put files into an inbox safely (temporary name, then rename).
     Submit(submit::SubmitArgs),
@@ -179,5 +211,28 @@ impl Cli {
             )));
         }
         Ok((config, spool))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn help_names_the_environment_and_shows_no_empty_env_values() {
+        let mut command = Cli::command();
+        let top = command.render_long_help().to_string();
+        let run = command
+            .find_subcommand_mut("run")
+            .map(|run| run.render_long_help().to_string())
+            .unwrap_or_default();
+        for help in [&top, &run] {
+            assert!(help.contains("[env: CHUTE_SPOOL]"), "{help}");
+            assert!(!help.contains("CHUTE_SPOOL="), "{help}");
+            assert!(help.contains("CHUTE_LOG_FORMAT"), "{help}");
+        }
+        assert!(run.contains("SIGTERM"), "{run}");
     }
 }
