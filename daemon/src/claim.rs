@@ -46,6 +46,10 @@ pub enum ClaimOutcome {
         id: Uuid,
         /// Its route.
         route: String,
+        /// The input's name, as text.
+        input: String,
+        /// Its size in bytes (a folder: its total).
+        size: u64,
     },
     /// Another daemon claimed it first (or it was removed).
     Lost,
@@ -65,6 +69,7 @@ struct Prepared {
     source: PathBuf,
     name: OsString,
     route: String,
+    size: u64,
     /// Whether the route attribute was set (else this claim needs the batch sync).
     tagged: bool,
     _lock: JobLock,
@@ -160,6 +165,7 @@ impl Claimer {
                 job,
                 name: request.name,
                 route: request.route.name,
+                size: request.inspection.size,
                 _lock: lock,
             }),
             Err(error) => {
@@ -175,6 +181,8 @@ impl Claimer {
             Ok(()) => ClaimOutcome::Claimed {
                 id: prepared.job.id,
                 route: prepared.route,
+                input: crate::spool::entry::display_name(&prepared.name).0,
+                size: prepared.size,
             },
             Err(error) => {
                 let _ = fsutil::remove_tree(&prepared.job.path);

@@ -58,6 +58,9 @@ pub struct Config {
     pub providers: BTreeMap<String, provider::config::ProviderConfig>,
     /// Spending caps for paid provider calls.
     pub budget: provider::config::BudgetConfig,
+    /// The file this configuration was read from (`None`: built-in defaults).
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// A configuration problem; the message points at the line when it came from a file.
@@ -118,7 +121,9 @@ impl Config {
             path: path.to_owned(),
             source,
         })?;
-        Self::parse(&text, path)
+        let mut config = Self::parse(&text, path)?;
+        config.source = Some(path.to_owned());
+        Ok(config)
     }
 
     /// Checks what serde cannot express; each section checks itself, in file order.

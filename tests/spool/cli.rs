@@ -441,3 +441,45 @@ fn usage_mistakes_exit_2() {
         "{out:?}"
     );
 }
+
+/// The daemon's log has one line per claim (input name, size, route, job id) and per
+/// delivery (where, how long), and its ready line names the config file and routes.
+#[test]
+fn the_log_names_claims_deliveries_and_the_configuration() {
+    let spool = Spool::new(&Config::default());
+    let daemon = spool.start_daemon();
+    spool.drop_file("archive", "ledger 2026.csv", b"a,b\n1,2\n");
+    spool.wait_delivered("archive", 1, secs(20));
+    let id = spool.deliveries("archive")[0].job_id();
+    let log = daemon.log();
+    let ready = log
+        .lines()
+        .find(|line| line.contains("chute is ready."))
+        .unwrap_or_else(|| panic!("no ready line:\n{log}"));
+    assert!(
+        ready.contains(&spool.config_path.display().to_string())
+            && ready.contains("archive (passthrough)"),
+        "{ready}"
+    );
+    let claimed = log
+        .lines()
+        .find(|line| line.contains("Claimed an input."))
+        .unwrap_or_else(|| panic!("no claim line:\n{log}"));
+    assert!(
+        claimed.contains(&id)
+            && claimed.contains("ledger 2026.csv")
+            && claimed.contains("size=8")
+            && claimed.contains("route=archive"),
+        "{claimed}"
+    );
+    let delivered = log
+        .lines()
+        .find(|line| line.contains("Job delivered."))
+        .unwrap_or_else(|| panic!("no delivery line:\n{log}"));
+    assert!(
+        delivered.contains(&id)
+            && delivered.contains("outbox/archive/")
+            && delivered.contains("took="),
+        "{delivered}"
+    );
+}

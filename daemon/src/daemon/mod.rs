@@ -108,7 +108,20 @@ pub async fn run_notifying(
     })?;
     // Plugins are compiled (or taken from the cache) before the daemon says it is ready.
     let providers = Arc::new(crate::provider::Providers::load(&config, spool.root()).await);
-    tracing::info!(spool = %spool.root().display(), routes = routes.len(), pid = me.pid, "chute is ready.");
+    let route_names: Vec<String> = routes
+        .iter()
+        .map(|route| format!("{} ({})", route.name, route.pipeline.name()))
+        .collect();
+    tracing::info!(
+        spool = %spool.root().display(),
+        config = %config.source.as_deref().map_or_else(|| "built-in defaults".to_owned(), |path| path.display().to_string()),
+        routes = %route_names.join(", "),
+        whisper = %config.models.resolve(&config.transcribe.model).display(),
+        llm = %config.models.resolve(&config.summarize.model).display(),
+        plugins = providers.providers.len(),
+        pid = me.pid,
+        "chute is ready."
+    );
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     on_ready();
 
@@ -157,6 +170,9 @@ pub async fn run_notifying(
         }
     }
 
+    while let Some(finished) = running.try_join_next() {
+        log_join(finished);
+    }
     tracing::info!(
         running = running.len(),
         "Shutting down: no new claims; running stages may reach a checkpoint."

@@ -439,8 +439,14 @@ impl Intake {
             }
             for outcome in self.claimer.claim_batch(batch) {
                 match outcome {
-                    ClaimOutcome::Claimed { id, route } => {
-                        tracing::debug!(job_id = %id, %route, "Claimed an input.");
+                    ClaimOutcome::Claimed {
+                        id,
+                        route,
+                        input,
+                        size,
+                    } => {
+                        // The name is escaped: a name may hold newlines or escapes.
+                        tracing::info!(job_id = %id, %route, input = ?input, size, "Claimed an input.");
                         self.queue.push(id);
                     }
                     ClaimOutcome::Lost => {}

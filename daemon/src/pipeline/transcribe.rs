@@ -18,6 +18,9 @@ use crate::media::transcript::Transcript;
 use crate::media::whisper::{ChunkTranscript, TranscribeError, TranscribeSettings};
 use crate::spool::fsutil;
 
+/// Least wall time between two decode progress events.
+const DECODE_EVENT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// GStreamer decode of the input into `work/audio.f32` (16 kHz mono f32le).
 pub struct Decode;
 
@@ -50,8 +53,14 @@ impl Stage for Decode {
                 StageError::Transient(format!("cannot find the chute executable: {error}"))
             })?;
             let started = Instant::now();
+            // The child reports every few seconds of audio; the log gets a line at most
+            // every two seconds of wall time (a 4 h recording once wrote ~2,900).
+            let mut last_event: Option<Instant> = None;
             let info = child::decode_in_child(&executable, &input, &output, &limits, |seconds| {
-                context.progress(50, &format!("decoded {seconds:.0} s of audio"));
+                if last_event.is_none_or(|at| at.elapsed() >= DECODE_EVENT_EVERY) {
+                    last_event = Some(Instant::now());
+                    context.progress(50, &format!("decoded {seconds:.0} s of audio"));
+                }
             })
             .await
             .map_err(decode_failure)?;

@@ -257,7 +257,10 @@ impl Runner {
             }
         }
         let location = self.delivery(job, record).complete(state, duplicate_of)?;
-        tracing::info!(%location, "Job delivered.");
+        let took = (Utc::now() - record.claimed_at)
+            .to_std()
+            .unwrap_or_default();
+        tracing::info!(%location, took = ?took, "Job delivered.");
         Ok(RunOutcome::Done(location))
     }
 
