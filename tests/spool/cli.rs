@@ -483,3 +483,33 @@ fn the_log_names_claims_deliveries_and_the_configuration() {
         "{delivered}"
     );
 }
+
+/// `chute show` lists how long each stage took and the delivered files.
+#[test]
+fn show_lists_stage_durations_and_delivered_files() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = InProcessDaemon::start(&spool);
+    spool.drop_file("archive", "notes.txt", b"remember the milk\n");
+    spool.wait_delivered("archive", 1, secs(20));
+    let id = spool.deliveries("archive")[0].job_id();
+    let out = spool.cli(["show", id.as_str()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let stage_line = out
+        .stdout
+        .lines()
+        .find(|line| line.trim_start().starts_with("passthrough"))
+        .unwrap_or_else(|| panic!("no passthrough stage: {out:?}"));
+    assert!(
+        stage_line.contains("done") && stage_line.trim_end().ends_with(" s"),
+        "{stage_line}"
+    );
+    let files: Vec<&str> = out
+        .stdout
+        .lines()
+        .skip_while(|line| *line != "files")
+        .skip(1)
+        .take_while(|line| line.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert!(files.contains(&"notes.txt"), "{out:?}");
+}

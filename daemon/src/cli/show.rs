@@ -47,10 +47,39 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
             );
         }
     }
+    if let Some(result) = &details.result {
+        if let Some(files) = result.get("files").and_then(|v| v.as_array()) {
+            println!("files");
+            for file in files.iter().filter_map(|file| file.as_str()) {
+                println!("  {}", file.escape_debug());
+            }
+        }
+        for warning in result
+            .get("warnings")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            println!(
+                "warning   {}: {} ({})",
+                warning["stage"].as_str().unwrap_or("?"),
+                warning["reason"].as_str().unwrap_or(""),
+                warning["hint"].as_str().unwrap_or("")
+            );
+        }
+    }
     println!("stages");
     for stage in &details.stages {
+        let took = match (stage.started_at, stage.finished_at) {
+            (Some(started), Some(finished)) => {
+                let seconds = (finished - started).num_milliseconds() as f64 / 1000.0;
+                format!("{seconds:.1} s")
+            }
+            (Some(_), None) => "running".to_owned(),
+            _ => String::new(),
+        };
         println!(
-            "  {:<14} {:<8} attempts {}",
+            "  {:<14} {:<8} attempts {:<3} {took}",
             stage.name,
             format!("{:?}", stage.status).to_lowercase(),
             stage.attempts
