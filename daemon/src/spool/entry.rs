@@ -76,6 +76,10 @@ pub enum Rejection {
     /// The dropped folder is too large a tree.
     #[error("the folder has more than {MAX_TREE_ENTRIES} entries")]
     TreeTooLarge,
+    /// Part of a dropped folder cannot be read, and never will be as it is (no
+    /// permission, a path longer than the system allows, a loop).
+    #[error("part of the folder cannot be read: {0}")]
+    Unreadable(String),
 }
 
 impl Rejection {
@@ -97,6 +101,9 @@ impl Rejection {
                 "drop a single file, or use a route that takes folders"
             }
             Rejection::TreeTooLarge => "split the folder into several inputs",
+            Rejection::Unreadable(_) => {
+                "give the chute user read access to every file and folder inside, keep paths under 4,096 bytes, and drop it again"
+            }
         }
     }
 }
@@ -149,7 +156,14 @@ pub fn inspect(path: &Path, route: &EntryLimits<'_>) -> io::Result<Inspection> {
             inspection.verdict = Err(Rejection::DirectoryNotAllowed);
             return Ok(inspection);
         }
-        walk_tree(path, &mut inspection)?;
+        if let Err(error) = walk_tree(path, &mut inspection) {
+            if !is_permanent(&error) {
+                return Err(error);
+            }
+            // Retrying would fail the same way at every rescan: refuse it with a reason.
+            inspection.verdict = Err(Rejection::Unreadable(error.to_string()));
+            return Ok(inspection);
+        }
     }
     if inspection.verdict.is_ok() {
         inspection.verdict = check_route_limits(path, &inspection, route);
@@ -174,6 +188,16 @@ fn classify(meta: &Metadata) -> Result<InputKind, Rejection> {
     } else {
         Ok(InputKind::File)
     }
+}
+
+/// Errors that reading an entry again will meet again: no permission, a name or path
+/// too long for the system, a symlink loop.
+fn is_permanent(error: &io::Error) -> bool {
+    use rustix::io::Errno;
+    error.kind() == io::ErrorKind::PermissionDenied
+        || [Errno::NAMETOOLONG, Errno::LOOP, Errno::ACCESS, Errno::PERM]
+            .iter()
+            .any(|errno| error.raw_os_error() == Some(errno.raw_os_error()))
 }
 
 fn walk_tree(root: &Path, inspection: &mut Inspection) -> io::Result<()> {
@@ -356,6 +380,44 @@ mod tests {
         let (text, hex) = display_name(name);
         assert_eq!(text, "a\u{fffd}b");
         assert_eq!(hex.as_deref(), Some("61ff62"));
+    }
+
+    #[test]
+    fn a_folder_nested_past_the_path_limit_is_refused_with_a_reason() {
+        use rustix::fs::{CWD, Mode, OFlags, mkdirat, openat};
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("deep");
+        std::fs::create_dir(&folder).unwrap();
+        // 20 levels of 250-byte names: a path of over 5,000 bytes, made relative to
+        // open folders (no single call sees the whole path).
+        let name = "d".repeat(250);
+        let mut current = openat(
+            CWD,
+            &folder,
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+        for _ in 0..20 {
+            mkdirat(&current, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
+            current = openat(
+                &current,
+                name.as_str(),
+                OFlags::DIRECTORY | OFlags::RDONLY,
+                Mode::empty(),
+            )
+            .unwrap();
+        }
+        let limits = EntryLimits {
+            allow_directories: true,
+            ..EntryLimits::default()
+        };
+        let verdict = inspect(&folder, &limits).unwrap().verdict;
+        assert!(
+            matches!(&verdict, Err(Rejection::Unreadable(why)) if why.contains("too long")),
+            "{verdict:?}"
+        );
+        std::fs::remove_dir_all(&folder).unwrap();
     }
 
     #[test]
