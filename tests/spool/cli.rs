@@ -513,3 +513,35 @@ fn show_lists_stage_durations_and_delivered_files() {
         .collect();
     assert!(files.contains(&"notes.txt"), "{out:?}");
 }
+
+/// With no daemon on the spool, `jobs` and `submit --wait` say so instead of showing
+/// work that will never move; with one running they say nothing of the kind.
+#[test]
+fn the_cli_says_when_no_daemon_is_running() {
+    let spool = Spool::new(&Config::default());
+    let daemon = InProcessDaemon::start(&spool);
+    let out = spool.cli(["jobs"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(!out.stderr.contains("no daemon"), "{out:?}");
+    drop(daemon);
+
+    let out = spool.cli(["jobs"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(out.stderr.contains("no daemon is running"), "{out:?}");
+    let file = spool.outside.join("waits.bin");
+    fs::write(&file, random_bytes(10)).unwrap();
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "archive".as_ref(),
+        "--wait".as_ref(),
+        "--timeout".as_ref(),
+        "1s".as_ref(),
+        file.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("no daemon is running") && out.stderr.contains("waiting to be claimed"),
+        "{out:?}"
+    );
+}

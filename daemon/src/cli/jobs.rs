@@ -44,7 +44,8 @@ impl StateFilter {
 
 /// Prints the jobs as a table or JSON.
 pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
-    let (_, spool) = cli.spool()?;
+    let (config, spool) = cli.spool()?;
+    super::warn_if_no_daemon(&config, &spool);
     let mut jobs: Vec<_> = catalog::list(&spool)
         .map_err(CliError::failure)?
         .into_iter()

@@ -214,6 +214,18 @@ impl Cli {
     }
 }
 
+/// Tells the user on stderr when no daemon runs on `spool`: queued and running jobs
+/// then do not move, and a listing that shows them `running` would mislead.
+pub fn warn_if_no_daemon(config: &Config, spool: &Spool) {
+    let daemons = crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease);
+    if daemons.is_empty() {
+        eprintln!(
+            "chute: no daemon is running on {}: nothing is claimed or processed until `chute run` (or the chute service) starts",
+            spool.root().display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -94,6 +94,7 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     if !args.wait {
         return Ok(());
     }
+    super::warn_if_no_daemon(&config, &spool);
     super::submit_wait::follow(&spool, submitted, args.timeout)
 }
 

@@ -19,7 +19,8 @@ pub struct WatchArgs {
 
 /// Shows a bar per live job until interrupted (or until the one job ends).
 pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
-    let (_, spool) = cli.spool()?;
+    let (config, spool) = cli.spool()?;
+    super::warn_if_no_daemon(&config, &spool);
     let only = match &args.id {
         Some(query) => Some(
             catalog::find(&spool, query)

@@ -143,6 +143,29 @@ impl Liveness {
     }
 }
 
+/// The daemons running on this spool, as their `daemons/` records say (this host:
+/// the process is alive; other hosts: the record is younger than `lease`).
+pub fn live_daemons(daemons_dir: &Path, lease: Duration) -> Vec<DaemonRecord> {
+    let liveness = Liveness::new(daemons_dir, lease);
+    let Ok(entries) = std::fs::read_dir(daemons_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|entry| {
+            entry.file_name().to_str().is_some_and(|name| {
+                name.ends_with(".json") && !name.ends_with(".keys.json") && !name.starts_with('.')
+            })
+        })
+        .filter_map(|entry| {
+            fsutil::read_json::<DaemonRecord>(&entry.path())
+                .ok()
+                .flatten()
+        })
+        .filter(|record| liveness.is_alive(&record.owner))
+        .collect()
+}
+
 /// Removes the `daemons/` records (and key-health files beside them) of daemons of
 /// this host that are gone: killed without a clean exit, or from an earlier boot.
 /// Records of other hosts are left to their owners (they may only be partitioned).
