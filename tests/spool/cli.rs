@@ -451,6 +451,10 @@ fn the_log_names_claims_deliveries_and_the_configuration() {
     spool.drop_file("archive", "ledger 2026.csv", b"a,b\n1,2\n");
     spool.wait_delivered("archive", 1, secs(20));
     let id = spool.deliveries("archive")[0].job_id();
+    // The delivery line is written just after the folder appears.
+    spool.wait_until(secs(10), "the delivery in the log", || {
+        daemon.log().contains("Job delivered.")
+    });
     let log = daemon.log();
     let ready = log
         .lines()
