@@ -160,6 +160,17 @@ impl ProviderConfig {
                 setting: setting.clone(),
             });
         }
+        if let Some((setting, known)) = self
+            .settings
+            .keys()
+            .find_map(|setting| near_miss(setting).map(|known| (setting.clone(), known)))
+        {
+            return Err(ProviderConfigError::NearMiss {
+                name,
+                setting,
+                known,
+            });
+        }
         if !self.sha256.is_empty()
             && (self.sha256.len() != 64 || !self.sha256.chars().all(|c| c.is_ascii_hexdigit()))
         {
@@ -184,6 +195,31 @@ impl ProviderConfig {
         }
         Ok(())
     }
+}
+
+/// The keys of a `[providers.NAME]` table that chute itself reads.
+const PROVIDER_KEYS: [&str; 9] = [
+    "plugin",
+    "base_url",
+    "keys",
+    "allow_hosts",
+    "requests_per_minute",
+    "requests_per_day",
+    "max_concurrent_polls",
+    "sha256",
+    "prices",
+];
+
+/// The key of chute's own that `setting` is a likely typo of (a plugin setting is free
+/// to be any other name).
+fn near_miss(setting: &str) -> Option<&'static str> {
+    let normalized = setting.to_ascii_lowercase().replace('-', "_");
+    PROVIDER_KEYS.into_iter().find(|known| {
+        *known != setting
+            && (normalized == *known
+                || strsim::damerau_levenshtein(&normalized, known) <= 2
+                || strsim::normalized_levenshtein(&normalized, known) >= 0.85)
+    })
 }
 
 /// `[budget]`: caps on what paid provider calls may cost (prices per provider).
@@ -269,6 +305,17 @@ pub enum ProviderConfigError {
         /// The setting's name.
         setting: String,
     },
+    /// A setting is named almost like one of chute's own keys: a typo, which would
+    /// otherwise be handed to the plugin and silently ignored.
+    #[error("providers.{name}.{setting} is not a key chute knows; did you mean {known}?")]
+    NearMiss {
+        /// The provider.
+        name: String,
+        /// The setting as written.
+        setting: String,
+        /// The key it resembles.
+        known: &'static str,
+    },
     /// The checksum is not a sha256.
     #[error("providers.{0}.sha256 must be 64 hex digits")]
     Sha256(String),
@@ -285,4 +332,30 @@ pub enum ProviderConfigError {
         /// The priced operation.
         operation: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn near_misses_of_chutes_own_keys_are_errors_and_plugin_settings_are_not() {
+        let with = |line: &str| {
+            let text =
+                format!("[providers.gemini]\nbase_url = \"https://example.invalid\"\n{line}\n");
+            crate::config::Config::parse(&text, std::path::Path::new("chute.toml"))
+        };
+        let error = with("request_per_minute = 10").expect_err("a typo is refused");
+        let message = error.to_string();
+        assert!(
+            message.contains("request_per_minute") && message.contains("requests_per_minute"),
+            "{message}"
+        );
+        assert!(with("base-url = \"https://x.invalid\"").is_err());
+        for setting in [
+            "model = \"gemini-2.5-flash\"",
+            "voice = \"Kore\"",
+            "region = \"eu\"",
+        ] {
+            assert!(with(setting).is_ok(), "{setting} was refused");
+        }
+    }
 }
