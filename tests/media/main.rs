@@ -357,12 +357,7 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
     let staging = dir.path().join("staging");
     std::fs::create_dir(&staging).unwrap();
     for (index, sentence) in SENTENCES.iter().take(3).enumerate() {
-        let wav = staging.join(format!("clip{index}.wav"));
-        run(
-            "espeak-ng",
-            &["-s", "140", "-w", wav.to_str().unwrap(), sentence],
-        );
-        std::fs::rename(&wav, inbox.join(format!("clip{index}.wav"))).unwrap();
+        drop_speech(&staging, &inbox, &format!("clip{index}.wav"), sentence);
     }
     std::fs::write(staging.join("broken.mp3"), b"ID3 this is not really an mp3").unwrap();
     std::fs::rename(staging.join("broken.mp3"), inbox.join("broken.mp3")).unwrap();
@@ -471,12 +466,7 @@ fn kill_during_transcribe_does_not_decode_again() {
     let mut daemon = start(Some(&slow));
     let inbox = spool.join("inbox/audio");
     wait_for("the inbox", 30, || inbox.is_dir());
-    let wav = dir.path().join("note.wav");
-    run(
-        "espeak-ng",
-        &["-s", "140", "-w", wav.to_str().unwrap(), SENTENCES[1]],
-    );
-    std::fs::rename(&wav, inbox.join("note.wav")).unwrap();
+    drop_speech(dir.path(), &inbox, "note.wav", SENTENCES[1]);
     let transcribing = || -> bool {
         let Ok(jobs) = std::fs::read_dir(spool.join("jobs")) else {
             return false;
@@ -513,6 +503,19 @@ fn kill_during_transcribe_does_not_decode_again() {
         chute::media::transcript::word_error_rate(SENTENCES[1], &text) <= 0.35,
         "{text:?}"
     );
+}
+
+/// espeak-ng (at 140 words a minute, which tiny.en follows well) says `text` into
+/// `staging/<name>`, which is then renamed into `inbox` whole; returns its seconds.
+fn drop_speech(staging: &Path, inbox: &Path, name: &str, text: &str) -> f64 {
+    let wav = staging.join(name);
+    run(
+        "espeak-ng",
+        &["-s", "140", "-w", wav.to_str().unwrap(), text],
+    );
+    let seconds = wav_seconds(&wav);
+    std::fs::rename(&wav, inbox.join(name)).unwrap();
+    seconds
 }
 
 /// Starts `chute run` on `spool` (with `config`, if any) and the test models.
@@ -603,13 +606,8 @@ fn kill_mid_transcription_resumes_after_the_last_finished_chunk() {
     wait_for("the inbox", 30, || inbox.is_dir());
     // About 100 s of speech: four 30 s chunks.
     let script = vec![SENTENCES.join(" "); 5].join(" ");
-    let wav = dir.path().join("long.wav");
-    run(
-        "espeak-ng",
-        &["-s", "140", "-w", wav.to_str().unwrap(), &script],
-    );
-    assert!(wav_seconds(&wav) > 70.0, "{} s", wav_seconds(&wav));
-    std::fs::rename(&wav, inbox.join("long.wav")).unwrap();
+    let seconds = drop_speech(dir.path(), &inbox, "long.wav", &script);
+    assert!(seconds > 70.0, "{seconds} s");
     let first_chunk = || {
         std::fs::read_dir(spool.join("jobs"))
             .ok()?
@@ -688,12 +686,7 @@ fn audio_still_decodes_after_the_binary_is_replaced_in_place() {
     std::fs::copy(env!("CARGO_BIN_EXE_chute"), &upgrade).unwrap();
     std::fs::rename(&upgrade, &installed).unwrap();
 
-    let wav = dir.path().join("note.wav");
-    run(
-        "espeak-ng",
-        &["-s", "140", "-w", wav.to_str().unwrap(), SENTENCES[2]],
-    );
-    std::fs::rename(&wav, inbox.join("note.wav")).unwrap();
+    drop_speech(dir.path(), &inbox, "note.wav", SENTENCES[2]);
     let failed = spool.join("failed/audio");
     let outbox = spool.join("outbox/audio");
     wait_for("the job to end", 120, || {
@@ -752,12 +745,7 @@ fn a_missing_configured_model_fails_the_job_and_is_not_replaced() {
     );
     let inbox = spool.join("inbox/audio");
     wait_for("the inbox", 30, || inbox.is_dir());
-    let wav = dir.path().join("note.wav");
-    run(
-        "espeak-ng",
-        &["-s", "140", "-w", wav.to_str().unwrap(), SENTENCES[0]],
-    );
-    std::fs::rename(&wav, inbox.join("note.wav")).unwrap();
+    drop_speech(dir.path(), &inbox, "note.wav", SENTENCES[0]);
     let failed = spool.join("failed/audio");
     wait_for("the failure", 120, || {
         std::fs::read_dir(&failed).is_ok_and(|mut d| d.next().is_some())

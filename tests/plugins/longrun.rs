@@ -7,7 +7,7 @@ use std::path::Path;
 
 use crate::fake_gemini::{FakeGemini, KeyMode, TINY_MP4};
 use crate::harness::built_plugins;
-use crate::spool_harness::{Config, Route, Spool, secs, wait_until};
+use crate::spool_harness::{Config, Daemon, Route, Spool, secs, wait_until};
 
 const KEY: &str = "AIzaSyFAKE-longrun-key-33333333333333";
 
@@ -58,6 +58,26 @@ fn clips_spool(fake: &FakeGemini, settings: &str) -> Spool {
     )
     .unwrap();
     spool
+}
+
+/// A fake whose operations finish after one poll (changed by `setup` before use), a
+/// `clips` spool polling every 200 ms, its daemon, and one video request `name`
+/// asking for `prompt`.
+fn one_video_job(
+    setup: impl FnOnce(&FakeGemini),
+    name: &str,
+    prompt: &str,
+) -> (tokio::runtime::Runtime, FakeGemini, Spool, Daemon) {
+    let runtime = runtime();
+    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
+    fake.polls_until_done(1);
+    setup(&fake);
+    let spool = clips_spool(&fake, "poll_ms = \"200\"\n");
+    let daemon = spool.start_daemon();
+    let request =
+        format!("kind = \"video\"\nprompt = \"{prompt}\"\nproviders = [\"gemini-lite\"]\n");
+    spool.drop_file("clips", name, request.as_bytes());
+    (runtime, fake, spool, daemon)
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -192,18 +212,10 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
 
 #[test]
 fn a_retried_job_submits_a_new_operation_instead_of_polling_the_failed_one() {
-    let runtime = runtime();
-    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
-    fake.polls_until_done(1);
-    fake.fail_operations(true);
-
-    let spool = clips_spool(&fake, "poll_ms = \"200\"\n");
-
-    let daemon = spool.start_daemon();
-    spool.drop_file(
-        "clips",
+    let (_runtime, fake, spool, daemon) = one_video_job(
+        |fake| fake.fail_operations(true),
         "tide.toml",
-        b"kind = \"video\"\nprompt = \"Tide pools at dawn\"\nproviders = [\"gemini-lite\"]\n",
+        "Tide pools at dawn",
     );
     wait_until(secs(60), "the job fails", || {
         spool.failed_count("clips") == 1
@@ -239,18 +251,8 @@ fn a_retried_job_submits_a_new_operation_instead_of_polling_the_failed_one() {
 /// (generate runs once per attempt budget; the video path waits out outages itself).
 #[test]
 fn a_failed_download_is_retried_from_the_saved_handle_without_a_second_submit() {
-    let runtime = runtime();
-    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
-    fake.polls_until_done(1);
-    fake.fail_downloads(1);
-
-    let spool = clips_spool(&fake, "poll_ms = \"200\"\n");
-    let daemon = spool.start_daemon();
-    spool.drop_file(
-        "clips",
-        "surf.toml",
-        b"kind = \"video\"\nprompt = \"Surf at noon\"\nproviders = [\"gemini-lite\"]\n",
-    );
+    let (_runtime, fake, spool, daemon) =
+        one_video_job(|fake| fake.fail_downloads(1), "surf.toml", "Surf at noon");
     wait_until(secs(90), "the job ends", || {
         spool.delivered_count("clips") + spool.failed_count("clips") == 1
     });
