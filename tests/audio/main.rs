@@ -289,6 +289,15 @@ fn twenty_audio_jobs_load_each_model_once_and_take_turns_on_the_lease() {
         );
         assert_eq!(outputs["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");
     }
+    // Jobs queued behind the lease say so, naming the holder, instead of a bare 0 %.
+    let waited = spool
+        .deliveries("audio")
+        .iter()
+        .flat_map(|outcome| outcome.events().clone())
+        .filter_map(|event| event["message"].as_str().map(str::to_owned))
+        .filter(|message| message.starts_with("waiting for the") && message.contains(", held by "))
+        .count();
+    assert!(waited > 0, "no job reported waiting for the native lease");
     let events = model_events(&log);
     assert_eq!(
         events,

@@ -516,6 +516,14 @@ fn show_lists_stage_durations_and_delivered_files() {
         .map(str::trim)
         .collect();
     assert!(files.contains(&"notes.txt"), "{out:?}");
+    // result.json's events end with the delivery finishing.
+    let events = spool.deliveries("archive")[0].events().clone();
+    let last = events.last().unwrap();
+    assert_eq!(
+        (last["stage"].as_str(), last["message"].as_str()),
+        (Some("deliver"), Some("finished")),
+        "{events:#?}"
+    );
 }
 
 /// With no daemon on the spool, `jobs` and `submit --wait` say so instead of showing

@@ -207,6 +207,20 @@ impl<'a> Delivery<'a> {
                 .map(|name| entry::display_name(&name).0)
                 .collect();
             files.sort();
+            // result.json's events end with the delivery itself: it is finished once
+            // this folder appears (the same line then goes to events.jsonl).
+            let mut events = records::recent_events(job);
+            if events
+                .last()
+                .is_none_or(|last| last.stage != STAGE || last.message != "finished")
+            {
+                events.push(crate::job::Event {
+                    ts: Utc::now(),
+                    stage: STAGE.to_owned(),
+                    percent: 100,
+                    message: "finished".to_owned(),
+                });
+            }
             Ok(ResultFile {
                 job: record.clone(),
                 state: JobStatus::Done,
@@ -215,7 +229,7 @@ impl<'a> Delivery<'a> {
                 stages: stage_summaries(state),
                 duplicate_of,
                 warnings: warnings(state),
-                events: records::recent_events(job),
+                events,
             })
         })
     }

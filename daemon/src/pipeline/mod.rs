@@ -261,6 +261,30 @@ impl StageContext {
         })
     }
 
+    /// Waits for the native lease (for work on a `kind` model), telling the job's
+    /// events who holds it meanwhile; ends at once on a cancel or a stop.
+    pub async fn native_lease(
+        &self,
+        kind: lease::ModelKind,
+    ) -> Result<native::NativeLease<'_>, StageError> {
+        if let Some(holder) = self.natives.lease_holder() {
+            let model = match kind {
+                lease::ModelKind::Whisper => "the speech model",
+                lease::ModelKind::Llama => "the language model",
+            };
+            let (job, stage) = holder.split_once('/').unwrap_or((holder.as_str(), ""));
+            let short = job.get(job.len().saturating_sub(8)..).unwrap_or(job);
+            self.progress(
+                0,
+                &format!("waiting for {model}, held by {short} ({stage})"),
+            );
+        }
+        Ok(self
+            .signals()
+            .run(self.natives.lease(self.holder(), kind))
+            .await?)
+    }
+
     /// The per-item checkpoints of this stage (for stages that fan out).
     pub fn items(&self) -> crate::job::ItemCheckpoints {
         self.job.items(self.stage, self.config.spool.fsync)

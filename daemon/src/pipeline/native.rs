@@ -28,6 +28,8 @@ use crate::summary::worker::{LlamaWorker, WorkerFailure, WorkerSpec};
 pub struct NativeModels {
     lease: Lease,
     holders: AtomicUsize,
+    /// `<job id>/<stage>` of the lease's holder, for the status of jobs waiting for it.
+    holder: std::sync::Mutex<Option<String>>,
     resident: Mutex<Resident>,
     budget: NativeConfig,
     counters: Counters,
@@ -55,6 +57,7 @@ struct Resident {
 pub struct NativeLease<'a> {
     _grant: Grant<'a>,
     holders: &'a AtomicUsize,
+    current: &'a std::sync::Mutex<Option<String>>,
     holder: String,
 }
 
@@ -62,6 +65,10 @@ impl Drop for NativeLease<'_> {
     fn drop(&mut self) {
         // Logged before the grant is handed on, so the log shows takes and returns in order.
         self.holders.fetch_sub(1, Ordering::SeqCst);
+        *self
+            .current
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
         tracing::info!(holder = %self.holder, "Native lease returned.");
     }
 }
@@ -78,6 +85,7 @@ impl NativeModels {
         Self {
             lease: Lease::default(),
             holders: AtomicUsize::new(0),
+            holder: std::sync::Mutex::new(None),
             resident: Mutex::new(Resident::default()),
             budget,
             counters: Counters::default(),
@@ -99,11 +107,24 @@ impl NativeModels {
             tracing::error!(holders, "The native lease has more than one holder.");
         }
         tracing::info!(%holder, "Native lease taken.");
+        *self
+            .holder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(holder.clone());
         NativeLease {
             _grant: grant,
             holders: &self.holders,
+            current: &self.holder,
             holder,
         }
+    }
+
+    /// Who holds the native lease now (`<job id>/<stage>`), if anyone.
+    pub fn lease_holder(&self) -> Option<String> {
+        self.holder
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn footprint(&self, model: &Path) -> u64 {

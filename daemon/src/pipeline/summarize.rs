@@ -62,15 +62,7 @@ impl Stage for Summarize {
                 ));
             }
             let started = Instant::now();
-            // Waiting for the lease ends at once on a cancel or a stop.
-            let lease = context
-                .signals()
-                .run(
-                    context
-                        .natives
-                        .lease(context.holder(), super::lease::ModelKind::Llama),
-                )
-                .await?;
+            let lease = context.native_lease(super::lease::ModelKind::Llama).await?;
             let lease_wait = started.elapsed().as_secs_f64();
             let work = async {
                 let mut worker = context

@@ -128,14 +128,9 @@ impl Stage for Transcribe {
             // configured model that is missing is an error, never silently replaced.
             let fallback = (settings.model == TranscribeConfig::default().model)
                 .then(|| models_dir.join("ct2/whisper-tiny.en"));
-            // Waiting for the lease ends at once on a cancel or a stop.
             let signals = context.signals();
-            let lease = signals
-                .run(
-                    context
-                        .natives
-                        .lease(context.holder(), super::lease::ModelKind::Whisper),
-                )
+            let lease = context
+                .native_lease(super::lease::ModelKind::Whisper)
                 .await?;
             let model = context
                 .natives
