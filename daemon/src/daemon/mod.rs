@@ -239,7 +239,7 @@ fn spawn_daemon_heartbeat(
         loop {
             ticker.tick().await;
             let daemons = spool.daemons();
-            let health_path = spool.key_health(&record.owner.record_name());
+            let health_path = spool.key_health(&record.owner);
             let record = record.clone();
             // Key health (by fingerprint) for `chute doctor`, next to the daemon record.
             let health = providers.key_health();

@@ -95,13 +95,10 @@ impl Spool {
         self.daemons().join(name)
     }
 
-    /// `daemons/<host>--<pid>.keys.json`: the key health (keys by fingerprint only) a
-    /// daemon publishes beside its record `record_name`, read by `chute doctor`.
-    pub fn key_health(&self, record_name: &str) -> PathBuf {
-        self.daemon_file(&format!(
-            "{}.keys.json",
-            record_name.trim_end_matches(".json")
-        ))
+    /// `daemons/<host>--<pid>.keys.json`: the key health (keys by fingerprint only)
+    /// daemon `owner` publishes beside its record, read by `chute doctor`.
+    pub fn key_health(&self, owner: &owner::Owner) -> PathBuf {
+        self.daemon_file(&owner.key_health_name())
     }
 
     /// `jobs/.restoring-<id>/`: a failed job being put back by `chute retry` (hidden,

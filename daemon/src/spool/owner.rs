@@ -65,6 +65,35 @@ impl Owner {
     pub fn record_name(&self) -> String {
         format!("{}--{}.json", self.host.replace(['/', '\0'], "_"), self.pid)
     }
+
+    /// The file name of the key health this daemon publishes beside its record.
+    pub fn key_health_name(&self) -> String {
+        key_health_name(&self.record_name())
+    }
+}
+
+/// `<host>--<pid>.keys.json` beside the record `<host>--<pid>.json`.
+fn key_health_name(record_name: &str) -> String {
+    format!("{}.keys.json", record_name.trim_end_matches(".json"))
+}
+
+/// Every daemon record in `daemons_dir` that parses, with its file name (key-health
+/// files and hidden temporaries are not records).
+fn daemon_records(daemons_dir: &Path) -> Vec<(String, DaemonRecord)> {
+    let Ok(entries) = std::fs::read_dir(daemons_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_owned();
+            if !name.ends_with(".json") || name.ends_with(".keys.json") || name.starts_with('.') {
+                return None;
+            }
+            let record = fsutil::read_json::<DaemonRecord>(&entry.path()).ok()??;
+            Some((name, record))
+        })
+        .collect()
 }
 
 fn boot_id() -> String {
@@ -147,21 +176,9 @@ impl Liveness {
 /// the process is alive; other hosts: the record is younger than `lease`).
 pub fn live_daemons(daemons_dir: &Path, lease: Duration) -> Vec<DaemonRecord> {
     let liveness = Liveness::new(daemons_dir, lease);
-    let Ok(entries) = std::fs::read_dir(daemons_dir) else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter(|entry| {
-            entry.file_name().to_str().is_some_and(|name| {
-                name.ends_with(".json") && !name.ends_with(".keys.json") && !name.starts_with('.')
-            })
-        })
-        .filter_map(|entry| {
-            fsutil::read_json::<DaemonRecord>(&entry.path())
-                .ok()
-                .flatten()
-        })
+    daemon_records(daemons_dir)
+        .into_iter()
+        .map(|(_, record)| record)
         .filter(|record| liveness.is_alive(&record.owner))
         .collect()
 }
@@ -173,26 +190,14 @@ pub fn live_daemons(daemons_dir: &Path, lease: Duration) -> Vec<DaemonRecord> {
 pub fn prune_dead_records(daemons_dir: &Path) -> usize {
     let me = Owner::current();
     let liveness = Liveness::new(daemons_dir, Duration::ZERO);
-    let Ok(entries) = std::fs::read_dir(daemons_dir) else {
-        return 0;
-    };
     let mut removed = 0;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.ends_with(".json") || name.ends_with(".keys.json") || name.starts_with('.') {
-            continue;
-        }
-        let Ok(Some(record)) = fsutil::read_json::<DaemonRecord>(&entry.path()) else {
-            continue;
-        };
+    for (name, record) in daemon_records(daemons_dir) {
         let owner = &record.owner;
         let ours = owner.host == me.host;
         let gone = owner.boot_id != me.boot_id || !liveness.is_alive(owner);
         if ours && gone && owner.record_name() == name {
-            let keys = daemons_dir.join(format!("{}.keys.json", name.trim_end_matches(".json")));
-            let _ = std::fs::remove_file(keys);
-            if std::fs::remove_file(entry.path()).is_ok() {
+            let _ = std::fs::remove_file(daemons_dir.join(owner.key_health_name()));
+            if std::fs::remove_file(daemons_dir.join(&name)).is_ok() {
                 removed += 1;
             }
         }
@@ -262,10 +267,7 @@ mod tests {
             )
             .unwrap();
         }
-        let dead_keys = dir.path().join(format!(
-            "{}.keys.json",
-            dead.record_name().trim_end_matches(".json")
-        ));
+        let dead_keys = dir.path().join(dead.key_health_name());
         std::fs::write(&dead_keys, b"{}").unwrap();
         assert_eq!(prune_dead_records(dir.path()), 2);
         assert!(!dead_keys.exists());
