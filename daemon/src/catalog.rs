@@ -54,6 +54,17 @@ pub struct JobDetails {
     pub result: Option<serde_json::Value>,
 }
 
+impl JobDetails {
+    /// The optional stages that failed, as its result.json lists them.
+    pub fn warnings(&self) -> Vec<crate::deliver::Warning> {
+        self.result
+            .as_ref()
+            .and_then(|result| result.get("warnings"))
+            .and_then(|warnings| serde_json::from_value(warnings.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// Where a job was found.
 #[derive(Debug, Clone)]
 pub enum Found {
@@ -155,7 +166,9 @@ pub fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
     })
 }
 
-fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
+/// Details of one ended job folder in outbox/ or failed/ (`None` when it holds no
+/// readable result.json or error.json).
+pub fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
     let location = spool.relative(folder);
     if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&folder.join("result.json")) {
         let raw = fsutil::read_json::<serde_json::Value>(&folder.join("result.json"))

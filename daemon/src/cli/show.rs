@@ -54,17 +54,10 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
                 println!("  {}", file.escape_debug());
             }
         }
-        for warning in result
-            .get("warnings")
-            .and_then(|v| v.as_array())
-            .into_iter()
-            .flatten()
-        {
+        for warning in details.warnings() {
             println!(
                 "warning   {}: {} ({})",
-                warning["stage"].as_str().unwrap_or("?"),
-                warning["reason"].as_str().unwrap_or(""),
-                warning["hint"].as_str().unwrap_or("")
+                warning.stage, warning.reason, warning.hint
             );
         }
     }

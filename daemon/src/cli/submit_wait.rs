@@ -15,10 +15,9 @@ use uuid::Uuid;
 
 use super::CliError;
 use crate::catalog;
-use crate::deliver::{ErrorFile, ResultFile};
 use crate::job::{self, JobDir, JobRecord, JobStatus};
+use crate::spool::Spool;
 use crate::spool::entry::{self, InputKind};
-use crate::spool::{Spool, fsutil};
 
 /// How often the spool is looked at.
 const POLL: Duration = Duration::from_millis(200);
@@ -46,8 +45,8 @@ enum Seen {
     Waiting,
     /// Claimed, running or queued: a one-line description.
     Live(Uuid, String),
-    /// Ended: its id, final state and folder (relative to the spool).
-    Ended(Uuid, JobStatus, String),
+    /// Ended, with what its result.json or error.json says.
+    Ended(Box<catalog::JobDetails>),
 }
 
 /// One input being followed.
@@ -107,10 +106,16 @@ pub fn follow(
         let mut still = Vec::with_capacity(pending.len());
         for mut follow in pending {
             match look(spool, &mut follow) {
-                Seen::Ended(id, state, location) => {
-                    println!("{id} {} {location}", state.name());
-                    warn_about_skipped_stages(spool, &location);
-                    not_done += usize::from(state != JobStatus::Done);
+                Seen::Ended(details) => {
+                    let summary = &details.summary;
+                    println!(
+                        "{} {} {}",
+                        summary.id,
+                        summary.state.name(),
+                        summary.location
+                    );
+                    warn_about_skipped_stages(&details);
+                    not_done += usize::from(summary.state != JobStatus::Done);
                 }
                 Seen::Live(id, now) => {
                     follow.job = Some(id);
@@ -161,11 +166,17 @@ fn look(spool: &Spool, follow: &mut Follow) -> Seen {
             let dir = JobDir::new(id, spool.job_dir(id));
             catalog::live_details(spool, &dir)
         }
+        // Only job.json is read to find the claim; the details come for that one job.
         None => job::list_job_dirs(&spool.jobs())
             .unwrap_or_default()
             .into_iter()
-            .filter_map(|dir| catalog::live_details(spool, &dir))
-            .find(|details| follow.claimed_by(&details.job)),
+            .find(|dir| {
+                dir.read_record()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|record| follow.claimed_by(&record))
+            })
+            .and_then(|dir| catalog::live_details(spool, &dir)),
     };
     if let Some(details) = live {
         let summary = &details.summary;
@@ -178,13 +189,13 @@ fn look(spool: &Spool, follow: &mut Follow) -> Seen {
         return Seen::Live(summary.id, now);
     }
     match find_ended(spool, follow) {
-        Some((id, state, location)) => Seen::Ended(id, state, location),
+        Some(details) => Seen::Ended(Box::new(details)),
         None => Seen::Waiting,
     }
 }
 
 /// The ended job of `follow`, from its outbox or failed folder.
-fn find_ended(spool: &Spool, follow: &Follow) -> Option<(Uuid, JobStatus, String)> {
+fn find_ended(spool: &Spool, follow: &Follow) -> Option<catalog::JobDetails> {
     let route = &follow.input.route;
     let name = &follow.input.name;
     let kind = if spool.inbox(route).join(name).is_dir() {
@@ -194,50 +205,24 @@ fn find_ended(spool: &Spool, follow: &Follow) -> Option<(Uuid, JobStatus, String
     };
     let mut prefix = entry::stem(name, kind).as_encoded_bytes().to_vec();
     prefix.extend_from_slice(b"--");
-    for parent in [spool.outbox(route), spool.failed(route)] {
-        let Ok(entries) = std::fs::read_dir(&parent) else {
-            continue;
-        };
-        for folder in entries.flatten() {
-            if !folder.file_name().as_encoded_bytes().starts_with(&prefix) {
-                continue;
-            }
-            let (job, state) = if let Ok(Some(result)) =
-                fsutil::read_json::<ResultFile>(&folder.path().join("result.json"))
-            {
-                (result.job, JobStatus::Done)
-            } else if let Ok(Some(error)) =
-                fsutil::read_json::<ErrorFile>(&folder.path().join("error.json"))
-            {
-                (error.job, error.state)
-            } else {
-                continue;
-            };
-            let ours = match follow.job {
-                Some(id) => job.id == id,
-                None => follow.claimed_by(&job),
-            };
-            if ours {
-                let location = spool
-                    .relative(&folder.path())
-                    .to_string_lossy()
-                    .into_owned();
-                return Some((job.id, state, location));
-            }
-        }
-    }
-    None
+    [spool.outbox(route), spool.failed(route)]
+        .iter()
+        .filter_map(|parent| std::fs::read_dir(parent).ok())
+        .flat_map(|entries| entries.flatten())
+        .filter(|folder| folder.file_name().as_encoded_bytes().starts_with(&prefix))
+        .filter_map(|folder| catalog::ended_details(spool, &folder.path()))
+        .find(|details| match follow.job {
+            Some(id) => details.job.id == id,
+            None => follow.claimed_by(&details.job),
+        })
 }
 
 /// Tells the user on stderr which optional stages of a delivered job failed.
-fn warn_about_skipped_stages(spool: &Spool, location: &str) {
-    let path = spool.resolve(location).join("result.json");
-    if let Ok(Some(result)) = fsutil::read_json::<ResultFile>(&path) {
-        for warning in result.warnings {
-            eprintln!(
-                "chute: warning: {} failed, so it was delivered without it: {} ({})",
-                warning.stage, warning.reason, warning.hint
-            );
-        }
+fn warn_about_skipped_stages(details: &catalog::JobDetails) {
+    for warning in details.warnings() {
+        eprintln!(
+            "chute: warning: {} failed, so it was delivered without it: {} ({})",
+            warning.stage, warning.reason, warning.hint
+        );
     }
 }
