@@ -456,19 +456,18 @@ fn the_log_names_claims_deliveries_and_the_configuration() {
         daemon.log().contains("Job delivered.")
     });
     let log = daemon.log();
-    let ready = log
-        .lines()
-        .find(|line| line.contains("chute is ready."))
-        .unwrap_or_else(|| panic!("no ready line:\n{log}"));
+    let line_with = |words: &str| {
+        log.lines()
+            .find(|line| line.contains(words))
+            .unwrap_or_else(|| panic!("no line with {words:?}:\n{log}"))
+    };
+    let ready = line_with("chute is ready.");
     assert!(
         ready.contains(&spool.config_path.display().to_string())
             && ready.contains("archive (passthrough)"),
         "{ready}"
     );
-    let claimed = log
-        .lines()
-        .find(|line| line.contains("Claimed an input."))
-        .unwrap_or_else(|| panic!("no claim line:\n{log}"));
+    let claimed = line_with("Claimed an input.");
     assert!(
         claimed.contains(&id)
             && claimed.contains("ledger 2026.csv")
@@ -476,10 +475,7 @@ fn the_log_names_claims_deliveries_and_the_configuration() {
             && claimed.contains("route=archive"),
         "{claimed}"
     );
-    let delivered = log
-        .lines()
-        .find(|line| line.contains("Job delivered."))
-        .unwrap_or_else(|| panic!("no delivery line:\n{log}"));
+    let delivered = line_with("Job delivered.");
     assert!(
         delivered.contains(&id)
             && delivered.contains("outbox/archive/")

@@ -65,6 +65,8 @@ pub struct Intake {
     config: Arc<Config>,
     routes: Vec<RouteConfig>,
     inbox_dirs: HashMap<PathBuf, usize>,
+    /// `jobs/`, watched for jobs renamed in by `chute retry`.
+    jobs_dir: PathBuf,
     candidates: HashMap<Key, Candidate>,
     ready: VecDeque<Key>,
     queue: Arc<JobQueue>,
@@ -104,6 +106,7 @@ impl Intake {
         let claimer = Claimer::new(spool.clone(), sync_batches);
         let liveness = Liveness::new(&spool.daemons(), config.spool.owner_lease);
         Self {
+            jobs_dir: spool.jobs(),
             spool,
             config,
             routes,
@@ -131,7 +134,7 @@ impl Intake {
         }
         // A job renamed into jobs/ (`chute retry` puts a failed job back) is adopted at
         // once instead of at the next rescan.
-        watcher.watch(&self.spool.jobs(), RecursiveMode::NonRecursive)?;
+        watcher.watch(&self.jobs_dir, RecursiveMode::NonRecursive)?;
         Ok(watcher)
     }
 
@@ -196,11 +199,10 @@ impl Intake {
             return;
         }
         tracing::trace!(?event, "Watcher event.");
-        let jobs = self.spool.jobs();
         if event
             .paths
             .iter()
-            .any(|path| path.parent() == Some(jobs.as_path()))
+            .any(|path| path.parent() == Some(self.jobs_dir.as_path()))
         {
             // Claims create their folders in place; only a rename brings a job in.
             let renamed_in = matches!(

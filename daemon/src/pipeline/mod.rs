@@ -273,7 +273,9 @@ impl StageContext {
                 lease::ModelKind::Llama => "the language model",
             };
             let (job, stage) = holder.split_once('/').unwrap_or((holder.as_str(), ""));
-            let short = job.get(job.len().saturating_sub(8)..).unwrap_or(job);
+            let short = job
+                .parse()
+                .map_or_else(|_| job.to_owned(), crate::spool::short_id);
             self.progress(
                 0,
                 &format!("waiting for {model}, held by {short} ({stage})"),

@@ -135,16 +135,15 @@ impl Runner {
                 }
                 Ok(())
             }
-            Err(StageError::Job { reason, hint }) if stage.optional() => self
-                .give_up_optional(job, state, index, reason, hint)
-                .map_err(|error| (name.to_owned(), error)),
+            Err(StageError::Job { reason, hint }) if stage.optional() => {
+                self.give_up_optional(job, state, index, reason, hint)
+            }
             Err(StageError::Transient(reason)) if stage.optional() => {
                 let hint = format!(
                     "check the daemon's log, then run `chute retry ID --from {name}` on a copy of the input"
                 );
                 let reason = format!("{reason} (gave up after retries)");
                 self.give_up_optional(job, state, index, reason, hint)
-                    .map_err(|error| (name.to_owned(), error))
             }
             Err(error) => {
                 if !matches!(error, StageError::Interrupted) {
@@ -166,18 +165,14 @@ impl Runner {
         index: usize,
         reason: String,
         hint: String,
-    ) -> Result<(), StageError> {
+    ) -> Result<(), Stopped> {
         let entry = &mut state.stages[index];
         entry.status = StageStatus::Failed;
         entry.finished_at = Some(Utc::now());
         entry.error = Some(reason.clone());
         entry.hint = Some(hint);
         let name = entry.name.clone();
-        state.updated_at = Some(Utc::now());
-        job.write_state(state, self.config.spool.fsync)
-            .map_err(|error| {
-                StageError::Transient(format!("could not checkpoint state.json: {error}"))
-            })?;
+        checkpoint(job, state, &name, self.config.spool.fsync)?;
         let _ = job.events().append(
             &name,
             100,
