@@ -26,7 +26,7 @@ pub struct JobSummary {
     pub pipeline: String,
     /// The input's name.
     pub input: String,
-    /// queued | running | done | failed | cancelled.
+    /// queued | running | cancelling | done | failed | cancelled.
     pub state: JobStatus,
     /// Current (or failing) stage; `None` when queued or done.
     pub stage: Option<String>,
@@ -36,6 +36,10 @@ pub struct JobSummary {
     pub claimed_at: DateTime<Utc>,
     /// Folder relative to the spool root.
     pub location: String,
+    /// What a running job waits for, when it waits (`waiting for the speech model,
+    /// held by 1a2b3c4d (transcribe)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// Everything known about one job, as `chute show --json` prints it.
@@ -145,20 +149,41 @@ pub fn live_details(spool: &Spool, dir: &JobDir) -> Option<JobDetails> {
     let current = state.current_stage().map(|stage| stage.name.clone());
     let stage_percent = current
         .as_ref()
+        .and_then(|name| {
+            // The highest so far: a stage that starts again after a restart resumes
+            // from its checkpoints, and the job's percent must not go backwards.
+            events
+                .iter()
+                .filter(|event| &event.stage == name)
+                .map(|event| event.percent)
+                .max()
+        })
+        .unwrap_or(0);
+    let waiting = current
+        .as_ref()
         .and_then(|name| events.iter().rev().find(|event| &event.stage == name))
-        .map_or(0, |event| event.percent);
+        .map(|event| event.message.clone())
+        .filter(|message| message.starts_with(crate::pipeline::WAITING_FOR));
     let stage = match state.status {
         JobStatus::Queued | JobStatus::Done => None,
         _ => current,
     };
+    // A cancel request the daemon has not acted on yet (it checks twice a second).
+    let status = if !state.status.is_final() && dir.cancel_path().exists() {
+        JobStatus::Cancelling
+    } else {
+        state.status
+    };
+    let mut summary = summary(
+        &record,
+        status,
+        stage,
+        state.percent(stage_percent),
+        spool.relative(&dir.path),
+    );
+    summary.waiting = waiting;
     Some(JobDetails {
-        summary: summary(
-            &record,
-            state.status,
-            stage,
-            state.percent(stage_percent),
-            spool.relative(&dir.path),
-        ),
+        summary,
         stages: deliver::stage_summaries(&state),
         job: record,
         events,
@@ -231,5 +256,58 @@ fn summary(
         percent,
         claimed_at: record.claimed_at,
         location: location.to_string_lossy().into_owned(),
+        waiting: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::job::JobState;
+
+    /// A running job in a fresh spool, its transcribe stage at `percents` in turn.
+    fn running_job(percents: &[u8]) -> (tempfile::TempDir, Spool, JobDir) {
+        let root = tempfile::tempdir().unwrap();
+        let spool = Spool::new(root.path());
+        let id = Uuid::now_v7();
+        let dir = JobDir::new(id, spool.job_dir(id));
+        std::fs::create_dir_all(&dir.path).unwrap();
+        let record = JobRecord {
+            id,
+            route: "audio".into(),
+            ..JobRecord::default()
+        };
+        dir.write_record(&record, false).unwrap();
+        let mut state = JobState::new(&["prepare", "transcribe", "deliver"]);
+        state.status = JobStatus::Running;
+        state.stages[0].status = StageStatus::Done;
+        state.stages[1].status = StageStatus::Running;
+        dir.write_state(&state, false).unwrap();
+        for percent in percents {
+            dir.events()
+                .append("transcribe", *percent, "working")
+                .unwrap();
+        }
+        (root, spool, dir)
+    }
+
+    #[test]
+    fn a_running_job_with_a_cancel_request_shows_as_cancelling() {
+        let (_root, spool, dir) = running_job(&[]);
+        let summary = live_details(&spool, &dir).unwrap().summary;
+        assert_eq!(summary.state, JobStatus::Running);
+        std::fs::write(dir.cancel_path(), b"").unwrap();
+        let summary = live_details(&spool, &dir).unwrap().summary;
+        assert_eq!(summary.state, JobStatus::Cancelling);
+        assert_eq!(summary.stage.as_deref(), Some("transcribe"));
+    }
+
+    #[test]
+    fn the_percent_does_not_go_back_when_a_stage_starts_again() {
+        let (_root, spool, dir) = running_job(&[0, 60, 0, 20]);
+        let summary = live_details(&spool, &dir).unwrap().summary;
+        // One of three stages done, the second at its best 60 %.
+        assert_eq!(summary.percent, 53);
     }
 }

@@ -11,6 +11,9 @@ use chute::media::child::{DecodeLimits, decode_in_child};
 use chute::media::decode::{DecodeError, DecodeInfo, SAMPLE_RATE};
 use serde_json::Value;
 
+mod slots;
+mod stopping;
+
 const SPEECH: &str =
     "The quick brown fox jumps over the lazy dog. Five boxing wizards jump quickly.";
 

@@ -16,7 +16,9 @@ pub fn execute(cli: &Cli, args: &CancelArgs) -> Result<(), CliError> {
     match control::cancel(&spool, &args.id, config.spool.fsync) {
         Ok(CancelOutcome::Finished(location)) => println!("cancelled: {location}"),
         Ok(CancelOutcome::Requested) => {
-            println!("cancel requested: the daemon stops the job at its next safe point")
+            println!(
+                "cancel requested: the daemon stops the job within a few seconds (`chute show` says `cancelling` until then)"
+            )
         }
         Err(error @ ControlError::Find(_)) => return Err(CliError::usage(error)),
         Err(error) => return Err(CliError::failure(error)),

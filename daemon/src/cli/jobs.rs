@@ -22,6 +22,8 @@ pub enum StateFilter {
     Queued,
     /// Being processed.
     Running,
+    /// Running, with a cancel requested.
+    Cancelling,
     /// Delivered.
     Done,
     /// Failed.
@@ -35,6 +37,7 @@ impl StateFilter {
         match self {
             StateFilter::Queued => JobStatus::Queued,
             StateFilter::Running => JobStatus::Running,
+            StateFilter::Cancelling => JobStatus::Cancelling,
             StateFilter::Done => JobStatus::Done,
             StateFilter::Failed => JobStatus::Failed,
             StateFilter::Cancelled => JobStatus::Cancelled,
@@ -68,10 +71,14 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         "ID", "STATE", "ROUTE", "STAGE", "PCT"
     );
     for job in jobs {
+        let (state, waiting) = match &job.waiting {
+            Some(waiting) => ("waiting", format!("  ({waiting})")),
+            None => (job.state.name(), String::new()),
+        };
         println!(
-            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}",
+            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}{waiting}",
             job.short_id,
-            job.state.name(),
+            state,
             job.route,
             job.stage.as_deref().unwrap_or("-"),
             job.percent,

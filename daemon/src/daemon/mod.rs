@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::intake::{Intake, IntakeMessage};
 use crate::pipeline::native::NativeModels;
+use crate::pipeline::slot::JobSlot;
 use crate::queue::JobQueue;
 use crate::runner::{RunOutcome, Runner};
 use crate::spool::owner::{self, DaemonRecord, Owner};
@@ -157,13 +158,15 @@ pub async fn run_notifying(
         };
         let runner = runner.clone();
         let queue = queue.clone();
+        let slots = slots.clone();
         running.spawn(async move {
             // Forgotten even if the runner panics, so a rescan can pick the job up again.
             let _forget = Forget(queue.clone(), id);
             let queue_for_start = queue.clone();
-            let outcome = runner.run(id, move || queue_for_start.started()).await;
-            drop(permit);
-            outcome
+            let slot = Arc::new(JobSlot::new(slots.clone(), permit));
+            runner
+                .run(id, slot, move || queue_for_start.started())
+                .await
         });
         while let Some(finished) = running.try_join_next() {
             log_join(finished);

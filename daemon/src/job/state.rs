@@ -23,6 +23,9 @@ pub enum JobStatus {
     Failed,
     /// Cancelled by `chute cancel`; delivered to failed/.
     Cancelled,
+    /// Running, with a cancel requested that the daemon has not acted on yet. Only the
+    /// catalog reports it (from the `cancel` file); state.json never holds it.
+    Cancelling,
 }
 
 impl JobStatus {
@@ -42,6 +45,7 @@ impl JobStatus {
             JobStatus::Done => "done",
             JobStatus::Failed => "failed",
             JobStatus::Cancelled => "cancelled",
+            JobStatus::Cancelling => "cancelling",
         }
     }
 }

@@ -7,5 +7,7 @@
 pub mod child;
 pub mod config;
 pub mod decode;
+pub mod seam;
 pub mod transcript;
 pub mod whisper;
+mod whisper_abort;

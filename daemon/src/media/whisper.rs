@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextParameters};
 
 use super::decode::SAMPLE_RATE;
+use super::seam::{self, OVERLAP_SECONDS};
 use super::transcript::{Segment, Transcript};
+use super::whisper_abort::full_until_stopped;
 
 /// Magic number of whisper.cpp's legacy ggml model files ("ggml", little-endian).
 pub const GGML_MAGIC: u32 = 0x6767_6d6c;
@@ -156,7 +158,8 @@ impl WhisperModel {
     }
 
     /// Transcribes a file of 16 kHz mono f32le samples. `progress` gets the fraction done
-    /// (0.0–1.0); `stop` is checked between chunks and ends the work early.
+    /// (0.0–1.0); setting `stop` ends the work within about a second (whisper.cpp
+    /// checks it after every encoder pass and decoder step).
     pub fn transcribe(
         &self,
         samples_path: &Path,
@@ -200,7 +203,8 @@ impl WhisperModel {
             duration_seconds: total_samples as f64 / f64::from(SAMPLE_RATE),
             segments: Vec::new(),
         };
-        let mut bytes = vec![0u8; (chunk_samples * 4) as usize];
+        let overlap_samples = u64::from(OVERLAP_SECONDS) * u64::from(SAMPLE_RATE);
+        let mut bytes = vec![0u8; ((chunk_samples + overlap_samples) * 4) as usize];
         let model_name = self.name();
         let source = self.chunk_source(samples_path, settings)?;
         for chunk in 0..chunks {
@@ -215,8 +219,13 @@ impl WhisperModel {
                 progress((chunk + 1) as f64 / chunks as f64);
                 continue;
             }
-            reader.seek(SeekFrom::Start(chunk * chunk_samples * 4))?;
-            let read = read_up_to(&mut reader, &mut bytes)?;
+            // Each chunk after the first starts OVERLAP_SECONDS early, so a word cut by
+            // the boundary is heard whole; the seam drops what it repeats.
+            let boundary = chunk * chunk_samples;
+            let first_sample = boundary.saturating_sub(overlap_samples);
+            let wanted = ((boundary + chunk_samples - first_sample) * 4) as usize;
+            reader.seek(SeekFrom::Start(first_sample * 4))?;
+            let read = read_up_to(&mut reader, &mut bytes[..wanted])?;
             let samples: Vec<f32> = bytes[..read - read % 4]
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -226,21 +235,13 @@ impl WhisperModel {
             if samples.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
                 samples.resize(SAMPLE_RATE as usize * 11 / 10, 0.0);
             }
-            let offset = (chunk * chunk_samples) as f64 / f64::from(SAMPLE_RATE);
-            let params = self.params(
-                settings,
-                &transcript.language,
-                chunk,
-                chunks,
-                &progress,
-                &stop,
-            );
-            state
-                .full(params, &samples)
-                .map_err(|error| TranscribeError::Whisper(error.to_string()))?;
+            let offset = first_sample as f64 / f64::from(SAMPLE_RATE);
+            let params = self.params(settings, &transcript.language, chunk, chunks, &progress);
+            let ran = full_until_stopped(&mut state, params, &samples, &stop);
             if stop.load(Ordering::Relaxed) {
                 return Err(TranscribeError::Stopped);
             }
+            ran.map_err(|error| TranscribeError::Whisper(error.to_string()))?;
             if transcript.language.is_empty() {
                 transcript.language = if self.english_only {
                     "en".to_owned()
@@ -250,13 +251,7 @@ impl WhisperModel {
                         .to_owned()
                 };
             }
-            let mut this_chunk = ChunkTranscript {
-                model: model_name.clone(),
-                chunk_seconds: settings.chunk_seconds.max(30),
-                language: transcript.language.clone(),
-                source: source.clone(),
-                segments: Vec::new(),
-            };
+            let mut heard = Vec::new();
             for segment in state.as_iter() {
                 let text = segment
                     .to_str_lossy()
@@ -269,12 +264,20 @@ impl WhisperModel {
                 let start = offset + segment.start_timestamp() as f64 / 100.0;
                 let end = offset + segment.end_timestamp() as f64 / 100.0;
                 let end = end.min(transcript.duration_seconds).max(start);
-                this_chunk.segments.push(Segment {
+                heard.push(Segment {
                     start: start.min(end),
                     end,
                     text,
                 });
             }
+            let boundary_seconds = boundary as f64 / f64::from(SAMPLE_RATE);
+            let this_chunk = ChunkTranscript {
+                model: model_name.clone(),
+                chunk_seconds: settings.chunk_seconds.max(30),
+                language: transcript.language.clone(),
+                source: source.clone(),
+                segments: seam::trim_repeats(transcript.segments.last(), boundary_seconds, heard),
+            };
             on_chunk(chunk, &this_chunk).map_err(TranscribeError::Checkpoint)?;
             transcript.segments.extend(this_chunk.segments);
             progress((chunk + 1) as f64 / chunks as f64);
@@ -297,7 +300,7 @@ impl WhisperModel {
             .map_or(0, |since| since.as_nanos());
         let model_bytes = std::fs::metadata(&self.path).map_or(0, |model| model.len());
         Ok(format!(
-            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s; language {:?}; beam {:?}",
+            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s, overlap {OVERLAP_SECONDS} s; language {:?}; beam {:?}",
             audio.len(),
             self.name(),
             settings.chunk_seconds.max(30),
@@ -313,7 +316,6 @@ impl WhisperModel {
         chunk: u64,
         chunks: u64,
         progress: &Arc<dyn Fn(f64) + Send + Sync>,
-        stop: &Arc<AtomicBool>,
     ) -> FullParams<'a, 'a> {
         let strategy = match settings.beam_size {
             Some(beam_size) => SamplingStrategy::BeamSearch {
@@ -341,9 +343,6 @@ impl WhisperModel {
             let within = f64::from(percent.clamp(0, 100)) / 100.0;
             progress((chunk as f64 + within) / chunks as f64);
         });
-        // whisper-rs 0.16's set_abort_callback_safe hands whisper.cpp a pointer of the
-        // wrong type (it aborts at random), so stopping happens between chunks instead.
-        let _ = stop;
         params
     }
 }

@@ -11,6 +11,7 @@ pub mod native;
 pub mod passthrough;
 pub mod prepare;
 pub mod remote;
+pub mod slot;
 pub mod summarize;
 pub mod transcribe;
 
@@ -149,6 +150,9 @@ impl From<std::io::Error> for StageError {
     }
 }
 
+/// How progress messages of a job that waits (for the native lease, for a slot) begin.
+pub const WAITING_FOR: &str = "waiting for";
+
 /// Everything a stage may use.
 pub struct StageContext {
     /// The spool.
@@ -177,6 +181,8 @@ pub struct StageContext {
     pub providers: Arc<crate::provider::Providers>,
     /// This stage's remote operation handles (state.json `remote`), as saved so far.
     pub remote: Arc<std::sync::Mutex<BTreeMap<String, serde_json::Value>>>,
+    /// The job's running slot, given back while it waits for the native lease.
+    pub slot: Arc<slot::JobSlot>,
 }
 
 impl StageContext {
@@ -262,12 +268,15 @@ impl StageContext {
     }
 
     /// Waits for the native lease (for work on a `kind` model), telling the job's
-    /// events who holds it meanwhile; ends at once on a cancel or a stop.
+    /// events who holds it meanwhile; ends at once on a cancel or a stop. While it
+    /// waits, the job's running slot is free for other jobs; it is taken again before
+    /// the lease is used.
     pub async fn native_lease(
         &self,
         kind: lease::ModelKind,
     ) -> Result<native::NativeLease<'_>, StageError> {
-        if let Some(holder) = self.natives.lease_holder() {
+        let holder = self.natives.lease_holder();
+        if let Some(holder) = &holder {
             let model = match kind {
                 lease::ModelKind::Whisper => "the speech model",
                 lease::ModelKind::Llama => "the language model",
@@ -278,13 +287,20 @@ impl StageContext {
                 .map_or_else(|_| job.to_owned(), crate::spool::short_id);
             self.progress(
                 0,
-                &format!("waiting for {model}, held by {short} ({stage})"),
+                &format!("{WAITING_FOR} {model}, held by {short} ({stage})"),
             );
+            self.slot.release();
         }
-        Ok(self
-            .signals()
-            .run(self.natives.lease(self.holder(), kind))
-            .await?)
+        let signals = self.signals();
+        let lease = signals.run(self.natives.lease(self.holder(), kind)).await?;
+        if holder.is_some() {
+            if !self.slot.is_held() {
+                self.progress(0, &format!("{WAITING_FOR} a running slot"));
+            }
+            signals.run(self.slot.reacquire()).await?;
+            self.progress(0, "took the native lease");
+        }
+        Ok(lease)
     }
 
     /// The per-item checkpoints of this stage (for stages that fan out).

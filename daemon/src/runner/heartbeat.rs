@@ -22,7 +22,8 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         let mut last_beat = tokio::time::Instant::now() - interval;
         loop {
-            if job.cancel_path().exists() {
+            if !cancel.is_cancelled() && job.cancel_path().exists() {
+                tracing::info!(job_id = %job.id, "Cancel requested (chute cancel); stopping the job.");
                 cancel.cancel();
             }
             if last_beat.elapsed() >= interval {

@@ -30,6 +30,7 @@ use crate::config::Config;
 use crate::deliver::{Delivered, Delivery};
 use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus};
 use crate::pipeline::config::RouteConfig;
+use crate::pipeline::slot::JobSlot;
 use crate::pipeline::{Pipeline, StageError, passthrough};
 use crate::spool::Spool;
 use crate::stop::Stopped;
@@ -82,6 +83,7 @@ struct Execution<'a> {
     route: &'a RouteConfig,
     cancel: &'a CancellationToken,
     record_lock: &'a Arc<Mutex<()>>,
+    slot: &'a Arc<JobSlot>,
 }
 
 impl Runner {
@@ -105,8 +107,14 @@ impl Runner {
         }
     }
 
-    /// Runs job `id`; `started` is called once the job no longer counts as queued.
-    pub async fn run(self: &Arc<Self>, id: Uuid, started: impl FnOnce()) -> RunOutcome {
+    /// Runs job `id` in `slot`; `started` is called once the job no longer counts as
+    /// queued.
+    pub async fn run(
+        self: &Arc<Self>,
+        id: Uuid,
+        slot: Arc<JobSlot>,
+        started: impl FnOnce(),
+    ) -> RunOutcome {
         let span = tracing::info_span!("job", job_id = %id, route = tracing::field::Empty);
         let mut started = Some(started);
         let mut mark_started = move || {
@@ -119,7 +127,7 @@ impl Runner {
             return RunOutcome::Skipped;
         }
         let outcome = self
-            .run_inner(id, &mut mark_started)
+            .run_inner(id, &slot, &mut mark_started)
             .instrument(span.clone())
             .await;
         mark_started();
@@ -135,6 +143,7 @@ impl Runner {
     async fn run_inner(
         self: &Arc<Self>,
         id: Uuid,
+        slot: &Arc<JobSlot>,
         mark_started: &mut impl FnMut(),
     ) -> anyhow::Result<RunOutcome> {
         let job = JobDir::new(id, self.spool.job_dir(id));
@@ -194,6 +203,7 @@ impl Runner {
             route: &route,
             cancel: &cancel,
             record_lock: &record_lock,
+            slot,
         };
         let result = self
             .run_stages(&execution, &mut record, &mut state, &pipeline)

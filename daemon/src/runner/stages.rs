@@ -74,6 +74,7 @@ impl Runner {
             route,
             cancel,
             record_lock,
+            slot,
         } = *execution;
         let name = stage.name();
         let durable = self.config.spool.fsync;
@@ -106,6 +107,7 @@ impl Runner {
             record_lock: record_lock.clone(),
             providers: self.providers.clone(),
             remote: Arc::new(std::sync::Mutex::new(state.stages[index].remote.clone())),
+            slot: slot.clone(),
         };
         let result = (|| stage.run(&context))
             .retry(stage.retry().backoff())
@@ -145,13 +147,25 @@ impl Runner {
                 let reason = format!("{reason} (gave up after retries)");
                 self.give_up_optional(job, state, index, reason, hint)
             }
-            Err(error) => {
-                if !matches!(error, StageError::Interrupted) {
-                    let entry = &mut state.stages[index];
+            Err(error @ (StageError::Interrupted | StageError::Cancelled)) => {
+                // Stopping is not a failed attempt: the count stays what it was, so a
+                // job stopped by restarts never runs out of attempts.
+                let entry = &mut state.stages[index];
+                entry.attempts = entry.attempts.saturating_sub(1);
+                if matches!(error, StageError::Interrupted) {
+                    checkpoint(job, state, name, false)?;
+                } else {
                     entry.status = StageStatus::Failed;
                     entry.finished_at = Some(Utc::now());
                     entry.error = Some(error.to_string());
                 }
+                Err((name.into(), error))
+            }
+            Err(error) => {
+                let entry = &mut state.stages[index];
+                entry.status = StageStatus::Failed;
+                entry.finished_at = Some(Utc::now());
+                entry.error = Some(error.to_string());
                 Err((name.into(), error))
             }
         }
