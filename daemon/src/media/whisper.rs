@@ -273,6 +273,7 @@ impl WhisperModel {
                     start: start.min(end),
                     end,
                     text,
+                    words: Vec::new(),
                 });
             }
             on_chunk(chunk, &this_chunk).map_err(TranscribeError::Checkpoint)?;
