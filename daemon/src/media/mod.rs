@@ -10,3 +10,4 @@ pub mod decode;
 pub mod subtitles;
 pub mod transcript;
 pub mod whisper;
+pub mod words;
