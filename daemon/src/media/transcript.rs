@@ -1,5 +1,6 @@
 //! A transcript and the files it is delivered as: `transcript.txt`, `.srt`, `.vtt` and
-//! `.json`. `transcript.json` is the serialized [`Transcript`]; the subtitle files are
+//! `.json`. `transcript.json` is the serialized [`Transcript`]; its schema is
+//! `docs/transcript.schema.json` (a test keeps the two in step). The subtitle files are
 //! laid out by [`super::subtitles`].
 
 use serde::{Deserialize, Serialize};
@@ -188,5 +189,60 @@ mod tests {
         let transcript: Transcript = serde_json::from_str(old).unwrap();
         assert_eq!(transcript.segments[0].text, "We agreed to ship on Tuesday.");
         assert!(transcript.segments[0].words.is_empty());
+    }
+
+    /// The keys of an object in the documented schema, in the schema's order.
+    fn documented_keys(schema: &serde_json::Value) -> Vec<&str> {
+        schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn written_keys(value: &serde_json::Value) -> Vec<&str> {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// docs/transcript.schema.json names exactly the fields transcript.json has, and a
+    /// transcript as written (with and without words) is valid against it.
+    #[test]
+    fn the_documented_schema_matches_what_is_written() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/transcript.schema.json")).unwrap();
+        let written = serde_json::to_value(with_words()).unwrap();
+        assert_eq!(documented_keys(&schema), written_keys(&written));
+        assert_eq!(
+            documented_keys(&schema["$defs"]["segment"]),
+            written_keys(&written["segments"][0])
+        );
+        assert_eq!(
+            documented_keys(&schema["$defs"]["word"]),
+            written_keys(&written["segments"][0]["words"][0])
+        );
+        // Everything but `words` is always written, so always required.
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(written_keys(&written))
+        );
+        assert_eq!(
+            schema["$defs"]["segment"]["required"],
+            serde_json::json!(["start", "end", "text"])
+        );
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for transcript in [sample(), with_words()] {
+            let value = serde_json::to_value(transcript).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{value}: {errors:?}");
+        }
     }
 }
