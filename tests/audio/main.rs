@@ -17,6 +17,7 @@ use serde_json::Value;
 
 mod pull;
 mod summarizer;
+mod word_timestamps;
 
 /// Five sentences; spoken at four speeds they make 20 distinct recordings.
 const SENTENCES: [&str; 5] = [

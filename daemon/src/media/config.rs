@@ -31,6 +31,9 @@ pub struct TranscribeConfig {
     /// Audio is transcribed in chunks this long, so memory stays bounded.
     #[serde(with = "humantime_serde")]
     pub chunk: Duration,
+    /// Word timestamps: each segment of transcript.json also lists its words with their
+    /// times (whisper.cpp's token timestamps); subtitle cues then split at them.
+    pub word_timestamps: bool,
 }
 
 impl Default for TranscribeConfig {
@@ -44,6 +47,7 @@ impl Default for TranscribeConfig {
             decode_timeout: Duration::from_secs(30 * 60),
             decode_memory: ByteSize::gib(4),
             chunk: Duration::from_secs(300),
+            word_timestamps: false,
         }
     }
 }

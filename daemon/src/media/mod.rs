@@ -8,6 +8,8 @@ pub mod child;
 pub mod config;
 pub mod decode;
 pub mod seam;
+pub mod subtitles;
 pub mod transcript;
 pub mod whisper;
 mod whisper_abort;
+pub mod words;

@@ -37,6 +37,11 @@ pub fn trim_repeats(
                 .skip(repeated)
                 .collect::<Vec<_>>()
                 .join(" ");
+            // Word times go with their words; the segment starts at its first kept one.
+            first.words.drain(..repeated.min(first.words.len()));
+            if let Some(word) = first.words.first() {
+                first.start = first.start.max(word.start);
+            }
         }
     }
     kept.retain(|segment| !segment.text.trim().is_empty());
@@ -44,6 +49,10 @@ pub fn trim_repeats(
     for segment in &mut kept {
         segment.start = segment.start.max(earliest);
         segment.end = segment.end.max(segment.start);
+        for word in &mut segment.words {
+            word.start = word.start.clamp(segment.start, segment.end);
+            word.end = word.end.clamp(word.start, segment.end);
+        }
         earliest = segment.end;
     }
     kept
@@ -82,6 +91,7 @@ mod tests {
             start,
             end,
             text: text.to_owned(),
+            words: Vec::new(),
         }
     }
 
@@ -115,6 +125,31 @@ mod tests {
         let next = vec![segment(29.5, 34.0, "three four")];
         let joined = trim_repeats(Some(&previous), 30.0, next);
         assert_eq!(joined, vec![segment(31.0, 34.0, "three four")]);
+    }
+
+    #[test]
+    fn word_times_leave_with_their_repeated_words() {
+        use crate::media::transcript::Word;
+        let word = |start: f64, end: f64, text: &str| Word {
+            start,
+            end,
+            text: text.to_owned(),
+        };
+        let previous = segment(26.0, 30.0, "ship it today");
+        let mut next = segment(29.0, 32.0, "today we rest");
+        next.words = vec![
+            word(29.0, 29.8, "today"),
+            word(30.4, 30.9, "we"),
+            word(31.0, 32.0, "rest"),
+        ];
+        let joined = trim_repeats(Some(&previous), 30.0, vec![next]);
+        assert_eq!(joined.len(), 1);
+        assert_eq!(joined[0].text, "we rest");
+        assert_eq!(joined[0].start, 30.4);
+        assert_eq!(
+            joined[0].words,
+            vec![word(30.4, 30.9, "we"), word(31.0, 32.0, "rest")]
+        );
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! A transcript and the files it is delivered as: `transcript.txt`, `.srt`, `.vtt` and
-//! `.json`.
-
-use std::fmt::Write as _;
+//! `.json`. `transcript.json` is the serialized [`Transcript`]; its schema is
+//! `docs/transcript.schema.json` (a test keeps the two in step). The subtitle files are
+//! laid out by [`super::subtitles`].
 
 use serde::{Deserialize, Serialize};
+
+use super::subtitles;
 
 /// One stretch of speech.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,6 +15,21 @@ pub struct Segment {
     /// End in seconds.
     pub end: f64,
     /// What was said.
+    pub text: String,
+    /// Its words with their times, in order, when word timestamps were asked for
+    /// (`transcribe.word_timestamps`); empty otherwise, and then left out of the JSON.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<Word>,
+}
+
+/// One word of a segment with its time (from whisper.cpp's token timestamps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    /// Start in seconds from the beginning of the audio, within its segment.
+    pub start: f64,
+    /// End in seconds; never before `start`, never after the segment's end.
+    pub end: f64,
+    /// The word as written, with attached punctuation (`Tuesday.`), no spaces.
     pub text: String,
 }
 
@@ -40,35 +57,14 @@ impl Transcript {
         text
     }
 
-    /// SubRip subtitles.
+    /// SubRip subtitles, in cues of at most two lines (see [`subtitles::cues`]).
     pub fn to_srt(&self) -> String {
-        let mut text = String::new();
-        for (index, segment) in self.segments.iter().enumerate() {
-            let _ = write!(
-                text,
-                "{}\n{} --> {}\n{}\n\n",
-                index + 1,
-                timestamp(segment.start, ','),
-                timestamp(segment.end, ','),
-                segment.text.trim()
-            );
-        }
-        text
+        subtitles::to_srt(&subtitles::cues(&self.segments))
     }
 
-    /// WebVTT subtitles.
+    /// WebVTT subtitles, in the same cues as [`to_srt`](Self::to_srt).
     pub fn to_vtt(&self) -> String {
-        let mut text = String::from("WEBVTT\n\n");
-        for segment in &self.segments {
-            let _ = write!(
-                text,
-                "{} --> {}\n{}\n\n",
-                timestamp(segment.start, '.'),
-                timestamp(segment.end, '.'),
-                segment.text.trim()
-            );
-        }
-        text
+        subtitles::to_vtt(&subtitles::cues(&self.segments))
     }
 }
 
@@ -102,20 +98,10 @@ pub fn word_error_rate(reference: &str, hypothesis: &str) -> f64 {
     previous[hypothesis.len()] as f64 / reference.len() as f64
 }
 
-/// `HH:MM:SS,mmm` (SRT) or `HH:MM:SS.mmm` (WebVTT).
-pub fn timestamp(seconds: f64, separator: char) -> String {
-    let millis = (seconds.max(0.0) * 1000.0).round() as u64;
-    format!(
-        "{:02}:{:02}:{:02}{separator}{:03}",
-        millis / 3_600_000,
-        millis / 60_000 % 60,
-        millis / 1000 % 60,
-        millis % 1000
-    )
-}
-
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn sample() -> Transcript {
@@ -128,11 +114,13 @@ mod tests {
                     start: 0.0,
                     end: 2.5,
                     text: " Hello there.".into(),
+                    words: Vec::new(),
                 },
                 Segment {
                     start: 3661.25,
                     end: 3725.5,
                     text: "Bye.".into(),
+                    words: Vec::new(),
                 },
             ],
         }
@@ -162,5 +150,99 @@ mod tests {
                 .starts_with("WEBVTT\n\n00:00:00.000 --> 00:00:02.500\nHello there.\n")
         );
         assert_eq!(transcript.to_txt(), "Hello there.\nBye.\n");
+    }
+
+    fn with_words() -> Transcript {
+        let mut transcript = sample();
+        transcript.segments[0].words = vec![
+            Word {
+                start: 0.0,
+                end: 0.62,
+                text: "Hello".into(),
+            },
+            Word {
+                start: 0.62,
+                end: 2.5,
+                text: "there.".into(),
+            },
+        ];
+        transcript
+    }
+
+    #[test]
+    fn words_survive_a_json_round_trip_and_are_left_out_when_empty() {
+        let transcript = with_words();
+        let json = serde_json::to_value(&transcript).unwrap();
+        assert_eq!(
+            json["segments"][0]["words"][1],
+            serde_json::json!({"start": 0.62, "end": 2.5, "text": "there."})
+        );
+        assert!(json["segments"][1].get("words").is_none(), "{json}");
+        let back: Transcript = serde_json::from_value(json).unwrap();
+        assert_eq!(back, transcript);
+    }
+
+    #[test]
+    fn a_transcript_json_from_before_word_timestamps_still_loads() {
+        let old = r#"{"language":"en","model":"whisper-tiny.en.bin","duration_seconds":4.5,
+            "segments":[{"start":0.0,"end":4.5,"text":"We agreed to ship on Tuesday."}]}"#;
+        let transcript: Transcript = serde_json::from_str(old).unwrap();
+        assert_eq!(transcript.segments[0].text, "We agreed to ship on Tuesday.");
+        assert!(transcript.segments[0].words.is_empty());
+    }
+
+    /// The keys of an object in the documented schema, in the schema's order.
+    fn documented_keys(schema: &serde_json::Value) -> Vec<&str> {
+        schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    fn written_keys(value: &serde_json::Value) -> Vec<&str> {
+        value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect()
+    }
+
+    /// docs/transcript.schema.json names exactly the fields transcript.json has, and a
+    /// transcript as written (with and without words) is valid against it.
+    #[test]
+    fn the_documented_schema_matches_what_is_written() {
+        let schema: serde_json::Value =
+            serde_json::from_str(include_str!("../../../docs/transcript.schema.json")).unwrap();
+        let written = serde_json::to_value(with_words()).unwrap();
+        assert_eq!(documented_keys(&schema), written_keys(&written));
+        assert_eq!(
+            documented_keys(&schema["$defs"]["segment"]),
+            written_keys(&written["segments"][0])
+        );
+        assert_eq!(
+            documented_keys(&schema["$defs"]["word"]),
+            written_keys(&written["segments"][0]["words"][0])
+        );
+        // Everything but `words` is always written, so always required.
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(written_keys(&written))
+        );
+        assert_eq!(
+            schema["$defs"]["segment"]["required"],
+            serde_json::json!(["start", "end", "text"])
+        );
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for transcript in [sample(), with_words()] {
+            let value = serde_json::to_value(transcript).unwrap();
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| e.to_string())
+                .collect();
+            assert!(errors.is_empty(), "{value}: {errors:?}");
+        }
     }
 }

@@ -35,6 +35,9 @@ pub struct TranscribeSettings {
     /// Audio is transcribed in chunks of this many seconds, so memory stays bounded
     /// however long the recording is.
     pub chunk_seconds: u32,
+    /// Give each segment its words with their times (whisper.cpp's token timestamps).
+    #[serde(default)]
+    pub word_timestamps: bool,
 }
 
 impl Default for TranscribeSettings {
@@ -45,6 +48,7 @@ impl Default for TranscribeSettings {
             // whisper.cpp's own default; greedy (None) is faster and a little less accurate.
             beam_size: Some(5),
             chunk_seconds: 300,
+            word_timestamps: false,
         }
     }
 }
@@ -77,7 +81,7 @@ pub enum TranscribeError {
 /// One finished chunk of a transcription, as its checkpoint keeps it: a chunk is
 /// taken from a checkpoint only when its `source` matches, i.e. it was made from the
 /// same decoded audio (size and mtime) by the same model file (name and size) with the
-/// same settings (chunk length, language, beam).
+/// same settings (chunk length, language, beam, word timestamps).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChunkTranscript {
@@ -268,6 +272,11 @@ impl WhisperModel {
                     start: start.min(end),
                     end,
                     text,
+                    words: if settings.word_timestamps {
+                        segment_words(&segment, offset, start.min(end), end)
+                    } else {
+                        Vec::new()
+                    },
                 });
             }
             let boundary_seconds = boundary as f64 / f64::from(SAMPLE_RATE);
@@ -299,8 +308,15 @@ impl WhisperModel {
             .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(0, |since| since.as_nanos());
         let model_bytes = std::fs::metadata(&self.path).map_or(0, |model| model.len());
+        // Named only when on, so checkpoints made before the setting existed (without
+        // words) still match a run without words.
+        let words = if settings.word_timestamps {
+            "; word timestamps"
+        } else {
+            ""
+        };
         Ok(format!(
-            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s, overlap {OVERLAP_SECONDS} s; language {:?}; beam {:?}",
+            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s, overlap {OVERLAP_SECONDS} s; language {:?}; beam {:?}{words}",
             audio.len(),
             self.name(),
             settings.chunk_seconds.max(30),
@@ -338,6 +354,7 @@ impl WhisperModel {
         params.set_print_progress(false);
         params.set_print_realtime(false);
         params.set_print_timestamps(false);
+        params.set_token_timestamps(settings.word_timestamps);
         let progress = progress.clone();
         params.set_progress_callback_safe(move |percent: i32| {
             let within = f64::from(percent.clamp(0, 100)) / 100.0;
@@ -345,6 +362,28 @@ impl WhisperModel {
         });
         params
     }
+}
+
+/// The words of one whisper.cpp segment from its token timestamps, in seconds from the
+/// start of the recording (`offset` is the chunk's start), within `start..end`.
+fn segment_words(
+    segment: &whisper_rs::WhisperSegment<'_>,
+    offset: f64,
+    start: f64,
+    end: f64,
+) -> Vec<super::transcript::Word> {
+    use super::words::{TimedToken, words_from_tokens};
+    let tokens = (0..segment.n_tokens())
+        .filter_map(|index| segment.get_token(index))
+        .filter_map(|token| {
+            let data = token.token_data();
+            Some(TimedToken {
+                bytes: token.to_bytes().ok()?,
+                start: offset + data.t0 as f64 / 100.0,
+                end: offset + data.t1 as f64 / 100.0,
+            })
+        });
+    words_from_tokens(tokens, start, end)
 }
 
 /// Fills `buffer` as far as the reader allows; returns the bytes read.

@@ -142,6 +142,7 @@ impl Stage for Transcribe {
                 language: Some(settings.language.clone()),
                 beam_size: (settings.beam_size > 0).then_some(settings.beam_size),
                 chunk_seconds: settings.chunk.as_secs().clamp(30, u64::from(u32::MAX)) as u32,
+                word_timestamps: settings.word_timestamps,
             };
             let events = context.job.events();
             let stage = context.stage;
