@@ -7,5 +7,6 @@
 pub mod child;
 pub mod config;
 pub mod decode;
+pub mod language;
 pub mod transcript;
 pub mod whisper;
