@@ -12,6 +12,15 @@
 //! `media/config.rs`; `[summarize]` in `summary/config.rs`; `[native]` and `[[routes]]`
 //! in `pipeline/config.rs`; `[plugins]`, `[providers.NAME]`, `[budget]` in
 //! `provider/config.rs`. This module only assembles them; none of them imports from here.
+//!
+//! Errors name the file, line and column, show the line with a caret under the key or
+//! value, and say in plain words what to write (`plain.rs` rewrites serde's messages;
+//! `document.rs` finds keys by span and spans by key, also for the sections' own checks,
+//! which name the keys they are about; `excerpt.rs` draws the line and caret).
+
+mod document;
+mod excerpt;
+mod plain;
 
 use std::collections::BTreeMap;
 use std::fmt::Display;
@@ -19,6 +28,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use self::document::{Document, Part};
+pub use self::excerpt::Place;
 use crate::{daemon, dedupe, intake, media, models, pipeline, provider, spool, summary};
 
 /// Environment variable that overrides the spool root (like `--spool`).
@@ -63,7 +74,13 @@ pub struct Config {
     pub source: Option<PathBuf>,
 }
 
-/// A configuration problem; the message points at the line when it came from a file.
+/// A configuration problem; the message points at the line when it came from a file:
+///
+/// ```text
+/// chute.toml:2:20: limits.max_running_jobs: expected a whole number, like 4
+///   2 | max_running_jobs = "four"
+///     |                    ^^^^^^
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
@@ -75,43 +92,92 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The TOML did not parse or did not match the schema.
-    #[error("{path}:{line}:{column}: {message}")]
+    #[error("{}:{}:{}: {message}\n{place}", path.display(), place.line, place.column)]
     Parse {
         /// The file.
         path: PathBuf,
-        /// 1-based line of the problem.
-        line: usize,
-        /// 1-based column of the problem.
-        column: usize,
-        /// What is wrong.
+        /// Where in the file, with the offending line.
+        place: Box<Place>,
+        /// What is wrong, in plain words.
         message: String,
     },
     /// The values parsed but do not make sense together.
-    #[error("{path}: {message}")]
+    #[error("{}", invalid(path, place.as_deref(), message))]
     Invalid {
         /// The file (or `<defaults>`).
         path: PathBuf,
+        /// The keys the problem is about (dotted), the likeliest culprit first.
+        keys: Vec<String>,
+        /// Where the first of those keys is written, when the file writes one.
+        place: Option<Box<Place>>,
         /// What is wrong and what to do.
         message: String,
     },
 }
 
+fn invalid(path: &Path, place: Option<&Place>, message: &str) -> String {
+    match place {
+        Some(place) => format!(
+            "{}:{}:{}: {message}\n{place}",
+            path.display(),
+            place.line,
+            place.column
+        ),
+        None => format!("{}: {message}", path.display()),
+    }
+}
+
+impl ConfigError {
+    /// A semantic error pointed at the line of its key in `document`.
+    fn locate(self, document: &Document<'_>, text: &str) -> Self {
+        match self {
+            ConfigError::Invalid {
+                path,
+                keys,
+                place: None,
+                message,
+            } => {
+                // The whole `key = value`, so the caret covers both.
+                let place = keys.iter().find_map(|key| {
+                    let start = document.span_of(key, Part::Key)?.start;
+                    let end = document.span_of(key, Part::Value)?.end;
+                    Some(Box::new(Place::new(text, &(start..end.max(start)))))
+                });
+                ConfigError::Invalid {
+                    path,
+                    keys,
+                    place,
+                    message,
+                }
+            }
+            other => other,
+        }
+    }
+}
+
 impl Config {
     /// Parses TOML text; `path` is only used in error messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|error| {
-            let (line, column) = error
+        let at = |span: Option<std::ops::Range<usize>>, message: String, help| ConfigError::Parse {
+            path: path.to_owned(),
+            place: Box::new(Place::new(text, &span.unwrap_or(0..0)).with_help(help)),
+            message,
+        };
+        let document = Document::parse(text).map_err(|error| {
+            let spanned = error
                 .span()
-                .map(|span| line_and_column(text, span.start))
-                .unwrap_or((1, 1));
-            ConfigError::Parse {
-                path: path.to_owned(),
-                line,
-                column,
-                message: error.message().trim().to_owned(),
-            }
+                .and_then(|span| text.get(span))
+                .unwrap_or_default();
+            at(error.span(), plain::syntax(error.message(), spanned), None)
         })?;
-        config.validate(path)?;
+        let config = Config::deserialize(document.deserializer()).map_err(|error| {
+            let found = error.span().and_then(|span| document.find(&span));
+            let plain = plain::explain(error.message(), found.as_ref(), &home_of);
+            at(error.span(), plain.message, plain.help)
+        })?;
+        config
+            .validate(path)
+            .map_err(|error| error.locate(&document, text))?;
         Ok(config)
     }
 
@@ -127,18 +193,30 @@ impl Config {
     }
 
     /// Checks what serde cannot express; each section checks itself, in file order.
+    /// The error names its keys but no line (`parse` adds the line).
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |error: &dyn Display| ConfigError::Invalid {
+        let invalid = |message: &dyn Display, keys: Vec<String>| ConfigError::Invalid {
             path: path.to_owned(),
-            message: error.to_string(),
+            keys,
+            place: None,
+            message: message.to_string(),
         };
-        pipeline::config::validate_routes(&self.routes).map_err(|error| invalid(&error))?;
-        self.limits.validate().map_err(|error| invalid(&error))?;
-        self.spool.validate().map_err(|error| invalid(&error))?;
-        self.summarize.validate().map_err(|error| invalid(&error))?;
+        pipeline::config::validate_routes(&self.routes)
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.limits
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.spool
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.summarize
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
         provider::config::validate(&self.plugins, &self.providers, &self.budget)
-            .map_err(|error| invalid(&error))?;
-        self.disk.validate().map_err(|error| invalid(&error))?;
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.disk
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
         Ok(())
     }
 
@@ -149,15 +227,32 @@ impl Config {
     }
 }
 
-fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |tail| tail.chars().count())
-        + 1;
-    (line, column)
+/// The sections that take `key` (`[watch]`), for a key written in the wrong one.
+fn home_of(key: &str) -> Option<String> {
+    let mut example = Config::default();
+    example.routes.push(pipeline::config::RouteConfig::new(
+        "example",
+        pipeline::config::PipelineKind::Passthrough,
+    ));
+    let toml::Value::Table(root) = toml::Value::try_from(&example).ok()? else {
+        return None;
+    };
+    let homes: Vec<String> = root
+        .iter()
+        .filter_map(|(section, value)| match value {
+            toml::Value::Table(table) if table.contains_key(key) => Some(format!("[{section}]")),
+            toml::Value::Array(items)
+                if items
+                    .first()
+                    .and_then(toml::Value::as_table)
+                    .is_some_and(|table| table.contains_key(key)) =>
+            {
+                Some(format!("[[{section}]]"))
+            }
+            _ => None,
+        })
+        .collect();
+    (!homes.is_empty()).then(|| homes.join(" or "))
 }
 
 #[cfg(test)]
@@ -320,7 +415,147 @@ mod tests {
         ];
         for (text, message) in cases {
             let error = Config::parse(text, Path::new("c.toml")).unwrap_err();
-            assert_eq!(error.to_string(), format!("c.toml: {message}"), "{text}");
+            let shown = error.to_string();
+            let first = shown.lines().next().unwrap_or_default();
+            let (place, said) = first.split_once(": ").unwrap();
+            assert_eq!(said, message, "{text}");
+            // Every one points at the line of its key.
+            let ConfigError::Invalid {
+                place: Some(at), ..
+            } = &error
+            else {
+                panic!("no line for {text}: {error:?}");
+            };
+            assert_eq!(place, format!("c.toml:{}:{}", at.line, at.column));
+            assert!(
+                text.lines()
+                    .nth(at.line - 1)
+                    .unwrap()
+                    .contains(at.text.as_str())
+            );
         }
+    }
+
+    fn error_of(text: &str) -> String {
+        Config::parse(text, Path::new("chute.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    /// The errors of the issue, as an operator sees them: place, plain words, the line
+    /// and a caret, and the accepted forms.
+    #[test]
+    fn errors_show_the_line_a_caret_and_plain_words() {
+        let cases: [(&str, &str); 9] = [
+            (
+                "[limits]\nmax_running_jobs = \"four\"\n",
+                "chute.toml:2:20: limits.max_running_jobs: expected a whole number, like 4
+  2 | max_running_jobs = \"four\"
+    |                    ^^^^^^",
+            ),
+            (
+                "[limits]\nmax_running_jobs = 2.5\n",
+                "chute.toml:2:20: limits.max_running_jobs: expected a whole number, like 4
+  2 | max_running_jobs = 2.5
+    |                    ^^^
+    = write it without a decimal point",
+            ),
+            (
+                "[native]\nmodel_budget = \"4 gigs\"\n",
+                "chute.toml:2:16: native.model_budget: expected a size like 4GiB or 512MiB
+  2 | model_budget = \"4 gigs\"
+    |                ^^^^^^^^
+    = sizes: \"512KiB\", \"64MiB\", \"4GiB\", \"1TiB\" (or \"4GB\" for powers of 1000); a bare whole number counts bytes",
+            ),
+            (
+                "[limits]\nshutdown_grace = \"30\"\n",
+                "chute.toml:2:18: limits.shutdown_grace: expected a duration like 30s or 5m
+  2 | shutdown_grace = \"30\"
+    |                  ^^^^
+    = a duration needs its unit, in quotes: \"30s\" (units: ms, s, m, h, d)",
+            ),
+            (
+                "[limits]\nmax_runing_jobs = 3\n",
+                "chute.toml:2:1: unknown key `max_runing_jobs` in [limits]: did you mean `max_running_jobs`?
+  2 | max_runing_jobs = 3
+    | ^^^^^^^^^^^^^^^
+    = [limits] takes `max_running_jobs`, `max_queue_depth`, `claim_batch`, `shutdown_grace`",
+            ),
+            (
+                "[spool]\nfsync = true\n\n[limts]\nmax_running_jobs = 3\n",
+                "chute.toml:4:2: unknown section [limts]: did you mean [limits]?
+  4 | [limts]
+    |  ^^^^^
+    = the sections are [spool], [watch], [limits], [dedupe], [retention], [disk], [models], [transcribe], [summarize], [native], [[routes]], [plugins], [providers.NAME], [budget]",
+            ),
+            (
+                "[watch]\nmax_running_jobs = 3\n",
+                "chute.toml:2:1: unknown key `max_running_jobs` in [watch]: it belongs in [limits]
+  2 | max_running_jobs = 3
+    | ^^^^^^^^^^^^^^^^
+    = [watch] takes `settle`, `open_file_timeout`",
+            ),
+            (
+                "[[routes]]\nname = \"a\"\npipeline = \"passthrough\"\n\n[[routes]]\nname = \"a\"\npipeline = \"generate\"\n",
+                "chute.toml:6:1: route \"a\" is defined twice: keep one [[routes]] entry per name
+  6 | name = \"a\"
+    | ^^^^^^^^^^",
+            ),
+            (
+                "[disk]\npause_percent = 80\nresume_percent = 85\n",
+                "chute.toml:3:1: disk.resume_percent (85) must not exceed disk.pause_percent (80), which must not exceed 100
+  3 | resume_percent = 85
+    | ^^^^^^^^^^^^^^^^^^^",
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(error_of(text), expected, "{text}");
+        }
+    }
+
+    /// No serde wording (`usize`, `invalid type`, `struct`) reaches the operator.
+    #[test]
+    fn serde_words_do_not_leak() {
+        for text in [
+            "[limits]\nmax_running_jobs = \"four\"\n",
+            "[limits]\nmax_running_jobs = -3\n",
+            "[disk]\npause_percent = 300\n",
+            "[spool]\nfsync = \"yes\"\n",
+            "[summarize]\ntemperature = \"hot\"\n",
+            "[spool]\nroot = 3\n",
+            "limits = 3\n",
+            "routes = 3\n",
+            "[[routes]]\nname = \"a\"\n",
+            "[[routes]]\nname = \"a\"\npipeline = \"passthru\"\n",
+            "[native]\nworking_memory = true\n",
+            "[transcribe]\nchunk = 300\n",
+        ] {
+            let error = error_of(text);
+            for word in [
+                "invalid type",
+                "invalid value",
+                "usize",
+                "u8",
+                "struct ",
+                "unknown variant",
+                "parsable",
+                "missing field",
+            ] {
+                assert!(!error.contains(word), "{word:?} in {error}");
+            }
+            assert!(error.contains("\n  "), "no excerpt in {error}");
+        }
+    }
+
+    /// A key written where the file only has the default still finds a line: the other
+    /// key of the pair.
+    #[test]
+    fn a_pair_points_at_the_key_the_file_writes() {
+        let error = error_of("[disk]\nwarn_percent = 70\npause_percent = 80\n");
+        assert!(
+            error.starts_with("chute.toml:3:1: disk.resume_percent (85)"),
+            "{error}"
+        );
+        assert!(error.contains("  3 | pause_percent = 80\n"), "{error}");
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::harness::{built_plugins, wasm_build, wasm_target};
+use crate::harness::{built_plugins, repo, wasm_build, wasm_target};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chute");
 
@@ -25,6 +25,24 @@ fn text(output: &Output) -> String {
     )
 }
 
+/// Every file under `dir`, with its contents.
+fn files_under(dir: &Path) -> Vec<(std::path::PathBuf, String)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            let text = std::fs::read_to_string(&path).unwrap();
+            files.push((path, text));
+        }
+    }
+    files
+}
+
+/// A scaffolded crate refers to nothing in the tree chute was built from: it carries
+/// the SDK and the WIT contract, builds offline for wasm32-wasip2, its own tests pass
+/// on the host (`cargo test`, no wasm), and the component passes `plugins check`.
 #[test]
 fn a_scaffolded_plugin_builds_and_passes_check_unchanged() {
     built_plugins(); // the SDK's dependencies are compiled once, shared below
@@ -33,11 +51,70 @@ fn a_scaffolded_plugin_builds_and_passes_check_unchanged() {
     let created = Command::new(BIN)
         .args(["plugins", "new", "demo", "--dir"])
         .arg(&crate_dir)
+        .env_remove("CHUTE_PLUGIN_SDK")
         .output()
         .unwrap();
     assert!(created.status.success(), "{}", text(&created));
-    let build = wasm_build().current_dir(&crate_dir).status().unwrap();
-    assert!(build.success(), "the scaffold does not build");
+    let files = files_under(&crate_dir);
+    let names: Vec<String> = files
+        .iter()
+        .map(|(path, _)| path.strip_prefix(&crate_dir).unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "README.md",
+        "src/lib.rs",
+        "chute-plugin-sdk/Cargo.toml",
+        "chute-plugin-sdk/src/lib.rs",
+        "chute-plugin-sdk/wit/provider.wit",
+    ] {
+        assert!(
+            names.iter().any(|name| name == expected),
+            "no {expected} in {names:?}"
+        );
+    }
+    let build_tree = [repo(), repo().canonicalize().unwrap(), wasm_target()];
+    for (path, contents) in &files {
+        for tree in &build_tree {
+            let tree = tree.display().to_string();
+            assert!(
+                !contents.contains(&tree),
+                "{} refers to the build tree {tree}",
+                path.display()
+            );
+        }
+    }
+    let manifest = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(
+        manifest.contains("chute-plugin-sdk = { path = \"chute-plugin-sdk\" }"),
+        "{manifest}"
+    );
+    let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("#[cfg(test)]"), "{lib}");
+
+    // The crate's own tests run on the host, with no wasm and no network.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let tested = Command::new(&cargo)
+        .args(["test", "--offline", "--target-dir"])
+        .arg(wasm_target())
+        .current_dir(&crate_dir)
+        .output()
+        .unwrap();
+    let said = text(&tested);
+    assert!(tested.status.success(), "{said}");
+    assert!(
+        said.contains("test tests::builds_the_request_the_api_takes ... ok")
+            && said.contains("test result: ok. 3 passed"),
+        "{said}"
+    );
+
+    let build = wasm_build()
+        .arg("--offline")
+        .current_dir(&crate_dir)
+        .status()
+        .unwrap();
+    assert!(build.success(), "the scaffold does not build offline");
     let spool = base.path().join("spool");
     std::fs::create_dir_all(spool.join("plugins")).unwrap();
     std::fs::copy(

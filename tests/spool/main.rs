@@ -7,6 +7,7 @@
 
 mod cli;
 mod concurrency;
+mod config_check;
 mod crash;
 mod dedupe;
 mod drops;

@@ -11,6 +11,7 @@ mod models;
 mod plugins;
 mod retry;
 mod run;
+mod scaffold;
 mod show;
 mod submit;
 mod submit_wait;

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Cli, CliError};
+use super::{Cli, CliError, scaffold};
 use crate::provider::Providers;
 use crate::provider::plugin::{Auth, Capability};
 use crate::provider::registry::DEFAULT_CONCURRENT_POLLS;
@@ -26,8 +26,9 @@ pub enum PluginsCommand {
         /// Where to create it (default: ./NAME).
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// The chute-plugin-sdk crate to depend on (default: $CHUTE_PLUGIN_SDK, else
-        /// the plugins/sdk folder of the chute sources this binary was built from).
+        /// A chute-plugin-sdk crate to depend on, by a path relative to the new crate
+        /// (default: a copy of this chute's SDK inside the new crate, so it builds
+        /// anywhere; plugins/sdk when the crate is created in chute's plugins/ folder).
         #[arg(long, env = "CHUTE_PLUGIN_SDK")]
         sdk: Option<PathBuf>,
     },
@@ -193,13 +194,13 @@ fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// The SDK this binary was built with, when its sources are still there.
-fn default_sdk() -> Option<PathBuf> {
-    let built = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/sdk");
-    built
-        .join("Cargo.toml")
-        .is_file()
-        .then(|| built.canonicalize().unwrap_or(built))
+/// chute's `plugins/` folder in the sources this binary was built from, when they are
+/// still there (a crate created inside it uses `plugins/sdk` by a relative path).
+fn plugins_root() -> Option<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins")
+        .canonicalize()
+        .ok()
 }
 
 fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>) -> Result<(), CliError> {
@@ -208,20 +209,6 @@ fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>) -> Result<(), CliErro
             "{name:?} is not a plugin name: use lower-case letters, digits and '-', starting with a letter"
         )));
     }
-    let sdk = match sdk.map(Path::to_path_buf).or_else(default_sdk) {
-        Some(sdk) if sdk.join("Cargo.toml").is_file() => sdk.canonicalize().unwrap_or(sdk),
-        Some(sdk) => {
-            return Err(CliError::usage(format!(
-                "{} is not the chute-plugin-sdk crate (no Cargo.toml)",
-                sdk.display()
-            )));
-        }
-        None => {
-            return Err(CliError::usage(
-                "cannot find chute-plugin-sdk: pass --sdk PATH (plugins/sdk in the chute sources) or set CHUTE_PLUGIN_SDK",
-            ));
-        }
-    };
     let target = dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(name));
@@ -231,33 +218,40 @@ fn new(name: &str, dir: Option<&Path>, sdk: Option<&Path>) -> Result<(), CliErro
             target.display()
         )));
     }
-    let fill = |template: &str| {
-        template
-            .replace("{{name}}", name)
-            .replace("{{crate}}", &name.replace('-', "_"))
-            .replace("{{sdk}}", &sdk.display().to_string())
-    };
     let io = |error: std::io::Error| {
         CliError::failure(format!("cannot write {}: {error}", target.display()))
     };
-    std::fs::create_dir_all(target.join("src")).map_err(io)?;
-    std::fs::write(
-        target.join("Cargo.toml"),
-        fill(include_str!("scaffold/Cargo.toml.in")),
-    )
-    .map_err(io)?;
-    std::fs::write(
-        target.join("src/lib.rs"),
-        fill(include_str!("scaffold/lib.rs.in")),
-    )
-    .map_err(io)?;
-    std::fs::write(target.join(".gitignore"), "/target\n").map_err(io)?;
+    std::fs::create_dir_all(&target).map_err(io)?;
+    let canonical = target.canonicalize().map_err(io)?;
+    let sdk = scaffold::choose_sdk(&canonical, sdk, plugins_root().as_deref())
+        .and_then(|sdk| Ok((scaffold::files(name, &sdk)?, sdk)));
+    let (files, sdk) = match sdk {
+        Ok(chosen) => chosen,
+        Err(why) => {
+            // Nothing was written yet but the empty folder.
+            let _ = std::fs::remove_dir(&target);
+            return Err(CliError::usage(why));
+        }
+    };
+    for (path, text) in files {
+        let path = target.join(path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, text).map_err(io)?;
+    }
     println!("created {} (provider plugin {name})", target.display());
+    match sdk {
+        scaffold::Sdk::Vendored => println!(
+            "  with its own copy of the plugin SDK (chute-plugin-sdk/): it builds anywhere"
+        ),
+        scaffold::Sdk::Relative { path, .. } => {
+            println!("  using the plugin SDK at {}", path.display());
+        }
+    }
     println!("next:");
-    println!(
-        "  cd {} && cargo build --release --target wasm32-wasip2",
-        target.display()
-    );
+    println!("  cd {} && cargo test", target.display());
+    println!("  cargo build --release --target wasm32-wasip2");
     println!(
         "  cp target/wasm32-wasip2/release/{}.wasm <spool>/plugins/{name}.wasm",
         name.replace('-', "_")

@@ -54,3 +54,12 @@ pub enum LimitsConfigError {
     #[error("limits.{0} must be at least 1")]
     Zero(&'static str),
 }
+
+impl LimitsConfigError {
+    /// The keys the error is about, the likeliest culprit first (for pointing at a line).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            LimitsConfigError::Zero(key) => vec![format!("limits.{key}")],
+        }
+    }
+}

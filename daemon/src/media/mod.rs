@@ -7,6 +7,7 @@
 pub mod child;
 pub mod config;
 pub mod decode;
+pub mod language;
 pub mod seam;
 pub mod subtitles;
 pub mod transcript;

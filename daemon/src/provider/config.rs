@@ -145,9 +145,14 @@ impl ProviderConfig {
         {
             return Err(ProviderConfigError::BaseUrl(name));
         }
-        if let Some(key) = self.keys.iter().find(|key| !super::keys::is_reference(key)) {
+        if let Some((index, key)) = self
+            .keys
+            .iter()
+            .enumerate()
+            .find(|(_, key)| !super::keys::is_reference(key))
+        {
             let shown = key.chars().take(4).collect();
-            return Err(ProviderConfigError::KeyNotReference { name, shown });
+            return Err(ProviderConfigError::KeyNotReference { name, index, shown });
         }
         if let Some(setting) = self.settings.keys().find(|setting| {
             let setting = setting.to_ascii_lowercase();
@@ -251,18 +256,22 @@ pub fn validate(
     providers: &BTreeMap<String, ProviderConfig>,
     budget: &BudgetConfig,
 ) -> Result<(), ProviderConfigError> {
-    if plugins.call_timeout.is_zero() || plugins.attempts == 0 || plugins.memory.as_u64() < 1 << 20
-    {
-        return Err(ProviderConfigError::Plugins);
+    for (key, unusable) in [
+        ("call_timeout", plugins.call_timeout.is_zero()),
+        ("attempts", plugins.attempts == 0),
+        ("memory", plugins.memory.as_u64() < 1 << 20),
+    ] {
+        if unusable {
+            return Err(ProviderConfigError::Plugins(key));
+        }
     }
     for (name, provider) in providers {
         provider.validate(name)?;
     }
-    if [budget.per_job, budget.per_day]
-        .iter()
-        .any(|cap| !cap.is_finite() || *cap < 0.0)
-    {
-        return Err(ProviderConfigError::Budget);
+    for (key, cap) in [("per_job", budget.per_job), ("per_day", budget.per_day)] {
+        if !cap.is_finite() || cap < 0.0 {
+            return Err(ProviderConfigError::Budget(key));
+        }
     }
     for (name, provider) in providers {
         provider.validate_prices(name)?;
@@ -274,11 +283,11 @@ pub fn validate(
 /// message says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProviderConfigError {
-    /// A call could never finish, never be tried, or never fit in memory.
+    /// A call could never finish, never be tried, or never fit in memory (the key named).
     #[error(
         "plugins.call_timeout must be longer than 0s, plugins.attempts at least 1 and plugins.memory at least 1 MiB"
     )]
-    Plugins,
+    Plugins(&'static str),
     /// The table name is not safe as a file name.
     #[error("provider name {0:?} is not allowed: use letters, digits, '-' and '_'")]
     Name(String),
@@ -292,6 +301,8 @@ pub enum ProviderConfigError {
     KeyNotReference {
         /// The provider.
         name: String,
+        /// The key reference's position in `keys`.
+        index: usize,
         /// The first four characters of the offending value (never the whole key).
         shown: String,
     },
@@ -319,9 +330,9 @@ pub enum ProviderConfigError {
     /// The checksum is not a sha256.
     #[error("providers.{0}.sha256 must be 64 hex digits")]
     Sha256(String),
-    /// A spending cap is negative or not a number.
+    /// A spending cap (the key named) is negative or not a number.
     #[error("budget.per_job and budget.per_day must be 0 (no cap) or more")]
-    Budget,
+    Budget(&'static str),
     /// A price is for an unknown operation, negative or not a number.
     #[error(
         "providers.{name}.prices.{operation}: prices are 0 or more, for generate-text, generate-image, speak or submit-video"
@@ -332,6 +343,29 @@ pub enum ProviderConfigError {
         /// The priced operation.
         operation: String,
     },
+}
+
+impl ProviderConfigError {
+    /// The keys the error is about, the likeliest culprit first (for pointing at a line).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            ProviderConfigError::Plugins(key) => vec![format!("plugins.{key}")],
+            ProviderConfigError::Name(name) => vec![format!("providers.{name}")],
+            ProviderConfigError::BaseUrl(name) => vec![format!("providers.{name}.base_url")],
+            ProviderConfigError::KeyNotReference { name, index, .. } => {
+                vec![format!("providers.{name}.keys.{index}")]
+            }
+            ProviderConfigError::CredentialSetting { name, setting }
+            | ProviderConfigError::NearMiss { name, setting, .. } => {
+                vec![format!("providers.{name}.{setting}")]
+            }
+            ProviderConfigError::Sha256(name) => vec![format!("providers.{name}.sha256")],
+            ProviderConfigError::Budget(key) => vec![format!("budget.{key}")],
+            ProviderConfigError::Price { name, operation } => {
+                vec![format!("providers.{name}.prices.{operation}")]
+            }
+        }
+    }
 }
 
 #[cfg(test)]

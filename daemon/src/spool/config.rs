@@ -57,8 +57,11 @@ impl Default for SpoolConfig {
 impl SpoolConfig {
     /// Checks what serde cannot: the rhythms must tick.
     pub fn validate(&self) -> Result<(), SpoolConfigError> {
-        if self.rescan_interval.is_zero() || self.heartbeat_interval.is_zero() {
-            return Err(SpoolConfigError::ZeroInterval);
+        if self.rescan_interval.is_zero() {
+            return Err(SpoolConfigError::ZeroInterval("rescan_interval"));
+        }
+        if self.heartbeat_interval.is_zero() {
+            return Err(SpoolConfigError::ZeroInterval("heartbeat_interval"));
         }
         Ok(())
     }
@@ -127,9 +130,9 @@ impl DiskConfig {
 /// write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpoolConfigError {
-    /// A rescan or heartbeat every 0 s would never end.
+    /// A rescan or heartbeat every 0 s would never end (the key that is 0).
     #[error("spool.rescan_interval and spool.heartbeat_interval must be longer than 0s")]
-    ZeroInterval,
+    ZeroInterval(&'static str),
     /// Claiming would resume above the level where it pauses.
     #[error(
         "disk.resume_percent ({resume_percent}) must not exceed disk.pause_percent ({pause_percent}), which must not exceed 100"
@@ -140,4 +143,20 @@ pub enum SpoolConfigError {
         /// The configured `disk.pause_percent`.
         pause_percent: u8,
     },
+}
+
+impl SpoolConfigError {
+    /// The keys the error is about, the likeliest culprit first (for pointing at a line).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            SpoolConfigError::ZeroInterval(key) => vec![format!("spool.{key}")],
+            SpoolConfigError::Watermarks {
+                resume_percent,
+                pause_percent,
+            } if resume_percent > pause_percent => {
+                vec!["disk.resume_percent".into(), "disk.pause_percent".into()]
+            }
+            SpoolConfigError::Watermarks { .. } => vec!["disk.pause_percent".into()],
+        }
+    }
 }

@@ -59,8 +59,14 @@ impl SummarizeConfig {
     /// Checks what serde cannot: a context that fits a prompt, at least one attempt and
     /// thread, a temperature llama.cpp samples sensibly with.
     pub fn validate(&self) -> Result<(), SummarizeConfigError> {
-        if self.context < 512 || self.attempts == 0 || self.threads == 0 {
-            return Err(SummarizeConfigError::TooSmall);
+        if self.context < 512 {
+            return Err(SummarizeConfigError::TooSmall("context"));
+        }
+        if self.attempts == 0 {
+            return Err(SummarizeConfigError::TooSmall("attempts"));
+        }
+        if self.threads == 0 {
+            return Err(SummarizeConfigError::TooSmall("threads"));
         }
         if !(0.0..=2.0).contains(&self.temperature) {
             return Err(SummarizeConfigError::Temperature(self.temperature));
@@ -72,12 +78,22 @@ impl SummarizeConfig {
 /// A `[summarize]` value no summary can be made with; the message says what to write.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SummarizeConfigError {
-    /// The context, attempts or threads are too small.
+    /// The context, attempts or threads (the key named) are too small.
     #[error(
         "summarize.context must be at least 512 tokens, and summarize.attempts and summarize.threads at least 1"
     )]
-    TooSmall,
+    TooSmall(&'static str),
     /// The temperature is outside 0–2.
     #[error("summarize.temperature must be between 0 and 2, not {0}")]
     Temperature(f32),
+}
+
+impl SummarizeConfigError {
+    /// The keys the error is about, the likeliest culprit first (for pointing at a line).
+    pub fn keys(&self) -> Vec<String> {
+        match self {
+            SummarizeConfigError::TooSmall(key) => vec![format!("summarize.{key}")],
+            SummarizeConfigError::Temperature(_) => vec!["summarize.temperature".into()],
+        }
+    }
 }
