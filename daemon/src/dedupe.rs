@@ -112,6 +112,32 @@ fn entry_path(spool: &Spool, route: &str, content_hash: &str) -> PathBuf {
         .join(format!("{content_hash}.json"))
 }
 
+/// Where the original of a duplicate stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Original {
+    /// Delivered: the duplicate can point at its outbox folder.
+    Delivered,
+    /// Still in jobs/: the duplicate waits for its outcome.
+    InFlight,
+    /// Neither (it failed or was cancelled): the duplicate is processed itself.
+    Gone,
+}
+
+/// Where the original `duplicate` points at stands now.
+pub fn original(spool: &Spool, duplicate: &DuplicateOf) -> Original {
+    if spool
+        .resolve(Path::new(&duplicate.location))
+        .join("result.json")
+        .exists()
+    {
+        Original::Delivered
+    } else if spool.job_dir(duplicate.job_id).exists() {
+        Original::InFlight
+    } else {
+        Original::Gone
+    }
+}
+
 /// The original counts while it is delivered or still in jobs/; a failed original does
 /// not (the duplicate gets a real chance).
 fn original_is_done_or_running(spool: &Spool, entry: &IndexEntry) -> bool {

@@ -77,3 +77,87 @@ fn duplicate_content_is_processed_once_delivered_twice() {
     spool.wait_jobs_empty(secs(20));
     assert_eq!(spool.all_failed(), Vec::<String>::new(), "failed/ entries");
 }
+
+/// The id of the live job whose input is `name` (from `chute jobs --json`).
+fn live_job(spool: &Spool, name: &str) -> Option<serde_json::Value> {
+    let output = spool.cli(["jobs", "--json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_str(&output.stdout).ok()?;
+    jobs.into_iter().find(|job| {
+        job["input"] == name
+            && job["location"]
+                .as_str()
+                .is_some_and(|location| location.starts_with("jobs/"))
+    })
+}
+
+/// Drops `first.txt` and, while it is still being processed, `second.txt` with the same
+/// content; returns once the second says it waits for the first.
+fn duplicate_while_the_original_runs(spool: &Spool) -> Vec<u8> {
+    let content = random_bytes(5_000);
+    spool.drop_file("archive", "first.txt", &content);
+    // Every stage takes the route's simulated time, so the second job must start
+    // a little after the first for its check to fall within the first's processing.
+    spool.wait_until(secs(30), "the original to start", || {
+        live_job(spool, "first.txt").is_some_and(|job| job["stage"] == "prepare")
+    });
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    spool.drop_file("archive", "second.txt", &content);
+    spool.wait_until(secs(30), "the duplicate to wait for its original", || {
+        live_job(spool, "second.txt").is_some_and(|job| {
+            job["waiting"]
+                .as_str()
+                .is_some_and(|waiting| waiting.contains("the original job"))
+        })
+    });
+    content
+}
+
+/// A duplicate of an original that is still running waits for it; when the original
+/// then fails (here: is cancelled), the duplicate is processed itself instead of being
+/// delivered as a pointer to an outbox folder that never comes.
+#[test]
+fn a_duplicate_of_an_original_that_fails_is_processed_itself() {
+    let spool = Spool::new(&Config::with_route(
+        Route::passthrough("archive").work("3s"),
+    ));
+    let _daemon = InProcessDaemon::start(&spool);
+    let content = duplicate_while_the_original_runs(&spool);
+    let first = live_job(&spool, "first.txt").expect("the original is live");
+    let cancel = spool.cli(["cancel", first["short_id"].as_str().unwrap_or_default()]);
+    assert_eq!(cancel.code, Some(0), "{cancel:?}");
+    spool.wait_delivered("archive", 1, secs(60));
+    let deliveries = spool.deliveries("archive");
+    let second = &deliveries[0];
+    assert_eq!(second.input_name(), b"second.txt");
+    assert!(
+        second.record["duplicate_of"].is_null(),
+        "the duplicate of a cancelled original was processed itself: {}",
+        second.record
+    );
+    assert_delivered_intact(second, b"second.txt", &content);
+    assert_eq!(spool.failed_count("archive"), 1, "the cancelled original");
+}
+
+/// A duplicate of an original that is still running waits for it and, once it is
+/// delivered, points at its (existing) outbox folder.
+#[test]
+fn a_duplicate_waits_for_its_original_and_points_at_its_delivery() {
+    let spool = Spool::new(&Config::with_route(
+        Route::passthrough("archive").work("3s"),
+    ));
+    let _daemon = InProcessDaemon::start(&spool);
+    duplicate_while_the_original_runs(&spool);
+    spool.wait_delivered("archive", 2, secs(60));
+    let deliveries = spool.deliveries("archive");
+    let second = deliveries
+        .iter()
+        .find(|d| d.input_name() == b"second.txt")
+        .expect("delivery of second.txt");
+    let location = second.record["duplicate_of"]["location"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a duplicate: {}", second.record));
+    assert!(
+        spool.root.join(location).join("result.json").is_file(),
+        "duplicate_of.location points at a delivered folder: {location}"
+    );
+}

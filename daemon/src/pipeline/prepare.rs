@@ -47,13 +47,7 @@ impl Stage for Prepare {
                     claimed_at: record.claimed_at,
                     location,
                 };
-                let duplicate = dedupe::check_and_register(
-                    &context.spool,
-                    &record.route,
-                    &content_hash,
-                    &mine,
-                    context.config.dedupe.window,
-                )?;
+                let duplicate = wait_for_original(context, &content_hash, &mine).await?;
                 if let Some(duplicate) = duplicate {
                     context.progress(
                         100,
@@ -65,6 +59,59 @@ impl Stage for Prepare {
             Ok(outputs)
         })
     }
+}
+
+/// How often a duplicate looks whether its original has ended.
+const ORIGINAL_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Registers `mine` as the original of its content, or finds the original it
+/// duplicates. While that original is still in flight, the job waits for its outcome
+/// (without holding a running slot): a delivered original makes this job a duplicate
+/// of it, one that failed or was cancelled lets this job be processed itself.
+async fn wait_for_original(
+    context: &StageContext,
+    content_hash: &str,
+    mine: &IndexEntry,
+) -> Result<Option<dedupe::DuplicateOf>, StageError> {
+    let signals = context.signals();
+    let mut waited = false;
+    let found = loop {
+        let duplicate = dedupe::check_and_register(
+            &context.spool,
+            &context.record.route,
+            content_hash,
+            mine,
+            context.config.dedupe.window,
+        )?;
+        let Some(duplicate) = duplicate else {
+            break None;
+        };
+        match dedupe::original(&context.spool, &duplicate) {
+            dedupe::Original::Delivered => break Some(duplicate),
+            // Ended without a delivery: the next check replaces its index entry.
+            dedupe::Original::Gone => continue,
+            dedupe::Original::InFlight => {
+                if !waited {
+                    waited = true;
+                    context.progress(
+                        60,
+                        &format!(
+                            "{} the original job {} (same content) to end",
+                            super::WAITING_FOR,
+                            crate::spool::short_id(duplicate.job_id)
+                        ),
+                    );
+                    context.slot.release();
+                }
+                signals.sleep(ORIGINAL_POLL).await?;
+            }
+        }
+    };
+    if waited {
+        signals.run(context.slot.reacquire()).await?;
+        context.progress(80, "the original job ended");
+    }
+    Ok(found)
 }
 
 /// blake3's key-derivation context for folder trees: a folder is hashed in another
