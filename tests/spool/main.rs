@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod cli_output;
 mod concurrency;
 mod crash;
 mod dedupe;

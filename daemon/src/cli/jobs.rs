@@ -1,6 +1,6 @@
 //! `chute jobs [--state S] [--json]`: list jobs.
 
-use super::{Cli, CliError};
+use super::{Cli, CliError, text};
 use crate::catalog;
 use crate::job::JobStatus;
 
@@ -75,7 +75,7 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
             job.route,
             job.stage.as_deref().unwrap_or("-"),
             job.percent,
-            job.input.escape_debug()
+            text::escape(&job.input)
         );
     }
     Ok(())

@@ -14,6 +14,7 @@ mod run;
 mod show;
 mod submit;
 mod submit_wait;
+mod text;
 mod watch;
 
 use std::path::PathBuf;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 
 use super::submit_wait::Submitted;
-use super::{Cli, CliError};
+use super::{Cli, CliError, text};
 use crate::pipeline::config::{PipelineKind, RouteConfig};
 use crate::spool::entry::{self, InputKind};
 use crate::spool::is_valid_route_name;
@@ -66,7 +66,7 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     {
         return Err(CliError::usage(format!(
             "{} does not exist; nothing was submitted",
-            missing.display()
+            text::path(missing)
         )));
     }
     let mut submitted = Vec::new();
@@ -74,14 +74,12 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
         let at = Utc::now();
         let (name, inode) = put_into_inbox(&spool, &route.name, file).map_err(|error| {
-            CliError::failure(format!("cannot submit {}: {error}", file.display()))
+            CliError::failure(format!("cannot submit {}: {error}", text::path(file)))
         })?;
         if !args.wait {
             println!(
                 "{}",
-                spool
-                    .relative(&spool.inbox(&route.name).join(&name))
-                    .display()
+                text::path(&spool.relative(&spool.inbox(&route.name).join(&name)))
             );
         }
         submitted.push(Submitted {
@@ -124,7 +122,7 @@ fn choose_route<'a>(
             } else {
                 return Err(CliError::usage(format!(
                     "cannot tell which route {} is for; pass --route (routes: {})",
-                    file.display(),
+                    text::path(file),
                     names()
                 )));
             }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::CliError;
+use super::{CliError, text};
 use crate::catalog;
 use crate::job::{self, JobDir, JobRecord, JobStatus};
 use crate::spool::Spool;
@@ -77,7 +77,7 @@ impl Follow {
         if now == self.reported || (same_step && self.reported_at.elapsed() < PROGRESS_EVERY) {
             return;
         }
-        eprintln!("chute: {}: {now}", self.display_name());
+        eprintln!("chute: {}: {now}", text::escape(&self.display_name()));
         self.reported = now;
         self.reported_at = Instant::now();
     }
@@ -112,7 +112,7 @@ pub fn follow(
                         "{} {} {}",
                         summary.id,
                         summary.state.name(),
-                        summary.location
+                        text::escape(&summary.location)
                     );
                     warn_about_skipped_stages(&details);
                     not_done += usize::from(summary.state != JobStatus::Done);
@@ -140,7 +140,7 @@ pub fn follow(
             for follow in &pending {
                 eprintln!(
                     "chute: {}: still {} after {}",
-                    follow.display_name(),
+                    text::escape(&follow.display_name()),
                     follow.reported,
                     humantime::format_duration(timeout)
                 );
@@ -222,7 +222,9 @@ fn warn_about_skipped_stages(details: &catalog::JobDetails) {
     for warning in details.warnings() {
         eprintln!(
             "chute: warning: {} failed, so it was delivered without it: {} ({})",
-            warning.stage, warning.reason, warning.hint
+            warning.stage,
+            text::escape(&warning.reason),
+            text::escape(&warning.hint)
         );
     }
 }

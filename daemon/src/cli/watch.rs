@@ -6,7 +6,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use uuid::Uuid;
 
-use super::{Cli, CliError};
+use super::{Cli, CliError, text};
 use crate::catalog::{self, JobDetails};
 use crate::job::{self, JobStatus};
 
@@ -54,11 +54,16 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
             });
             bar.set_position(u64::from(details.summary.percent));
             let message = match (&details.summary.stage, details.events.last()) {
-                (Some(stage), Some(event)) => format!("{stage}: {}", event.message),
+                (Some(stage), Some(event)) => {
+                    format!("{stage}: {}", text::escape(&event.message))
+                }
                 (Some(stage), None) => stage.clone(),
                 (None, _) => details.summary.state.name().to_owned(),
             };
-            bar.set_message(format!("{} — {message}", details.summary.input));
+            bar.set_message(format!(
+                "{} — {message}",
+                text::escape(&details.summary.input)
+            ));
         }
         let gone: Vec<Uuid> = bars
             .keys()
@@ -70,7 +75,13 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
                 let ended = catalog::find(&spool, &id.to_string()).ok();
                 let message = ended.as_ref().map_or_else(
                     || "ended".to_owned(),
-                    |d| format!("{} → {}", d.summary.state.name(), d.summary.location),
+                    |d| {
+                        format!(
+                            "{} → {}",
+                            d.summary.state.name(),
+                            text::escape(&d.summary.location)
+                        )
+                    },
                 );
                 if ended
                     .as_ref()
@@ -98,7 +109,7 @@ pub fn execute(cli: &Cli, args: &WatchArgs) -> Result<(), CliError> {
                 "{} {} {}",
                 ended.summary.id,
                 ended.summary.state.name(),
-                ended.summary.location
+                text::escape(&ended.summary.location)
             );
             return if ended.summary.state == JobStatus::Done {
                 Ok(())
