@@ -2,7 +2,7 @@
 
 use std::fs;
 
-use crate::harness::{Config, Spool, secs};
+use crate::harness::{Config, Spool, random_bytes, secs, short_id};
 use crate::in_process::InProcessDaemon;
 
 /// A name that would clear the screen and forge a line of output if printed as is.
@@ -53,4 +53,79 @@ fn control_characters_in_names_are_escaped() {
         "{out:?}"
     );
     assert!(out.stdout.contains(ESCAPED), "{out:?}");
+}
+
+/// The second of two identical inputs is reported as a duplicate of the first, with the
+/// first's folder, by `submit --wait` (state `duplicate`, exit 0), `jobs --json`
+/// (`duplicate_of`, state still `done`), `jobs` and `show`; the first is plain `done`.
+#[test]
+fn a_duplicate_is_reported_as_a_duplicate() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = InProcessDaemon::start(&spool);
+    let content = random_bytes(5_000);
+    let submit_wait = |name: &str| {
+        let source = spool.outside.join(name);
+        fs::write(&source, &content).unwrap();
+        let out = spool.cli([
+            "submit".as_ref(),
+            "--route".as_ref(),
+            "archive".as_ref(),
+            "--wait".as_ref(),
+            source.as_os_str(),
+        ]);
+        assert_eq!(out.code, Some(0), "{out:?}");
+        let line = out.stdout.trim_end().to_owned();
+        let fields: Vec<String> = line.splitn(3, ' ').map(str::to_owned).collect();
+        assert_eq!(fields.len(), 3, "{out:?}");
+        (fields, out)
+    };
+    let (first, out) = submit_wait("first.bin");
+    assert_eq!(first[1], "done", "{out:?}");
+    let (second, out) = submit_wait("second.bin");
+    let first_short = short_id(&first[0]);
+    let original = format!("duplicate of {first_short} ({})", first[2]);
+    assert_eq!(second[1], "duplicate", "{out:?}");
+    assert!(second[2].starts_with("outbox/archive/second--"), "{out:?}");
+    assert!(out.stderr.contains(&original), "{out:?}");
+
+    let out = spool.cli(["jobs", "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let list = out.json();
+    let entry = |id: &str| {
+        list.as_array()
+            .and_then(|jobs| jobs.iter().find(|job| job["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} missing: {list}"))
+    };
+    assert!(entry(&first[0])["duplicate_of"].is_null(), "{list}");
+    let duplicate = entry(&second[0]);
+    assert_eq!(duplicate["state"], "done", "{duplicate}");
+    assert_eq!(duplicate["duplicate_of"]["job_id"], first[0], "{duplicate}");
+    assert_eq!(
+        duplicate["duplicate_of"]["location"], first[2],
+        "{duplicate}"
+    );
+
+    let out = spool.cli(["jobs"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let row = |short: &str| {
+        out.stdout
+            .lines()
+            .find(|line| line.starts_with(short))
+            .unwrap_or_else(|| panic!("no row for {short}: {out:?}"))
+            .to_owned()
+    };
+    assert!(row(&first_short).contains(" done "), "{out:?}");
+    let second_row = row(&short_id(&second[0]));
+    assert!(
+        second_row.contains(" duplicate ") && second_row.ends_with(&original),
+        "{out:?}"
+    );
+
+    let out = spool.cli(["show", second[0].as_str()]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(
+        out.stdout.contains(&format!("state     {original}\n")),
+        "{out:?}"
+    );
 }

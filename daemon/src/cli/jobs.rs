@@ -68,10 +68,15 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         "ID", "STATE", "ROUTE", "STAGE", "PCT"
     );
     for job in jobs {
+        let original = job
+            .duplicate_of
+            .as_ref()
+            .map(|original| format!(" — {}", text::duplicate_of(original)))
+            .unwrap_or_default();
         println!(
-            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}",
+            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}{original}",
             job.short_id,
-            job.state.name(),
+            text::state(&job),
             job.route,
             job.stage.as_deref().unwrap_or("-"),
             job.percent,

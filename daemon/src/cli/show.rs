@@ -30,7 +30,10 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
         text::escape(&summary.input),
         details.job.input.size
     );
-    println!("state     {} {}%", summary.state.name(), summary.percent);
+    match &summary.duplicate_of {
+        Some(original) => println!("state     {}", text::duplicate_of(original)),
+        None => println!("state     {} {}%", summary.state.name(), summary.percent),
+    }
     println!("claimed   {}", summary.claimed_at.to_rfc3339());
     println!("location  {}", text::escape(&summary.location));
     if let Some(result) = &details.result {
@@ -39,12 +42,6 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
         }
         if let Some(hint) = result.get("hint").and_then(|v| v.as_str()) {
             println!("hint      {}", text::escape(hint));
-        }
-        if let Some(original) = result.get("duplicate_of").filter(|v| !v.is_null()) {
-            println!(
-                "duplicate of {}",
-                original["job_id"].as_str().unwrap_or("?")
-            );
         }
     }
     if let Some(result) = &details.result {

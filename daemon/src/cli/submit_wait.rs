@@ -111,9 +111,16 @@ pub fn follow(
                     println!(
                         "{} {} {}",
                         summary.id,
-                        summary.state.name(),
+                        text::state(summary),
                         text::escape(&summary.location)
                     );
+                    if let Some(original) = &summary.duplicate_of {
+                        eprintln!(
+                            "chute: {}: {}; not processed again",
+                            text::escape(&follow.display_name()),
+                            text::duplicate_of(original)
+                        );
+                    }
                     warn_about_skipped_stages(&details);
                     not_done += usize::from(summary.state != JobStatus::Done);
                 }

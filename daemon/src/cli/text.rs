@@ -5,6 +5,10 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use crate::catalog::JobSummary;
+use crate::dedupe::DuplicateOf;
+use crate::spool::short_id;
+
 /// `text` with control characters (C0, DEL, C1) and Unicode bidirectional controls
 /// written as Rust escapes (`\n`, `\u{1b}`, `\u{202e}`); everything else, other scripts
 /// and emoji included, is kept as it is.
@@ -43,6 +47,25 @@ fn needs_escape(c: char) -> bool {
         )
 }
 
+/// `duplicate of <short id> (<the original's folder>)`, as every command says it.
+pub fn duplicate_of(original: &DuplicateOf) -> String {
+    format!(
+        "duplicate of {} ({})",
+        short_id(original.job_id),
+        escape(&original.location)
+    )
+}
+
+/// A job's state as people read it: `duplicate` for a job delivered as a duplicate of an
+/// earlier one (its JSON state stays `done`), else the state's name.
+pub fn state(summary: &JobSummary) -> &'static str {
+    if summary.duplicate_of.is_some() {
+        "duplicate"
+    } else {
+        summary.state.name()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -65,5 +88,17 @@ mod tests {
         ] {
             assert_eq!(escape(kept), kept);
         }
+    }
+
+    #[test]
+    fn a_duplicate_names_the_original_by_short_id_and_folder() {
+        let original = DuplicateOf {
+            job_id: uuid::Uuid::parse_str("01936f5e-7a1c-7cc0-9b1e-3c5d2f4a8b10").unwrap(),
+            location: "outbox/archive/a\nb--2f4a8b10".into(),
+        };
+        assert_eq!(
+            duplicate_of(&original),
+            "duplicate of 2f4a8b10 (outbox/archive/a\\nb--2f4a8b10)"
+        );
     }
 }
