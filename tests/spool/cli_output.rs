@@ -129,3 +129,51 @@ fn a_duplicate_is_reported_as_a_duplicate() {
         "{out:?}"
     );
 }
+
+/// `submit` without `--wait` prints `<file> → job <short id>` once the daemon claimed
+/// the file, and `show` accepts that id; with no daemon on the spool it says so at once
+/// and names the file's place in the inbox instead of waiting.
+#[test]
+fn submit_names_the_job_or_says_that_no_daemon_runs() {
+    let spool = Spool::new(&Config::default());
+    let daemon = InProcessDaemon::start(&spool);
+    let source = spool.outside.join("minutes.txt");
+    fs::write(&source, random_bytes(100)).unwrap();
+    let submit = || {
+        spool.cli([
+            "submit".as_ref(),
+            "--route".as_ref(),
+            "archive".as_ref(),
+            source.as_os_str(),
+        ])
+    };
+    let out = submit();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let prefix = format!("{} → job ", source.display());
+    let short = out
+        .stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no job id: {out:?}"))
+        .to_owned();
+    assert_eq!(short.len(), 8, "{out:?}");
+    assert!(short.chars().all(|c| c.is_ascii_hexdigit()), "{out:?}");
+    let out = spool.cli(["show", short.as_str(), "--json"]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.json()["short_id"], short.as_str(), "{out:?}");
+
+    drop(daemon);
+    let started = std::time::Instant::now();
+    let out = submit();
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert!(started.elapsed() < secs(1), "took {:?}", started.elapsed());
+    assert_eq!(
+        out.stdout.trim_end(),
+        format!(
+            "{} → inbox/archive/minutes.txt: no daemon is running on {}; it is claimed when one starts",
+            source.display(),
+            spool.root.display()
+        ),
+        "{out:?}"
+    );
+}

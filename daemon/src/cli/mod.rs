@@ -7,6 +7,7 @@ mod config_check;
 mod decode;
 mod doctor;
 mod jobs;
+mod lookup;
 mod models;
 mod plugins;
 mod retry;
@@ -215,11 +216,15 @@ impl Cli {
     }
 }
 
+/// Whether a daemon runs on `spool` (its record in daemons/ is fresh).
+pub fn daemon_running(config: &Config, spool: &Spool) -> bool {
+    !crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease).is_empty()
+}
+
 /// Tells the user on stderr when no daemon runs on `spool`: queued and running jobs
 /// then do not move, and a listing that shows them `running` would mislead.
 pub fn warn_if_no_daemon(config: &Config, spool: &Spool) {
-    let daemons = crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease);
-    if daemons.is_empty() {
+    if !daemon_running(config, spool) {
         eprintln!(
             "chute: no daemon is running on {}: nothing is claimed or processed until `chute run` (or the chute service) starts",
             spool.root().display()
