@@ -15,3 +15,4 @@ mod harness;
 mod in_process;
 mod rejects;
 mod unrunnable;
+mod watch;

@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::catalog::{self, JobDetails};
 use crate::job::{self, JobDir, JobRecord};
-use crate::spool::Spool;
 use crate::spool::entry::{self, InputKind};
+use crate::spool::{Spool, short_id};
 
 /// Clock slack between this command and a daemon on another host of a shared spool.
 const CLOCK_SLACK_SECONDS: i64 = 5;
@@ -89,6 +89,17 @@ pub fn claimed_job(spool: &Spool, input: &Submitted) -> Option<Uuid> {
     live_claim(spool, input)
         .map(|dir| dir.id)
         .or_else(|| ended_claim(spool, input, None).map(|details| details.job.id))
+}
+
+/// The result folder of job `id` (of `route`) in outbox/ or failed/, once it left jobs/.
+pub fn ended_job(spool: &Spool, route: &str, id: Uuid) -> Option<JobDetails> {
+    let suffix = format!("--{}", short_id(id));
+    ended_in(
+        spool,
+        route,
+        |name| name.as_encoded_bytes().ends_with(suffix.as_bytes()),
+        |details| details.job.id == id,
+    )
 }
 
 /// The first ended job of `route` whose folder name passes `name` and whose details

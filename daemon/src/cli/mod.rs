@@ -89,7 +89,7 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Show one job with its events.
     Show(show::ShowArgs),
-    /// Live progress bars.
+    /// Live progress of the jobs: stage, percent, elapsed time, ETA, how each ended.
     Watch(watch::WatchArgs),
     /// Run a failed or cancelled job again.
     Retry(retry::RetryArgs),
