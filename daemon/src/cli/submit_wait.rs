@@ -19,6 +19,7 @@ use crate::spool::Spool;
 const POLL: Duration = Duration::from_millis(200);
 /// The same percent is not repeated on stderr more often than this.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
 /// Where a followed input stands.
 enum Seen {
     /// Not claimed yet (or between two folders while it is being delivered).
@@ -56,8 +57,9 @@ impl Follow {
 }
 
 /// Follows `submitted` until each has ended, printing `<job-id> <state> <location>`
-/// per input as it ends. Fails (exit 1) when any job did not end done, or when
-/// `timeout` passes first (the inputs still being processed are named on stderr).
+/// per input as it ends. Fails (exit 1) when any job did not end delivered (done or a
+/// duplicate), or when `timeout` passes first (the inputs still being processed are
+/// named on stderr).
 pub fn follow(
     spool: &Spool,
     submitted: Vec<Submitted>,
