@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::dedupe::DuplicateOf;
 use crate::deliver::{self, ErrorFile, ResultFile, StageSummary};
 use crate::job::{self, Event, JobDir, JobRecord, JobStatus, StageStatus};
 use crate::spool::inventory::{self, EndedKind};
@@ -40,6 +41,9 @@ pub struct JobSummary {
     /// held by 1a2b3c4d (transcribe)`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// For a job delivered as a duplicate of an earlier one (not processed again): the
+    /// original job and its folder, as its result.json says; `None` otherwise.
+    pub duplicate_of: Option<DuplicateOf>,
 }
 
 /// Everything known about one job, as `chute show --json` prints it.
@@ -199,8 +203,10 @@ pub fn ended_details(spool: &Spool, folder: &Path) -> Option<JobDetails> {
         let raw = fsutil::read_json::<serde_json::Value>(&folder.join("result.json"))
             .ok()
             .flatten();
+        let mut summary = summary(&result.job, JobStatus::Done, None, 100, location);
+        summary.duplicate_of = result.duplicate_of.clone();
         return Some(JobDetails {
-            summary: summary(&result.job, JobStatus::Done, None, 100, location),
+            summary,
             job: result.job,
             stages: result.stages,
             events: result.events,
@@ -257,6 +263,7 @@ fn summary(
         claimed_at: record.claimed_at,
         location: location.to_string_lossy().into_owned(),
         waiting: None,
+        duplicate_of: None,
     }
 }
 

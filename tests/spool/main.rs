@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod cli_output;
 mod concurrency;
 mod config_check;
 mod crash;
@@ -15,3 +16,4 @@ mod harness;
 mod in_process;
 mod rejects;
 mod unrunnable;
+mod watch;

@@ -1,6 +1,6 @@
 //! `chute cancel ID`: cancel a queued or running job.
 
-use super::{Cli, CliError};
+use super::{Cli, CliError, text};
 use crate::control::{self, CancelOutcome, ControlError};
 
 /// Arguments of `chute cancel`.
@@ -14,7 +14,7 @@ pub struct CancelArgs {
 pub fn execute(cli: &Cli, args: &CancelArgs) -> Result<(), CliError> {
     let (config, spool) = cli.spool()?;
     match control::cancel(&spool, &args.id, config.spool.fsync) {
-        Ok(CancelOutcome::Finished(location)) => println!("cancelled: {location}"),
+        Ok(CancelOutcome::Finished(location)) => println!("cancelled: {}", text::escape(&location)),
         Ok(CancelOutcome::Requested) => {
             println!(
                 "cancel requested: the daemon stops the job within a few seconds (`chute show` says `cancelling` until then)"

@@ -1,6 +1,6 @@
 //! `chute jobs [--state S] [--json]`: list jobs.
 
-use super::{Cli, CliError};
+use super::{Cli, CliError, text};
 use crate::catalog;
 use crate::job::JobStatus;
 
@@ -71,18 +71,24 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         "ID", "STATE", "ROUTE", "STAGE", "PCT"
     );
     for job in jobs {
-        let (state, waiting) = match &job.waiting {
-            Some(waiting) => ("waiting", format!("  ({waiting})")),
-            None => (job.state.name(), String::new()),
-        };
+        let original = job
+            .duplicate_of
+            .as_ref()
+            .map(|original| format!(" — {}", text::duplicate_of(original)))
+            .unwrap_or_default();
+        let waiting = job
+            .waiting
+            .as_ref()
+            .map(|waiting| format!("  ({waiting})"))
+            .unwrap_or_default();
         println!(
-            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}{waiting}",
+            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}{original}{waiting}",
             job.short_id,
-            state,
+            text::state(&job),
             job.route,
             job.stage.as_deref().unwrap_or("-"),
             job.percent,
-            job.input.escape_debug()
+            text::escape(&job.input)
         );
     }
     Ok(())

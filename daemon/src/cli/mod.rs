@@ -7,6 +7,7 @@ mod config_check;
 mod decode;
 mod doctor;
 mod jobs;
+mod lookup;
 mod models;
 mod plugins;
 mod retry;
@@ -15,6 +16,7 @@ mod scaffold;
 mod show;
 mod submit;
 mod submit_wait;
+mod text;
 mod watch;
 
 use std::path::PathBuf;
@@ -88,7 +90,7 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Show one job with its events.
     Show(show::ShowArgs),
-    /// Live progress bars.
+    /// Live progress of the jobs: stage, percent, elapsed time, ETA, how each ended.
     Watch(watch::WatchArgs),
     /// Run a failed or cancelled job again.
     Retry(retry::RetryArgs),
@@ -215,11 +217,15 @@ impl Cli {
     }
 }
 
+/// Whether a daemon runs on `spool` (its record in daemons/ is fresh).
+pub fn daemon_running(config: &Config, spool: &Spool) -> bool {
+    !crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease).is_empty()
+}
+
 /// Tells the user on stderr when no daemon runs on `spool`: queued and running jobs
 /// then do not move, and a listing that shows them `running` would mislead.
 pub fn warn_if_no_daemon(config: &Config, spool: &Spool) {
-    let daemons = crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease);
-    if daemons.is_empty() {
+    if !daemon_running(config, spool) {
         eprintln!(
             "chute: no daemon is running on {}: nothing is claimed or processed until `chute run` (or the chute service) starts",
             spool.root().display()

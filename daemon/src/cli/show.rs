@@ -1,6 +1,6 @@
 //! `chute show ID [--json]`: one job with its stages and events.
 
-use super::{Cli, CliError};
+use super::{Cli, CliError, text};
 use crate::catalog;
 
 /// Arguments of `chute show`.
@@ -27,37 +27,36 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
     println!("route     {} ({})", summary.route, summary.pipeline);
     println!(
         "input     {} ({} bytes)",
-        summary.input.escape_debug(),
+        text::escape(&summary.input),
         details.job.input.size
     );
-    println!("state     {} {}%", summary.state.name(), summary.percent);
+    match &summary.duplicate_of {
+        Some(original) => println!("state     {}", text::duplicate_of(original)),
+        None => println!("state     {} {}%", summary.state.name(), summary.percent),
+    }
     println!("claimed   {}", summary.claimed_at.to_rfc3339());
-    println!("location  {}", summary.location);
+    println!("location  {}", text::escape(&summary.location));
     if let Some(result) = &details.result {
         if let Some(reason) = result.get("reason").and_then(|v| v.as_str()) {
-            println!("reason    {reason}");
+            println!("reason    {}", text::escape(reason));
         }
         if let Some(hint) = result.get("hint").and_then(|v| v.as_str()) {
-            println!("hint      {hint}");
-        }
-        if let Some(original) = result.get("duplicate_of").filter(|v| !v.is_null()) {
-            println!(
-                "duplicate of {}",
-                original["job_id"].as_str().unwrap_or("?")
-            );
+            println!("hint      {}", text::escape(hint));
         }
     }
     if let Some(result) = &details.result {
         if let Some(files) = result.get("files").and_then(|v| v.as_array()) {
             println!("files");
             for file in files.iter().filter_map(|file| file.as_str()) {
-                println!("  {}", file.escape_debug());
+                println!("  {}", text::escape(file));
             }
         }
         for warning in details.warnings() {
             println!(
                 "warning   {}: {} ({})",
-                warning.stage, warning.reason, warning.hint
+                warning.stage,
+                text::escape(&warning.reason),
+                text::escape(&warning.hint)
             );
         }
     }
@@ -85,7 +84,7 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
             event.ts.format("%H:%M:%S%.3f"),
             event.stage,
             event.percent,
-            event.message
+            text::escape(&event.message)
         );
     }
     Ok(())

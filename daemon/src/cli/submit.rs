@@ -1,23 +1,24 @@
 //! `chute submit [--route R] [--wait] FILE...`: put files into an inbox safely.
 //!
 //! Each file is copied under a hidden temporary name in the inbox, fsynced, and renamed
-//! to its final name, so the daemon never sees a half-written input. With `--wait` the
-//! command follows every job to its end ([`super::submit_wait`]).
+//! to its final name, so the daemon never sees a half-written input. Without `--wait`
+//! it names each file's job once a daemon claimed it (within the settle time and a few
+//! seconds); with `--wait` it follows every job to its end ([`super::submit_wait`]).
 
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use super::submit_wait::Submitted;
-use super::{Cli, CliError};
+use super::lookup::{self, Submitted};
+use super::{Cli, CliError, text};
+use crate::config::Config;
 use crate::pipeline::config::{PipelineKind, RouteConfig};
 use crate::spool::entry::{self, InputKind};
-use crate::spool::is_valid_route_name;
-use crate::spool::{Spool, fsutil};
+use crate::spool::{Spool, fsutil, is_valid_route_name, short_id};
 
 /// Arguments of `chute submit`.
 #[derive(Debug, clap::Args)]
@@ -66,7 +67,7 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     {
         return Err(CliError::usage(format!(
             "{} does not exist; nothing was submitted",
-            missing.display()
+            text::path(missing)
         )));
     }
     let mut submitted = Vec::new();
@@ -74,16 +75,8 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
         let at = Utc::now();
         let (name, inode) = put_into_inbox(&spool, &route.name, file).map_err(|error| {
-            CliError::failure(format!("cannot submit {}: {error}", file.display()))
+            CliError::failure(format!("cannot submit {}: {error}", text::path(file)))
         })?;
-        if !args.wait {
-            println!(
-                "{}",
-                spool
-                    .relative(&spool.inbox(&route.name).join(&name))
-                    .display()
-            );
-        }
         submitted.push(Submitted {
             route: route.name.clone(),
             name,
@@ -92,10 +85,62 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
         });
     }
     if !args.wait {
+        name_the_jobs(&config, &spool, args.files.iter().zip(&submitted));
         return Ok(());
     }
     super::warn_if_no_daemon(&config, &spool);
     super::submit_wait::follow(&spool, submitted, args.timeout)
+}
+
+/// How long past the settle time `submit` waits for a daemon to claim what it put in.
+const CLAIM_SLACK: Duration = Duration::from_secs(5);
+/// How often it looks.
+const CLAIM_POLL: Duration = Duration::from_millis(100);
+
+/// Prints `<file> → job <short id>` per file as a daemon claims it, waiting at most the
+/// settle time plus [`CLAIM_SLACK`]; a file not claimed by then (or with no daemon on
+/// the spool, without waiting) is named with where it waits in the inbox.
+fn name_the_jobs<'a>(
+    config: &Config,
+    spool: &Spool,
+    files: impl Iterator<Item = (&'a PathBuf, &'a Submitted)>,
+) {
+    let mut pending: Vec<_> = files.collect();
+    let in_inbox = |input: &Submitted| {
+        text::path(&spool.relative(&spool.inbox(&input.route).join(&input.name)))
+    };
+    if !super::daemon_running(config, spool) {
+        for (file, input) in pending {
+            println!(
+                "{} → {}: no daemon is running on {}; it is claimed when one starts",
+                text::path(file),
+                in_inbox(input),
+                text::path(spool.root())
+            );
+        }
+        return;
+    }
+    let deadline = Instant::now() + config.watch.settle + CLAIM_SLACK;
+    loop {
+        pending.retain(|(file, input)| match lookup::claimed_job(spool, input) {
+            Some(id) => {
+                println!("{} → job {}", text::path(file), short_id(id));
+                false
+            }
+            None => true,
+        });
+        if pending.is_empty() || Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(CLAIM_POLL);
+    }
+    for (file, input) in pending {
+        println!(
+            "{} → {}: not claimed yet (`chute jobs` shows it once it is)",
+            text::path(file),
+            in_inbox(input)
+        );
+    }
 }
 
 fn choose_route<'a>(
@@ -124,7 +169,7 @@ fn choose_route<'a>(
             } else {
                 return Err(CliError::usage(format!(
                     "cannot tell which route {} is for; pass --route (routes: {})",
-                    file.display(),
+                    text::path(file),
                     names()
                 )));
             }

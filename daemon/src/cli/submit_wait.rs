@@ -1,43 +1,24 @@
 //! `chute submit --wait`: follows every submitted input to its end, together.
 //!
-//! An input is known by its route, its final name in the inbox and the inode of the
-//! renamed file, from the moment it was renamed in; the job that claimed it is found
-//! in jobs/ while it runs (then followed by its id) or in outbox/ / failed/ once it
-//! ended. Each input is reported on stdout as it ends, in the order they end; its
-//! live state (waiting to be claimed, queued, running a stage) goes to stderr as it
-//! changes.
+//! The job that claimed an input is found ([`super::lookup`]) in jobs/ while it runs
+//! (then followed by its id) or in outbox/ / failed/ once it ended. Each input is
+//! reported on stdout as it ends, in the order they end; its live state (waiting to be
+//! claimed, queued, running a stage) goes to stderr as it changes.
 
-use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::CliError;
+use super::lookup::{self, Submitted};
+use super::{CliError, text};
 use crate::catalog;
-use crate::job::{self, JobDir, JobRecord, JobStatus};
+use crate::job::{JobDir, JobStatus};
 use crate::spool::Spool;
-use crate::spool::entry::{self, InputKind};
 
 /// How often the spool is looked at.
 const POLL: Duration = Duration::from_millis(200);
 /// The same percent is not repeated on stderr more often than this.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
-/// Clock slack between this command and a daemon on another host of a shared spool.
-const CLOCK_SLACK_SECONDS: i64 = 5;
-
-/// One input put into an inbox by `chute submit`.
-#[derive(Debug, Clone)]
-pub struct Submitted {
-    /// Its route.
-    pub route: String,
-    /// Its final name in `inbox/<route>/`.
-    pub name: OsString,
-    /// The inode of the renamed file or folder (the daemon records it at claim).
-    pub inode: u64,
-    /// When it was renamed in.
-    pub at: DateTime<Utc>,
-}
 
 /// Where a followed input stands.
 enum Seen {
@@ -59,15 +40,7 @@ struct Follow {
 
 impl Follow {
     fn display_name(&self) -> String {
-        entry::display_name(&self.input.name).0
-    }
-
-    /// Whether `record` is the claim of this input.
-    fn claimed_by(&self, record: &JobRecord) -> bool {
-        record.route == self.input.route
-            && record.input.inode == self.input.inode
-            && record.input.name == self.display_name()
-            && record.claimed_at >= self.input.at - chrono::Duration::seconds(CLOCK_SLACK_SECONDS)
+        self.input.display_name()
     }
 
     /// Prints the live state on stderr when it changed (a new percent of the same
@@ -77,15 +50,16 @@ impl Follow {
         if now == self.reported || (same_step && self.reported_at.elapsed() < PROGRESS_EVERY) {
             return;
         }
-        eprintln!("chute: {}: {now}", self.display_name());
+        eprintln!("chute: {}: {now}", text::escape(&self.display_name()));
         self.reported = now;
         self.reported_at = Instant::now();
     }
 }
 
 /// Follows `submitted` until each has ended, printing `<job-id> <state> <location>`
-/// per input as it ends. Fails (exit 1) when any job did not end done, or when
-/// `timeout` passes first (the inputs still being processed are named on stderr).
+/// per input as it ends. Fails (exit 1) when any job did not end delivered (done or a
+/// duplicate), or when `timeout` passes first (the inputs still being processed are
+/// named on stderr).
 pub fn follow(
     spool: &Spool,
     submitted: Vec<Submitted>,
@@ -111,9 +85,16 @@ pub fn follow(
                     println!(
                         "{} {} {}",
                         summary.id,
-                        summary.state.name(),
-                        summary.location
+                        text::state(summary),
+                        text::escape(&summary.location)
                     );
+                    if let Some(original) = &summary.duplicate_of {
+                        eprintln!(
+                            "chute: {}: {}; not processed again",
+                            text::escape(&follow.display_name()),
+                            text::duplicate_of(original)
+                        );
+                    }
                     warn_about_skipped_stages(&details);
                     not_done += usize::from(summary.state != JobStatus::Done);
                 }
@@ -140,7 +121,7 @@ pub fn follow(
             for follow in &pending {
                 eprintln!(
                     "chute: {}: still {} after {}",
-                    follow.display_name(),
+                    text::escape(&follow.display_name()),
                     follow.reported,
                     humantime::format_duration(timeout)
                 );
@@ -167,15 +148,7 @@ fn look(spool: &Spool, follow: &mut Follow) -> Seen {
             catalog::live_details(spool, &dir)
         }
         // Only job.json is read to find the claim; the details come for that one job.
-        None => job::list_job_dirs(&spool.jobs())
-            .unwrap_or_default()
-            .into_iter()
-            .find(|dir| {
-                dir.read_record()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|record| follow.claimed_by(&record))
-            })
+        None => lookup::live_claim(spool, &follow.input)
             .and_then(|dir| catalog::live_details(spool, &dir)),
     };
     if let Some(details) = live {
@@ -188,33 +161,10 @@ fn look(spool: &Spool, follow: &mut Follow) -> Seen {
         };
         return Seen::Live(summary.id, now);
     }
-    match find_ended(spool, follow) {
+    match lookup::ended_claim(spool, &follow.input, follow.job) {
         Some(details) => Seen::Ended(Box::new(details)),
         None => Seen::Waiting,
     }
-}
-
-/// The ended job of `follow`, from its outbox or failed folder.
-fn find_ended(spool: &Spool, follow: &Follow) -> Option<catalog::JobDetails> {
-    let route = &follow.input.route;
-    let name = &follow.input.name;
-    let kind = if spool.inbox(route).join(name).is_dir() {
-        InputKind::Directory
-    } else {
-        InputKind::File
-    };
-    let mut prefix = entry::stem(name, kind).as_encoded_bytes().to_vec();
-    prefix.extend_from_slice(b"--");
-    [spool.outbox(route), spool.failed(route)]
-        .iter()
-        .filter_map(|parent| std::fs::read_dir(parent).ok())
-        .flat_map(|entries| entries.flatten())
-        .filter(|folder| folder.file_name().as_encoded_bytes().starts_with(&prefix))
-        .filter_map(|folder| catalog::ended_details(spool, &folder.path()))
-        .find(|details| match follow.job {
-            Some(id) => details.job.id == id,
-            None => follow.claimed_by(&details.job),
-        })
 }
 
 /// Tells the user on stderr which optional stages of a delivered job failed.
@@ -222,7 +172,9 @@ fn warn_about_skipped_stages(details: &catalog::JobDetails) {
     for warning in details.warnings() {
         eprintln!(
             "chute: warning: {} failed, so it was delivered without it: {} ({})",
-            warning.stage, warning.reason, warning.hint
+            warning.stage,
+            text::escape(&warning.reason),
+            text::escape(&warning.hint)
         );
     }
 }
