@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use self::document::{Document, Part};
 pub use self::excerpt::Place;
-use crate::{daemon, dedupe, intake, media, models, pipeline, provider, spool, summary};
+use crate::{daemon, dedupe, deliver, intake, media, models, pipeline, provider, spool, summary};
 
 /// Environment variable that overrides the spool root (like `--spool`).
 pub const SPOOL_ENV: &str = "CHUTE_SPOOL";
@@ -49,6 +49,8 @@ pub struct Config {
     pub limits: daemon::config::LimitsConfig,
     /// Duplicate detection.
     pub dedupe: dedupe::DedupeConfig,
+    /// Permissions of delivered files.
+    pub deliver: deliver::config::DeliverConfig,
     /// How long finished results are kept (applied by `chute gc`, a later issue).
     pub retention: spool::config::RetentionConfig,
     /// Disk-usage thresholds (applied by housekeeping, a later issue).
@@ -215,6 +217,9 @@ impl Config {
         provider::config::validate(&self.plugins, &self.providers, &self.budget)
             .map_err(|error| invalid(&error, error.keys()))?;
         self.disk
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.deliver
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         Ok(())

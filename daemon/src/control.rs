@@ -45,7 +45,11 @@ pub enum ControlError {
 
 /// Cancels a queued or running job. A job no daemon holds is moved to failed/ at once
 /// (state `cancelled`); a running one is asked to stop via a `cancel` file.
-pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<CancelOutcome, ControlError> {
+pub fn cancel(
+    spool: &Spool,
+    query: &str,
+    config: &crate::config::Config,
+) -> Result<CancelOutcome, ControlError> {
     let details = catalog::find(spool, query)?;
     let Found::Live(job) = catalog::locate(spool, &details) else {
         return Err(ControlError::WrongState(format!(
@@ -79,7 +83,8 @@ pub fn cancel(spool: &Spool, query: &str, durable: bool) -> Result<CancelOutcome
         spool,
         job: &job,
         record: &record,
-        durable,
+        durable: config.spool.fsync,
+        file_mode: config.deliver.file_mode(),
     };
     let location = delivery.fail(state, JobStatus::Cancelled, &error)?;
     drop(lock);

@@ -13,7 +13,7 @@ pub struct CancelArgs {
 /// Cancels the job and says what happened.
 pub fn execute(cli: &Cli, args: &CancelArgs) -> Result<(), CliError> {
     let (config, spool) = cli.spool()?;
-    match control::cancel(&spool, &args.id, config.spool.fsync) {
+    match control::cancel(&spool, &args.id, &config) {
         Ok(CancelOutcome::Finished(location)) => println!("cancelled: {}", text::escape(&location)),
         Ok(CancelOutcome::Requested) => {
             println!(

@@ -6,6 +6,8 @@
 //! done and failed alike); every step here is idempotent, so a daemon killed anywhere in
 //! it finishes the delivery on restart, exactly once.
 
+pub mod config;
+mod permissions;
 mod records;
 
 use std::ffi::OsString;
@@ -119,6 +121,8 @@ struct Publication<'a> {
     /// `result.json` or `error.json`: written last, it makes the folder complete.
     record_file: &'static str,
     durable: bool,
+    /// The mode its files get (`deliver.mode`).
+    file_mode: u32,
 }
 
 impl Publication<'_> {
@@ -145,6 +149,7 @@ impl Publication<'_> {
             &contents,
             self.durable,
         )?;
+        permissions::open_up(&self.staging, self.file_mode)?;
         if self.durable {
             fsutil::sync_dir(&self.staging)?;
         }
@@ -168,6 +173,8 @@ pub struct Delivery<'a> {
     pub record: &'a JobRecord,
     /// Whether records and folders are fsynced (`spool.fsync`).
     pub durable: bool,
+    /// The mode delivered files get ([`config::DeliverConfig::file_mode`]).
+    pub file_mode: u32,
 }
 
 impl<'a> Delivery<'a> {
@@ -185,6 +192,7 @@ impl<'a> Delivery<'a> {
             staging,
             record_file,
             durable: self.durable,
+            file_mode: self.file_mode,
         }
     }
 

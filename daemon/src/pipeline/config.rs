@@ -57,6 +57,10 @@ pub struct RouteConfig {
     /// for tests that need jobs to take a while.
     #[serde(default, with = "humantime_serde")]
     pub simulate_work: Option<Duration>,
+    /// Whether the input is delivered too, in the result folder's `input/` (a
+    /// passthrough route always delivers it: it is the result).
+    #[serde(default = "default_true")]
+    pub keep_input: bool,
 }
 
 fn default_true() -> bool {
@@ -82,6 +86,7 @@ impl RouteConfig {
             extensions: Vec::new(),
             allow_directories: true,
             simulate_work: None,
+            keep_input: true,
         }
     }
 }

@@ -47,8 +47,29 @@ pub fn link_input_into_out(
     input_name: &OsStr,
     kind: InputKind,
 ) -> io::Result<OsString> {
-    let out_dir = job.out_dir();
-    std::fs::create_dir_all(&out_dir)?;
+    link_input_into(job, input_name, kind, &job.out_dir())
+}
+
+/// Puts the claimed input into `out/input/` (the route's `keep_input`), apart from the
+/// results, so no input name can replace a result file. Returns the delivered name.
+pub fn keep_input_in_out(
+    job: &JobDir,
+    input_name: &OsStr,
+    kind: InputKind,
+) -> io::Result<OsString> {
+    link_input_into(job, input_name, kind, &job.out_dir().join(KEPT_INPUT_DIR))
+}
+
+/// The folder of a result folder that holds the kept input.
+pub const KEPT_INPUT_DIR: &str = "input";
+
+fn link_input_into(
+    job: &JobDir,
+    input_name: &OsStr,
+    kind: InputKind,
+    out_dir: &Path,
+) -> io::Result<OsString> {
+    std::fs::create_dir_all(out_dir)?;
     let delivered = entry::delivered_name(input_name);
     let source = job.input_path(&input_name.to_owned());
     let target = out_dir.join(&delivered);

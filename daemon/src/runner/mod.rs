@@ -29,7 +29,7 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::deliver::{Delivered, Delivery};
 use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus};
-use crate::pipeline::config::RouteConfig;
+use crate::pipeline::config::{PipelineKind, RouteConfig};
 use crate::pipeline::slot::JobSlot;
 use crate::pipeline::{Pipeline, StageError, passthrough};
 use crate::spool::Spool;
@@ -228,6 +228,7 @@ impl Runner {
             job,
             record,
             durable: self.config.spool.fsync,
+            file_mode: self.config.deliver.file_mode(),
         }
     }
 
@@ -259,11 +260,17 @@ impl Runner {
         state: JobState,
     ) -> anyhow::Result<RunOutcome> {
         let duplicate_of = stages::duplicate_of(&state);
-        if duplicate_of.is_some() {
-            // Not processed again, but nothing is lost: the duplicate's own input is
-            // delivered next to the result.json that points at the original.
-            if let Some(name) = job.input_name()? {
+        let keep_input = self
+            .routes
+            .get(&record.route)
+            .is_some_and(|route| route.keep_input && route.pipeline != PipelineKind::Passthrough);
+        if let Some(name) = job.input_name()? {
+            if duplicate_of.is_some() {
+                // Not processed again, but nothing is lost: the duplicate's own input is
+                // delivered next to the result.json that points at the original.
                 passthrough::link_input_into_out(job, &name, record.input.kind)?;
+            } else if keep_input {
+                passthrough::keep_input_in_out(job, &name, record.input.kind)?;
             }
         }
         let location = self.delivery(job, record).complete(state, duplicate_of)?;
