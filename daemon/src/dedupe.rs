@@ -112,6 +112,21 @@ fn entry_path(spool: &Spool, route: &str, content_hash: &str) -> PathBuf {
         .join(format!("{content_hash}.json"))
 }
 
+/// Makes `mine` the original of its content whatever the index held (an input
+/// submitted with `--force` is processed again, and later duplicates point at it).
+pub fn register_anew(
+    spool: &Spool,
+    route: &str,
+    content_hash: &str,
+    mine: &IndexEntry,
+) -> io::Result<()> {
+    let path = entry_path(spool, route, content_hash);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    fsutil::write_json_atomic(&path, mine, false)
+}
+
 /// Where the original of a duplicate stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Original {

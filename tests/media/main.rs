@@ -400,12 +400,18 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
         }
         // The recording is delivered beside its transcript, and the folder is readable
         // by the group as the umask allows (spool internals stay 0600).
-        assert!(folder.join("input").join(&name).is_file(), "{name}: input missing");
+        assert!(
+            folder.join("input").join(&name).is_file(),
+            "{name}: input missing"
+        );
         let umask = chute::deliver::config::process_umask().unwrap();
         let expected = 0o600 | (0o060 & !umask);
         for file in ["transcript.txt", "result.json"] {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(folder.join(file)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(folder.join(file))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, expected, "{name}: {file} mode {mode:o}");
         }
         let text = std::fs::read_to_string(folder.join("transcript.txt")).unwrap();

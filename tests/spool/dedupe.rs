@@ -161,3 +161,49 @@ fn a_duplicate_waits_for_its_original_and_points_at_its_delivery() {
         "duplicate_of.location points at a delivered folder: {location}"
     );
 }
+
+/// `submit --force` and `retry` on a done job process the same content again instead of
+/// delivering it as a duplicate; a plain resubmission is still a duplicate.
+#[test]
+fn force_and_retry_of_a_done_job_process_the_content_again() {
+    let spool = Spool::new(&Config::with_route(Route::passthrough("archive")));
+    let _daemon = InProcessDaemon::start(&spool);
+    let content = random_bytes(3_000);
+    let file = spool.root.join("report.bin");
+    std::fs::write(&file, &content).unwrap_or_else(|e| panic!("{e}"));
+    let path = file.to_string_lossy().into_owned();
+    let submit = |force: bool| {
+        let mut args = vec!["submit", "--route", "archive", "--wait"];
+        if force {
+            args.push("--force");
+        }
+        args.push(&path);
+        let output = spool.cli(args);
+        assert_eq!(output.code, Some(0), "{output:?}");
+        output.stdout
+    };
+    submit(false);
+    let plain = submit(false);
+    assert!(
+        plain.contains(" duplicate "),
+        "a plain resubmission: {plain}"
+    );
+    let forced = submit(true);
+    assert!(forced.contains(" done "), "submit --force: {forced}");
+
+    let first = spool
+        .deliveries("archive")
+        .into_iter()
+        .find(|d| d.record["duplicate_of"].is_null())
+        .expect("a processed delivery");
+    let retry = spool.cli(["retry", &first.job_id()]);
+    assert_eq!(retry.code, Some(0), "{retry:?}");
+    assert!(retry.stdout.contains("submitted again"), "{retry:?}");
+    spool.wait_delivered("archive", 4, secs(30));
+    let processed = spool
+        .deliveries("archive")
+        .iter()
+        .filter(|d| d.record["duplicate_of"].is_null())
+        .count();
+    assert_eq!(processed, 3, "the first, the forced and the retried job");
+}

@@ -34,6 +34,10 @@ pub struct SubmitArgs {
     /// With --wait: give up after this long (e.g. `90s`, `10m`), exit code 1.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, requires = "wait")]
     pub timeout: Option<Duration>,
+    /// Process the files even when the same content was delivered within the dedupe
+    /// window (to run them again with another model, say).
+    #[arg(long)]
+    pub force: bool,
     /// Files or folders to submit.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
@@ -74,9 +78,10 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     for file in &args.files {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
         let at = Utc::now();
-        let (name, inode) = put_into_inbox(&spool, &route.name, file).map_err(|error| {
-            CliError::failure(format!("cannot submit {}: {error}", text::path(file)))
-        })?;
+        let (name, inode) =
+            put_into_inbox(&spool, &route.name, file, args.force).map_err(|error| {
+                CliError::failure(format!("cannot submit {}: {error}", text::path(file)))
+            })?;
         submitted.push(Submitted {
             route: route.name.clone(),
             name,
@@ -181,9 +186,15 @@ fn choose_route<'a>(
         .ok_or_else(|| CliError::usage(format!("no route {wanted:?} (routes: {})", names())))
 }
 
-/// Copies `file` into `inbox/<route>/` under a hidden name, then renames it to a free
-/// final name; returns that name and the inode the daemon will record.
-fn put_into_inbox(spool: &Spool, route: &str, file: &Path) -> io::Result<(OsString, u64)> {
+/// Copies `file` into `inbox/<route>/` under a hidden name (marked to be processed
+/// again when `force`), then renames it to a free final name; returns that name and
+/// the inode the daemon will record.
+pub fn put_into_inbox(
+    spool: &Spool,
+    route: &str,
+    file: &Path,
+    force: bool,
+) -> io::Result<(OsString, u64)> {
     let name = file
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?
@@ -192,6 +203,9 @@ fn put_into_inbox(spool: &Spool, route: &str, file: &Path) -> io::Result<(OsStri
     let temp = inbox.join(format!(".chute-submit-{}", uuid::Uuid::now_v7().simple()));
     let result = (|| {
         copy_entry(file, &temp)?;
+        if force {
+            crate::spool::reprocess::mark(&temp)?;
+        }
         let inode = std::fs::symlink_metadata(&temp)?.ino();
         for attempt in 1..1000u32 {
             let candidate = numbered_name(&name, attempt);

@@ -10,6 +10,7 @@ use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::dedupe::{self, IndexEntry};
 use crate::deliver;
 use crate::spool::entry::{self, InputKind};
+use crate::spool::reprocess;
 
 /// The first stage of every pipeline.
 pub struct Prepare;
@@ -40,6 +41,7 @@ impl Stage for Prepare {
 
             let mut outputs = StageOutputs::new();
             outputs.insert("content_hash".into(), json!(content_hash));
+            let reprocess = reprocess::is_marked(&context.job.input_path(&input_name));
             if context.config.dedupe.enabled {
                 let location = deliver::outbox_location(&context.spool, &record, &input_name);
                 let mine = IndexEntry {
@@ -47,7 +49,14 @@ impl Stage for Prepare {
                     claimed_at: record.claimed_at,
                     location,
                 };
-                let duplicate = wait_for_original(context, &content_hash, &mine).await?;
+                let duplicate = if reprocess {
+                    dedupe::register_anew(&context.spool, &record.route, &content_hash, &mine)?;
+                    context.progress(80, "processed again on request (submit --force)");
+                    outputs.insert("reprocess".into(), json!(true));
+                    None
+                } else {
+                    wait_for_original(context, &content_hash, &mine).await?
+                };
                 if let Some(duplicate) = duplicate {
                     context.progress(
                         100,

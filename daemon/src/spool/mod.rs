@@ -17,6 +17,7 @@ pub mod entry;
 pub mod fsutil;
 pub mod inventory;
 pub mod owner;
+pub mod reprocess;
 
 use std::path::{Path, PathBuf};
 
