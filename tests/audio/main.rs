@@ -299,6 +299,18 @@ fn twenty_audio_jobs_load_each_model_once_and_take_turns_on_the_lease() {
         .filter(|message| message.starts_with("waiting for the") && message.contains(", held by "))
         .count();
     assert!(waited > 0, "no job reported waiting for the native lease");
+    // Summaries report their token progress while they generate.
+    let token_progress = spool
+        .deliveries("audio")
+        .iter()
+        .flat_map(|outcome| outcome.events().clone())
+        .filter(|event| event["stage"] == "summarize")
+        .filter_map(|event| event["message"].as_str().map(str::to_owned))
+        .filter(|message| {
+            message.starts_with("generated ") && message.contains(" tokens (at most ")
+        })
+        .count();
+    assert!(token_progress > 0, "no summary reported its token progress");
     let events = model_events(&log);
     assert_eq!(
         events,

@@ -147,15 +147,17 @@ pub async fn run_notifying(
     let slots = Arc::new(Semaphore::new(config.limits.max_running_jobs));
     let mut running = JoinSet::new();
     loop {
+        // The job first, then its slot: a slot is never held idle while the queue is
+        // empty, so a job that gave its slot back can always get one again.
+        let id = tokio::select! {
+            () = shutdown.cancelled() => break,
+            id = queue.pop() => id,
+        };
         let permit = tokio::select! {
             () = shutdown.cancelled() => break,
             permit = slots.clone().acquire_owned() => permit,
         };
         let Ok(permit) = permit else { break };
-        let id = tokio::select! {
-            () = shutdown.cancelled() => break,
-            id = queue.pop() => id,
-        };
         let runner = runner.clone();
         let queue = queue.clone();
         let slots = slots.clone();

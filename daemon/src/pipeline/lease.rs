@@ -4,8 +4,10 @@
 //! When the lease is returned and several stages wait, a stage whose model is resident
 //! goes before one that would make the daemon swap models (unload one, load another),
 //! so a model stays loaded while queued jobs still need it. The preference yields after
-//! [`MAX_STREAK`] grants in a row, so the other model's jobs never starve. With no
-//! model resident, or all of them, the order is first come, first served.
+//! [`MAX_STREAK`] grants in a row, so the other model's jobs never starve. Otherwise
+//! the oldest job goes first (its rank: the claim-ordered job id), then first come,
+//! first served, so an early job's summary does not wait behind every later job's
+//! transcription.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -52,6 +54,7 @@ struct State {
 #[derive(Debug)]
 struct Waiter {
     id: u64,
+    rank: u128,
     kind: ModelKind,
     grant: oneshot::Sender<()>,
 }
@@ -108,8 +111,14 @@ impl Lease {
         }
     }
 
-    /// Waits for the lease, for work on a `kind` model.
+    /// Waits for the lease, for work on a `kind` model, first come, first served.
     pub async fn acquire(&self, kind: ModelKind) -> Grant<'_> {
+        self.acquire_ranked(kind, u128::MAX).await
+    }
+
+    /// Waits for the lease, for work on a `kind` model, ahead of waiters with a higher
+    /// `rank` (a job's claim-ordered id: older jobs first).
+    pub async fn acquire_ranked(&self, kind: ModelKind, rank: u128) -> Grant<'_> {
         let receiver = {
             let mut state = self.lock();
             if !state.held {
@@ -120,7 +129,12 @@ impl Lease {
             let (grant, receiver) = oneshot::channel();
             state.next_id += 1;
             let id = state.next_id;
-            state.waiting.push_back(Waiter { id, kind, grant });
+            state.waiting.push_back(Waiter {
+                id,
+                rank,
+                kind,
+                grant,
+            });
             Place {
                 lease: self,
                 id,
@@ -142,18 +156,26 @@ impl Lease {
         let resident = self.resident.load(Ordering::SeqCst);
         loop {
             let only_one_resident = resident == 1 || resident == 2;
-            let preferred = if only_one_resident && state.streak < MAX_STREAK {
+            // The queue's order: rank, then arrival.
+            let first_of = |keep: &dyn Fn(&Waiter) -> bool| {
                 state
                     .waiting
                     .iter()
-                    .position(|waiter| waiter.kind.bit() == resident)
+                    .enumerate()
+                    .filter(|(_, waiter)| keep(waiter))
+                    .min_by_key(|(_, waiter)| (waiter.rank, waiter.id))
+                    .map(|(index, _)| index)
+            };
+            let first = first_of(&|_| true);
+            let preferred = if only_one_resident && state.streak < MAX_STREAK {
+                first_of(&|waiter| waiter.kind.bit() == resident)
             } else {
                 None
             };
             let index = match preferred {
                 Some(index) => {
                     // Jumping the queue counts towards the streak; being first does not.
-                    if index > 0 {
+                    if Some(index) != first {
                         state.streak += 1;
                     } else {
                         state.streak = 0;
@@ -167,7 +189,7 @@ impl Lease {
                 }
                 None => {
                     state.streak = 0;
-                    0
+                    first.unwrap_or(0)
                 }
             };
             let Some(waiter) = state.waiting.remove(index) else {
@@ -237,6 +259,28 @@ mod tests {
         let order = grant_order(&[W], &kinds).await;
         let llama_turn = order.iter().position(|(_, kind)| *kind == L);
         assert_eq!(llama_turn, Some(MAX_STREAK as usize), "{order:?}");
+    }
+
+    #[tokio::test]
+    async fn an_older_job_goes_before_later_jobs_that_queued_first() {
+        let lease = Arc::new(Lease::default());
+        let held = lease.acquire(W).await;
+        let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        // Jobs 5, 6, 7 queue for whisper, then job 1 (the oldest) for llama.
+        for (rank, kind) in [(5, W), (6, W), (7, W), (1, L)] {
+            let (lease, order) = (lease.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let _grant = lease.acquire_ranked(kind, rank).await;
+                order.lock().expect("order").push(rank);
+            }));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drop(held);
+        for task in tasks {
+            task.await.expect("waiter task");
+        }
+        assert_eq!(*order.lock().expect("order"), [1, 5, 6, 7]);
     }
 
     #[tokio::test]

@@ -269,39 +269,42 @@ impl StageContext {
     }
 
     /// Waits for the native lease (for work on a `kind` model), telling the job's
-    /// events who holds it meanwhile; ends at once on a cancel or a stop. While it
-    /// waits, the job's running slot is free for other jobs; it is taken again before
-    /// the lease is used.
+    /// events who holds it meanwhile; ends at once on a cancel or a stop. A job that
+    /// has to wait gives its running slot back for good: the lease itself keeps native
+    /// work to one stage at a time, and a lease holder that waited for a slot could
+    /// wait forever on jobs that wait for the lease.
     pub async fn native_lease(
         &self,
         kind: lease::ModelKind,
     ) -> Result<native::NativeLease<'_>, StageError> {
-        let holder = self.natives.lease_holder();
-        if let Some(holder) = &holder {
-            let model = match kind {
-                lease::ModelKind::Whisper => "the speech model",
-                lease::ModelKind::Llama => "the language model",
-            };
-            let (job, stage) = holder.split_once('/').unwrap_or((holder.as_str(), ""));
-            let short = job
-                .parse()
-                .map_or_else(|_| job.to_owned(), crate::spool::short_id);
-            self.progress(
-                0,
-                &format!("{WAITING_FOR} {model}, held by {short} ({stage})"),
-            );
-            self.slot.release();
-        }
+        use futures_util::FutureExt;
         let signals = self.signals();
-        let lease = signals.run(self.natives.lease(self.holder(), kind)).await?;
-        if holder.is_some() {
-            if !self.slot.is_held() {
-                self.progress(0, &format!("{WAITING_FOR} a running slot"));
-            }
-            signals.run(self.slot.reacquire()).await?;
-            self.progress(0, "took the native lease");
+        signals.check()?;
+        // Older jobs first: an early job's summary goes before later transcriptions.
+        let rank = self.job.id.as_u128();
+        let mut lease = std::pin::pin!(self.natives.lease(self.holder(), kind, rank));
+        if let Some(granted) = lease.as_mut().now_or_never() {
+            return Ok(granted);
         }
-        Ok(lease)
+        let model = match kind {
+            lease::ModelKind::Whisper => "the speech model",
+            lease::ModelKind::Llama => "the language model",
+        };
+        let held_by = self.natives.lease_holder().map_or_else(
+            || "queued behind other jobs".to_owned(),
+            |holder| {
+                let (job, stage) = holder.split_once('/').unwrap_or((holder.as_str(), ""));
+                let short = job
+                    .parse()
+                    .map_or_else(|_| job.to_owned(), crate::spool::short_id);
+                format!("held by {short} ({stage})")
+            },
+        );
+        self.progress(0, &format!("{WAITING_FOR} {model}, {held_by}"));
+        self.slot.release();
+        let granted = signals.run(lease).await?;
+        self.progress(0, "took the native lease");
+        Ok(granted)
     }
 
     /// The per-item checkpoints of this stage (for stages that fan out).

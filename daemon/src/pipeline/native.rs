@@ -99,9 +99,9 @@ impl NativeModels {
 
     /// Waits for the native lease, for work on a `kind` model; native model work runs
     /// while it lives. `holder` names the job and stage in the log. Stages whose model is
-    /// loaded are served first (see [`super::lease`]).
-    pub async fn lease(&self, holder: String, kind: ModelKind) -> NativeLease<'_> {
-        let grant = self.lease.acquire(kind).await;
+    /// loaded are served first, then older jobs (lower `rank`) first (see [`super::lease`]).
+    pub async fn lease(&self, holder: String, kind: ModelKind, rank: u128) -> NativeLease<'_> {
+        let grant = self.lease.acquire_ranked(kind, rank).await;
         let holders = self.holders.fetch_add(1, Ordering::SeqCst) + 1;
         if holders != 1 {
             tracing::error!(holders, "The native lease has more than one holder.");

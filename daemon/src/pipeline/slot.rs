@@ -1,7 +1,7 @@
-//! A job's running slot (one of `limits.max_running_jobs`). A job takes one to start,
-//! gives it back while it only waits for the native lease, and takes one again before
-//! its native work starts, so recordings queued for the one GPU never keep other
-//! routes' jobs from running.
+//! A job's running slot (one of `limits.max_running_jobs`). A job takes one to start
+//! and gives it back when it has to wait: for the native lease (for good — the lease
+//! bounds native work by itself, so recordings queued for the one GPU never keep other
+//! routes' jobs from running) or for its original (taken again when that ends).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

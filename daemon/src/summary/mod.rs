@@ -23,6 +23,9 @@ use self::grammar::Grammar;
 use self::template::{FieldKind, Template};
 use self::worker::{LlamaWorker, WorkerFailure};
 
+/// Least time between two token-progress reports of one generation.
+const TOKEN_REPORT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Tokens kept free for the chat template's own markup.
 const TEMPLATE_MARGIN: u32 = 48;
 /// Deepest nesting of "summaries of summaries".
@@ -297,7 +300,8 @@ impl<'a> Summarizer<'a> {
         text
     }
 
-    /// One grammar-constrained answer, validated, retried with new seeds.
+    /// One grammar-constrained answer, validated, retried with new seeds; the tokens
+    /// generated so far are reported at once, then every [`TOKEN_REPORT_EVERY`].
     async fn answer(&mut self, prompt: &str) -> Result<Value, SummaryError> {
         let attempts = self.settings.attempts.max(1);
         let mut reason = String::new();
@@ -313,9 +317,19 @@ impl<'a> Summarizer<'a> {
                 temperature: self.settings.temperature + 0.2 * (attempt - 1) as f32,
                 seed: attempt,
             };
+            // Token progress, at most one event every few seconds.
+            let most = request.max_tokens;
+            let progress = &mut self.progress;
+            let mut last_report: Option<std::time::Instant> = None;
+            let mut report = |tokens: u32| {
+                if last_report.is_none_or(|at| at.elapsed() >= TOKEN_REPORT_EVERY) {
+                    last_report = Some(std::time::Instant::now());
+                    progress(format!("generated {tokens} tokens (at most {most})"));
+                }
+            };
             let generated = match self
                 .worker
-                .generate(request, self.settings.timeout, &mut |_| {})
+                .generate(request, self.settings.timeout, &mut report)
                 .await
             {
                 Ok(generated) => generated,
