@@ -6,10 +6,11 @@
 //! The intake runs on its own thread because all of its work is blocking file I/O.
 //!
 //! When an entry is complete: a close-after-write or a rename into the inbox says so at
-//! once. Anything else (an entry found by a scan, or one seen written but never closed)
-//! is taken once unchanged for `watch.settle` (`watch.open_file_timeout` after write
-//! events) **and** no process on this host has one of its files open for writing
-//! (`open_files`).
+//! once. Anything else (an entry found by a scan — at start-up, when a second daemon
+//! joins, after an overflow — or one seen written but never closed) is taken only after
+//! this daemon has watched it unchanged for `watch.settle` (`watch.open_file_timeout`
+//! after write events) **and** no process on this host has one of its files open for
+//! writing (`open_files`). An old mtime alone proves nothing: the writer may be paused.
 
 pub mod config;
 mod open_files;
@@ -391,7 +392,6 @@ impl Intake {
             tracing::warn!(%error, "Could not scan jobs/ for orphaned jobs.");
         }
         let now = Instant::now();
-        let settle = self.config.watch.settle;
         let mut seen = HashSet::new();
         for (index, route) in self.routes.iter().enumerate() {
             let dir = self.spool.inbox(&route.name);
@@ -416,10 +416,9 @@ impl Intake {
                 else {
                     continue;
                 };
-                let age = SystemTime::now()
-                    .duration_since(inspection.mtime)
-                    .unwrap_or_default();
-                let ready = age >= settle || inspection.verdict.is_err();
+                // Refused entries go at once; anything else settles under watch, however
+                // old its mtime (a paused writer leaves an old mtime behind).
+                let ready = inspection.verdict.is_err();
                 self.candidates.insert(
                     key.clone(),
                     Candidate {
