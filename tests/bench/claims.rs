@@ -5,7 +5,9 @@
 //! - group commit: the same with one filesystem sync per 100 claims;
 //! - chute: the real daemon (release build) claiming N files renamed into its inbox,
 //!   measured from each drop to the `claimed_at` in the job's result.json;
-//! - backlog: chute started on an inbox already holding B files, with its peak RSS.
+//! - backlog: chute started on an inbox already holding B files, with its peak RSS; the
+//!   daemon watches them for one `watch.settle` before the first claim, so the rate
+//!   counts from the first claim to the last.
 //!
 //! `cargo bench --bench claims` runs the full sizes (N = 10,000, B = 100,000; override with
 //! CHUTE_BENCH_FILES / CHUTE_BENCH_BACKLOG). Under `cargo test` it runs a small smoke
@@ -69,8 +71,11 @@ fn main() {
 
     let backlog_result = chute_backlog(&scratch.path().join("backlog"), backlog);
     println!(
-        "chute backlog of {backlog}: {:>9.0} claims/s, all delivered in {:.1} s, peak RSS {:.1} MB  (goal < {GOAL_RSS_MB} MB)",
-        backlog_result.rate, backlog_result.seconds, backlog_result.peak_rss_mb
+        "chute backlog of {backlog}: {:>9.0} claims/s, first claim after {:.1} s (watch.settle), all delivered in {:.1} s, peak RSS {:.1} MB  (goal < {GOAL_RSS_MB} MB)",
+        backlog_result.rate,
+        backlog_result.first_claim_seconds,
+        backlog_result.seconds,
+        backlog_result.peak_rss_mb
     );
     assert!(
         live.rate > 0.0 && backlog_result.rate > 0.0,
@@ -296,6 +301,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 struct Backlog {
     rate: f64,
+    first_claim_seconds: f64,
     seconds: f64,
     peak_rss_mb: f64,
 }
@@ -310,8 +316,6 @@ fn chute_backlog(spool: &Path, files: usize) -> Backlog {
         )
         .expect("drop");
     }
-    // The files must look settled (older than watch.settle) to be taken at first sight.
-    std::thread::sleep(Duration::from_secs(3));
     let started = Utc::now();
     let clock = Instant::now();
     let daemon = start_daemon(spool, 1000);
@@ -324,10 +328,14 @@ fn chute_backlog(spool: &Path, files: usize) -> Backlog {
     peak_rss_kb = peak_rss_kb.max(peak_rss(pid));
     let seconds = clock.elapsed().as_secs_f64();
     let claims = delivered(spool);
+    let first_claim = claims.values().min().copied().expect("claims");
     let last_claim = claims.values().max().copied().expect("claims");
-    let claim_seconds = (last_claim - started).num_microseconds().unwrap_or(1) as f64 / 1e6;
+    let seconds_between = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        (to - from).num_microseconds().unwrap_or(1) as f64 / 1e6
+    };
     Backlog {
-        rate: files as f64 / claim_seconds,
+        rate: files as f64 / seconds_between(first_claim, last_claim).max(1e-6),
+        first_claim_seconds: seconds_between(started, first_claim),
         seconds,
         peak_rss_mb: peak_rss_kb as f64 / 1024.0,
     }

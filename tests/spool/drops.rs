@@ -5,10 +5,11 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::harness::{
-    Config, Outcome, Spool, expected_folder, hidden_temp_name, os, random_bytes, secs,
+    Config, Outcome, Spool, expected_folder, hidden_temp_name, os, random_bytes, secs, wait_until,
 };
 use crate::in_process::InProcessDaemon;
 
@@ -169,6 +170,138 @@ fn slow_writer_is_not_claimed_before_close() {
     );
     spool.wait_jobs_empty(secs(20));
     assert_eq!(spool.all_failed(), Vec::<String>::new());
+}
+
+/// A file found at start-up with an old mtime while another process still holds it open
+/// for writing (a writer that paused after 26 of 104 bytes) stays in the inbox for as
+/// long as the writer pauses (3 s, three times `settle`), and is delivered whole after
+/// the writer writes the rest and closes.
+#[test]
+fn a_paused_writer_found_at_start_up_is_not_claimed_partway() {
+    let spool = Spool::new(&Config::default()); // settle = 1s
+    let path = spool.inbox("archive").join("paused.log");
+    let head = b"26 bytes, then a pause...\n".to_vec();
+    let tail = "and the 78 bytes that follow once the writer wakes up again; then it closes!!\n";
+    assert_eq!((head.len(), head.len() + tail.len()), (26, 104));
+    let mut file = fs::File::create(&path).unwrap();
+    file.write_all(&head).unwrap();
+    file.set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    drop(file);
+    // The writer: holds the file open for appending and writes the line it is given.
+    let mut writer = Command::new("sh")
+        .arg("-c")
+        .arg(r#"exec 3>>"$0"; IFS= read -r line; printf '%s\n' "$line" >&3"#)
+        .arg(&path)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let descriptor = format!("/proc/{}/fd/3", writer.id());
+    wait_until(secs(10), "the writer has the file open", || {
+        Path::new(&descriptor).exists()
+    });
+    let _daemon = InProcessDaemon::start(&spool);
+
+    let pause_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < pause_until {
+        assert!(
+            path.exists() && spool.job_entries().is_empty(),
+            "paused.log was claimed while its writer held it open\n{}",
+            spool.summary()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(tail.as_bytes()).unwrap();
+    drop(stdin);
+    assert!(writer.wait().unwrap().success(), "the writer failed");
+
+    spool.wait_delivered("archive", 1, secs(30));
+    let deliveries = spool.deliveries("archive");
+    let mut content = head;
+    content.extend_from_slice(tail.as_bytes());
+    assert_delivered_intact(&deliveries[0], b"paused.log", &content);
+    assert_eq!(
+        deliveries[0].record["job"]["input"]["size"], 104,
+        "job.input.size"
+    );
+    spool.wait_jobs_empty(secs(20));
+    assert_eq!(spool.all_failed(), Vec::<String>::new());
+}
+
+/// A folder found at start-up with a file inside still open for writing (here by the
+/// test process itself), everything in it with an old mtime, stays in the inbox until
+/// that file is closed, and is delivered whole.
+#[test]
+fn a_folder_with_a_file_still_being_written_waits_for_it() {
+    let spool = Spool::new(&Config::default()); // settle = 1s
+    let folder = spool.inbox("archive").join("album");
+    fs::create_dir_all(folder.join("sub")).unwrap();
+    fs::write(folder.join("done.txt"), b"finished").unwrap();
+    let mut open_file = fs::File::create(folder.join("sub/track.raw")).unwrap();
+    open_file.write_all(b"first half, ").unwrap();
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    open_file.set_modified(old).unwrap();
+    for dir in [folder.join("sub"), folder.clone()] {
+        fs::File::open(&dir).unwrap().set_modified(old).unwrap();
+    }
+    let _daemon = InProcessDaemon::start(&spool);
+
+    let pause_until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < pause_until {
+        assert!(
+            folder.exists() && spool.job_entries().is_empty(),
+            "album/ was claimed while sub/track.raw was open for writing\n{}",
+            spool.summary()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    open_file.write_all(b"second half").unwrap();
+    drop(open_file);
+
+    spool.wait_delivered("archive", 1, secs(30));
+    let root = spool.deliveries("archive")[0].dir.join("album");
+    assert_eq!(
+        fs::read(root.join("sub/track.raw")).unwrap(),
+        b"first half, second half"
+    );
+    assert_eq!(fs::read(root.join("done.txt")).unwrap(), b"finished");
+}
+
+/// A closed file found at start-up is taken only after the daemon has itself watched it
+/// unchanged for `settle` (2 s here), however old its mtime: where no process on this
+/// host holds the writer's descriptor (another host on a network filesystem), an old
+/// mtime may be a pause, not an end.
+#[test]
+fn an_old_file_found_at_start_up_is_watched_for_settle_before_it_is_taken() {
+    let spool = Spool::new(&Config {
+        settle: "2s".to_owned(),
+        ..Config::default()
+    });
+    let path = spool.inbox("archive").join("old.txt");
+    let content = random_bytes(300);
+    fs::write(&path, &content).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(SystemTime::now() - Duration::from_secs(3600))
+        .unwrap();
+    // The daemon's first look comes after this instant, so the window is inside `settle`.
+    let started = Instant::now();
+    let _daemon = InProcessDaemon::start(&spool);
+
+    let watched_until = started + Duration::from_millis(1800);
+    while Instant::now() < watched_until {
+        assert!(
+            path.exists() && spool.job_entries().is_empty(),
+            "old.txt was taken at first sight\n{}",
+            spool.summary()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    spool.wait_delivered("archive", 1, secs(30));
+    assert_delivered_intact(&spool.deliveries("archive")[0], b"old.txt", &content);
 }
 
 /// Files named `*.part`, `*.tmp`, `*.crdownload` are never claimed, even when closed and

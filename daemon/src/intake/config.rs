@@ -8,12 +8,14 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WatchConfig {
-    /// An entry seen without a close or rename event is taken once its size and mtime have
-    /// not changed for this long.
+    /// An entry seen without a close or rename event is taken once this daemon has watched
+    /// its size and mtime stay unchanged for this long (an old mtime alone is not enough)
+    /// and no process on this host holds one of its files open for writing.
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
     /// A file seen being written (create/modify events) but never closed is taken after it
-    /// has been quiet this long (a writer that died without closing).
+    /// has been quiet this long (a writer that died without closing), once no process on
+    /// this host holds it open for writing.
     #[serde(with = "humantime_serde")]
     pub open_file_timeout: Duration,
 }

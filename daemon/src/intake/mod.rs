@@ -4,10 +4,18 @@
 //! Watcher events are hints; the directory scan is the truth. A full rescan runs at
 //! start, every `spool.rescan_interval`, and whenever the watcher reports an overflow.
 //! The intake runs on its own thread because all of its work is blocking file I/O.
+//!
+//! When an entry is complete: a close-after-write or a rename into the inbox says so at
+//! once. Anything else (an entry found by a scan — at start-up, when a second daemon
+//! joins, after an overflow — or one seen written but never closed) is taken only after
+//! this daemon has watched it unchanged for `watch.settle` (`watch.open_file_timeout`
+//! after write events) **and** no process on this host has one of its files open for
+//! writing (`open_files`). An old mtime alone proves nothing: the writer may be paused.
 
 pub mod config;
+mod open_files;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,7 +33,7 @@ use crate::pipeline::config::RouteConfig;
 use crate::queue::JobQueue;
 use crate::spool::Spool;
 use crate::spool::config::ClaimCommit;
-use crate::spool::entry::{self, Rejection};
+use crate::spool::entry::{self, FileId, InputKind, Inspection, Rejection};
 use crate::spool::owner::{Liveness, Owner};
 
 /// Messages the intake thread reacts to.
@@ -41,10 +49,11 @@ pub enum IntakeMessage {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Readiness {
-    /// Seen by a scan only: ready once unchanged for `watch.settle`.
+    /// Seen by a scan only: ready once unchanged for `watch.settle` and not open for
+    /// writing on this host.
     Settling,
     /// Seen being written (create/modify events): ready when closed or renamed in, or
-    /// after `watch.open_file_timeout` of quiet.
+    /// after `watch.open_file_timeout` of quiet once no process here holds it open.
     Writing,
     /// Complete: claim it.
     Ready,
@@ -55,6 +64,9 @@ struct Candidate {
     readiness: Readiness,
     fingerprint: (u64, SystemTime, usize),
     last_change: Instant,
+    /// Last seen open for writing by a process on this host: looked at again every
+    /// tick, and settled from the moment it is seen closed.
+    held_open: bool,
 }
 
 type Key = (usize, OsString);
@@ -74,6 +86,9 @@ pub struct Intake {
     liveness: Liveness,
     me: Owner,
     queue_full_logged: bool,
+    /// No walk of `/proc` before this: walks take at most a tenth of the intake's time
+    /// on a host with many open files.
+    next_writer_walk: Instant,
 }
 
 impl Intake {
@@ -118,6 +133,7 @@ impl Intake {
             liveness,
             me: Owner::current(),
             queue_full_logged: false,
+            next_writer_walk: Instant::now(),
         }
     }
 
@@ -279,6 +295,7 @@ impl Intake {
             readiness: Readiness::Settling,
             fingerprint,
             last_change: now,
+            held_open: false,
         });
         if candidate.readiness == Readiness::Ready {
             return;
@@ -302,6 +319,7 @@ impl Intake {
         let settle = self.config.watch.settle;
         let open_timeout = self.config.watch.open_file_timeout;
         let mut gone = Vec::new();
+        let mut due = Vec::new();
         for (key, candidate) in &mut self.candidates {
             if candidate.readiness == Readiness::Ready {
                 continue;
@@ -319,9 +337,8 @@ impl Intake {
                         Readiness::Writing => open_timeout,
                         _ => settle,
                     };
-                    if quiet >= needed {
-                        candidate.readiness = Readiness::Ready;
-                        self.ready.push_back(key.clone());
+                    if quiet >= needed || candidate.held_open {
+                        due.push((key.clone(), file_ids(&path, &inspection)));
                     }
                 }
                 Err(_) => gone.push(key.clone()),
@@ -329,6 +346,43 @@ impl Intake {
         }
         for key in gone {
             self.candidates.remove(&key);
+        }
+        self.ready_unless_open(due, now);
+    }
+
+    /// Declares the `due` entries ready, except those with a file that a process on this
+    /// host has open for writing: they stay candidates, looked at again next tick, and
+    /// settle from the moment they are seen closed. One walk of `/proc` for all of them.
+    fn ready_unless_open(&mut self, due: Vec<(Key, Vec<FileId>)>, now: Instant) {
+        if due.is_empty() || now < self.next_writer_walk {
+            return;
+        }
+        let wanted: HashSet<FileId> = due.iter().flat_map(|(_, ids)| ids).copied().collect();
+        let started = Instant::now();
+        let open = open_files::open_for_writing(&wanted);
+        let walk = started.elapsed();
+        tracing::trace!(?walk, files = wanted.len(), "Looked for writers in /proc.");
+        self.next_writer_walk = started + walk * 10;
+        for (key, ids) in due {
+            let Some(candidate) = self.candidates.get_mut(&key) else {
+                continue;
+            };
+            let route = &self.routes[key.0].name;
+            if ids.iter().any(|id| open.contains(id)) {
+                if !candidate.held_open {
+                    tracing::debug!(%route, input = ?key.1, "An inbox entry is still open for writing by a process on this host; it is taken once closed and settled.");
+                    candidate.held_open = true;
+                }
+                candidate.last_change = now;
+            } else if candidate.held_open {
+                tracing::debug!(%route, input = ?key.1, "An inbox entry was closed by its writer; it is taken once settled.");
+                candidate.held_open = false;
+                candidate.readiness = Readiness::Settling;
+                candidate.last_change = now;
+            } else {
+                candidate.readiness = Readiness::Ready;
+                self.ready.push_back(key);
+            }
         }
     }
 
@@ -338,8 +392,7 @@ impl Intake {
             tracing::warn!(%error, "Could not scan jobs/ for orphaned jobs.");
         }
         let now = Instant::now();
-        let settle = self.config.watch.settle;
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = HashSet::new();
         for (index, route) in self.routes.iter().enumerate() {
             let dir = self.spool.inbox(&route.name);
             let entries = match std::fs::read_dir(&dir) {
@@ -363,10 +416,9 @@ impl Intake {
                 else {
                     continue;
                 };
-                let age = SystemTime::now()
-                    .duration_since(inspection.mtime)
-                    .unwrap_or_default();
-                let ready = age >= settle || inspection.verdict.is_err();
+                // Refused entries go at once; anything else settles under watch, however
+                // old its mtime (a paused writer leaves an old mtime behind).
+                let ready = inspection.verdict.is_err();
                 self.candidates.insert(
                     key.clone(),
                     Candidate {
@@ -377,6 +429,7 @@ impl Intake {
                         },
                         fingerprint: inspection.fingerprint(),
                         last_change: now,
+                        held_open: false,
                     },
                 );
                 if ready {
@@ -487,6 +540,15 @@ impl Intake {
             }
         }
         Ok(())
+    }
+}
+
+/// The files whose writers must have let go before an entry is taken: the file itself,
+/// or every file inside a folder (an unreadable folder: none, the settle rule decides).
+fn file_ids(path: &Path, inspection: &Inspection) -> Vec<FileId> {
+    match inspection.verdict {
+        Ok(InputKind::Directory) => entry::folder_file_ids(path).unwrap_or_default(),
+        _ => vec![inspection.id()],
     }
 }
 

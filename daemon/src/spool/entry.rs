@@ -121,12 +121,42 @@ pub struct Inspection {
     pub entries: usize,
     /// Inode number of the entry itself.
     pub inode: u64,
+    /// Device number of the filesystem holding the entry.
+    pub device: u64,
 }
 
 impl Inspection {
     /// A fingerprint that changes when the entry is still being written.
     pub fn fingerprint(&self) -> (u64, SystemTime, usize) {
         (self.size, self.mtime, self.entries)
+    }
+
+    /// The identity of the entry itself (a folder's, not its files').
+    pub fn id(&self) -> FileId {
+        FileId {
+            device: self.device,
+            inode: self.inode,
+        }
+    }
+}
+
+/// A file's identity on this host: its device and inode numbers, as `stat` reports them
+/// whatever path or mount namespace the file is reached through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// `st_dev`.
+    pub device: u64,
+    /// `st_ino`.
+    pub inode: u64,
+}
+
+impl FileId {
+    /// The identity of the file `meta` describes.
+    pub fn of(meta: &Metadata) -> Self {
+        FileId {
+            device: meta.dev(),
+            inode: meta.ino(),
+        }
     }
 }
 
@@ -150,6 +180,7 @@ pub fn inspect(path: &Path, route: &EntryLimits<'_>) -> io::Result<Inspection> {
         mtime: meta.modified()?,
         entries: 1,
         inode: meta.ino(),
+        device: meta.dev(),
     };
     if inspection.verdict == Ok(InputKind::Directory) {
         if !route.allow_directories {
@@ -229,6 +260,31 @@ fn walk_tree(root: &Path, inspection: &mut Inspection) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The identities of the regular files inside a folder, without following links; like
+/// `inspect`, it stops after [`MAX_TREE_ENTRIES`] entries (a larger tree is refused
+/// anyway).
+pub fn folder_file_ids(root: &Path) -> io::Result<Vec<FileId>> {
+    let mut ids = Vec::new();
+    let mut seen = 0;
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for child in std::fs::read_dir(&dir)? {
+            let child = child?;
+            seen += 1;
+            if seen > MAX_TREE_ENTRIES {
+                return Ok(ids);
+            }
+            let meta = std::fs::symlink_metadata(child.path())?;
+            if meta.file_type().is_dir() {
+                pending.push(child.path());
+            } else if meta.file_type().is_file() {
+                ids.push(FileId::of(&meta));
+            }
+        }
+    }
+    Ok(ids)
 }
 
 fn check_route_limits(
@@ -440,6 +496,35 @@ mod tests {
         assert_eq!(
             inspect(&folder, &limits).unwrap().verdict,
             Err(Rejection::TreeTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_folder_names_the_files_inside_it_and_not_its_folders_or_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("album");
+        std::fs::create_dir_all(folder.join("sub/deeper")).unwrap();
+        let files = [folder.join("a.txt"), folder.join("sub/deeper/b.bin")];
+        for file in &files {
+            std::fs::write(file, b"x").unwrap();
+        }
+        std::os::unix::fs::symlink(&files[0], folder.join("sub/link")).unwrap();
+        let mut ids = folder_file_ids(&folder).unwrap();
+        ids.sort_by_key(|id| id.inode);
+        let mut expected: Vec<_> = files
+            .iter()
+            .map(|file| FileId::of(&std::fs::metadata(file).unwrap()))
+            .collect();
+        expected.sort_by_key(|id| id.inode);
+        assert_eq!(ids, expected);
+        let inspection = inspect(&files[0], &EntryLimits::default()).unwrap();
+        assert_eq!(
+            inspection.id(),
+            expected
+                .iter()
+                .find(|id| id.inode == inspection.inode)
+                .copied()
+                .unwrap()
         );
     }
 
