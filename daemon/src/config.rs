@@ -491,7 +491,7 @@ mod tests {
                 "chute.toml:4:2: unknown section [limts]: did you mean [limits]?
   4 | [limts]
     |  ^^^^^
-    = the sections are [spool], [watch], [limits], [dedupe], [retention], [disk], [models], [transcribe], [summarize], [native], [[routes]], [plugins], [providers.NAME], [budget]",
+    = the sections are [spool], [watch], [limits], [dedupe], [deliver], [retention], [disk], [models], [transcribe], [summarize], [native], [[routes]], [plugins], [providers.NAME], [budget]",
             ),
             (
                 "[watch]\nmax_running_jobs = 3\n",

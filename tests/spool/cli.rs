@@ -512,3 +512,35 @@ fn the_cli_says_when_no_daemon_is_running() {
         "{out:?}"
     );
 }
+
+/// Two daemons on one host share its GPU and memory: `jobs` warns, `doctor` fails the
+/// check, naming both pids; with one daemon neither says so.
+#[test]
+fn two_daemons_on_one_host_are_reported() {
+    let spool = Spool::new(&Config::default());
+    let first = spool.start_daemon();
+    spool.wait_until(secs(30), "the first daemon's record", || {
+        spool.has_heartbeat(first.pid)
+    });
+    let jobs = spool.cli(["jobs"]);
+    assert!(
+        !jobs.stderr.contains("daemons run on this host"),
+        "{jobs:?}"
+    );
+    let second = spool.start_daemon();
+    spool.wait_until(secs(30), "the second daemon's record", || {
+        spool.has_heartbeat(second.pid)
+    });
+    let jobs = spool.cli(["jobs"]);
+    assert!(
+        jobs.stderr.contains("2 daemons run on this host")
+            && jobs.stderr.contains(&first.pid.to_string())
+            && jobs.stderr.contains(&second.pid.to_string()),
+        "{jobs:?}"
+    );
+    let doctor = spool.cli(["doctor"]);
+    assert!(
+        doctor.stdout.contains("FAIL  2 daemons run on this host"),
+        "{doctor:?}"
+    );
+}

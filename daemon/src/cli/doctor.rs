@@ -147,6 +147,14 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             "create it or pass --spool",
         ),
     }
+    // No daemon yet is normal before the first start: said, not failed.
+    match super::daemon_problem(&config, &spool) {
+        None => check(true, format!("a daemon runs on {}", root.display()), ""),
+        Some(super::DaemonProblem::NoneRunning(message)) => println!("info  {message}"),
+        Some(super::DaemonProblem::SeveralHere(message)) => {
+            check(false, message, "run one chute daemon per host")
+        }
+    }
     if let Ok(text) = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches") {
         let watches: u64 = text.trim().parse().unwrap_or(0);
         check(

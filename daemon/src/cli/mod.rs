@@ -222,15 +222,56 @@ pub fn daemon_running(config: &Config, spool: &Spool) -> bool {
     !crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease).is_empty()
 }
 
-/// Tells the user on stderr when no daemon runs on `spool`: queued and running jobs
-/// then do not move, and a listing that shows them `running` would mislead.
+/// Tells the user on stderr when no daemon runs on `spool` (queued and running jobs
+/// then do not move, and a listing that shows them `running` would mislead), or when
+/// several run on this host (they share its one GPU and memory).
 pub fn warn_if_no_daemon(config: &Config, spool: &Spool) {
-    if !daemon_running(config, spool) {
-        eprintln!(
-            "chute: no daemon is running on {}: nothing is claimed or processed until `chute run` (or the chute service) starts",
-            spool.root().display()
-        );
+    if let Some(problem) = daemon_problem(config, spool) {
+        eprintln!("chute: {}", problem.message());
     }
+}
+
+/// What is wrong with the daemons on a spool, said for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonProblem {
+    /// None runs.
+    NoneRunning(String),
+    /// Several run on this host.
+    SeveralHere(String),
+}
+
+impl DaemonProblem {
+    /// The sentence.
+    pub fn message(&self) -> &str {
+        match self {
+            DaemonProblem::NoneRunning(message) | DaemonProblem::SeveralHere(message) => message,
+        }
+    }
+}
+
+/// What is wrong with the daemons on `spool`: none runs, or several run on this host.
+pub fn daemon_problem(config: &Config, spool: &Spool) -> Option<DaemonProblem> {
+    let live = crate::spool::owner::live_daemons(&spool.daemons(), config.spool.owner_lease);
+    if live.is_empty() {
+        return Some(DaemonProblem::NoneRunning(format!(
+            "no daemon is running on {}: nothing is claimed or processed until `chute run` (or the chute service) starts",
+            spool.root().display()
+        )));
+    }
+    let here = crate::spool::owner::Owner::current().host;
+    let pids: Vec<String> = live
+        .iter()
+        .filter(|daemon| daemon.owner.host == here)
+        .map(|daemon| daemon.owner.pid.to_string())
+        .collect();
+    (pids.len() > 1).then(|| {
+        DaemonProblem::SeveralHere(format!(
+            "{} daemons run on this host on {} (pids {}): they compete for one GPU and its memory; stop all but one (`systemctl stop chute` or kill the extra `chute run`)",
+            pids.len(),
+            spool.root().display(),
+            pids.join(", ")
+        ))
+    })
 }
 
 #[cfg(test)]
