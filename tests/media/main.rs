@@ -594,6 +594,17 @@ fn wait_for_delivery(outbox: &Path) -> (PathBuf, Value) {
     (folder, result)
 }
 
+/// The error.json of the first folder in `failed`.
+fn first_error_json(failed: &Path) -> Value {
+    let folder = std::fs::read_dir(failed)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    serde_json::from_slice(&std::fs::read(folder.join("error.json")).unwrap()).unwrap()
+}
+
 /// How many times result.json says `stage` was started.
 fn attempts(result: &Value, stage: &str) -> u64 {
     result["stages"]
@@ -771,14 +782,7 @@ fn a_missing_configured_model_fails_the_job_and_is_not_replaced() {
     });
     let _ = daemon.kill();
     let _ = daemon.wait();
-    let folder = std::fs::read_dir(&failed)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let error: Value =
-        serde_json::from_slice(&std::fs::read(folder.join("error.json")).unwrap()).unwrap();
+    let error = first_error_json(&failed);
     assert_eq!(error["stage"], "transcribe", "{error:#}");
     assert!(
         error["reason"]

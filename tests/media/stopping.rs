@@ -56,18 +56,27 @@ fn long_chunk_config(dir: &Path, grace: &str) -> PathBuf {
     config
 }
 
-#[test]
-fn a_cancel_inside_a_long_whisper_chunk_ends_the_job_within_seconds() {
+/// A daemon (with this shutdown grace) whisper is busy with a long chunk in: its
+/// folder, spool, process and the job's folder.
+fn long_chunk_in_whisper(
+    grace: &str,
+) -> (tempfile::TempDir, PathBuf, std::process::Child, PathBuf) {
     let model = whisper_model();
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
-    let config = long_chunk_config(dir.path(), "30s");
-    let mut daemon = spawn_daemon(&spool, Some(&config), &model);
+    let config = long_chunk_config(dir.path(), grace);
+    let daemon = spawn_daemon(&spool, Some(&config), &model);
     let inbox = spool.join("inbox/audio");
     wait_for("the inbox", 30, || inbox.is_dir());
     let script = vec![SENTENCES.join(" "); 5].join(" ");
     drop_speech(dir.path(), &inbox, "long.wav", &script);
     let job = job_inside_whisper(&spool);
+    (dir, spool, daemon, job)
+}
+
+#[test]
+fn a_cancel_inside_a_long_whisper_chunk_ends_the_job_within_seconds() {
+    let (_dir, spool, mut daemon, job) = long_chunk_in_whisper("30s");
     let id = job.file_name().unwrap().to_str().unwrap().to_owned();
 
     let asked = Instant::now();
@@ -83,14 +92,7 @@ fn a_cancel_inside_a_long_whisper_chunk_ends_the_job_within_seconds() {
     // The goal is 2 s; the bound leaves room for a loaded CI machine, and whisper
     // would need tens of seconds more to finish the chunk.
     assert!(took < Duration::from_secs(8), "the cancel took {took:?}");
-    let folder = std::fs::read_dir(&failed)
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
-    let error: Value =
-        serde_json::from_slice(&std::fs::read(folder.join("error.json")).unwrap()).unwrap();
+    let error = first_error_json(&failed);
     assert_eq!(error["state"], "cancelled", "{error}");
     assert_eq!(error["stage"], "transcribe", "{error}");
     assert_eq!(
@@ -102,16 +104,7 @@ fn a_cancel_inside_a_long_whisper_chunk_ends_the_job_within_seconds() {
 
 #[test]
 fn a_stop_inside_a_long_whisper_chunk_exits_soon_after_the_grace() {
-    let model = whisper_model();
-    let dir = tempfile::tempdir().unwrap();
-    let spool = dir.path().join("spool");
-    let config = long_chunk_config(dir.path(), "1s");
-    let mut daemon = spawn_daemon(&spool, Some(&config), &model);
-    let inbox = spool.join("inbox/audio");
-    wait_for("the inbox", 30, || inbox.is_dir());
-    let script = vec![SENTENCES.join(" "); 5].join(" ");
-    drop_speech(dir.path(), &inbox, "long.wav", &script);
-    let job = job_inside_whisper(&spool);
+    let (_dir, _spool, mut daemon, job) = long_chunk_in_whisper("1s");
 
     let asked = Instant::now();
     run("kill", &["-TERM", &daemon.id().to_string()]);

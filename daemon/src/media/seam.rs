@@ -87,12 +87,7 @@ mod tests {
     use super::*;
 
     fn segment(start: f64, end: f64, text: &str) -> Segment {
-        Segment {
-            start,
-            end,
-            text: text.to_owned(),
-            words: Vec::new(),
-        }
+        Segment::new(start, end, text)
     }
 
     #[test]

@@ -275,12 +275,7 @@ mod tests {
     use crate::media::transcript::Word;
 
     fn segment(start: f64, end: f64, text: &str) -> Segment {
-        Segment {
-            start,
-            end,
-            text: text.to_owned(),
-            words: Vec::new(),
-        }
+        Segment::new(start, end, text)
     }
 
     /// Every cue's shape and timing rules, and that the cues spell `text` again.

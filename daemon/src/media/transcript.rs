@@ -22,6 +22,18 @@ pub struct Segment {
     pub words: Vec<Word>,
 }
 
+impl Segment {
+    /// A segment without word times.
+    pub fn new(start: f64, end: f64, text: impl Into<String>) -> Segment {
+        Segment {
+            start,
+            end,
+            text: text.into(),
+            words: Vec::new(),
+        }
+    }
+}
+
 /// One word of a segment with its time (from whisper.cpp's token timestamps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Word {
