@@ -222,6 +222,9 @@ impl Config {
         self.deliver
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
+        self.transcribe
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
         Ok(())
     }
 
@@ -416,6 +419,14 @@ mod tests {
             (
                 "[disk]\nresume_percent = 95\n",
                 "disk.resume_percent (95) must not exceed disk.pause_percent (90), which must not exceed 100",
+            ),
+            (
+                "[transcribe]\nlanguage = \"German\"\n",
+                "transcribe.language \"German\" is not a language whisper.cpp knows: did you mean \"de\"?",
+            ),
+            (
+                "[deliver]\nmode = \"0400\"\n",
+                "deliver.mode \"0400\" must be an octal file mode like \"0640\" or \"0664\" that keeps read and write for the owner (no setuid, setgid or sticky bits)",
             ),
         ];
         for (text, message) in cases {

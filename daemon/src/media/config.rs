@@ -51,3 +51,37 @@ impl Default for TranscribeConfig {
         }
     }
 }
+
+/// A `[transcribe]` value the daemon cannot use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TranscribeConfigError {
+    /// whisper.cpp does not know the language.
+    #[error("transcribe.language {given:?} is not a language whisper.cpp knows{}", suggestion.as_ref().map(|code| format!(": did you mean {code:?}?")).unwrap_or_else(|| " (write a code like \"en\" or \"de\", or \"auto\")".to_owned()))]
+    Language {
+        /// What was written.
+        given: String,
+        /// The code it most likely meant.
+        suggestion: Option<String>,
+    },
+}
+
+impl TranscribeConfigError {
+    /// The keys the error is about, for pointing at their line.
+    pub fn keys(&self) -> Vec<String> {
+        vec!["transcribe.language".to_owned()]
+    }
+}
+
+impl TranscribeConfig {
+    /// Checks what serde cannot: the language is one whisper.cpp knows (from its own
+    /// table; no model is loaded).
+    pub fn validate(&self) -> Result<(), TranscribeConfigError> {
+        if super::language::is_known(&self.language) {
+            return Ok(());
+        }
+        Err(TranscribeConfigError::Language {
+            given: self.language.clone(),
+            suggestion: super::language::suggest(&self.language).map(str::to_owned),
+        })
+    }
+}

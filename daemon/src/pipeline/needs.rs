@@ -271,10 +271,14 @@ mod tests {
     #[test]
     fn missing_models_name_the_key_the_value_and_the_pull() {
         let models = tempfile::tempdir().unwrap();
-        let needs = check(&config(
-            "[transcribe]\nmodel = \"ggml/whisper-small.bin\"\nlanguage = \"German\"\n[summarize]\nworker = \"/nonexistent/chute-llm\"\n",
+        let mut settings = config(
+            "[transcribe]\nmodel = \"ggml/whisper-small.bin\"\n[summarize]\nworker = \"/nonexistent/chute-llm\"\n",
             models.path(),
-        ));
+        );
+        // A file with this language does not parse; a config built in code still is
+        // checked.
+        settings.transcribe.language = "German".into();
+        let needs = check(&settings);
         assert_eq!(
             problems(&needs),
             [
