@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 
 use self::document::{Document, Part};
 pub use self::excerpt::Place;
-use crate::{daemon, dedupe, deliver, intake, media, models, pipeline, provider, spool, summary};
+use crate::{
+    brief, daemon, dedupe, deliver, intake, media, models, pipeline, provider, spool, summary,
+};
 
 /// Environment variable that overrides the spool root (like `--spool`).
 pub const SPOOL_ENV: &str = "CHUTE_SPOOL";
@@ -63,6 +65,8 @@ pub struct Config {
     pub summarize: summary::config::SummarizeConfig,
     /// The native models' shared memory budget.
     pub native: pipeline::config::NativeConfig,
+    /// How briefs become scenes (the sales-video pipeline).
+    pub sales_video: brief::config::SalesVideoConfig,
     /// Routes added to (or overriding) the built-in `briefs` and `audio` routes.
     pub routes: Vec<pipeline::config::RouteConfig>,
     /// The provider plugin host: where plugins live and the sandbox every call runs in.
@@ -223,6 +227,9 @@ impl Config {
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         self.transcribe
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.sales_video
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         Ok(())
@@ -502,7 +509,7 @@ mod tests {
                 "chute.toml:4:2: unknown section [limts]: did you mean [limits]?
   4 | [limts]
     |  ^^^^^
-    = the sections are [spool], [watch], [limits], [dedupe], [deliver], [retention], [disk], [models], [transcribe], [summarize], [native], [[routes]], [plugins], [providers.NAME], [budget]",
+    = the sections are [spool], [watch], [limits], [dedupe], [deliver], [retention], [disk], [models], [transcribe], [summarize], [native], [sales_video], [[routes]], [plugins], [providers.NAME], [budget]",
             ),
             (
                 "[watch]\nmax_running_jobs = 3\n",

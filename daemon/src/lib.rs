@@ -15,11 +15,13 @@
 //! - [`provider`]: the provider plugin host (wasmtime), keys, budgets, remote operations.
 //! - [`media`]: decoding (GStreamer) and transcription (whisper.cpp); [`summary`]:
 //!   summaries with llama.cpp (in the `chute-llm` worker); [`models`]: model files.
+//! - [`brief`]: the sales-video brief contract (formats, fields, files, schema).
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`logging`]: log set-up.
 //!
 //! The data path: drop → intake → claim → queue → runner (stages) → deliver.
 
+pub mod brief;
 pub mod catalog;
 pub mod claim;
 pub mod config;

@@ -544,3 +544,36 @@ fn two_daemons_on_one_host_are_reported() {
         "{doctor:?}"
     );
 }
+
+/// `chute brief check` validates the samples (naming what they become) and names the
+/// field of a bad brief (exit 1); `chute brief schema` prints the JSON Schema.
+#[test]
+fn brief_check_and_schema() {
+    let spool = Spool::new(&Config::default());
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples");
+    let check = |path: &std::path::Path| spool.cli(["brief", "check", path.to_str().unwrap()]);
+    let ok = check(&samples.join("brief-vi"));
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+    assert!(
+        ok.stdout.contains(
+            "30 s in 6 scenes of 5 s, style koc-review, language vi, 1080x1920, 1 file(s)"
+        ),
+        "{ok:?}"
+    );
+    assert_eq!(check(&samples.join("brief.json")).code, Some(0));
+    let bad = spool.outside.join("bad.json");
+    fs::write(&bad, r#"{"product": {"name": "x"}, "duration_sec": 0}"#).unwrap();
+    let out = check(&bad);
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("duration_sec: 0 is out of range"),
+        "{out:?}"
+    );
+    let schema = spool.cli(["brief", "schema"]);
+    assert_eq!(schema.code, Some(0));
+    let schema: Value = serde_json::from_str(&schema.stdout).unwrap();
+    assert_eq!(
+        schema["required"],
+        serde_json::json!(["product", "duration_sec"])
+    );
+}

@@ -229,7 +229,7 @@ fn route_limits_reject_at_claim() {
     spool.wait_jobs_empty(secs(20));
 }
 
-/// A brief fails with "pipeline not available" (sales-video has not landed) and random
+/// A brief that is not JSON, TOML or YAML fails in the `brief` stage, and random
 /// bytes named like audio fail in the decode stage with "could not be decoded"; each
 /// input is kept intact next to error.json and the job's records in `.job/`; nothing is
 /// delivered.
@@ -261,8 +261,8 @@ fn unprocessable_inputs_fail_with_clear_reasons() {
             "launch.md",
             "launch",
             &brief,
-            "sales-video",
-            "pipeline not available",
+            "brief",
+            "a brief is JSON, TOML or YAML",
         ),
     ] {
         let failures = spool.failures(route);
@@ -286,4 +286,100 @@ fn unprocessable_inputs_fail_with_clear_reasons() {
         assert_eq!(spool.delivered_count(route), 0, "outbox/{route}");
     }
     spool.wait_jobs_empty(secs(20));
+}
+
+/// Builds the brief folder `name` outside the spool with `brief.json` = `brief` and the
+/// given files, then renames it into the briefs inbox whole.
+fn drop_brief_folder(spool: &Spool, name: &str, brief: &str, files: &[(&str, &[u8])]) {
+    let folder = spool.outside.join(name);
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("brief.json"), brief).unwrap();
+    for (file, content) in files {
+        fs::write(folder.join(file), content).unwrap();
+    }
+    fs::rename(&folder, spool.inbox("briefs").join(name)).unwrap();
+}
+
+/// Bad briefs each end in failed/ with a reason naming the field; the sample brief
+/// folder passes the `brief` stage (and stops where the pipeline is still being built).
+#[test]
+fn bad_briefs_fail_naming_the_field() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = InProcessDaemon::start(&spool);
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "noproduct.json",
+            r#"{"duration_sec": 30}"#,
+            "missing field `product`",
+        ),
+        (
+            "forever.json",
+            r#"{"product": {"name": "x"}, "duration_sec": 10000}"#,
+            "duration_sec: 10000 is out of range",
+        ),
+        (
+            "epic.yaml",
+            "product:\n  name: x\nduration_sec: 30\nstyle: epic\n",
+            "style: \"epic\" is not a style",
+        ),
+        ("broken.yaml", "product: [\n", "not valid YAML"),
+        (
+            "typo.json",
+            r#"{"product": {"name": "x", "prise": "$5"}, "duration_sec": 30}"#,
+            "did you mean `product.price`?",
+        ),
+    ];
+    for (name, text, _) in cases {
+        spool.drop_file("briefs", name, text.as_bytes());
+    }
+    let outside = r#"{"product": {"name": "x", "images": ["../secret.png"]}, "duration_sec": 30}"#;
+    drop_brief_folder(&spool, "escape", outside, &[]);
+    let fake = r#"{"product": {"name": "x", "images": ["bag.png"]}, "duration_sec": 30}"#;
+    drop_brief_folder(&spool, "fake", fake, &[("bag.png", b"GIF89a not really")]);
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/brief-vi");
+    let copy = spool.outside.join("brief-vi");
+    fs::create_dir_all(&copy).unwrap();
+    for entry in fs::read_dir(&sample).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    fs::rename(&copy, spool.inbox("briefs").join("brief-vi")).unwrap();
+
+    spool.wait_until(secs(30), "eight briefs in failed/", || {
+        spool.failed_count("briefs") >= 8
+    });
+    let failures = spool.failures("briefs");
+    let reason_of = |stem: &str| {
+        let failure = failure_for(&failures, stem);
+        (
+            failure.record["stage"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            failure.record["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    for (name, _, expected) in cases {
+        let (stage, reason) = reason_of(name.split('.').next().unwrap_or_default());
+        assert_eq!(stage, "brief", "{name}: {reason}");
+        assert!(reason.contains(expected), "{name}: {reason}");
+    }
+    let (_, reason) = reason_of("escape");
+    assert!(
+        reason.contains("product.images[0]") && reason.contains("not a path inside"),
+        "{reason}"
+    );
+    let (_, reason) = reason_of("fake");
+    assert!(
+        reason.contains("product.images[0]") && reason.contains("not a PNG, JPEG or WebP"),
+        "{reason}"
+    );
+    let (stage, reason) = reason_of("brief-vi");
+    assert_eq!(
+        stage, "sales-video",
+        "the sample passes the brief stage: {reason}"
+    );
 }

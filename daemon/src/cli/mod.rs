@@ -2,6 +2,7 @@
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error.
 
+mod brief;
 mod cancel;
 mod config_check;
 mod decode;
@@ -96,6 +97,9 @@ pub enum Command {
     Retry(retry::RetryArgs),
     /// Cancel a queued or running job.
     Cancel(cancel::CancelArgs),
+    /// Brief commands: the schema, and checking a brief without running it.
+    #[command(subcommand)]
+    Brief(brief::BriefCommand),
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -174,6 +178,7 @@ pub fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
+        Command::Brief(command) => brief::execute(&cli, command),
         Command::Config(ConfigCommand::Check(args)) => config_check::execute(&cli, args),
         Command::Run => run::execute(&cli),
         Command::Submit(args) => submit::execute(&cli, args),

@@ -4,6 +4,7 @@
 //! cancellation) and returns the outputs to checkpoint. Every pipeline starts with
 //! `prepare` (hash + dedupe) and ends with `deliver`, which the runner performs itself.
 
+pub mod brief;
 pub mod config;
 pub mod generate;
 pub mod lease;
@@ -359,7 +360,10 @@ impl Pipeline {
         match kind {
             PipelineKind::Passthrough => stages.push(Box::new(passthrough::Passthrough)),
             PipelineKind::Generate => stages.push(Box::new(generate::Generate)),
-            PipelineKind::SalesVideo => stages.push(Box::new(Unavailable("sales-video"))),
+            PipelineKind::SalesVideo => {
+                stages.push(Box::new(brief::ParseBrief));
+                stages.push(Box::new(Unavailable("sales-video")));
+            }
             PipelineKind::Transcribe => {
                 stages.push(Box::new(transcribe::Decode));
                 stages.push(Box::new(transcribe::Transcribe));

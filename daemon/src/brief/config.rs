@@ -1,0 +1,51 @@
+//! `[sales_video]`: how a brief becomes scenes, and the styles the configuration adds
+//! to the built-in ones.
+
+use serde::{Deserialize, Serialize};
+
+/// `[sales_video]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SalesVideoConfig {
+    /// Seconds of video per scene: a 30 s brief at 5 s per scene gets 6 scenes.
+    pub seconds_per_scene: u32,
+    /// Styles a brief may name besides `viral`, `koc-review` and `storytelling`.
+    pub styles: Vec<String>,
+}
+
+impl Default for SalesVideoConfig {
+    fn default() -> Self {
+        Self {
+            seconds_per_scene: 5,
+            styles: Vec::new(),
+        }
+    }
+}
+
+/// A `[sales_video]` value that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SalesVideoConfigError {
+    /// Scenes shorter than 2 s or longer than a minute.
+    #[error("sales_video.seconds_per_scene must be between 2 and 60, not {0}")]
+    SecondsPerScene(u32),
+}
+
+impl SalesVideoConfigError {
+    /// The keys the error is about, for pointing at their line.
+    pub fn keys(&self) -> Vec<String> {
+        vec!["sales_video.seconds_per_scene".to_owned()]
+    }
+}
+
+impl SalesVideoConfig {
+    /// Checks what serde cannot.
+    pub fn validate(&self) -> Result<(), SalesVideoConfigError> {
+        if (2..=60).contains(&self.seconds_per_scene) {
+            Ok(())
+        } else {
+            Err(SalesVideoConfigError::SecondsPerScene(
+                self.seconds_per_scene,
+            ))
+        }
+    }
+}
