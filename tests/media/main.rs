@@ -804,7 +804,8 @@ fn a_missing_configured_model_fails_the_job_and_is_not_replaced() {
     );
 }
 
-/// `chute doctor` passes on a machine set up by .ci/install and names the missing model
+/// `chute doctor` passes on a machine set up by .ci/install (the render's encoder,
+/// overlay and caption font included) and names the missing model
 /// (exit 1) when the models folder is empty.
 #[test]
 fn doctor_reports_what_is_there_and_what_is_missing() {
@@ -824,6 +825,16 @@ fn doctor_reports_what_is_there_and_what_is_missing() {
     let text = String::from_utf8_lossy(&ok.stdout);
     assert!(ok.status.success(), "{text}");
     assert!(text.contains("ok    GStreamer mp3"), "{text}");
+    // What the sales-video render needs, installed by .ci/install.
+    assert!(
+        text.contains("ok    render H.264 encoder: x264enc"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    render caption overlay: textoverlay"),
+        "{text}"
+    );
+    assert!(text.contains("ok    caption font: Noto Sans"), "{text}");
     let empty = tempfile::tempdir().unwrap();
     let missing = Command::new(env!("CARGO_BIN_EXE_chute"))
         .arg("--spool")

@@ -33,6 +33,96 @@ const ELEMENT_GROUPS: &[(&str, &[&str])] = &[
     ("webm/mkv", &["matroskademux"]),
 ];
 
+/// What the sales-video render needs from GStreamer: what it is for, the elements
+/// (all of them, or any one when `any`), and the Debian packages that bring them.
+const RENDER_ELEMENTS: &[(&str, &[&str], bool, &str)] = &[
+    (
+        "H.264 encoder",
+        &["x264enc"],
+        false,
+        "gstreamer1.0-plugins-ugly",
+    ),
+    ("caption overlay", &["textoverlay"], false, "gstreamer1.0-x"),
+    (
+        "AAC encoder",
+        &["avenc_aac", "voaacenc"],
+        true,
+        "gstreamer1.0-libav",
+    ),
+    (
+        "MP4 output",
+        &["mp4mux", "h264parse"],
+        false,
+        "gstreamer1.0-plugins-good and gstreamer1.0-plugins-bad",
+    ),
+    (
+        "scene composition",
+        &[
+            "compositor",
+            "imagefreeze",
+            "videoscale",
+            "videorate",
+            "videobox",
+        ],
+        false,
+        "gstreamer1.0-plugins-base, -good and -bad",
+    ),
+];
+
+/// Checks the render's GStreamer elements, one line per need with its package.
+fn check_render_elements(check: &mut impl FnMut(bool, String, &str)) {
+    for (purpose, elements, any, package) in RENDER_ELEMENTS {
+        let missing: Vec<&str> = elements
+            .iter()
+            .copied()
+            .filter(|name| gst::ElementFactory::find(name).is_none())
+            .collect();
+        let ok = if *any {
+            missing.len() < elements.len()
+        } else {
+            missing.is_empty()
+        };
+        let what = if ok {
+            format!("render {purpose}: {}", elements.join(", "))
+        } else {
+            format!("render {purpose}: missing {}", missing.join(", "))
+        };
+        check(ok, what, &format!("install {package} (apt)"));
+    }
+}
+
+/// Checks that fontconfig knows a font covering Vietnamese for burned-in captions.
+fn check_caption_font(check: &mut impl FnMut(bool, String, &str)) {
+    let families = std::process::Command::new("fc-list")
+        .args([":lang=vi", "family"])
+        .output()
+        .ok()
+        .filter(|output| output.status.success())
+        .map(|output| String::from_utf8_lossy(&output.stdout).into_owned())
+        .unwrap_or_default();
+    let mut names: Vec<&str> = families
+        .lines()
+        .filter_map(|line| line.split(',').next())
+        .filter(|name| !name.trim().is_empty())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let noto = names.iter().any(|name| name.starts_with("Noto Sans"));
+    check(
+        noto,
+        if names.is_empty() {
+            "caption font: no font covers Vietnamese (fontconfig)".to_owned()
+        } else {
+            format!(
+                "caption font: {} of {} fonts covering Vietnamese",
+                if noto { "Noto Sans" } else { "not Noto Sans" },
+                names.len()
+            )
+        },
+        "install fonts-noto-core and fontconfig (apt): captions are drawn in Noto Sans",
+    );
+}
+
 /// Runs every check, prints one line per check, fails (exit 1) if any check failed.
 pub fn execute(cli: &Cli) -> Result<(), CliError> {
     let config = cli.load_config()?;
@@ -75,6 +165,8 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
                     "install gstreamer1.0-plugins-base, -good, -bad and gstreamer1.0-libav",
                 );
             }
+            check_render_elements(&mut check);
+            check_caption_font(&mut check);
         }
         Err(error) => check(
             false,
