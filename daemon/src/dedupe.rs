@@ -93,15 +93,16 @@ pub fn check_and_register(
         let age = (mine.claimed_at - existing.claimed_at)
             .to_std()
             .unwrap_or_default();
-        let original_alive = original_is_done_or_running(spool, &existing);
-        if age > window || !original_alive {
+        let found = DuplicateOf {
+            job_id: existing.job_id,
+            location: existing.location,
+        };
+        // A failed original does not count: the duplicate gets a real chance.
+        if age > window || original(spool, &found) == Original::Gone {
             fsutil::write_json_atomic(&path, mine, false)?;
             return Ok(None);
         }
-        return Ok(Some(DuplicateOf {
-            job_id: existing.job_id,
-            location: existing.location,
-        }));
+        return Ok(Some(found));
     }
     Ok(None)
 }
@@ -151,13 +152,6 @@ pub fn original(spool: &Spool, duplicate: &DuplicateOf) -> Original {
     } else {
         Original::Gone
     }
-}
-
-/// The original counts while it is delivered or still in jobs/; a failed original does
-/// not (the duplicate gets a real chance).
-fn original_is_done_or_running(spool: &Spool, entry: &IndexEntry) -> bool {
-    let delivered: &Path = Path::new(&entry.location);
-    spool.resolve(delivered).join("result.json").exists() || spool.job_dir(entry.job_id).exists()
 }
 
 /// Prefix of an entry taken aside by [`prune`] before it is deleted.

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::assets::{self, AssetKind};
 use super::{BUILT_IN_STYLES, Brief, DURATION_RANGE, EXTENSIONS, fields};
+use crate::spool::entry::lowercase_extension;
 
 /// Largest brief file accepted (its images sit beside it, not inside it).
 pub const MAX_BRIEF_BYTES: u64 = 1024 * 1024;
@@ -132,10 +133,7 @@ fn brief_file(path: &Path) -> Result<(PathBuf, Option<PathBuf>), BriefError> {
             )),
         };
     }
-    let extension = path
-        .extension()
-        .map(|extension| extension.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let extension = lowercase_extension(path).unwrap_or_default();
     if !EXTENSIONS.contains(&extension.as_str()) {
         return Err(BriefError::whole(
             format!(
@@ -171,10 +169,7 @@ fn parse(file: &Path) -> Result<Value, BriefError> {
     }
     let text = String::from_utf8(bytes)
         .map_err(|_| BriefError::whole("the brief is not UTF-8 text", "save it as UTF-8"))?;
-    let extension = file
-        .extension()
-        .map(|extension| extension.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
+    let extension = lowercase_extension(file).unwrap_or_default();
     let syntax = |format: &str, error: String| {
         BriefError::whole(
             format!("the brief is not valid {format}: {error}"),

@@ -163,10 +163,7 @@ fn choose_route<'a>(
     let wanted = match asked {
         Some(name) => name.to_owned(),
         None => {
-            let extension = file
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
+            let extension = entry::lowercase_extension(file).unwrap_or_default();
             if AUDIO_EXTENSIONS.contains(&extension.as_str()) {
                 "audio".to_owned()
             } else if BRIEF_EXTENSIONS.contains(&extension.as_str()) || file.is_dir() {

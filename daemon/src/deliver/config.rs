@@ -61,11 +61,15 @@ impl DeliverConfig {
     }
 }
 
-/// The process's umask, as the kernel reports it in /proc/self/status.
+/// The process's umask, as the kernel reports it in /proc/self/status (read once: chute
+/// never changes it, and every delivery asks).
 pub fn process_umask() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("Umask:"))?;
-    u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    *UMASK.get_or_init(|| {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|line| line.starts_with("Umask:"))?;
+        u32::from_str_radix(line.trim_start_matches("Umask:").trim(), 8).ok()
+    })
 }
 
 /// The mode of a delivered folder for files of `file_mode`: searchable wherever it is

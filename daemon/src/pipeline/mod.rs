@@ -152,7 +152,8 @@ impl From<std::io::Error> for StageError {
     }
 }
 
-/// How progress messages of a job that waits (for the native lease, for a slot) begin.
+/// How progress messages of a job that waits (for the native lease, for its original)
+/// begin.
 pub const WAITING_FOR: &str = "waiting for";
 
 /// Everything a stage may use.

@@ -23,16 +23,6 @@ impl JobSlot {
         }
     }
 
-    /// A slot of its own, for work outside the daemon's dispatcher (tests, tools).
-    pub fn detached() -> Self {
-        let slots = Arc::new(Semaphore::new(1));
-        let permit = slots.clone().try_acquire_owned().ok();
-        Self {
-            slots,
-            held: Mutex::new(permit),
-        }
-    }
-
     fn held(&self) -> MutexGuard<'_, Option<OwnedSemaphorePermit>> {
         self.held
             .lock()

@@ -147,11 +147,13 @@ impl Runner {
                 let reason = format!("{reason} (gave up after retries)");
                 self.give_up_optional(job, state, index, reason, hint)
             }
-            Err(error @ (StageError::Interrupted | StageError::Cancelled)) => {
-                // Stopping is not a failed attempt: the count stays what it was, so a
-                // job stopped by restarts never runs out of attempts.
+            Err(error) => {
                 let entry = &mut state.stages[index];
-                entry.attempts = entry.attempts.saturating_sub(1);
+                if matches!(error, StageError::Interrupted | StageError::Cancelled) {
+                    // Stopping is not a failed attempt: the count stays what it was, so
+                    // a job stopped by restarts never runs out of attempts.
+                    entry.attempts = entry.attempts.saturating_sub(1);
+                }
                 if matches!(error, StageError::Interrupted) {
                     checkpoint(job, state, name, false)?;
                 } else {
@@ -159,13 +161,6 @@ impl Runner {
                     entry.finished_at = Some(Utc::now());
                     entry.error = Some(error.to_string());
                 }
-                Err((name.into(), error))
-            }
-            Err(error) => {
-                let entry = &mut state.stages[index];
-                entry.status = StageStatus::Failed;
-                entry.finished_at = Some(Utc::now());
-                entry.error = Some(error.to_string());
                 Err((name.into(), error))
             }
         }

@@ -302,9 +302,7 @@ fn check_route_limits(
         });
     }
     if kind == InputKind::File && !route.extensions.is_empty() {
-        let extension = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        let extension = lowercase_extension(path);
         let allowed = route
             .extensions
             .iter()
@@ -339,6 +337,13 @@ pub fn open_regular(path: &Path, expected_inode: Option<u64>) -> io::Result<File
         ));
     }
     Ok(file)
+}
+
+/// A path's extension in lower case (`WAV` → `wav`), for choosing by type; `None`
+/// without one.
+pub fn lowercase_extension(path: &Path) -> Option<String> {
+    path.extension()
+        .map(|extension| extension.to_string_lossy().to_ascii_lowercase())
 }
 
 /// The input's name without its last extension (a folder keeps its whole name).
