@@ -15,7 +15,8 @@
 //! - [`provider`]: the provider plugin host (wasmtime), keys, budgets, remote operations.
 //! - [`media`]: decoding (GStreamer) and transcription (whisper.cpp); [`summary`]:
 //!   summaries with llama.cpp (in the `chute-llm` worker); [`models`]: model files.
-//! - [`brief`]: the sales-video brief contract (formats, fields, files, schema).
+//! - [`brief`]: the sales-video brief contract (formats, fields, files, schema);
+//!   [`video`]: what a brief becomes (the script, its schema, the offline writer).
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`logging`]: log set-up.
 //!
@@ -41,6 +42,7 @@ pub mod runner;
 pub mod spool;
 pub mod stop;
 pub mod summary;
+pub mod video;
 
 pub use daemon::run;
 
