@@ -1,5 +1,7 @@
-//! `[sales_video]`: how a brief becomes scenes, and the styles the configuration adds
-//! to the built-in ones.
+//! `[sales_video]`: how a brief becomes scenes, the styles the configuration adds to
+//! the built-in ones, and who writes the script.
+
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +13,14 @@ pub struct SalesVideoConfig {
     pub seconds_per_scene: u32,
     /// Styles a brief may name besides `viral`, `koc-review` and `storytelling`.
     pub styles: Vec<String>,
+    /// Who writes the script, tried in order when a brief has no `providers.script`:
+    /// text providers, `llama` (the local model) and `template` (the offline writer,
+    /// always tried last anyway). Empty: the local model if one is set, then the
+    /// template.
+    pub script_providers: Vec<String>,
+    /// A GGUF model for writing scripts locally (relative to the models folder, or
+    /// absolute); empty leaves llama.cpp out of the script chain.
+    pub script_model: PathBuf,
 }
 
 impl Default for SalesVideoConfig {
@@ -18,6 +28,8 @@ impl Default for SalesVideoConfig {
         Self {
             seconds_per_scene: 5,
             styles: Vec::new(),
+            script_providers: Vec::new(),
+            script_model: PathBuf::new(),
         }
     }
 }
