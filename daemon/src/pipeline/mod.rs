@@ -13,6 +13,7 @@ pub mod needs;
 pub mod passthrough;
 pub mod prepare;
 pub mod remote;
+pub mod script;
 pub mod slot;
 pub mod summarize;
 pub mod transcribe;

@@ -11,6 +11,10 @@ use crate::brief::Brief;
 pub const SYSTEM: &str = "You write scripts for short vertical sales videos (TikTok, Reels, Shorts). \
 You answer with one JSON object and nothing else: no Markdown, no comments.";
 
+/// Most characters of feedback about a refused answer (the first problems are the
+/// ones worth fixing; the local model's context is sized with this in mind).
+const FEEDBACK_MAX: usize = 800;
+
 /// The shape of the answer, for models without schema support (empty strings stand
 /// for text).
 const SHAPE: &str = r##"{"character_bible":[{"name":"","role":"","look":"","anchors":["","","","",""]}],"scenes":[{"description":"","voiceover":"","prompt":{"characters":[""],"setting":"","action":"","camera":"","emotion":""}}],"social_media":{"caption":"","hashtags":["#"],"thumbnail_prompt":"","thumbnail_text":""}}"##;
@@ -70,6 +74,7 @@ The brief:\n\"\"\"\n{facts}\n\"\"\"",
         language = brief.language,
     );
     if let Some(problems) = feedback {
+        let problems: String = problems.chars().take(FEEDBACK_MAX).collect();
         prompt.push_str(&format!(
             "\nYour previous answer could not be used: {problems}. Write the whole script again and fix exactly these problems."
         ));
