@@ -16,7 +16,8 @@
 //! - [`media`]: decoding (GStreamer) and transcription (whisper.cpp); [`summary`]:
 //!   summaries with llama.cpp (in the `chute-llm` worker); [`models`]: model files.
 //! - [`brief`]: the sales-video brief contract (formats, fields, files, schema);
-//!   [`video`]: what a brief becomes (the script, its schema, the offline writer).
+//!   [`video`]: what a brief becomes: the script (its schema, the offline writer) and
+//!   the render of its scenes into the finished video (in a child process).
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`logging`]: log set-up.
 //!

@@ -21,6 +21,9 @@ pub struct SalesVideoConfig {
     /// A GGUF model for writing scripts locally (relative to the models folder, or
     /// absolute); empty leaves llama.cpp out of the script chain.
     pub script_model: PathBuf,
+    /// `[sales_video.render]`: the finished video, cards and thumbnail.
+    #[serde(default)]
+    pub render: crate::video::render::RenderConfig,
 }
 
 impl Default for SalesVideoConfig {
@@ -30,34 +33,42 @@ impl Default for SalesVideoConfig {
             styles: Vec::new(),
             script_providers: Vec::new(),
             script_model: PathBuf::new(),
+            render: crate::video::render::RenderConfig::default(),
         }
     }
 }
 
 /// A `[sales_video]` value that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum SalesVideoConfigError {
     /// Scenes shorter than 2 s or longer than a minute.
     #[error("sales_video.seconds_per_scene must be between 2 and 60, not {0}")]
     SecondsPerScene(u32),
+    /// A `[sales_video.render]` value.
+    #[error(transparent)]
+    Render(#[from] crate::video::render::config::RenderConfigError),
 }
 
 impl SalesVideoConfigError {
     /// The keys the error is about, for pointing at their line.
     pub fn keys(&self) -> Vec<String> {
-        vec!["sales_video.seconds_per_scene".to_owned()]
+        match self {
+            SalesVideoConfigError::SecondsPerScene(_) => {
+                vec!["sales_video.seconds_per_scene".to_owned()]
+            }
+            SalesVideoConfigError::Render(error) => error.keys(),
+        }
     }
 }
 
 impl SalesVideoConfig {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), SalesVideoConfigError> {
-        if (2..=60).contains(&self.seconds_per_scene) {
-            Ok(())
-        } else {
-            Err(SalesVideoConfigError::SecondsPerScene(
+        if !(2..=60).contains(&self.seconds_per_scene) {
+            return Err(SalesVideoConfigError::SecondsPerScene(
                 self.seconds_per_scene,
-            ))
+            ));
         }
+        Ok(self.render.validate()?)
     }
 }

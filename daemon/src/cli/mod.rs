@@ -11,6 +11,7 @@ mod jobs;
 mod lookup;
 mod models;
 mod plugins;
+mod render;
 mod retry;
 mod run;
 mod scaffold;
@@ -114,6 +115,9 @@ pub enum Command {
     /// Decode one media file to 16 kHz mono f32le on stdout (the daemon's decoder child).
     #[command(hide = true)]
     Decode(decode::DecodeArgs),
+    /// Render a video, scene card or thumbnail from a plan (the daemon's render child).
+    #[command(hide = true)]
+    Render(render::RenderArgs),
 }
 
 /// `chute config …`.
@@ -188,6 +192,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Retry(args) => retry::execute(&cli, args),
         Command::Cancel(args) => cancel::execute(&cli, args),
         Command::Decode(args) => decode::execute(&cli, args),
+        Command::Render(args) => render::execute(&cli, args),
         Command::Doctor => doctor::execute(&cli),
         Command::Models(command) => models::execute(&cli, command),
         Command::Plugins(command) => plugins::execute(&cli, command),

@@ -1,0 +1,260 @@
+//! Captions: each scene's text broken into lines for its language (Vietnamese and
+//! English at spaces, Chinese and Japanese between any two characters), grouped into
+//! chunks of at most two lines, and timed across the scene's slot by their length.
+//! Pango (textoverlay, `wrap-mode=wordchar`) still wraps a line that came out wider
+//! than estimated, so a chunk never leaves the frame.
+
+/// One caption on screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    /// When it appears (seconds).
+    pub start: f64,
+    /// When it goes.
+    pub end: f64,
+    /// The text, lines separated by `\n`.
+    pub text: String,
+}
+
+/// Lines per chunk.
+pub const MAX_LINES: usize = 2;
+
+/// Caption size and measure for a frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CaptionStyle {
+    /// Font size in pixels.
+    pub font_px: u32,
+    /// Longest line, in ems of that font.
+    pub line_ems: f64,
+}
+
+impl CaptionStyle {
+    /// Captions for a `width`×`height` frame: 4.8 % of the short side, lines up to
+    /// 86 % of the width.
+    pub fn for_frame(width: u32, height: u32) -> CaptionStyle {
+        let font_px = ((f64::from(width.min(height)) * 0.048).round() as u32).max(12);
+        CaptionStyle {
+            font_px,
+            line_ems: f64::from(width) * 0.86 / f64::from(font_px),
+        }
+    }
+}
+
+/// The cues of every scene: `slots[i]` is scene i's start and length.
+pub fn cues(captions: &[&str], slots: &[(f64, f64)], style: CaptionStyle) -> Vec<Cue> {
+    let mut cues = Vec::new();
+    for (caption, &(start, length)) in captions.iter().zip(slots) {
+        let chunks = chunk(caption, style.line_ems, MAX_LINES);
+        let weights: Vec<f64> = chunks
+            .iter()
+            .map(|text| text.chars().filter(|c| !c.is_whitespace()).count().max(1) as f64)
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut at = start;
+        for (text, weight) in chunks.into_iter().zip(weights) {
+            let end = at + length * weight / total;
+            cues.push(Cue {
+                start: at,
+                end,
+                text,
+            });
+            at = end;
+        }
+    }
+    cues
+}
+
+/// Breaks `text` into lines of at most `line_ems` and groups them into chunks of at
+/// most `max_lines` lines; a chunk also ends after a line that ends a sentence.
+pub fn chunk(text: &str, line_ems: f64, max_lines: usize) -> Vec<String> {
+    let lines = break_lines(text, line_ems);
+    let mut chunks = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    for line in lines {
+        let ends_sentence = line
+            .trim_end()
+            .ends_with(['.', '!', '?', '…', '。', '！', '？']);
+        current.push(line);
+        if current.len() >= max_lines.max(1) || ends_sentence {
+            chunks.push(current.join("\n"));
+            current.clear();
+        }
+    }
+    if !current.is_empty() {
+        chunks.push(current.join("\n"));
+    }
+    chunks
+}
+
+/// Greedy line breaking over break units: words (with the space after them) in
+/// scripts that use spaces, single characters in Chinese and Japanese; a word longer
+/// than a line is split between characters.
+pub fn break_lines(text: &str, line_ems: f64) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut width = 0.0;
+    for unit in units(text) {
+        let unit_width: f64 = unit.trim_end().chars().map(char_ems).sum();
+        if width > 0.0 && width + unit_width > line_ems {
+            lines.push(std::mem::take(&mut line).trim_end().to_owned());
+            width = 0.0;
+        }
+        if unit_width > line_ems {
+            for c in unit.chars() {
+                if width > 0.0 && width + char_ems(c) > line_ems {
+                    lines.push(std::mem::take(&mut line).trim_end().to_owned());
+                    width = 0.0;
+                }
+                line.push(c);
+                width += char_ems(c);
+            }
+        } else {
+            line.push_str(&unit);
+            width += unit.chars().map(char_ems).sum::<f64>();
+        }
+    }
+    if !line.trim().is_empty() {
+        lines.push(line.trim_end().to_owned());
+    }
+    lines.retain(|line| !line.is_empty());
+    lines
+}
+
+/// Splits text into break units; closing punctuation stays with what it follows.
+fn units(text: &str) -> Vec<String> {
+    let mut units: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in text.split_whitespace().flat_map(|w| w.chars().chain([' '])) {
+        if c == ' ' {
+            word.push(' ');
+            units.push(std::mem::take(&mut word));
+        } else if is_closing(c) && word.is_empty() {
+            match units.last_mut() {
+                Some(last) if !last.ends_with(' ') => last.push(c),
+                _ => word.push(c),
+            }
+        } else if is_cjk(c) {
+            if !word.is_empty() {
+                units.push(std::mem::take(&mut word));
+            }
+            units.push(c.to_string());
+        } else {
+            word.push(c);
+        }
+    }
+    if !word.is_empty() {
+        units.push(word);
+    }
+    units
+}
+
+/// Whether a character belongs to a script written without spaces.
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF      // Hiragana, Katakana
+        | 0x3400..=0x4DBF    // CJK extension A
+        | 0x4E00..=0x9FFF    // CJK unified ideographs
+        | 0xF900..=0xFAFF    // compatibility ideographs
+        | 0x3000..=0x303F    // CJK punctuation
+        | 0xFF00..=0xFFEF    // full-width forms
+        | 0x20000..=0x2FFFF) // extensions B and later
+}
+
+/// Punctuation that must not begin a line.
+fn is_closing(c: char) -> bool {
+    matches!(
+        c,
+        '.' | ',' | '!' | '?' | ':' | ';' | ')' | '」' | '』' | '、' | '。' | '，' | '！' | '？' | '）'
+    )
+}
+
+/// The estimated advance of a character in a bold sans font, in ems.
+fn char_ems(c: char) -> f64 {
+    if is_cjk(c) {
+        return 1.0;
+    }
+    let base = base_letter(c);
+    let ems = match base {
+        ' ' => 0.26,
+        'i' | 'l' | 'j' | 't' | 'f' | 'r' | 'I' | '.' | ',' | ':' | ';' | '\'' | '!' | '|'
+        | '(' | ')' | '[' | ']' => 0.34,
+        'm' | 'w' | 'M' | 'W' => 0.92,
+        'A'..='Z' => 0.70,
+        _ => 0.60,
+    };
+    // Generous by a few percent: a line that overflows wraps into a third line.
+    ems * 1.05
+}
+
+/// The ASCII letter under a Latin letter with diacritics (Vietnamese letters are as
+/// wide as their base), or the character itself.
+fn base_letter(c: char) -> char {
+    const GROUPS: [(&str, char); 14] = [
+        ("àáảãạăằắẳẵặâầấẩẫậ", 'a'),
+        ("ÀÁẢÃẠĂẰẮẲẴẶÂẦẤẨẪẬ", 'A'),
+        ("èéẻẽẹêềếểễệ", 'e'),
+        ("ÈÉẺẼẸÊỀẾỂỄỆ", 'E'),
+        ("ìíỉĩị", 'i'),
+        ("ÌÍỈĨỊ", 'I'),
+        ("òóỏõọôồốổỗộơờớởỡợ", 'o'),
+        ("ÒÓỎÕỌÔỒỐỔỖỘƠỜỚỞỠỢ", 'O'),
+        ("ùúủũụưừứửữự", 'u'),
+        ("ÙÚỦŨỤƯỪỨỬỮỰ", 'U'),
+        ("ỳýỷỹỵ", 'y'),
+        ("ỲÝỶỸỴ", 'Y'),
+        ("đ", 'd'),
+        ("Đ", 'D'),
+    ];
+    GROUPS
+        .iter()
+        .find(|(letters, _)| letters.contains(c))
+        .map_or(c, |(_, base)| *base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vietnamese_breaks_at_spaces_into_two_line_chunks() {
+        let text = "Serum Sáng Da C20 giúp làn da sáng đều màu chỉ sau mười bốn ngày sử dụng mỗi sáng và tối";
+        let chunks = chunk(text, 14.0, 2);
+        assert!(chunks.len() >= 2, "{chunks:?}");
+        for chunk in &chunks {
+            assert!(chunk.lines().count() <= 2, "{chunk:?}");
+            for line in chunk.lines() {
+                let ems: f64 = line.chars().map(char_ems).sum();
+                assert!(ems <= 14.0 + 1e-9, "{line:?} is {ems} ems");
+            }
+        }
+        let joined: Vec<&str> = chunks.iter().flat_map(|c| c.split_whitespace()).collect();
+        assert_eq!(joined, text.split_whitespace().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn chinese_breaks_anywhere_but_not_before_closing_punctuation() {
+        let text = "这款精华液让皮肤在十四天内变得明亮均匀，早晚使用效果更好。";
+        let lines = break_lines(text, 8.0);
+        assert!(lines.len() >= 3, "{lines:?}");
+        assert!(lines.iter().all(|line| line.chars().count() <= 9));
+        assert!(lines.iter().all(|line| !line.starts_with(['，', '。'])));
+        assert_eq!(lines.concat(), text);
+    }
+
+    #[test]
+    fn chunks_are_timed_across_the_slot_by_length() {
+        let style = CaptionStyle {
+            font_px: 50,
+            line_ems: 10.0,
+        };
+        let cues = cues(
+            &["One two three four. Five six seven eight nine ten eleven", ""],
+            &[(1.0, 4.0), (5.0, 2.0)],
+            style,
+        );
+        assert!(cues.len() >= 2);
+        assert_eq!(cues[0].start, 1.0);
+        assert!((cues.last().unwrap().end - 5.0).abs() < 1e-9);
+        assert!(cues.windows(2).all(|pair| pair[0].end == pair[1].start));
+        assert!(cues[0].text.ends_with("four."), "a sentence ends a chunk");
+    }
+}
