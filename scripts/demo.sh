@@ -23,9 +23,9 @@ status=0
 # The recording becomes a transcript (whisper.cpp, tiny.en) and a summary (llama.cpp,
 # SmolLM2-135M), both from PyPI via .ci/install.
 "$chute" --spool "$spool" --config "$config" submit --wait samples/meeting.ogg || status=$?
-# The sales-video pipeline is still being built: until it lands the brief ends in
-# failed/ with "pipeline not available", which is what this build should do.
-"$chute" --spool "$spool" --config "$config" submit --wait samples/brief.json || true
+# The sample brief becomes a 9:16 sales video offline: the template writer's script,
+# scene cards, Ken-Burns moves, espeak-ng's voice, burned-in captions, H.264 + AAC.
+"$chute" --spool "$spool" --config "$config" submit --wait samples/brief.json || status=$?
 "$chute" --spool "$spool" --config "$config" submit --wait --route archive README.md || status=$?
 
 echo
@@ -44,6 +44,15 @@ if [ -n "$summary" ]; then
   echo
   echo "Summary (SmolLM2-135M, the tiny offline model: structure, not prose):"
   cat "$summary"
+fi
+video=$(find "$spool/outbox/briefs" -name final.mp4 | head -n 1)
+if [ -n "$video" ]; then
+  echo
+  echo "Sales video of samples/brief.json (play it with any player):"
+  echo "  $video"
+else
+  echo "demo: no final.mp4 was delivered; see $spool/failed/briefs and $spool.log" >&2
+  status=1
 fi
 echo "Daemon log: $spool.log"
 exit "$status"

@@ -44,11 +44,16 @@ impl Planes {
         let stride = image.width() as usize * 3;
         let raw = image.as_raw();
         let (w, h) = (width as usize, height as usize);
-        let luma = |r: f32, g: f32, b: f32| 16.0 + (0.2126 * r + 0.7152 * g + 0.0722 * b) * 0.858_823_5;
+        let luma =
+            |r: f32, g: f32, b: f32| 16.0 + (0.2126 * r + 0.7152 * g + 0.0722 * b) * 0.858_823_5;
         for row in 0..h {
             let line = &raw[row * stride..row * stride + w * 3];
             for (col, pixel) in line.chunks_exact(3).enumerate() {
-                let (r, g, b) = (f32::from(pixel[0]), f32::from(pixel[1]), f32::from(pixel[2]));
+                let (r, g, b) = (
+                    f32::from(pixel[0]),
+                    f32::from(pixel[1]),
+                    f32::from(pixel[2]),
+                );
                 planes.y[row * w + col] = luma(r, g, b).round() as u8;
             }
         }
@@ -84,14 +89,19 @@ impl Planes {
             ((width / 2) as usize, (height / 2) as usize),
             ((width / 2) as usize, (height / 2) as usize),
         ];
-        for ((target, (source, stride)), (w, h)) in
-            [&mut out.y, &mut out.u, &mut out.v].into_iter().zip(planes).zip(sizes)
+        for ((target, (source, stride)), (w, h)) in [&mut out.y, &mut out.u, &mut out.v]
+            .into_iter()
+            .zip(planes)
+            .zip(sizes)
         {
             if stride < w || source.len() < stride * h.saturating_sub(1) + w {
-                return Err(ResizeError("a decoded frame is smaller than its caps".into()));
+                return Err(ResizeError(
+                    "a decoded frame is smaller than its caps".into(),
+                ));
             }
             for row in 0..h {
-                target[row * w..(row + 1) * w].copy_from_slice(&source[row * stride..row * stride + w]);
+                target[row * w..(row + 1) * w]
+                    .copy_from_slice(&source[row * stride..row * stride + w]);
             }
         }
         Ok(out)
@@ -146,16 +156,40 @@ impl Scaler {
     ) -> Result<(), ResizeError> {
         let failed = |error: &dyn std::fmt::Display| ResizeError(error.to_string());
         let jobs = [
-            (&source.y, &mut target.y, 1.0, (source.width, source.height), (target.width, target.height)),
-            (&source.u, &mut target.u, 0.5, (source.width / 2, source.height / 2), (target.width / 2, target.height / 2)),
-            (&source.v, &mut target.v, 0.5, (source.width / 2, source.height / 2), (target.width / 2, target.height / 2)),
+            (
+                &source.y,
+                &mut target.y,
+                1.0,
+                (source.width, source.height),
+                (target.width, target.height),
+            ),
+            (
+                &source.u,
+                &mut target.u,
+                0.5,
+                (source.width / 2, source.height / 2),
+                (target.width / 2, target.height / 2),
+            ),
+            (
+                &source.v,
+                &mut target.v,
+                0.5,
+                (source.width / 2, source.height / 2),
+                (target.width / 2, target.height / 2),
+            ),
         ];
-        for ((from, to, factor, (sw, sh), (tw, th)), resizer) in jobs.into_iter().zip(&mut self.resizers) {
-            let image = fr::images::ImageRef::new(sw, sh, from, fr::PixelType::U8).map_err(|e| failed(&e))?;
-            let mut out = fr::images::Image::from_slice_u8(tw, th, to, fr::PixelType::U8).map_err(|e| failed(&e))?;
+        for ((from, to, factor, (sw, sh), (tw, th)), resizer) in
+            jobs.into_iter().zip(&mut self.resizers)
+        {
+            let image = fr::images::ImageRef::new(sw, sh, from, fr::PixelType::U8)
+                .map_err(|e| failed(&e))?;
+            let mut out = fr::images::Image::from_slice_u8(tw, th, to, fr::PixelType::U8)
+                .map_err(|e| failed(&e))?;
             let crop = (left * factor, top * factor, width * factor, height * factor);
             let options = self.options.crop(crop.0, crop.1, crop.2, crop.3);
-            resizer.resize(&image, &mut out, &options).map_err(|e| failed(&e))?;
+            resizer
+                .resize(&image, &mut out, &options)
+                .map_err(|e| failed(&e))?;
         }
         Ok(())
     }
@@ -163,6 +197,7 @@ impl Scaler {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -191,10 +226,19 @@ mod tests {
         let mut scaler = Scaler::new();
         let mut first = Planes::black(32, 8);
         let mut second = Planes::black(32, 8);
-        scaler.scale(&ramp, (10.0, 0.0, 32.0, 8.0), &mut first).unwrap();
-        scaler.scale(&ramp, (10.5, 0.0, 32.0, 8.0), &mut second).unwrap();
+        scaler
+            .scale(&ramp, (10.0, 0.0, 32.0, 8.0), &mut first)
+            .unwrap();
+        scaler
+            .scale(&ramp, (10.5, 0.0, 32.0, 8.0), &mut second)
+            .unwrap();
         let mid = 4 * 32 + 16;
-        assert!(second.y[mid] > first.y[mid], "{} {}", first.y[mid], second.y[mid]);
+        assert!(
+            second.y[mid] > first.y[mid],
+            "{} {}",
+            first.y[mid],
+            second.y[mid]
+        );
         assert!(second.y[mid] - first.y[mid] <= 2);
     }
 }

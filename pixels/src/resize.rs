@@ -104,6 +104,7 @@ pub fn flatten(decoded: image::DynamicImage) -> RgbImage {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -123,6 +124,11 @@ mod tests {
         let small = resize_rgb(&red, (5.5, 0.0, 20.0, 30.0), 10, 15).unwrap();
         assert!(small.pixels().all(|p| p.0 == [200, 10, 10]));
         let clear = RgbaImage::from_pixel(8, 8, image::Rgba([0, 0, 0, 0]));
-        assert!(resize_rgba(&clear, 4, 4).unwrap().pixels().all(|p| p.0[3] == 0));
+        assert!(
+            resize_rgba(&clear, 4, 4)
+                .unwrap()
+                .pixels()
+                .all(|p| p.0[3] == 0)
+        );
     }
 }

@@ -92,7 +92,9 @@ fn main() {
     );
 
     if Command::new("ffmpeg").arg("-version").output().is_err() {
-        println!("ffmpeg not found: apt-get install ffmpeg (only chute's real-time factor is shown)");
+        println!(
+            "ffmpeg not found: apt-get install ffmpeg (only chute's real-time factor is shown)"
+        );
         return;
     }
     let output = dir.join("ffmpeg.mp4");
@@ -101,15 +103,22 @@ fn main() {
         .iter()
         .map(|arg| format!("'{}'", arg.replace('\'', "'\\''")))
         .collect();
-    std::fs::write(dir.join("ffmpeg.sh"), format!("ffmpeg {}\n", quoted.join(" ")))
-        .expect("ffmpeg command file");
+    std::fs::write(
+        dir.join("ffmpeg.sh"),
+        format!("ffmpeg {}\n", quoted.join(" ")),
+    )
+    .expect("ffmpeg command file");
     let started = Instant::now();
     let status = Command::new("ffmpeg")
         .args(&command)
         .status()
         .expect("ffmpeg runs");
     let ffmpeg = started.elapsed().as_secs_f64();
-    assert!(status.success(), "ffmpeg failed: ffmpeg {}", command.join(" "));
+    assert!(
+        status.success(),
+        "ffmpeg failed: ffmpeg {}",
+        command.join(" ")
+    );
     println!(
         "ffmpeg: {ffmpeg:>6.2} s wall  RTF {:.3}  ({} KiB)",
         ffmpeg / seconds,
@@ -118,7 +127,11 @@ fn main() {
     let ratio = chute / ffmpeg;
     println!(
         "chute / ffmpeg = {ratio:.2} (goal <= {GOAL_RATIO:.1}: {})",
-        if ratio <= GOAL_RATIO { "met" } else { "NOT met" }
+        if ratio <= GOAL_RATIO {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }
 
@@ -211,14 +224,38 @@ fn ffmpeg_command(dir: &Path, plan: &VideoPlan, setup: &Setup, output: &Path) ->
         // Each scene is on screen for its slot plus half a crossfade at each inner cut.
         let shown = SCENE_SECONDS
             + if index > 0 { CROSSFADE / 2.0 } else { 0.0 }
-            + if index + 1 < count { CROSSFADE / 2.0 } else { 0.0 };
+            + if index + 1 < count {
+                CROSSFADE / 2.0
+            } else {
+                0.0
+            };
         let frames = (shown * 30.0).round() as u32;
         let (z, x, y) = match index % 5 {
-            0 => (format!("1+0.2195*on/{frames}"), "iw/2-iw/zoom/2", "ih/2-ih/zoom/2".to_owned()),
-            1 => (format!("1.2195-0.2195*on/{frames}"), "iw/2-iw/zoom/2", "ih/2-ih/zoom/2".to_owned()),
-            2 => ("1.2195".into(), "(iw-iw/zoom)*on/FRAMES", "ih/2-ih/zoom/2".to_owned()),
-            3 => ("1.2195".into(), "(iw-iw/zoom)*(1-on/FRAMES)", "ih/2-ih/zoom/2".to_owned()),
-            _ => ("1.2195".into(), "(iw-iw/zoom)*on/FRAMES", "(ih-ih/zoom)*on/FRAMES".to_owned()),
+            0 => (
+                format!("1+0.2195*on/{frames}"),
+                "iw/2-iw/zoom/2",
+                "ih/2-ih/zoom/2".to_owned(),
+            ),
+            1 => (
+                format!("1.2195-0.2195*on/{frames}"),
+                "iw/2-iw/zoom/2",
+                "ih/2-ih/zoom/2".to_owned(),
+            ),
+            2 => (
+                "1.2195".into(),
+                "(iw-iw/zoom)*on/FRAMES",
+                "ih/2-ih/zoom/2".to_owned(),
+            ),
+            3 => (
+                "1.2195".into(),
+                "(iw-iw/zoom)*(1-on/FRAMES)",
+                "ih/2-ih/zoom/2".to_owned(),
+            ),
+            _ => (
+                "1.2195".into(),
+                "(iw-iw/zoom)*on/FRAMES",
+                "(ih-ih/zoom)*on/FRAMES".to_owned(),
+            ),
         };
         let x = x.replace("FRAMES", &frames.to_string());
         let y = y.replace("FRAMES", &frames.to_string());
@@ -242,7 +279,11 @@ fn ffmpeg_command(dir: &Path, plan: &VideoPlan, setup: &Setup, output: &Path) ->
         );
         let shown = SCENE_SECONDS
             + CROSSFADE / 2.0
-            + if index + 1 < count { CROSSFADE / 2.0 } else { 0.0 };
+            + if index + 1 < count {
+                CROSSFADE / 2.0
+            } else {
+                0.0
+            };
         length = offset + shown;
         previous = out;
     }
@@ -271,9 +312,28 @@ fn ffmpeg_command(dir: &Path, plan: &VideoPlan, setup: &Setup, output: &Path) ->
     args.extend(["-filter_complex".into(), filter]);
     args.extend(
         [
-            "-map", "[video]", "-map", "[audio]", "-c:v", "libx264", "-preset", "veryfast",
-            "-crf", "23", "-profile:v", "high", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a",
-            "128k", "-ar", "48000", "-movflags", "+faststart",
+            "-map",
+            "[video]",
+            "-map",
+            "[audio]",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "23",
+            "-profile:v",
+            "high",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-b:a",
+            "128k",
+            "-ar",
+            "48000",
+            "-movflags",
+            "+faststart",
         ]
         .map(String::from),
     );

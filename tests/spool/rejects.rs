@@ -300,17 +300,22 @@ fn drop_brief_folder(spool: &Spool, name: &str, brief: &str, files: &[(&str, &[u
     fs::rename(&folder, spool.inbox("briefs").join(name)).unwrap();
 }
 
-/// Bad briefs each end in failed/ with a reason naming the field; the sample brief
-/// folder passes the `brief` stage (and stops where the pipeline is still being built).
+/// Bad briefs each end in failed/ with a reason naming the field (the good ones are
+/// rendered in the video suite).
 #[test]
 fn bad_briefs_fail_naming_the_field() {
     let spool = Spool::new(&Config::default());
     let _daemon = InProcessDaemon::start(&spool);
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 6] = [
         (
             "noproduct.json",
             r#"{"duration_sec": 30}"#,
             "missing field `product`",
+        ),
+        (
+            "instant.json",
+            r#"{"product": {"name": "x"}, "duration_sec": 0}"#,
+            "duration_sec: 0 is out of range",
         ),
         (
             "forever.json",
@@ -336,17 +341,19 @@ fn bad_briefs_fail_naming_the_field() {
     drop_brief_folder(&spool, "escape", outside, &[]);
     let fake = r#"{"product": {"name": "x", "images": ["bag.png"]}, "duration_sec": 30}"#;
     drop_brief_folder(&spool, "fake", fake, &[("bag.png", b"GIF89a not really")]);
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/brief-vi");
-    let copy = spool.outside.join("brief-vi");
-    fs::create_dir_all(&copy).unwrap();
-    for entry in fs::read_dir(&sample).unwrap() {
-        let entry = entry.unwrap();
-        fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
-    }
-    fs::rename(&copy, spool.inbox("briefs").join("brief-vi")).unwrap();
-
-    spool.wait_until(secs(30), "eight briefs in failed/", || {
-        spool.failed_count("briefs") >= 8
+    // A linked image: the link is refused, whatever it points at.
+    let secret = spool.outside.join("secret.png");
+    fs::write(&secret, b"\x89PNG\r\n\x1a\n").unwrap();
+    let linked = r#"{"product": {"name": "x", "images": ["link.png"]}, "duration_sec": 30}"#;
+    let folder = spool.outside.join("linked");
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("brief.json"), linked).unwrap();
+    std::os::unix::fs::symlink(&secret, folder.join("link.png")).unwrap();
+    fs::rename(&folder, spool.inbox("briefs").join("linked")).unwrap();
+    // 50 MB of brief: refused unread.
+    spool.drop_file("briefs", "huge.json", &vec![b' '; 50 << 20]);
+    spool.wait_until(secs(30), "eleven briefs in failed/", || {
+        spool.failed_count("briefs") >= 11
     });
     let failures = spool.failures("briefs");
     let reason_of = |stem: &str| {
@@ -377,9 +384,12 @@ fn bad_briefs_fail_naming_the_field() {
         reason.contains("product.images[0]") && reason.contains("not a PNG, JPEG or WebP"),
         "{reason}"
     );
-    let (stage, reason) = reason_of("brief-vi");
-    assert_eq!(
-        stage, "sales-video",
-        "the sample passes the brief stage: {reason}"
+    let (_, reason) = reason_of("linked");
+    assert!(
+        reason.contains("product.images[0]") && reason.contains("goes through a link"),
+        "{reason}"
     );
+    let (_, reason) = reason_of("huge");
+    assert!(reason.contains("larger than"), "{reason}");
+    assert_eq!(spool.delivered_count("briefs"), 0);
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use chute::video::render::plan::{EncoderSettings, MixSettings};
 use chute::video::render::{
-    CardPlan, Motion, PlanScene, RenderConsequence, RenderError, RenderLimits, VideoPlan,
-    Visual, render_card, render_video,
+    CardPlan, Motion, PlanScene, RenderConsequence, RenderError, RenderLimits, VideoPlan, Visual,
+    render_card, render_video,
 };
 
 use super::*;
@@ -88,9 +88,16 @@ async fn unusable_inputs_fail_naming_their_scene() {
 
     let plan = small_plan(
         d,
-        vec![still(d.join("good.png"), 1.0), still(d.join("cut.jpg"), 1.0)],
+        vec![
+            still(d.join("good.png"), 1.0),
+            still(d.join("cut.jpg"), 1.0),
+        ],
     );
-    assert_bad_input(&failure(&plan, &limits).await, "scene 2's image", "truncated");
+    assert_bad_input(
+        &failure(&plan, &limits).await,
+        "scene 2's image",
+        "truncated",
+    );
 
     let mut plan = small_plan(d, vec![still(d.join("good.png"), 1.0)]);
     plan.scenes.push(PlanScene {
@@ -101,7 +108,11 @@ async fn unusable_inputs_fail_naming_their_scene() {
         seconds: 1.0,
         caption: String::new(),
     });
-    assert_bad_input(&failure(&plan, &limits).await, "scene 2's clip", "not a regular file");
+    assert_bad_input(
+        &failure(&plan, &limits).await,
+        "scene 2's clip",
+        "not a regular file",
+    );
 
     plan.scenes[1].visual = Visual::Clip {
         video: speech.clone(),
@@ -191,7 +202,10 @@ async fn a_clip_that_breaks_the_child_fails_naming_the_scene() {
     let text = error.to_string();
     assert!(text.contains("scene 2's clip"), "{error:?}");
     assert!(
-        matches!(error, RenderError::Crashed { .. } | RenderError::BadInput { .. }),
+        matches!(
+            error,
+            RenderError::Crashed { .. } | RenderError::BadInput { .. }
+        ),
         "{error:?}"
     );
 }

@@ -12,7 +12,11 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use unicode_normalization::UnicodeNormalization;
 
+#[allow(dead_code)]
+#[path = "../spool/harness.rs"]
+mod harness;
 mod hostile;
+mod pipeline;
 mod render;
 mod stills;
 
@@ -38,7 +42,10 @@ pub fn run(program: &str, args: &[&str]) -> String {
 /// Speaks `text` with espeak-ng into `dir/name.wav`; returns the file and its length.
 pub fn speak(dir: &Path, name: &str, voice: &str, text: &str) -> (PathBuf, f64) {
     let path = dir.join(format!("{name}.wav"));
-    run("espeak-ng", &["-v", voice, "-w", path.to_str().unwrap(), text]);
+    run(
+        "espeak-ng",
+        &["-v", voice, "-w", path.to_str().unwrap(), text],
+    );
     let seconds: f64 = run("soxi", &["-D", path.to_str().unwrap()])
         .trim()
         .parse()
@@ -143,9 +150,10 @@ pub fn discover(path: &Path) -> Discovered {
     let info = discoverer.discover_uri(&uri).unwrap();
     let video = info.video_streams();
     assert_eq!(video.len(), 1, "one video stream");
-    let audio = info.audio_streams().first().map(|stream| {
-        (stream.caps().unwrap(), stream.sample_rate())
-    });
+    let audio = info
+        .audio_streams()
+        .first()
+        .map(|stream| (stream.caps().unwrap(), stream.sample_rate()));
     Discovered {
         seconds: info.duration().unwrap().nseconds() as f64 / 1e9,
         video: video[0].caps().unwrap(),
@@ -170,35 +178,43 @@ pub fn frames_at(path: &Path, times: &[f64]) -> (Vec<RgbImage>, String) {
         .downcast::<gst_app::AppSink>()
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    let mut best: Vec<Option<(f64, RgbImage)>> = vec![None; times.len()];
+    // Samples are kept (reference-counted) and only the chosen ones become images:
+    // converting every decoded frame would take minutes in a debug build.
+    let mut best: Vec<Option<(f64, gst::Sample)>> = vec![None; times.len()];
     let mut decoded_format = String::new();
-    let mut first_pts: Option<f64> = None;
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
         if decoded_format.is_empty() {
             let decoder = pipeline.by_name("decoder").unwrap();
             let caps = decoder.static_pad("src").unwrap().current_caps().unwrap();
             decoded_format = caps.structure(0).unwrap().get::<String>("format").unwrap();
         }
-        let caps = sample.caps().unwrap();
-        let s = caps.structure(0).unwrap();
-        let (w, h) = (s.get::<i32>("width").unwrap() as u32, s.get::<i32>("height").unwrap() as u32);
-        let buffer = sample.buffer().unwrap();
-        // Times count from the first frame (an edit list may shift them all).
-        let raw = buffer.pts().unwrap().nseconds() as f64 / 1e9;
-        let pts = raw - *first_pts.get_or_insert(raw);
+        let pts = sample.buffer().unwrap().pts().unwrap().nseconds() as f64 / 1e9;
         for (slot, &time) in best.iter_mut().zip(times) {
             let distance = (pts - time).abs();
             if slot.as_ref().is_none_or(|(d, _)| distance < *d) {
-                let map = buffer.map_readable().unwrap();
-                let stride = (w as usize * 3).next_multiple_of(4);
-                let image = RgbImage::from_fn(w, h, |x, y| {
-                    let at = y as usize * stride + x as usize * 3;
-                    Rgb([map[at], map[at + 1], map[at + 2]])
-                });
-                *slot = Some((distance, image));
+                *slot = Some((distance, sample.clone()));
             }
         }
     }
+    let to_image = |sample: &gst::Sample| {
+        let caps = sample.caps().unwrap();
+        let s = caps.structure(0).unwrap();
+        let (w, h) = (
+            s.get::<i32>("width").unwrap() as u32,
+            s.get::<i32>("height").unwrap() as u32,
+        );
+        let map = sample.buffer().unwrap().map_readable().unwrap();
+        let stride = (w as usize * 3).next_multiple_of(4);
+        let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
+        for row in map.chunks(stride).take(h as usize) {
+            pixels.extend_from_slice(&row[..w as usize * 3]);
+        }
+        RgbImage::from_raw(w, h, pixels).unwrap()
+    };
+    let best: Vec<Option<(f64, RgbImage)>> = best
+        .into_iter()
+        .map(|slot| slot.map(|(distance, sample)| (distance, to_image(&sample))))
+        .collect();
     pipeline.set_state(gst::State::Null).unwrap();
     let frames = best.into_iter().map(|slot| slot.unwrap().1).collect();
     (frames, decoded_format)

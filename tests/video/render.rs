@@ -5,9 +5,7 @@ use std::path::PathBuf;
 
 use chute::video::render::captions::{self, CaptionStyle};
 use chute::video::render::plan::{EncoderSettings, H264Profile, MixSettings};
-use chute::video::render::{
-    Motion, PlanScene, RenderLimits, VideoPlan, Visual, render_video,
-};
+use chute::video::render::{Motion, PlanScene, RenderLimits, VideoPlan, Visual, render_video};
 
 use super::*;
 
@@ -94,10 +92,17 @@ async fn a_three_scene_video_has_the_right_streams_length_and_captions() {
         .flatten()
         .filter(|entry| entry.file_name().to_string_lossy().starts_with(".render"))
         .collect();
-    assert!(leftovers.is_empty(), "temporary files remain: {leftovers:?}");
+    assert!(
+        leftovers.is_empty(),
+        "temporary files remain: {leftovers:?}"
+    );
 
     let found = discover(&output);
-    assert!((found.seconds - total).abs() < 0.1, "{} s vs {total} s", found.seconds);
+    assert!(
+        (found.seconds - total).abs() < 0.1,
+        "{} s vs {total} s",
+        found.seconds
+    );
     let video = found.video.structure(0).unwrap();
     assert_eq!(video.name(), "video/x-h264");
     assert_eq!(video.get::<i32>("width").unwrap(), 1080);
@@ -121,7 +126,10 @@ async fn a_three_scene_video_has_the_right_streams_length_and_captions() {
         (seconds_1 + seconds_2, seconds_3),
     ];
     let cues = captions::cues(&[CAPTION_1, CAPTION_2, CAPTION_3], &slots, style);
-    assert!(cues.len() >= 4, "the first caption is long enough for two chunks");
+    assert!(
+        cues.len() >= 4,
+        "the first caption is long enough for two chunks"
+    );
     let times: Vec<f64> = cues.iter().map(|cue| (cue.start + cue.end) / 2.0).collect();
     let (frames, format) = frames_at(&output, &times);
     assert_eq!(format, "I420", "4:2:0 decodes to I420");

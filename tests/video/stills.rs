@@ -25,7 +25,10 @@ async fn cards_show_the_product_and_vietnamese_text() {
         }
     });
     product.save(d.join("product.png")).unwrap();
-    for (name, image) in [("with.png", Some(d.join("product.png"))), ("without.png", None)] {
+    for (name, image) in [
+        ("with.png", Some(d.join("product.png"))),
+        ("without.png", None),
+    ] {
         let plan = CardPlan {
             width: 720,
             height: 1280,
@@ -48,7 +51,10 @@ async fn cards_show_the_product_and_vietnamese_text() {
     // The product is on the first card: its colour is near the top-middle.
     let card = image::open(d.join("with.png")).unwrap().into_rgb8();
     let pixel = card.get_pixel(360, 330).0;
-    assert!(pixel[0] > 200 && pixel[1] > 170, "product at the top: {pixel:?}");
+    assert!(
+        pixel[0] > 200 && pixel[1] > 170,
+        "product at the top: {pixel:?}"
+    );
 }
 
 /// The thumbnail takes the most detailed candidate (a flat one and a broken one lose),

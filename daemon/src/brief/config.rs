@@ -21,6 +21,15 @@ pub struct SalesVideoConfig {
     /// A GGUF model for writing scripts locally (relative to the models folder, or
     /// absolute); empty leaves llama.cpp out of the script chain.
     pub script_model: PathBuf,
+    /// Image providers for the scene images; local scene cards end the chain.
+    pub image_providers: Vec<String>,
+    /// Video providers for the clips; a local Ken-Burns move over the scene image ends
+    /// the chain.
+    pub clip_providers: Vec<String>,
+    /// Speech providers for the voiceover; espeak-ng ends the chain.
+    pub voice_providers: Vec<String>,
+    /// Scenes worked on at once per stage (each provider's own limits still apply).
+    pub scene_concurrency: usize,
     /// `[sales_video.render]`: the finished video, cards and thumbnail.
     #[serde(default)]
     pub render: crate::video::render::RenderConfig,
@@ -33,6 +42,10 @@ impl Default for SalesVideoConfig {
             styles: Vec::new(),
             script_providers: Vec::new(),
             script_model: PathBuf::new(),
+            image_providers: Vec::new(),
+            clip_providers: Vec::new(),
+            voice_providers: Vec::new(),
+            scene_concurrency: 4,
             render: crate::video::render::RenderConfig::default(),
         }
     }
@@ -44,6 +57,9 @@ pub enum SalesVideoConfigError {
     /// Scenes shorter than 2 s or longer than a minute.
     #[error("sales_video.seconds_per_scene must be between 2 and 60, not {0}")]
     SecondsPerScene(u32),
+    /// No scene could ever run, or far more than any provider allows.
+    #[error("sales_video.scene_concurrency must be between 1 and 64, not {0}")]
+    SceneConcurrency(usize),
     /// A `[sales_video.render]` value.
     #[error(transparent)]
     Render(#[from] crate::video::render::config::RenderConfigError),
@@ -56,6 +72,9 @@ impl SalesVideoConfigError {
             SalesVideoConfigError::SecondsPerScene(_) => {
                 vec!["sales_video.seconds_per_scene".to_owned()]
             }
+            SalesVideoConfigError::SceneConcurrency(_) => {
+                vec!["sales_video.scene_concurrency".to_owned()]
+            }
             SalesVideoConfigError::Render(error) => error.keys(),
         }
     }
@@ -67,6 +86,11 @@ impl SalesVideoConfig {
         if !(2..=60).contains(&self.seconds_per_scene) {
             return Err(SalesVideoConfigError::SecondsPerScene(
                 self.seconds_per_scene,
+            ));
+        }
+        if !(1..=64).contains(&self.scene_concurrency) {
+            return Err(SalesVideoConfigError::SceneConcurrency(
+                self.scene_concurrency,
             ));
         }
         Ok(self.render.validate()?)

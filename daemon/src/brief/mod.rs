@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use assets::image_type;
 pub use load::{BriefError, LoadedBrief, MAX_BRIEF_BYTES, load};
 
 /// The JSON Schema of a brief, as shipped in `docs/brief.schema.json`.

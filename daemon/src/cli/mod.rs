@@ -7,6 +7,7 @@ mod cancel;
 mod config_check;
 mod decode;
 mod doctor;
+mod estimate;
 mod jobs;
 mod lookup;
 mod models;
@@ -98,6 +99,8 @@ pub enum Command {
     Retry(retry::RetryArgs),
     /// Cancel a queued or running job.
     Cancel(cancel::CancelArgs),
+    /// The calls per provider, the expected time and the price a brief would take.
+    Estimate(estimate::EstimateArgs),
     /// Brief commands: the schema, and checking a brief without running it.
     #[command(subcommand)]
     Brief(brief::BriefCommand),
@@ -183,6 +186,7 @@ pub fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<(), CliError> {
     match &cli.command {
         Command::Brief(command) => brief::execute(&cli, command),
+        Command::Estimate(args) => estimate::execute(&cli, args),
         Command::Config(ConfigCommand::Check(args)) => config_check::execute(&cli, args),
         Command::Run => run::execute(&cli),
         Command::Submit(args) => submit::execute(&cli, args),

@@ -8,6 +8,10 @@ use serde_json::json;
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::spool::fsutil;
 
+/// The brief's checked files by field (`product.images[0]`), as paths relative to
+/// the job folder, in `work/`.
+pub const ASSETS_FILE: &str = "assets.json";
+
 /// Reads and checks the brief.
 pub struct ParseBrief;
 
@@ -34,6 +38,20 @@ impl Stage for ParseBrief {
             let work = context.job.work_dir();
             std::fs::create_dir_all(&work)?;
             fsutil::write_json_atomic(&work.join("brief.json"), brief, context.config.spool.fsync)?;
+            // The checked files, relative to the job folder, for the stages after this.
+            let assets: std::collections::BTreeMap<&String, String> = loaded
+                .assets
+                .iter()
+                .map(|(field, path)| {
+                    let relative = path.strip_prefix(&context.job.path).unwrap_or(path);
+                    (field, relative.to_string_lossy().into_owned())
+                })
+                .collect();
+            fsutil::write_json_atomic(
+                &work.join(ASSETS_FILE),
+                &assets,
+                context.config.spool.fsync,
+            )?;
             context.progress(
                 100,
                 &format!(

@@ -13,6 +13,7 @@ pub mod needs;
 pub mod passthrough;
 pub mod prepare;
 pub mod remote;
+pub mod sales;
 pub mod script;
 pub mod slot;
 pub mod summarize;
@@ -355,8 +356,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// The pipeline for a kind. Pipelines that are not built yet get a stage that fails
-    /// the job with a clear reason.
+    /// The pipeline for a kind.
     pub fn for_kind(kind: PipelineKind) -> Pipeline {
         let mut stages: Vec<Box<dyn Stage>> = vec![Box::new(prepare::Prepare)];
         match kind {
@@ -364,7 +364,9 @@ impl Pipeline {
             PipelineKind::Generate => stages.push(Box::new(generate::Generate)),
             PipelineKind::SalesVideo => {
                 stages.push(Box::new(brief::ParseBrief));
-                stages.push(Box::new(Unavailable("sales-video")));
+                stages.push(Box::new(script::WriteScript));
+                stages.push(Box::new(sales::scenes::Scenes));
+                stages.push(Box::new(sales::render::Render));
             }
             PipelineKind::Transcribe => {
                 stages.push(Box::new(transcribe::Decode));
@@ -382,26 +384,5 @@ impl Pipeline {
             .map(|stage| stage.name())
             .chain(std::iter::once(DELIVER))
             .collect()
-    }
-}
-
-/// Stand-in stage for pipelines that are not available in this build.
-struct Unavailable(&'static str);
-
-impl Stage for Unavailable {
-    fn name(&self) -> &'static str {
-        self.0
-    }
-
-    fn run<'a>(&'a self, _context: &'a StageContext) -> StageFuture<'a> {
-        Box::pin(async move {
-            Err(StageError::job(
-                format!(
-                    "pipeline not available: this build of chute has no {} pipeline yet",
-                    self.0
-                ),
-                "route these inputs to a passthrough route for now, or upgrade chute",
-            ))
-        })
     }
 }

@@ -8,5 +8,7 @@
 //!   crossfades, burned-in captions, voice over ducked music, H.264/AAC MP4; scene
 //!   cards and the thumbnail.
 
+pub mod estimate;
 pub mod render;
 pub mod script;
+pub mod voice;

@@ -163,7 +163,20 @@ fn is_cjk(c: char) -> bool {
 fn is_closing(c: char) -> bool {
     matches!(
         c,
-        '.' | ',' | '!' | '?' | ':' | ';' | ')' | '」' | '』' | '、' | '。' | '，' | '！' | '？' | '）'
+        '.' | ','
+            | '!'
+            | '?'
+            | ':'
+            | ';'
+            | ')'
+            | '」'
+            | '』'
+            | '、'
+            | '。'
+            | '，'
+            | '！'
+            | '？'
+            | '）'
     )
 }
 
@@ -212,6 +225,7 @@ fn base_letter(c: char) -> char {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -247,7 +261,10 @@ mod tests {
             line_ems: 10.0,
         };
         let cues = cues(
-            &["One two three four. Five six seven eight nine ten eleven", ""],
+            &[
+                "One two three four. Five six seven eight nine ten eleven",
+                "",
+            ],
             &[(1.0, 4.0), (5.0, 2.0)],
             style,
         );

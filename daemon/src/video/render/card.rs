@@ -13,7 +13,10 @@ use super::textimage::{self, TextBlock};
 pub fn render(plan: &CardPlan) -> Result<(), RenderError> {
     plan.validate()?;
     let (width, height) = (plan.width, plan.height);
-    let [start, end] = [parse_colour(&plan.colours[0])?, parse_colour(&plan.colours[1])?];
+    let [start, end] = [
+        parse_colour(&plan.colours[0])?,
+        parse_colour(&plan.colours[1])?,
+    ];
     let mut card = gradient(width, height, start, end);
     let text_width = (f64::from(width) * 0.86) as u32;
     let unit = width.min(height);
@@ -53,7 +56,12 @@ pub fn render(plan: &CardPlan) -> Result<(), RenderError> {
         });
         bottom += textimage::block_height(headline_lines, headline_px);
     }
-    if let Some(body) = plan.body.as_deref().map(str::trim).filter(|b| !b.is_empty()) {
+    if let Some(body) = plan
+        .body
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+    {
         let (body, body_px, body_lines) =
             textimage::fit_text(body, text_width, unit * 55 / 1000, unit * 4 / 100, 4);
         let top = bottom + unit / 30;
@@ -87,7 +95,10 @@ fn gradient(width: u32, height: u32, start: [u8; 3], end: [u8; 3]) -> RgbaImage 
 /// A soft dark shadow under a `w`×`h` box at (`x`, `y`), offset down by `blur`.
 fn shadow(card: &mut RgbaImage, x: u32, y: u32, w: u32, h: u32, blur: u32) {
     let blur = blur.max(1);
-    let (cx, cy) = (f64::from(x) + f64::from(w) / 2.0, f64::from(y + blur) + f64::from(h) / 2.0);
+    let (cx, cy) = (
+        f64::from(x) + f64::from(w) / 2.0,
+        f64::from(y + blur) + f64::from(h) / 2.0,
+    );
     let (hw, hh) = (f64::from(w) / 2.0, f64::from(h) / 2.0);
     let from_y = y.saturating_sub(blur);
     let to_y = (y + h + 3 * blur).min(card.height());
@@ -117,8 +128,10 @@ fn paste(card: &mut RgbaImage, top: &RgbaImage, x: u32, y: u32) {
         let alpha = u16::from(pixel.0[3]);
         let under = card.get_pixel_mut(tx, ty);
         for channel in 0..3 {
-            let blended =
-                (u16::from(pixel.0[channel]) * alpha + u16::from(under.0[channel]) * (255 - alpha) + 127) / 255;
+            let blended = (u16::from(pixel.0[channel]) * alpha
+                + u16::from(under.0[channel]) * (255 - alpha)
+                + 127)
+                / 255;
             under.0[channel] = blended as u8;
         }
     }
@@ -126,6 +139,7 @@ fn paste(card: &mut RgbaImage, top: &RgbaImage, x: u32, y: u32) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

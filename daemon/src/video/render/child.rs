@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::error::RenderError;
+use super::last_frame::LastFramePlan;
 use super::plan::{CardPlan, ThumbnailPlan, VideoPlan};
 use super::thumbnail::ThumbnailReport;
 use super::video::{VideoReport, output_folder};
@@ -45,6 +46,8 @@ pub enum RenderKind {
     Card,
     /// A thumbnail from a [`ThumbnailPlan`].
     Thumbnail,
+    /// The last frame of a clip, from a [`LastFramePlan`].
+    LastFrame,
 }
 
 impl RenderKind {
@@ -53,6 +56,7 @@ impl RenderKind {
             RenderKind::Video => "video",
             RenderKind::Card => "card",
             RenderKind::Thumbnail => "thumbnail",
+            RenderKind::LastFrame => "last-frame",
         }
     }
 }
@@ -71,6 +75,8 @@ pub enum ChildReport {
     Card,
     /// A finished thumbnail.
     Thumbnail(ThumbnailReport),
+    /// A written last frame.
+    LastFrame,
     /// Failed.
     Failed(RenderError),
 }
@@ -109,8 +115,35 @@ pub async fn render_thumbnail(
     limits: &RenderLimits,
 ) -> Result<ThumbnailReport, RenderError> {
     plan.validate()?;
-    match run(exe, RenderKind::Thumbnail, plan, &plan.output, limits, |_| {}).await? {
+    match run(
+        exe,
+        RenderKind::Thumbnail,
+        plan,
+        &plan.output,
+        limits,
+        |_| {},
+    )
+    .await?
+    {
         ChildReport::Thumbnail(report) => Ok(report),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Writes the last frame of the clip `video` as the PNG `output`, in a child process.
+pub async fn last_frame(
+    exe: &Path,
+    video: &Path,
+    output: &Path,
+    limits: &RenderLimits,
+) -> Result<(), RenderError> {
+    let plan = LastFramePlan {
+        video: video.to_path_buf(),
+        output: output.to_path_buf(),
+    };
+    plan.validate()?;
+    match run(exe, RenderKind::LastFrame, &plan, output, limits, |_| {}).await? {
+        ChildReport::LastFrame => Ok(()),
         other => Err(unexpected(&other)),
     }
 }
@@ -131,7 +164,14 @@ pub fn child_environment() -> Vec<(OsString, OsString)> {
 pub fn is_passed_on(key: &str) -> bool {
     matches!(
         key,
-        "PATH" | "HOME" | "LANG" | "LANGUAGE" | "TZ" | "TMPDIR" | "XDG_CACHE_HOME" | "XDG_DATA_DIRS"
+        "PATH"
+            | "HOME"
+            | "LANG"
+            | "LANGUAGE"
+            | "TZ"
+            | "TMPDIR"
+            | "XDG_CACHE_HOME"
+            | "XDG_DATA_DIRS"
     ) || key.starts_with("LC_")
         || key.starts_with("GST_")
         || key.starts_with("FONTCONFIG_")
@@ -242,11 +282,19 @@ fn describe_status(status: ExitStatus) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
     fn keys_and_proxies_stay_with_the_daemon() {
-        for kept in ["PATH", "LANG", "LC_ALL", "GST_PLUGIN_PATH", "FONTCONFIG_FILE", "HOME"] {
+        for kept in [
+            "PATH",
+            "LANG",
+            "LC_ALL",
+            "GST_PLUGIN_PATH",
+            "FONTCONFIG_FILE",
+            "HOME",
+        ] {
             assert!(is_passed_on(kept), "{kept}");
         }
         for dropped in [
@@ -264,7 +312,8 @@ mod tests {
 
     #[test]
     fn reports_round_trip_as_json_lines() {
-        let line = serde_json::to_string(&ChildReport::Working("decoding the music".into())).unwrap();
+        let line =
+            serde_json::to_string(&ChildReport::Working("decoding the music".into())).unwrap();
         assert_eq!(line, r#"{"working":"decoding the music"}"#);
         let card: ChildReport = serde_json::from_str(r#""card""#).unwrap();
         assert_eq!(card, ChildReport::Card);

@@ -83,13 +83,11 @@ impl Clip {
             }
         }
         let Some(current) = &self.current else {
-            return Err(self
-                .decoder
-                .failure(if self.decoder.found_stream() {
-                    "it holds no video frames".into()
-                } else {
-                    "it has no video stream".into()
-                }));
+            return Err(self.decoder.failure(if self.decoder.found_stream() {
+                "it holds no video frames".into()
+            } else {
+                "it has no video stream".into()
+            }));
         };
         let fresh = self
             .fitted

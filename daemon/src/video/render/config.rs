@@ -76,9 +76,7 @@ pub enum RenderConfigError {
     #[error("sales_video.render.preset {0:?} is not an x264 preset (ultrafast … veryslow)")]
     Preset(String),
     /// Quality or bitrate out of range.
-    #[error(
-        "sales_video.render.crf must be at most 51 and bitrate_kbps 0 or from 200 to 100000"
-    )]
+    #[error("sales_video.render.crf must be at most 51 and bitrate_kbps 0 or from 200 to 100000")]
     Quality,
     /// Too many threads.
     #[error("sales_video.render.threads must be at most 64, not {0}")]
@@ -120,7 +118,7 @@ impl RenderConfigError {
 impl RenderConfig {
     /// Checks what serde cannot.
     pub fn validate(&self) -> Result<(), RenderConfigError> {
-        if !(240..=2160).contains(&self.short_side) || self.short_side % 2 != 0 {
+        if !(240..=2160).contains(&self.short_side) || !self.short_side.is_multiple_of(2) {
             return Err(RenderConfigError::ShortSide(self.short_side));
         }
         if !(10..=60).contains(&self.fps) {
@@ -129,7 +127,8 @@ impl RenderConfig {
         if !X264_PRESETS.contains(&self.preset.as_str()) {
             return Err(RenderConfigError::Preset(self.preset.clone()));
         }
-        if self.crf > 51 || (self.bitrate_kbps != 0 && !(200..=100_000).contains(&self.bitrate_kbps))
+        if self.crf > 51
+            || (self.bitrate_kbps != 0 && !(200..=100_000).contains(&self.bitrate_kbps))
         {
             return Err(RenderConfigError::Quality);
         }
@@ -217,6 +216,7 @@ impl RenderConfig {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -57,9 +57,7 @@ impl Decoder {
         pipeline
             .add_many(chain.iter())
             .map_err(elements::pipeline_error)?;
-        pipeline
-            .add(&sink)
-            .map_err(elements::pipeline_error)?;
+        pipeline.add(&sink).map_err(elements::pipeline_error)?;
         source.link(&decodebin).map_err(elements::pipeline_error)?;
         let mut tail: Vec<&gst::Element> = chain.iter().collect();
         tail.push(sink.upcast_ref());
@@ -110,8 +108,7 @@ impl Decoder {
                 return Ok(Some(sample));
             }
             if self.sink.is_eos() {
-                if let Some(reason) = elements::bus_error(&self.pipeline, gst::ClockTime::ZERO)
-                {
+                if let Some(reason) = elements::bus_error(&self.pipeline, gst::ClockTime::ZERO) {
                     return Err(self.failure(reason));
                 }
                 return Ok(None);

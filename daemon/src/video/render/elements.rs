@@ -208,6 +208,7 @@ pub fn install_allow_list(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -217,6 +218,9 @@ mod tests {
         assert_eq!(package_of("appsrc"), "gstreamer1.0-plugins-base");
         init().unwrap();
         let error = make("no-such-element-chute").unwrap_err();
-        assert!(matches!(error, RenderError::MissingElement { .. }), "{error}");
+        assert!(
+            matches!(error, RenderError::MissingElement { .. }),
+            "{error}"
+        );
     }
 }

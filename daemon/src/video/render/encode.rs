@@ -52,11 +52,12 @@ impl Output {
         let colorimetry: gst_video::VideoColorimetry = "bt709"
             .parse()
             .map_err(|_| pipeline_error("bt709 colorimetry"))?;
-        let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, plan.width, plan.height)
-            .fps(gst::Fraction::new(plan.fps as i32, 1))
-            .colorimetry(&colorimetry)
-            .build()
-            .map_err(pipeline_error)?;
+        let info =
+            gst_video::VideoInfo::builder(gst_video::VideoFormat::I420, plan.width, plan.height)
+                .fps(gst::Fraction::new(plan.fps as i32, 1))
+                .colorimetry(&colorimetry)
+                .build()
+                .map_err(pipeline_error)?;
         let video_caps = info.to_caps().map_err(pipeline_error)?;
         let frame_bytes = info.size() as u64;
         let pool = gst_video::VideoBufferPool::new();
@@ -105,7 +106,11 @@ impl Output {
             .build();
         let convert = make("audioconvert")?;
         let aac = elements::make_any(&["avenc_aac", "voaacenc"])?;
-        set(&aac, "bitrate", (plan.encoder.audio_bitrate_kbps * 1000) as i32)?;
+        set(
+            &aac,
+            "bitrate",
+            (plan.encoder.audio_bitrate_kbps * 1000) as i32,
+        )?;
         let audio_queue = make("queue")?;
 
         let pipeline = gst::Pipeline::new();
@@ -125,8 +130,15 @@ impl Output {
                 &audio_queue,
             ])
             .map_err(pipeline_error)?;
-        gst::Element::link_many([video.upcast_ref(), &queue, &overlay, &encoder, &profile, &parse])
-            .map_err(pipeline_error)?;
+        gst::Element::link_many([
+            video.upcast_ref(),
+            &queue,
+            &overlay,
+            &encoder,
+            &profile,
+            &parse,
+        ])
+        .map_err(pipeline_error)?;
         parse.link(&mux).map_err(pipeline_error)?;
         mux.link(&sink).map_err(pipeline_error)?;
         gst::Element::link_many([audio.upcast_ref(), &convert, &aac, &audio_queue])
@@ -137,7 +149,11 @@ impl Output {
             None
         } else {
             let text = gst_app::AppSrc::builder()
-                .caps(&gst::Caps::builder("text/x-raw").field("format", "utf8").build())
+                .caps(
+                    &gst::Caps::builder("text/x-raw")
+                        .field("format", "utf8")
+                        .build(),
+                )
                 .format(gst::Format::Time)
                 .is_live(false)
                 .block(false)
@@ -177,9 +193,11 @@ impl Output {
                 let start = seconds_to_time(cue.start);
                 buffer_ref.set_pts(start);
                 buffer_ref.set_duration(seconds_to_time(cue.end).saturating_sub(start));
-                text.push_buffer(buffer).map_err(|flow| output.flow_error(flow))?;
+                text.push_buffer(buffer)
+                    .map_err(|flow| output.flow_error(flow))?;
             }
-            text.end_of_stream().map_err(|flow| output.flow_error(flow))?;
+            text.end_of_stream()
+                .map_err(|flow| output.flow_error(flow))?;
         }
         Ok(output)
     }
@@ -285,7 +303,10 @@ impl Output {
     }
 
     fn classify(&self, source: Option<String>, message: String) -> RenderError {
-        if source.as_deref().is_some_and(|name| name.starts_with("filesink")) {
+        if source
+            .as_deref()
+            .is_some_and(|name| name.starts_with("filesink"))
+        {
             RenderError::Output {
                 path: self.path.clone(),
                 reason: message,
@@ -321,7 +342,11 @@ fn caption_overlay(plan: &VideoPlan, style: CaptionStyle) -> Result<gst::Element
     set(&overlay, "valignment", "bottom")?;
     set(&overlay, "halignment", "center")?;
     set(&overlay, "line-alignment", "center")?;
-    set(&overlay, "ypad", (f64::from(plan.height) * 0.2).round() as i32)?;
+    set(
+        &overlay,
+        "ypad",
+        (f64::from(plan.height) * 0.2).round() as i32,
+    )?;
     set(&overlay, "draw-outline", true)?;
     set(&overlay, "draw-shadow", false)?;
     set(&overlay, "shaded-background", true)?;

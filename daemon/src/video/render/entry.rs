@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::child::{ChildReport, RenderKind};
 use super::error::RenderError;
 use super::video::Progress;
-use super::{card, thumbnail, video};
+use super::{card, last_frame, thumbnail, video};
 
 /// Largest plan file read.
 const MAX_PLAN_BYTES: u64 = 16 << 20;
@@ -18,10 +18,13 @@ const MAX_PLAN_BYTES: u64 = 16 << 20;
 /// Runs one render; returns the process exit code (0 done, 1 failed).
 pub fn run_child(kind: RenderKind, plan: &Path, max_memory: u64) -> u8 {
     let outcome = limit_memory(max_memory).and_then(|()| match kind {
-        RenderKind::Video => {
-            read_plan(plan).and_then(|plan| video::render(&plan, &mut Reporter).map(ChildReport::Video))
+        RenderKind::Video => read_plan(plan)
+            .and_then(|plan| video::render(&plan, &mut Reporter).map(ChildReport::Video)),
+        RenderKind::Card => {
+            read_plan(plan).and_then(|plan| card::render(&plan).map(|()| ChildReport::Card))
         }
-        RenderKind::Card => read_plan(plan).and_then(|plan| card::render(&plan).map(|()| ChildReport::Card)),
+        RenderKind::LastFrame => read_plan(plan)
+            .and_then(|plan| last_frame::render(&plan).map(|()| ChildReport::LastFrame)),
         RenderKind::Thumbnail => {
             read_plan(plan).and_then(|plan| thumbnail::render(&plan).map(ChildReport::Thumbnail))
         }

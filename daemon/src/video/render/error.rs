@@ -30,7 +30,11 @@ pub enum RenderError {
         package: String,
     },
     /// The child process died (a crash in a decoder, the memory limit).
-    #[error("the render process died ({status}){}{}", during_text(during), detail_text(detail))]
+    #[error(
+        "the render process died ({status}){}{}",
+        during_text(during),
+        detail_text(detail)
+    )]
     Crashed {
         /// Its exit status.
         status: String,
@@ -40,7 +44,10 @@ pub enum RenderError {
         detail: Option<String>,
     },
     /// The child did not finish within the wall-clock limit.
-    #[error("the render did not finish within {seconds} s and was stopped{}", during_text(during))]
+    #[error(
+        "the render did not finish within {seconds} s and was stopped{}",
+        during_text(during)
+    )]
     TimedOut {
         /// The limit.
         seconds: u64,
@@ -152,6 +159,7 @@ impl RenderError {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -79,6 +79,7 @@ pub fn view_at(motion: &Motion, t: f64) -> Rect {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -88,7 +89,10 @@ mod tests {
             let start = view_at(&motion, 0.0);
             let end = view_at(&motion, 1.0);
             for (a, b) in [(start, motion.from), (end, motion.to)] {
-                assert!((a.x - b.x).abs() < 1e-9 && (a.w - b.w).abs() < 1e-9, "{index}");
+                assert!(
+                    (a.x - b.x).abs() < 1e-9 && (a.w - b.w).abs() < 1e-9,
+                    "{index}"
+                );
             }
             // Equal steps in time give steps of nearly equal size (no jumps).
             let steps: Vec<f64> = (0..100)

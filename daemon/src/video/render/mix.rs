@@ -40,7 +40,8 @@ pub fn place_voice(track: &mut [f32], start: f64, length: f64, voice: &[f32]) {
             1.0
         };
         for channel in 0..CHANNELS {
-            track[(offset + frame) * CHANNELS + channel] += voice[frame * CHANNELS + channel] * fade;
+            track[(offset + frame) * CHANNELS + channel] +=
+                voice[frame * CHANNELS + channel] * fade;
         }
     }
 }
@@ -144,6 +145,7 @@ fn soft_limit(value: f32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn tone(seconds: f64, level: f32) -> Vec<f32> {
@@ -172,7 +174,10 @@ mod tests {
         limit(&mut out);
         assert_eq!(out.len(), seconds_to_frames(4.0) * CHANNELS);
         let open = rms(&out, 0.8, 1.8);
-        assert!((open - 0.2 / 2f32.sqrt()).abs() < 0.02, "music alone {open}");
+        assert!(
+            (open - 0.2 / 2f32.sqrt()).abs() < 0.02,
+            "music alone {open}"
+        );
         let under = rms(&out, 2.5, 3.4);
         let voice_alone = 0.5 / 2f32.sqrt();
         assert!(

@@ -30,6 +30,7 @@ pub mod encode;
 pub mod entry;
 pub mod error;
 pub mod kenburns;
+pub mod last_frame;
 pub mod mix;
 pub mod picture;
 pub mod plan;
@@ -39,9 +40,11 @@ pub mod thumbnail;
 pub mod timeline;
 pub mod video;
 
-pub use child::{RenderLimits, render_card, render_thumbnail, render_video};
+pub use child::{RenderLimits, last_frame, render_card, render_thumbnail, render_video};
 pub use config::RenderConfig;
 pub use error::{RenderConsequence, RenderError};
-pub use plan::{CardPlan, EncoderSettings, Motion, PlanScene, Rect, ThumbnailPlan, VideoPlan, Visual};
+pub use plan::{
+    CardPlan, EncoderSettings, Motion, PlanScene, Rect, ThumbnailPlan, VideoPlan, Visual,
+};
 pub use thumbnail::ThumbnailReport;
 pub use video::VideoReport;

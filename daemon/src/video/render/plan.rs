@@ -307,7 +307,7 @@ pub struct ThumbnailPlan {
 
 /// Checks a frame size.
 pub(crate) fn check_size(width: u32, height: u32) -> Result<(), RenderError> {
-    let fits = |side: u32| (16..=MAX_SIDE).contains(&side) && side % 2 == 0;
+    let fits = |side: u32| (16..=MAX_SIDE).contains(&side) && side.is_multiple_of(2);
     if fits(width) && fits(height) {
         Ok(())
     } else {
@@ -319,7 +319,9 @@ pub(crate) fn check_size(width: u32, height: u32) -> Result<(), RenderError> {
 
 fn check_font(font: &str) -> Result<(), RenderError> {
     if font.trim().is_empty() || font.len() > 200 {
-        Err(RenderError::Plan("the font name is empty or too long".into()))
+        Err(RenderError::Plan(
+            "the font name is empty or too long".into(),
+        ))
     } else {
         Ok(())
     }
@@ -342,8 +344,7 @@ impl VideoPlan {
         if self.scenes.is_empty() {
             return plan("the plan has no scenes".into());
         }
-        if !(self.crossfade_seconds.is_finite() && (0.0..=5.0).contains(&self.crossfade_seconds))
-        {
+        if !(self.crossfade_seconds.is_finite() && (0.0..=5.0).contains(&self.crossfade_seconds)) {
             return plan(format!(
                 "crossfade_seconds {} is not between 0 and 5",
                 self.crossfade_seconds
@@ -365,7 +366,9 @@ impl VideoPlan {
                 ));
             }
             if scene.caption.len() > 4000 {
-                return plan(format!("scene {number}'s caption is longer than 4000 bytes"));
+                return plan(format!(
+                    "scene {number}'s caption is longer than 4000 bytes"
+                ));
             }
         }
         if self.total_seconds() > MAX_TOTAL_SECONDS {
@@ -378,7 +381,10 @@ impl VideoPlan {
         if !X264_PRESETS.contains(&encoder.preset.as_str()) {
             return plan(format!("{:?} is not an x264 preset", encoder.preset));
         }
-        if encoder.crf > 51 || encoder.bitrate_kbps.is_some_and(|k| !(50..=200_000).contains(&k))
+        if encoder.crf > 51
+            || encoder
+                .bitrate_kbps
+                .is_some_and(|k| !(50..=200_000).contains(&k))
         {
             return plan("crf is above 51 or the bitrate is outside 50..200000 kbit/s".into());
         }
@@ -420,7 +426,9 @@ impl ThumbnailPlan {
         check_size(self.width, self.height)?;
         check_font(&self.font)?;
         if self.candidates.is_empty() {
-            return Err(RenderError::Plan("the thumbnail has no candidate images".into()));
+            return Err(RenderError::Plan(
+                "the thumbnail has no candidate images".into(),
+            ));
         }
         Ok(())
     }
@@ -443,6 +451,7 @@ pub fn parse_colour(text: &str) -> Result<[u8; 3], RenderError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use chute_pixels::image::RgbaImage;
 use gstreamer as gst;
 use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
-use chute_pixels::image::RgbaImage;
 
 use super::captions;
 use super::elements::{self, make, pipeline_error, set};
@@ -91,7 +91,9 @@ pub fn save_png(image: &RgbaImage, blocks: &[TextBlock], output: &Path) -> Resul
     let result = run(&pipeline, &source, image);
     let _ = pipeline.set_state(gst::State::Null);
     result?;
-    let written = std::fs::metadata(partial.path()).map(|m| m.len()).unwrap_or(0);
+    let written = std::fs::metadata(partial.path())
+        .map(|m| m.len())
+        .unwrap_or(0);
     if written == 0 {
         return Err(pipeline_error("pngenc wrote nothing"));
     }
@@ -101,7 +103,11 @@ pub fn save_png(image: &RgbaImage, blocks: &[TextBlock], output: &Path) -> Resul
     Ok(())
 }
 
-fn run(pipeline: &gst::Pipeline, source: &gst_app::AppSrc, image: &RgbaImage) -> Result<(), RenderError> {
+fn run(
+    pipeline: &gst::Pipeline,
+    source: &gst_app::AppSrc,
+    image: &RgbaImage,
+) -> Result<(), RenderError> {
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| pipeline_error("the picture pipeline would not start"))?;
@@ -127,7 +133,10 @@ fn run(pipeline: &gst::Pipeline, source: &gst_app::AppSrc, image: &RgbaImage) ->
     match message.as_ref().map(|m| m.view()) {
         Some(gst::MessageView::Error(error)) => Err(pipeline_error(format!(
             "{}: {}",
-            error.src().map(|s| s.name().to_string()).unwrap_or_default(),
+            error
+                .src()
+                .map(|s| s.name().to_string())
+                .unwrap_or_default(),
             error.error()
         ))),
         _ => Ok(()),

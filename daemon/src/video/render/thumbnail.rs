@@ -117,11 +117,15 @@ pub fn render(plan: &ThumbnailPlan) -> Result<ThumbnailReport, RenderError> {
 
 /// Detail and contrast of an image, measured on a copy 256 pixels wide.
 fn measure(image: RgbImage) -> Result<(RgbImage, f64, f64), RenderError> {
-    let height = ((f64::from(image.height()) * f64::from(MEASURE_WIDTH)
-        / f64::from(image.width()))
-    .round() as u32)
+    let height = ((f64::from(image.height()) * f64::from(MEASURE_WIDTH) / f64::from(image.width()))
+        .round() as u32)
         .max(3);
-    let all = (0.0, 0.0, f64::from(image.width()), f64::from(image.height()));
+    let all = (
+        0.0,
+        0.0,
+        f64::from(image.width()),
+        f64::from(image.height()),
+    );
     let small = picture::resize_rgb(&image, all, MEASURE_WIDTH, height)?;
     let (detail, contrast) = detail_and_contrast(&small);
     Ok((image, detail, contrast))
@@ -151,6 +155,7 @@ fn detail_and_contrast(image: &RgbImage) -> (f64, f64) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
