@@ -100,6 +100,7 @@ pub fn jpeg_is_complete(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
     use image::RgbImage;
 

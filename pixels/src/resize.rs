@@ -105,6 +105,7 @@ pub fn flatten(decoded: image::DynamicImage) -> RgbImage {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

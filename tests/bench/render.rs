@@ -150,14 +150,14 @@ fn file_kib(path: &Path) -> u64 {
 /// voice per scene, and the plan.
 fn fixtures(dir: &Path, setup: &Setup) -> VideoPlan {
     let mut scenes = Vec::new();
-    for index in 0..setup.scenes {
+    for (index, caption) in CAPTIONS.iter().enumerate().take(setup.scenes) {
         let image = dir.join(format!("scene{index}.jpg"));
         still(index as u32).save(&image).expect("fixture image");
         let voice = dir.join(format!("voice{index}.wav"));
         let spoken = Command::new("espeak-ng")
             .args(["-v", "vi", "-w"])
             .arg(&voice)
-            .arg(CAPTIONS[index])
+            .arg(caption)
             .status()
             .is_ok_and(|status| status.success());
         scenes.push(PlanScene {
@@ -167,7 +167,7 @@ fn fixtures(dir: &Path, setup: &Setup) -> VideoPlan {
             },
             voice: spoken.then_some(voice),
             seconds: SCENE_SECONDS,
-            caption: CAPTIONS[index].to_owned(),
+            caption: (*caption).to_owned(),
         });
     }
     VideoPlan {

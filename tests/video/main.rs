@@ -118,6 +118,16 @@ pub fn ocr(png: &Path) -> String {
     )
 }
 
+/// OCR of light text (captions, cards, thumbnails are white with a dark outline):
+/// tesseract reads dark text on light paper best, so the picture is turned grey and
+/// inverted first, and saved at `path`.
+pub fn ocr_light_text(image: &RgbImage, path: &Path) -> String {
+    let mut grey = image::imageops::grayscale(image);
+    image::imageops::invert(&mut grey);
+    grey.save(path).unwrap();
+    ocr(path)
+}
+
 /// Asserts that OCR found at least `share` of the expected words, diacritics included.
 pub fn assert_reads(expected: &str, read: &str, share: f64, context: &str) {
     let found = words(read);
@@ -161,8 +171,8 @@ pub fn discover(path: &Path) -> Discovered {
     }
 }
 
-/// Decodes a rendered MP4 and returns the frames nearest `times` (seconds), as RGB,
-/// and the decoded video format (I420 for 4:2:0).
+/// Decodes a rendered 30 fps MP4 and returns the frames shown at `times` (seconds), as
+/// RGB, and the decoded video format (I420 for 4:2:0).
 pub fn frames_at(path: &Path, times: &[f64]) -> (Vec<RgbImage>, String) {
     gst::init().unwrap();
     let pipeline = gst::parse::launch(&format!(
@@ -178,50 +188,51 @@ pub fn frames_at(path: &Path, times: &[f64]) -> (Vec<RgbImage>, String) {
         .downcast::<gst_app::AppSink>()
         .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
-    // Samples are kept (reference-counted) and only the chosen ones become images:
-    // converting every decoded frame would take minutes in a debug build.
-    let mut best: Vec<Option<(f64, gst::Sample)>> = vec![None; times.len()];
+    let mut best: Vec<Option<(f64, RgbImage)>> = vec![None; times.len()];
     let mut decoded_format = String::new();
+    let mut first_pts: Option<f64> = None;
     while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) {
         if decoded_format.is_empty() {
             let decoder = pipeline.by_name("decoder").unwrap();
             let caps = decoder.static_pad("src").unwrap().current_caps().unwrap();
             decoded_format = caps.structure(0).unwrap().get::<String>("format").unwrap();
         }
-        let pts = sample.buffer().unwrap().pts().unwrap().nseconds() as f64 / 1e9;
-        for (slot, &time) in best.iter_mut().zip(times) {
-            let distance = (pts - time).abs();
-            if slot.as_ref().is_none_or(|(d, _)| distance < *d) {
-                *slot = Some((distance, sample.clone()));
-            }
-        }
-    }
-    let to_image = |sample: &gst::Sample| {
         let caps = sample.caps().unwrap();
         let s = caps.structure(0).unwrap();
         let (w, h) = (
             s.get::<i32>("width").unwrap() as u32,
             s.get::<i32>("height").unwrap() as u32,
         );
-        let map = sample.buffer().unwrap().map_readable().unwrap();
-        let stride = (w as usize * 3).next_multiple_of(4);
-        let mut pixels = Vec::with_capacity(w as usize * h as usize * 3);
-        for row in map.chunks(stride).take(h as usize) {
-            pixels.extend_from_slice(&row[..w as usize * 3]);
+        let buffer = sample.buffer().unwrap();
+        // Times count from the first frame (an edit list may shift them all).
+        let raw = buffer.pts().unwrap().nseconds() as f64 / 1e9;
+        let pts = raw - *first_pts.get_or_insert(raw);
+        for (slot, &time) in best.iter_mut().zip(times) {
+            let distance = (pts - time).abs();
+            // Only the frame within half a frame (at 30 fps) of the time is converted.
+            if distance <= 0.5 / 30.0 + 1e-6 && slot.as_ref().is_none_or(|(d, _)| distance < *d) {
+                let map = buffer.map_readable().unwrap();
+                let stride = (w as usize * 3).next_multiple_of(4);
+                let image = RgbImage::from_fn(w, h, |x, y| {
+                    let at = y as usize * stride + x as usize * 3;
+                    Rgb([map[at], map[at + 1], map[at + 2]])
+                });
+                *slot = Some((distance, image));
+            }
         }
-        RgbImage::from_raw(w, h, pixels).unwrap()
-    };
-    let best: Vec<Option<(f64, RgbImage)>> = best
-        .into_iter()
-        .map(|slot| slot.map(|(distance, sample)| (distance, to_image(&sample))))
-        .collect();
+    }
     pipeline.set_state(gst::State::Null).unwrap();
-    let frames = best.into_iter().map(|slot| slot.unwrap().1).collect();
+    let frames = best
+        .into_iter()
+        .zip(times)
+        .map(|(slot, time)| slot.unwrap_or_else(|| panic!("no frame at {time} s")).1)
+        .collect();
     (frames, decoded_format)
 }
 
-/// The lower part of a frame (from `from` of its height), where captions are.
-pub fn lower_part(frame: &RgbImage, from: f64) -> RgbImage {
+/// The rows of a frame from `from` to `to` (fractions of its height).
+pub fn band(frame: &RgbImage, from: f64, to: f64) -> RgbImage {
     let top = (frame.height() as f64 * from) as u32;
-    image::imageops::crop_imm(frame, 0, top, frame.width(), frame.height() - top).to_image()
+    let bottom = (frame.height() as f64 * to) as u32;
+    image::imageops::crop_imm(frame, 0, top, frame.width(), bottom - top).to_image()
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::harness::{Config, Outcome, Spool};
-use crate::{assert_reads, discover, frames_at, lower_part, ocr};
+use crate::{assert_reads, band, discover, frames_at, ocr};
 
 /// Longest a brief may take end to end in these tests (debug build, 2 cores).
 const BRIEF_TIMEOUT: Duration = Duration::from_secs(240);
@@ -161,7 +161,7 @@ fn check_captions_read_back(outcome: &Outcome, script: &Value, share: f64) {
         let png = scratch.path().join(format!("frame-{index}.png"));
         // The captions are white: keep only near-white pixels, as black on white, so
         // OCR is not misled by a bright background around the caption box.
-        let mut caption = lower_part(frame, 0.55);
+        let mut caption = band(frame, 0.55, 1.0);
         for pixel in caption.pixels_mut() {
             let white = pixel.0.iter().all(|&channel| channel > 200);
             pixel.0 = if white { [0, 0, 0] } else { [255, 255, 255] };

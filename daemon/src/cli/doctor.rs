@@ -56,6 +56,24 @@ const RENDER_ELEMENTS: &[(&str, &[&str], bool, &str)] = &[
         "gstreamer1.0-plugins-good and gstreamer1.0-plugins-bad",
     ),
     (
+        "frames in and out",
+        &["appsrc", "queue", "capsfilter", "videoconvert"],
+        false,
+        "gstreamer1.0-plugins-base",
+    ),
+    (
+        "cards and thumbnails",
+        &["pngenc"],
+        false,
+        "gstreamer1.0-plugins-good",
+    ),
+    (
+        "H.264 clip decoder",
+        &["avdec_h264", "openh264dec"],
+        true,
+        "gstreamer1.0-libav",
+    ),
+    (
         "scene composition",
         &[
             "compositor",
@@ -121,6 +139,16 @@ fn check_caption_font(check: &mut impl FnMut(bool, String, &str)) {
         },
         "install fonts-noto-core and fontconfig (apt): captions are drawn in Noto Sans",
     );
+    // Chinese and Japanese captions need a CJK font; most briefs never ask for one.
+    let cjk = std::process::Command::new("fc-list")
+        .args([":lang=zh", "family"])
+        .output()
+        .is_ok_and(|output| !output.stdout.is_empty());
+    if !cjk {
+        println!(
+            "info  no font covers Chinese or Japanese: such captions would show boxes (install fonts-noto-cjk)"
+        );
+    }
 }
 
 /// Runs every check, prints one line per check, fails (exit 1) if any check failed.

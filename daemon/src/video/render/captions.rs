@@ -63,26 +63,89 @@ pub fn cues(captions: &[&str], slots: &[(f64, f64)], style: CaptionStyle) -> Vec
     cues
 }
 
-/// Breaks `text` into lines of at most `line_ems` and groups them into chunks of at
-/// most `max_lines` lines; a chunk also ends after a line that ends a sentence.
+/// Splits `text` into chunks of at most `max_lines` lines of at most `line_ems` each
+/// (lines separated by `\n`). Sentences start new chunks unless several fit together;
+/// a sentence too long for one chunk is cut into chunks of about equal length, so no
+/// chunk is a lone stub of a few words.
 pub fn chunk(text: &str, line_ems: f64, max_lines: usize) -> Vec<String> {
-    let lines = break_lines(text, line_ems);
-    let mut chunks = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    for line in lines {
-        let ends_sentence = line
+    let max_lines = max_lines.max(1);
+    let fits = |units: &[String]| break_lines(&units.concat(), line_ems).len() <= max_lines;
+    let mut chunks: Vec<Vec<String>> = Vec::new();
+    let mut pending: Vec<String> = Vec::new();
+    for sentence in sentences(units(text)) {
+        let merged = [pending.clone(), sentence.clone()].concat();
+        if fits(&merged) {
+            pending = merged;
+            continue;
+        }
+        if !pending.is_empty() {
+            chunks.push(std::mem::take(&mut pending));
+        }
+        let mut parts = balanced(&sentence, line_ems, max_lines);
+        pending = parts.pop().unwrap_or_default();
+        chunks.extend(parts);
+    }
+    if !pending.is_empty() {
+        chunks.push(pending);
+    }
+    chunks
+        .into_iter()
+        .map(|units| break_lines(&units.concat(), line_ems).join("\n"))
+        .filter(|chunk| !chunk.is_empty())
+        .collect()
+}
+
+/// Break units grouped into sentences (a unit ending in `.`, `!`, `?`… ends one).
+fn sentences(units: Vec<String>) -> Vec<Vec<String>> {
+    let mut sentences = Vec::new();
+    let mut current = Vec::new();
+    for unit in units {
+        let ends = unit
             .trim_end()
             .ends_with(['.', '!', '?', '…', '。', '！', '？']);
-        current.push(line);
-        if current.len() >= max_lines.max(1) || ends_sentence {
-            chunks.push(current.join("\n"));
-            current.clear();
+        current.push(unit);
+        if ends {
+            sentences.push(std::mem::take(&mut current));
         }
     }
     if !current.is_empty() {
-        chunks.push(current.join("\n"));
+        sentences.push(current);
     }
-    chunks
+    sentences
+}
+
+/// `units` cut into the fewest parts of about equal width that each fit `max_lines`.
+fn balanced(units: &[String], line_ems: f64, max_lines: usize) -> Vec<Vec<String>> {
+    let widths: Vec<f64> = units
+        .iter()
+        .map(|unit| unit.chars().map(char_ems).sum())
+        .collect();
+    let total: f64 = widths.iter().sum();
+    let lines = break_lines(&units.concat(), line_ems).len();
+    let mut count = lines.div_ceil(max_lines).max(1);
+    loop {
+        let target = total / count as f64;
+        let mut parts: Vec<Vec<String>> = vec![Vec::new()];
+        let mut width = 0.0;
+        for (unit, unit_width) in units.iter().zip(&widths) {
+            let cut = parts.len() < count && width > 0.0 && width + unit_width / 2.0 > target;
+            if cut {
+                parts.push(Vec::new());
+                width = 0.0;
+            }
+            if let Some(last) = parts.last_mut() {
+                last.push(unit.clone());
+            }
+            width += unit_width;
+        }
+        let all_fit = parts
+            .iter()
+            .all(|part| break_lines(&part.concat(), line_ems).len() <= max_lines);
+        if all_fit || count >= units.len() {
+            return parts;
+        }
+        count += 1;
+    }
 }
 
 /// Greedy line breaking over break units: words (with the space after them) in
@@ -226,6 +289,7 @@ fn base_letter(c: char) -> char {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -242,6 +306,20 @@ mod tests {
         }
         let joined: Vec<&str> = chunks.iter().flat_map(|c| c.split_whitespace()).collect();
         assert_eq!(joined, text.split_whitespace().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_long_sentence_is_cut_into_even_chunks() {
+        let text = "Serum Sáng Da giúp làn da sáng đều màu chỉ sau mười bốn ngày sử dụng mỗi tối.";
+        // At 18 ems a line, greedy breaking makes three lines: 2 + a stub of 1.
+        assert_eq!(break_lines(text, 18.0).len(), 3);
+        let chunks = chunk(text, 18.0, 2);
+        assert_eq!(chunks.len(), 2, "{chunks:?}");
+        let sizes: Vec<usize> = chunks
+            .iter()
+            .map(|c| c.split_whitespace().count())
+            .collect();
+        assert!(sizes[0].abs_diff(sizes[1]) <= 3, "{chunks:?}");
     }
 
     #[test]

@@ -140,6 +140,7 @@ fn paste(card: &mut RgbaImage, top: &RgbaImage, x: u32, y: u32) {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

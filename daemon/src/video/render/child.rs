@@ -267,6 +267,7 @@ fn describe_status(status: ExitStatus) -> String {
         Some(signal) => {
             let name = match signal {
                 4 => " (SIGILL)",
+                5 => " (SIGTRAP)",
                 6 => " (SIGABRT)",
                 7 => " (SIGBUS)",
                 8 => " (SIGFPE)",
@@ -283,6 +284,7 @@ fn describe_status(status: ExitStatus) -> String {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -35,7 +35,6 @@ pub struct Clip {
     /// The current frame, fitted to the output, and which frame it was.
     fitted: Option<(f64, Planes)>,
     scaler: Scaler,
-    frames_decoded: u64,
 }
 
 impl Clip {
@@ -61,7 +60,6 @@ impl Clip {
             ended: false,
             fitted: None,
             scaler: Scaler::new(),
-            frames_decoded: 0,
         })
     }
 
@@ -112,11 +110,6 @@ impl Clip {
         Ok(())
     }
 
-    /// Frames decoded so far.
-    pub fn frames_decoded(&self) -> u64 {
-        self.frames_decoded
-    }
-
     fn decode_next(&mut self) -> Result<Option<Frame>, RenderError> {
         loop {
             let Some(sample) = self.decoder.pull()? else {
@@ -148,7 +141,6 @@ impl Clip {
                 Ok((data, stride))
             };
             let planes = Planes::from_strided(width, height, [plane(0)?, plane(1)?, plane(2)?])?;
-            self.frames_decoded += 1;
             return Ok(Some(Frame { due, planes }));
         }
     }

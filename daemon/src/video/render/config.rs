@@ -217,6 +217,7 @@ impl RenderConfig {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -21,8 +21,11 @@ pub struct Decoder {
     sink: gst_app::AppSink,
     plugging: Arc<Mutex<Plugging>>,
     linked: Arc<Mutex<bool>>,
+    /// decodebin has exposed every stream it will (`no-more-pads`).
+    exposed: Arc<Mutex<bool>>,
     what: String,
     path: PathBuf,
+    wanted: Wanted,
 }
 
 impl Decoder {
@@ -82,13 +85,20 @@ impl Decoder {
                 *seen.lock().unwrap_or_else(|p| p.into_inner()) = true;
             }
         });
+        let exposed = Arc::new(Mutex::new(false));
+        let done = exposed.clone();
+        decodebin.connect_no_more_pads(move |_| {
+            *done.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        });
         let decoder = Decoder {
             pipeline,
             sink,
             plugging,
             linked,
+            exposed,
             what: what.to_owned(),
             path: path.to_owned(),
+            wanted,
         };
         if decoder.pipeline.set_state(gst::State::Playing).is_err() {
             let reason = elements::bus_error(&decoder.pipeline, POLL)
@@ -107,6 +117,20 @@ impl Decoder {
             if let Some(sample) = self.sink.try_pull_sample(POLL) {
                 return Ok(Some(sample));
             }
+            // A file whose only streams are of the other kind (a WAV given as a clip)
+            // exposes nothing and would otherwise wait forever.
+            let wrong_kind = self
+                .plugging
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .wrong_kind;
+            let exposed = *self.exposed.lock().unwrap_or_else(|p| p.into_inner());
+            if (wrong_kind || exposed) && !self.found_stream() {
+                return Err(self.failure(match self.wanted {
+                    Wanted::Audio => "it has no audio stream".into(),
+                    Wanted::Video => "it has no video stream".into(),
+                }));
+            }
             if self.sink.is_eos() {
                 if let Some(reason) = elements::bus_error(&self.pipeline, gst::ClockTime::ZERO) {
                     return Err(self.failure(reason));
@@ -114,15 +138,6 @@ impl Decoder {
                 return Ok(None);
             }
         }
-    }
-
-    /// The elements decodebin used, in plug order.
-    pub fn elements(&self) -> Vec<String> {
-        self.plugging
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .plugged
-            .clone()
     }
 
     /// Whether a stream of the wanted kind was found.

@@ -113,7 +113,12 @@ pub fn pipeline_error(error: impl std::fmt::Display) -> RenderError {
 /// The first error on a pipeline's bus, waiting up to `wait`, as "element: message".
 pub fn bus_error(pipeline: &gst::Pipeline, wait: gst::ClockTime) -> Option<String> {
     let bus = pipeline.bus()?;
-    let message = bus.timed_pop_filtered(wait, &[gst::MessageType::Error])?;
+    // gstreamer-rs's timed_pop_filtered pops nothing when given no time at all.
+    let message = if wait.is_zero() {
+        bus.pop_filtered(&[gst::MessageType::Error])?
+    } else {
+        bus.timed_pop_filtered(wait, &[gst::MessageType::Error])?
+    };
     match message.view() {
         gst::MessageView::Error(error) => Some(format!(
             "{}: {}",
@@ -148,6 +153,8 @@ pub struct Plugging {
     pub plugged: Vec<String>,
     /// The first element refused for a wanted stream.
     pub refused: Option<String>,
+    /// The file itself holds only the other kind of stream (a WAV given as a clip).
+    pub wrong_kind: bool,
 }
 
 /// Which streams a decode wants; the others are never decoded.
@@ -187,6 +194,18 @@ pub fn install_allow_list(
             .and_then(|value| value.get::<gst::Caps>().ok())
             .and_then(|caps| caps.structure(0).map(|s| s.name().to_string()))
             .unwrap_or_default();
+        // decodebin hands over its own ghost pad; the pad behind it belongs to its
+        // typefind element when the caps are those of the file itself.
+        let top_level = values
+            .get(1)
+            .and_then(|value| value.get::<gst::Pad>().ok())
+            .map(|pad| match pad.downcast_ref::<gst::GhostPad>() {
+                Some(ghost) => ghost.target().unwrap_or(pad),
+                None => pad,
+            })
+            .and_then(|pad| pad.parent_element())
+            .and_then(|element| element.factory())
+            .is_some_and(|factory| factory.name() == "typefind");
         let is_visual = media.starts_with("video/") || media.starts_with("image/");
         let is_wanted = match wanted {
             Wanted::Audio => !is_visual,
@@ -199,6 +218,8 @@ pub fn install_allow_list(
         } else {
             if is_wanted {
                 plugging.refused.get_or_insert(name);
+            } else if top_level {
+                plugging.wrong_kind = true;
             }
             answer(2)
         }
@@ -209,6 +230,7 @@ pub fn install_allow_list(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

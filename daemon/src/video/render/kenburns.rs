@@ -80,6 +80,7 @@ pub fn view_at(motion: &Motion, t: f64) -> Rect {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

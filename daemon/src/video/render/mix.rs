@@ -146,6 +146,7 @@ fn soft_limit(value: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn tone(seconds: f64, level: f32) -> Vec<f32> {

@@ -452,6 +452,7 @@ pub fn parse_colour(text: &str) -> Result<[u8; 3], RenderError> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -43,6 +43,7 @@ pub fn write_to(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
     use gstreamer_video as gst_video;
 

@@ -156,6 +156,7 @@ fn detail_and_contrast(image: &RgbImage) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
