@@ -142,8 +142,23 @@ async fn has_voice(language: &str, timeout: Duration) -> Result<bool, VoiceError
                 reason: format!("cannot list its voices: {error}"),
             },
         })?;
-    // A header line, then one line per voice.
-    Ok(String::from_utf8_lossy(&output.stdout).lines().count() > 1)
+    Ok(lists_language(
+        &String::from_utf8_lossy(&output.stdout),
+        language,
+    ))
+}
+
+/// Whether an `espeak-ng --voices=…` listing has a voice for exactly `language` (the
+/// listing also shows voices whose code merely starts with it: `no` for `no-such`).
+fn lists_language(listing: &str, language: &str) -> bool {
+    listing.lines().skip(1).any(|line| {
+        let mut tokens = line.split_whitespace().skip(1);
+        let own = tokens.next();
+        let others = tokens.filter_map(|token| token.strip_prefix('('));
+        own.into_iter()
+            .chain(others)
+            .any(|code| code.eq_ignore_ascii_case(language))
+    })
 }
 
 #[cfg(test)]
@@ -159,6 +174,17 @@ mod tests {
         assert_eq!(espeak_voice("de-AT", None), "de");
         assert_eq!(espeak_voice("vi", Some("vi-female-1")), "vi+f3");
         assert_eq!(espeak_voice("en", Some("Kore")), "en-us");
+    }
+
+    #[test]
+    fn a_listing_matches_whole_language_codes() {
+        let listing = "Pty Language       Age/Gender VoiceName          File                 Other Languages\n 5  nb              --/M      Norwegian_Bokmål  gmq/nb               (no 5)\n 5  cmn             --/M      Chinese_(Mandarin) sit/cmn              (zh-cmn 5)(zh 5)\n";
+        assert!(lists_language(listing, "nb"));
+        assert!(lists_language(listing, "no"));
+        assert!(lists_language(listing, "cmn"));
+        assert!(lists_language(listing, "zh-cmn"));
+        assert!(!lists_language(listing, "no-such-voice"));
+        assert!(!lists_language(listing, "c"));
     }
 
     #[tokio::test]
