@@ -154,6 +154,14 @@ impl From<std::io::Error> for StageError {
     }
 }
 
+/// The running chute binary, for the decoder and render children a stage starts
+/// (see [`crate::media::child::own_executable`]); not finding it is worth a retry.
+pub fn child_executable() -> Result<std::path::PathBuf, StageError> {
+    crate::media::child::own_executable().map_err(|error| {
+        StageError::Transient(format!("cannot find the chute executable: {error}"))
+    })
+}
+
 /// How progress messages of a job that waits (for the native lease, for its original)
 /// begin.
 pub const WAITING_FOR: &str = "waiting for";

@@ -49,9 +49,7 @@ impl Stage for Decode {
                 max_memory: settings.decode_memory.as_u64(),
                 timeout: settings.decode_timeout,
             };
-            let executable = child::own_executable().map_err(|error| {
-                StageError::Transient(format!("cannot find the chute executable: {error}"))
-            })?;
+            let executable = crate::pipeline::child_executable()?;
             let started = Instant::now();
             // The child reports every few seconds of audio; the log gets a line at most
             // every two seconds of wall time (a 4 h recording once wrote ~2,900).

@@ -165,9 +165,7 @@ async fn last_frame(
     }
     let frame = dir.join(format!("{}-last.png", scene_stem(previous_index)));
     if !frame.is_file() {
-        let executable = crate::media::child::own_executable().map_err(|error| {
-            StageError::Transient(format!("cannot find the chute executable: {error}"))
-        })?;
+        let executable = crate::pipeline::child_executable()?;
         let limits = context.config.sales_video.render.limits();
         let video = context.job.path.join(&previous.file);
         context

@@ -193,9 +193,7 @@ async fn render_card(
     plan: &CardPlan,
     index: usize,
 ) -> Result<(), StageError> {
-    let executable = crate::media::child::own_executable().map_err(|error| {
-        StageError::Transient(format!("cannot find the chute executable: {error}"))
-    })?;
+    let executable = crate::pipeline::child_executable()?;
     let limits = context.config.sales_video.render.limits();
     context
         .signals()

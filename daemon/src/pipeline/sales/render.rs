@@ -69,9 +69,7 @@ impl Stage for Render {
                 assets.get("music").cloned(),
                 out.join(FINAL_VIDEO),
             );
-            let executable = crate::media::child::own_executable().map_err(|error| {
-                StageError::Transient(format!("cannot find the chute executable: {error}"))
-            })?;
+            let executable = crate::pipeline::child_executable()?;
             let limits = settings.limits();
             context.progress(
                 0,

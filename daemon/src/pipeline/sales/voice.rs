@@ -150,9 +150,7 @@ fn pcm_to_wav(pcm: &Path, wav: &Path, mime: &str) -> std::io::Result<()> {
 /// The length of an audio file, decoded in the decoder child (remote audio is
 /// untrusted).
 async fn measure(context: &StageContext, path: &Path, index: usize) -> Result<f64, StageError> {
-    let executable = child::own_executable().map_err(|error| {
-        StageError::Transient(format!("cannot find the chute executable: {error}"))
-    })?;
+    let executable = crate::pipeline::child_executable()?;
     let limits = DecodeLimits {
         max_seconds: 600,
         max_memory: context.config.transcribe.decode_memory.as_u64(),
