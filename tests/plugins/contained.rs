@@ -112,7 +112,7 @@ async fn a_plugin_sees_no_files_no_environment_and_no_sockets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_refuses_requests_off_the_allowlist_and_credential_headers() {
-    let fake = crate::fake_gemini::FakeGemini::start(&[]).await;
+    let fake = chute_fakes::FakeGemini::start(&[]).await;
     let spool = spool_with(&["hostile"]);
     let named = format!(
         "{CONFIG}\n[providers.hostile]\nbase_url = \"{}\"\n",
@@ -178,7 +178,7 @@ async fn the_host_refuses_requests_off_the_allowlist_and_credential_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_caps_response_size_and_waiting_time() {
-    let fake = crate::fake_gemini::FakeGemini::start(&[]).await;
+    let fake = chute_fakes::FakeGemini::start(&[]).await;
     let spool = spool_with(&["hostile"]);
     let config = format!(
         "[plugins]\ncall_timeout = \"10s\"\nmax_request = \"1MiB\"\nmax_response = \"1MiB\"\nfirst_byte_timeout = \"1s\"\nidle_timeout = \"1s\"\nattempts = 1\n\n[providers.hostile]\nbase_url = \"{}\"\n",

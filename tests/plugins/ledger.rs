@@ -4,7 +4,7 @@
 
 use chute::provider::{Operation, ServeError};
 
-use crate::fake_gemini::{FakeGemini, KeyMode};
+use chute_fakes::{FakeGemini, KeyMode};
 use crate::harness::{load, spool_with};
 
 const GOOD: &str = "AIzaSyFAKE-ledger-good-4444444444444";

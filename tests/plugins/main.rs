@@ -5,8 +5,6 @@
 
 mod cli;
 mod contained;
-#[allow(dead_code)]
-mod fake_gemini;
 mod harness;
 mod keys;
 mod ledger;

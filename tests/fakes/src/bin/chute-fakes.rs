@@ -1,0 +1,70 @@
+//! `chute-fakes --port N`: every provider fake on one loopback port (the storage
+//! origin downloads redirect to on the next one), for trying chute by hand without
+//! keys. Point each provider's `base_url` at `http://127.0.0.1:N`.
+
+use clap::Parser;
+
+use chute_fakes::server::{self, Fake};
+use chute_fakes::{FakeGemini, Keys, Recorder};
+
+/// Serve local fakes of the provider APIs.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The port of the APIs; result files are served on the next port.
+    #[arg(long, default_value_t = 8089)]
+    port: u16,
+    /// Accept only these keys (repeat); by default any non-empty key is accepted.
+    #[arg(long = "key")]
+    keys: Vec<String>,
+    /// Log every request to stderr.
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let keys = if args.keys.is_empty() {
+        Keys::any()
+    } else {
+        let known: Vec<(&str, chute_fakes::KeyMode)> = args
+            .keys
+            .iter()
+            .map(|key| (key.as_str(), chute_fakes::KeyMode::Valid))
+            .collect();
+        Keys::new(&known)
+    };
+    let storage_port = args.port.checked_add(1).unwrap_or(0);
+    let (api_listener, api) = server::bind(args.port).await?;
+    let (storage_listener, storage) = server::bind(storage_port).await?;
+    let gemini = FakeGemini::detached(keys)
+        .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
+    let recorder: Recorder = gemini.recorder().clone();
+    let apis: Vec<std::sync::Arc<dyn Fake>> = vec![gemini.api()];
+    server::serve(api_listener, apis, recorder.clone());
+    server::serve(storage_listener, vec![gemini.storage()], recorder.clone());
+    eprintln!("chute-fakes: APIs on http://{api} (gemini, veo); result files on http://{storage}");
+    eprintln!("set base_url = \"http://{api}\" in each [providers.NAME] table; Ctrl-C stops");
+    let mut shown = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+        if args.verbose {
+            let seen = recorder.all();
+            for request in &seen[shown.min(seen.len())..] {
+                eprintln!(
+                    "{} {} {} -> {} ({})",
+                    request.origin,
+                    request.method,
+                    request.path,
+                    request.status,
+                    request.fingerprint.as_deref().unwrap_or("no key")
+                );
+            }
+            shown = seen.len();
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Local fakes of the remote provider APIs chute's plugins call. Each speaks its
+//! provider's real wire format (paths, auth, request checks, answers with real media,
+//! error bodies and retry hints), can be told to fail in the provider's own ways
+//! ([`faults`]), and records every request ([`record`]) so tests can assert what was
+//! sent, with which key, how often.
+//!
+//! Tests start one fake per provider on a loopback port and point the provider's
+//! `base_url` at it; `chute-fakes --port N` serves them all at once for trying chute
+//! by hand.
+
+// A refusal is a whole HTTP response carried as the error; fakes are not hot paths.
+#![allow(clippy::result_large_err)]
+
+pub mod faults;
+pub mod gemini;
+pub mod google;
+pub mod media;
+pub mod raw;
+pub mod record;
+pub mod server;
+
+pub use faults::{Call, Fault, Faults};
+pub use gemini::{FakeGemini, VideoOutcome};
+pub use record::{Recorder, Seen, fingerprint};
+pub use server::{Exchange, Fake, KeyMode, Keys};
