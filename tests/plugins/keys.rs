@@ -8,8 +8,8 @@ use std::time::Duration;
 use chute::provider::plugin::TextRequest;
 use chute::provider::{Answer, Operation};
 
-use chute_fakes::{FakeGemini, Fault, KeyMode};
 use crate::harness::{capturing_logs, load, spool_with};
+use chute_fakes::{FakeGemini, Fault, KeyMode};
 
 const GOOD: &str = "AIzaSyFAKE-good-key-0000000000000000";
 const SECOND: &str = "AIzaSyFAKE-second-key-111111111111111";
@@ -94,7 +94,8 @@ async fn a_refused_key_is_disabled_and_calls_succeed_on_the_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_429_rests_that_key_for_the_retry_delay() {
     let fake = FakeGemini::start(&[(GOOD, KeyMode::Valid)]).await;
-    fake.faults().script([Fault::RateLimited(Duration::from_secs(2))]);
+    fake.faults()
+        .script([Fault::RateLimited(Duration::from_secs(2))]);
     let spool = spool_with(&["gemini-lite"]);
     let keys = key_refs(spool.path(), &[GOOD]);
     let providers = load(&spool, &config(&fake, &keys, "")).await;
@@ -116,7 +117,8 @@ async fn a_429_rests_that_key_for_the_retry_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn overloaded_answers_are_retried_with_backoff() {
     let fake = FakeGemini::start(&[(GOOD, KeyMode::Valid)]).await;
-    fake.faults().script([Fault::Unavailable, Fault::Unavailable]);
+    fake.faults()
+        .script([Fault::Unavailable, Fault::Unavailable]);
     let spool = spool_with(&["gemini-lite"]);
     let keys = key_refs(spool.path(), &[GOOD]);
     let providers = load(&spool, &config(&fake, &keys, "")).await;
@@ -197,7 +199,10 @@ fn keys_appear_only_on_the_wire() {
     let ((record, settings, fake), logs) = capturing_logs(async {
         let fake =
             FakeGemini::start(&[(GOOD, KeyMode::Valid), (REFUSED, KeyMode::Unauthenticated)]).await;
-        fake.faults().script([Fault::RateLimited(Duration::from_secs(1)), Fault::Unavailable]);
+        fake.faults().script([
+            Fault::RateLimited(Duration::from_secs(1)),
+            Fault::Unavailable,
+        ]);
         let spool = spool_with(&["gemini-lite"]);
         let keys = key_refs(spool.path(), &[REFUSED, GOOD]);
         let providers = load(&spool, &config(&fake, &keys, "")).await;

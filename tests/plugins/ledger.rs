@@ -4,8 +4,8 @@
 
 use chute::provider::{Operation, ServeError};
 
-use chute_fakes::{FakeGemini, KeyMode};
 use crate::harness::{load, spool_with};
+use chute_fakes::{FakeGemini, KeyMode};
 
 const GOOD: &str = "AIzaSyFAKE-ledger-good-4444444444444";
 const REFUSED: &str = "AQ.FAKE-ledger-refused-55555555555555";

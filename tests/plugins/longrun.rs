@@ -5,9 +5,9 @@
 
 use std::path::Path;
 
-use chute_fakes::{FakeGemini, KeyMode};
 use crate::harness::built_plugins;
 use crate::spool_harness::{Config, Daemon, Route, Spool, secs, wait_until};
+use chute_fakes::{FakeGemini, KeyMode};
 
 const KEY: &str = "AIzaSyFAKE-longrun-key-33333333333333";
 
@@ -83,8 +83,18 @@ fn one_video_job(
 /// The fake's clips are real MP4s (H.264 + AAC, several kilobytes).
 fn assert_is_mp4(path: &std::path::Path) {
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(bytes.get(4..8), Some(&b"ftyp"[..]), "{} is not an MP4", path.display());
-    assert!(bytes.len() > 2_000, "{} holds {} bytes", path.display(), bytes.len());
+    assert_eq!(
+        bytes.get(4..8),
+        Some(&b"ftyp"[..]),
+        "{} is not an MP4",
+        path.display()
+    );
+    assert!(
+        bytes.len() > 2_000,
+        "{} holds {} bytes",
+        path.display(),
+        bytes.len()
+    );
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
