@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chute::config::Config;
 use chute::provider::Providers;
+use chute::provider::keys::Pick;
+use chute::provider::plugin::{Answer, CallContext, CallFailure, Operation};
+use chute::provider::registry::Provider;
 use tempfile::TempDir;
 
 /// The repository root.
@@ -62,16 +65,56 @@ pub fn built_plugins() -> &'static Path {
     })
 }
 
-/// A spool with a plugins folder holding the named test plugins as `NAME.wasm`.
+/// The built component of a plugin: a shipped one (`plugins/NAME`, crate
+/// `chute-NAME`) or a test one (`plugins/tests/NAME`, crate `chute-test-NAME`).
+pub fn built_plugin(name: &str) -> PathBuf {
+    let stem = name.replace('-', "_");
+    let shipped = built_plugins().join(format!("chute_{stem}.wasm"));
+    if shipped.exists() {
+        return shipped;
+    }
+    built_plugins().join(format!("chute_test_{stem}.wasm"))
+}
+
+/// A spool with a plugins folder holding the named plugins as `NAME.wasm`.
 pub fn spool_with(plugins: &[&str]) -> TempDir {
     let spool = tempfile::tempdir().expect("spool");
     let dir = spool.path().join("plugins");
     std::fs::create_dir_all(&dir).expect("plugins dir");
     for name in plugins {
-        let built = built_plugins().join(format!("chute_test_{}.wasm", name.replace('-', "_")));
-        std::fs::copy(&built, dir.join(format!("{name}.wasm"))).expect("copy plugin");
+        std::fs::copy(built_plugin(name), dir.join(format!("{name}.wasm"))).expect("copy plugin");
     }
     spool
+}
+
+/// A key file outside the plugins folder, referenced as `file:`.
+pub fn key_file(spool: &TempDir, name: &str, key: &str) -> String {
+    let path = spool.path().join(name);
+    std::fs::write(&path, key).expect("key file");
+    format!("file:{}", path.display())
+}
+
+/// Runs one operation through the plugin once, with the provider's first ready key
+/// and none of the host's retries: what the plugin itself makes of an answer.
+pub async fn call_once(provider: &Provider, operation: Operation) -> Result<Answer, CallFailure> {
+    let key = loop {
+        match provider.keys.pick() {
+            Pick::Ready(lease) => break Some(lease),
+            // Request spacing under the per-key rate limit.
+            Pick::Wait(wait) if wait < std::time::Duration::from_secs(2) => {
+                tokio::time::sleep(wait).await
+            }
+            Pick::Wait(wait) => panic!("every key rests for {wait:?}"),
+            Pick::Exhausted(why) => panic!("no key: {why}"),
+        }
+    };
+    let context = CallContext {
+        http: provider.http.clone(),
+        key,
+        settings: provider.settings.clone(),
+        job: None,
+    };
+    provider.plugin.call(operation, context).await.0
 }
 
 /// Loads the providers of `spool` under `config` (TOML).

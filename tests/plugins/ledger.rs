@@ -4,17 +4,11 @@
 
 use chute::provider::{Operation, ServeError};
 
-use crate::harness::{load, spool_with};
+use crate::harness::{key_file, load, spool_with};
 use chute_fakes::{FakeGemini, KeyMode};
 
 const GOOD: &str = "AIzaSyFAKE-ledger-good-4444444444444";
 const REFUSED: &str = "AQ.FAKE-ledger-refused-55555555555555";
-
-fn key_file(spool: &tempfile::TempDir, name: &str, key: &str) -> String {
-    let path = spool.path().join(name);
-    std::fs::write(&path, key).unwrap();
-    format!("file:{}", path.display())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repeated_request_is_served_from_the_cache_and_budgets_stop_paid_calls() {

@@ -5,6 +5,7 @@
 
 mod cli;
 mod contained;
+mod gemini;
 mod harness;
 mod keys;
 mod ledger;
@@ -12,3 +13,4 @@ mod longrun;
 #[allow(dead_code)]
 #[path = "../spool/harness.rs"]
 mod spool_harness;
+mod veo;
