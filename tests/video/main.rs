@@ -17,6 +17,10 @@ use unicode_normalization::UnicodeNormalization;
 mod harness;
 mod hostile;
 mod pipeline;
+#[allow(dead_code)]
+#[path = "../plugins/harness.rs"]
+mod plugins;
+mod providers;
 mod render;
 mod stills;
 

@@ -19,6 +19,8 @@ pub mod raw;
 pub mod record;
 pub mod server;
 
+/// The base64 codec the fakes use (tests decode request bodies with it).
+pub use base64;
 pub use faults::{Call, Fault, Faults};
 pub use gemini::{FakeGemini, VideoOutcome};
 pub use record::{Recorder, Seen, fingerprint};

@@ -42,6 +42,7 @@ impl LastFramePlan {
 
 /// Decodes the whole clip and writes its last frame.
 pub fn render(plan: &LastFramePlan) -> Result<(), RenderError> {
+    super::elements::init()?;
     let caps = gst::Caps::builder("video/x-raw")
         .field("format", "RGBA")
         .build();

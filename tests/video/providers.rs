@@ -1,0 +1,368 @@
+//! The sales-video pipeline with remote providers: the shipped gemini (script, images,
+//! speech) and veo (clips) plugins against the fake Gemini API, through the real
+//! daemon. Every configured provider is used, a 429 storm on 30 % of calls still
+//! completes, a failing video provider falls back to the local clip and says so, chain
+//! mode sends each clip's last frame with the next submit, and a daemon killed while
+//! clips render neither makes an image again nor submits a clip twice.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chute_fakes::{Call, FakeGemini, Fault, KeyMode};
+use chute_pixels::image::{self, RgbImage};
+use serde_json::{Value, json};
+
+use crate::discover;
+use crate::harness::{Config, Outcome, Spool};
+
+const KEY: &str = "AIzaSyFAKE-sales-video-00000000000000";
+const TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A brief with one named character (the script's bible then holds exactly them).
+fn brief(scenes: u32, clip_mode: &str) -> String {
+    format!(
+        r#"{{"product": {{"name": "Brew Buddy grinder", "selling_points": ["grinds in ten seconds", "quiet ceramic burrs"], "price": "$59"}},
+            "duration_sec": {}, "language": "en", "style": "viral", "clip_mode": "{clip_mode}",
+            "characters": [{{"name": "Linh", "role": "barista", "look": "short black hair, green apron"}}]}}"#,
+        scenes * 5
+    )
+}
+
+/// The script a capable model writes for [`brief`]: it names the product, keeps the
+/// character's five anchors and fits each scene's time.
+fn script_answer(scenes: usize) -> String {
+    let lines = [
+        "Meet the Brew Buddy grinder.",
+        "It grinds in ten seconds.",
+        "Quiet ceramic burrs, every morning.",
+        "Only $59 today.",
+    ];
+    let scenes: Vec<Value> = (0..scenes)
+        .map(|n| {
+            json!({"description": format!("Linh shows the grinder at the counter, moment {}", n + 1),
+                   "voiceover": lines[n % lines.len()],
+                   "prompt": {"characters": ["Linh"], "setting": "a bright cafe counter at dawn",
+                              "action": "Linh presses the grinder's button", "camera": "medium close-up, slow push in",
+                              "emotion": "delighted"}})
+        })
+        .collect();
+    json!({
+        "character_bible": [{"name": "Linh", "role": "barista", "look": "short black hair, green apron",
+            "anchors": ["short black hair", "green apron", "silver watch", "round glasses", "white sneakers"]}],
+        "scenes": scenes,
+        "social_media": {"caption": "Brew Buddy grinder: fresh coffee in ten seconds.",
+            "hashtags": ["#coffee", "#brewbuddy", "#grinder"],
+            "thumbnail_prompt": "The Brew Buddy grinder on a cafe counter",
+            "thumbnail_text": "Fresh in ten seconds"}
+    })
+    .to_string()
+}
+
+/// A spool whose sales-video chains are gemini (script, images, voices) and veo
+/// (clips), both pointed at `fake`.
+fn spool(fake: &FakeGemini, extra: &str) -> Spool {
+    let plugins_config = format!(
+        r#"[plugins]
+call_timeout = "60s"
+attempts = 6
+
+[sales_video]
+script_providers = ["gemini"]
+image_providers = ["gemini"]
+clip_providers = ["veo"]
+voice_providers = ["gemini"]
+{extra}
+
+[providers.gemini]
+base_url = "{url}"
+keys = ["file:KEYFILE"]
+requests_per_minute = 60000
+model = "gemini-test-flash"
+image_model = "gemini-test-flash-image"
+tts_model = "gemini-test-flash-tts"
+
+[providers.veo]
+base_url = "{url}"
+keys = ["file:KEYFILE"]
+requests_per_minute = 60000
+model = "veo-3.1-test-preview"
+poll_ms = "300"
+"#,
+        url = fake.url
+    );
+    let spool = Spool::new(&Config::default());
+    let key = spool.outside.join("gemini.key");
+    fs::create_dir_all(&spool.outside).unwrap();
+    fs::write(&key, KEY).unwrap();
+    let config = Config {
+        extra: plugins_config.replace("KEYFILE", &key.display().to_string()),
+        ..Config::default()
+    };
+    spool.write_config(&config);
+    let plugins = spool.root.join("plugins");
+    fs::create_dir_all(&plugins).unwrap();
+    for name in ["gemini", "veo"] {
+        fs::copy(
+            crate::plugins::built_plugin(name),
+            plugins.join(format!("{name}.wasm")),
+        )
+        .unwrap();
+    }
+    spool
+}
+
+/// The fake, ready to answer the script of a brief of `scenes` scenes.
+fn fake(scenes: usize) -> (tokio::runtime::Runtime, FakeGemini) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
+    // Veo's real clips are 720x1280; a quarter of that keeps the render quick.
+    fake.shrink_clips(4);
+    fake.polls_until_done(2);
+    fake.answer_text([script_answer(scenes)]);
+    (runtime, fake)
+}
+
+fn scenes_output(outcome: &Outcome) -> Value {
+    outcome.record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stage| stage["name"] == "scenes")
+        .map(|stage| stage["outputs"].clone())
+        .unwrap_or_else(|| panic!("no scenes stage in {}", outcome.record))
+}
+
+fn stage_output(outcome: &Outcome, name: &str) -> Value {
+    outcome.record["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|stage| stage["name"] == name)
+        .map(|stage| stage["outputs"].clone())
+        .unwrap_or_else(|| panic!("no {name} stage in {}", outcome.record))
+}
+
+fn providers_of(scenes: &Value, what: &str) -> Vec<String> {
+    scenes[what]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["provider"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+/// The final video is whole: the frame size, and as long as the voiceovers.
+fn check_video(outcome: &Outcome) {
+    let found = discover(&outcome.dir.join("final.mp4"));
+    let video = found.video.structure(0).unwrap();
+    let size = (
+        video.get::<i32>("width").unwrap(),
+        video.get::<i32>("height").unwrap(),
+    );
+    assert_eq!(size, (1080, 1920));
+    assert!(found.audio.is_some(), "no audio stream");
+    let voiced = scenes_output(outcome)["voice_seconds"].as_f64().unwrap();
+    assert!(
+        (found.seconds - voiced).abs() <= 0.5,
+        "{} s of video for {voiced} s of voice",
+        found.seconds
+    );
+}
+
+#[test]
+fn every_configured_provider_is_used_and_a_429_storm_on_30_percent_of_calls_still_completes() {
+    let (_runtime, fake) = fake(3);
+    fake.faults().storm_on(
+        &[
+            Call::Text,
+            Call::Image,
+            Call::Speech,
+            Call::Submit,
+            Call::Poll,
+        ],
+        0.3,
+        Fault::RateLimited(Duration::from_millis(400)),
+        11,
+    );
+    let spool = spool(&fake, "");
+    let _daemon = spool.start_daemon();
+    spool.drop_file("briefs", "grinder.json", brief(3, "independent").as_bytes());
+    spool.wait_delivered("briefs", 1, TIMEOUT);
+    let outcome = spool.deliveries("briefs").pop().unwrap();
+
+    assert!(fake.faults().injected() > 0, "the storm never hit");
+    let script = stage_output(&outcome, "script");
+    assert_eq!(script["writer"], "gemini", "{script}");
+    let scenes = scenes_output(&outcome);
+    assert_eq!(providers_of(&scenes, "images"), ["gemini"; 3], "{scenes}");
+    assert_eq!(providers_of(&scenes, "clips"), ["veo"; 3], "{scenes}");
+    assert_eq!(providers_of(&scenes, "voice"), ["gemini"; 3], "{scenes}");
+    for clip in scenes["clips"].as_array().unwrap() {
+        assert_eq!(clip["kind"], "video", "{clip}");
+    }
+    // Each kind of call reached the fake (and only with the operator's key).
+    for path in [
+        "gemini-test-flash:generateContent",
+        "gemini-test-flash-image:generateContent",
+        "gemini-test-flash-tts:generateContent",
+        "veo-3.1-test-preview:predictLongRunning",
+    ] {
+        let seen = fake.seen_ending(path);
+        assert!(seen.iter().any(|s| s.status == 200), "no successful {path}");
+        assert!(seen.iter().all(|s| s.key.as_deref() == Some(KEY)));
+    }
+    assert_eq!(fake.submitted(), 3, "one clip submitted per scene");
+    let storage = fake.recorder().all();
+    assert!(
+        storage
+            .iter()
+            .filter(|s| s.origin == "storage")
+            .all(|s| s.key.is_none()),
+        "the key went to the storage origin"
+    );
+    check_video(&outcome);
+}
+
+#[test]
+fn a_failing_video_provider_falls_back_to_the_local_clip_and_result_json_says_so() {
+    let (_runtime, fake) = fake(2);
+    fake.fail_operations(true);
+    let spool = spool(&fake, "");
+    let _daemon = spool.start_daemon();
+    spool.drop_file("briefs", "grinder.json", brief(2, "independent").as_bytes());
+    spool.wait_delivered("briefs", 1, TIMEOUT);
+    let outcome = spool.deliveries("briefs").pop().unwrap();
+    let scenes = scenes_output(&outcome);
+    for clip in scenes["clips"].as_array().unwrap() {
+        assert_eq!(clip["kind"], "ken-burns", "{clip}");
+        let why = clip["fell_back"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{clip}"));
+        assert!(why.contains("veo"), "{why}");
+    }
+    assert_eq!(providers_of(&scenes, "images"), ["gemini"; 2]);
+    check_video(&outcome);
+}
+
+/// The mean colour of an image.
+fn mean(image: &RgbImage) -> [f64; 3] {
+    let mut sum = [0.0; 3];
+    for pixel in image.pixels() {
+        for channel in 0..3 {
+            sum[channel] += pixel[channel] as f64;
+        }
+    }
+    let count = (image.width() * image.height()) as f64;
+    sum.map(|total| total / count)
+}
+
+fn close(a: [f64; 3], b: [f64; 3], tolerance: f64) -> bool {
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() <= tolerance)
+}
+
+#[test]
+fn chain_mode_sends_each_clips_last_frame_with_the_next_submit() {
+    let (_runtime, fake) = fake(3);
+    let spool = spool(&fake, "");
+    let _daemon = spool.start_daemon();
+    spool.drop_file("briefs", "grinder.json", brief(3, "chain").as_bytes());
+    spool.wait_delivered("briefs", 1, TIMEOUT);
+    let outcome = spool.deliveries("briefs").pop().unwrap();
+    let submits = fake.seen_ending(":predictLongRunning");
+    let operations = fake.operations();
+    assert_eq!(submits.len(), 3, "chain mode submits each clip once");
+    assert_eq!(operations.len(), 3);
+    for (index, submit) in submits.iter().enumerate().skip(1) {
+        let sent = &submit.json()["instances"][0]["image"];
+        let bytes = {
+            use chute_fakes::base64::Engine as _;
+            chute_fakes::base64::engine::general_purpose::STANDARD
+                .decode(sent["bytesBase64Encoded"].as_str().unwrap())
+                .unwrap()
+        };
+        let first_frame = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let [r, g, b] = chute_fakes::media::colour(&operations[index - 1]);
+        // The previous clip is that colour with a small white ball.
+        let expected = [r as f64, g as f64, b as f64];
+        assert!(
+            close(mean(&first_frame), expected, 24.0),
+            "submit {} sent {:?}, clip {} was {expected:?}",
+            index + 1,
+            mean(&first_frame),
+            index
+        );
+    }
+    check_video(&outcome);
+}
+
+/// Inode and mtime of each scene image (made again = a new inode or mtime).
+fn image_marks(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut marks: Vec<_> = fs::read_dir(dir)
+        .map(|entries| entries.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| entry.file_name().to_string_lossy().ends_with(".png"))
+        .map(|entry| {
+            let meta = entry.metadata().unwrap();
+            (
+                entry.file_name().to_string_lossy().into_owned(),
+                meta.ino(),
+                meta.modified().unwrap(),
+            )
+        })
+        .collect();
+    marks.sort();
+    marks
+}
+
+#[test]
+fn a_daemon_killed_while_clips_render_neither_redraws_images_nor_submits_twice() {
+    let (_runtime, fake) = fake(3);
+    fake.polls_until_done(u32::MAX);
+    let spool = spool(&fake, "");
+    let daemon = spool.start_daemon();
+    spool.drop_file("briefs", "grinder.json", brief(3, "independent").as_bytes());
+    spool.wait_until(TIMEOUT, "three clips submitted and polled", || {
+        fake.submitted() == 3 && fake.seen_ending("/operations/op000003").len() >= 1
+    });
+    daemon.kill9();
+    let job: PathBuf = fs::read_dir(spool.path("jobs"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let before = image_marks(&job.join("out/scenes"));
+    assert_eq!(before.len(), 3, "{before:?}");
+    let images_made = fake
+        .seen_ending("gemini-test-flash-image:generateContent")
+        .len();
+
+    fake.polls_until_done(1);
+    let _daemon = spool.start_daemon();
+    spool.wait_delivered("briefs", 1, TIMEOUT);
+    let outcome = spool.deliveries("briefs").pop().unwrap();
+    assert_eq!(
+        fake.submitted(),
+        3,
+        "a clip was submitted again after the restart"
+    );
+    assert_eq!(
+        fake.seen_ending("gemini-test-flash-image:generateContent")
+            .len(),
+        images_made,
+        "an image was generated again"
+    );
+    let after = image_marks(&outcome.dir.join("scenes"));
+    assert_eq!(before, after, "scene images were made again");
+    for clip in scenes_output(&outcome)["clips"].as_array().unwrap() {
+        assert_eq!(clip["provider"], "veo", "{clip}");
+    }
+    check_video(&outcome);
+}
