@@ -329,7 +329,7 @@ fn a_daemon_killed_while_clips_render_neither_redraws_images_nor_submits_twice()
     let daemon = spool.start_daemon();
     spool.drop_file("briefs", "grinder.json", brief(3, "independent").as_bytes());
     spool.wait_until(TIMEOUT, "three clips submitted and polled", || {
-        fake.submitted() == 3 && fake.seen_ending("/operations/op000003").len() >= 1
+        fake.submitted() == 3 && !fake.seen_ending("/operations/op000003").is_empty()
     });
     daemon.kill9();
     let job: PathBuf = fs::read_dir(spool.path("jobs"))
