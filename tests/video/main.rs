@@ -12,6 +12,7 @@ use gstreamer::prelude::*;
 use gstreamer_app as gst_app;
 use unicode_normalization::UnicodeNormalization;
 
+mod fixtures;
 #[allow(dead_code)]
 #[path = "../spool/harness.rs"]
 mod harness;

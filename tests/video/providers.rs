@@ -11,106 +11,11 @@ use std::time::Duration;
 
 use chute_fakes::{Call, FakeGemini, Fault, KeyMode};
 use chute_pixels::image::{self, RgbImage};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::discover;
-use crate::harness::{Config, Outcome, Spool};
-
-const KEY: &str = "AIzaSyFAKE-sales-video-00000000000000";
-const TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A brief with one named character (the script's bible then holds exactly them).
-fn brief(scenes: u32, clip_mode: &str) -> String {
-    format!(
-        r#"{{"product": {{"name": "Brew Buddy grinder", "selling_points": ["grinds in ten seconds", "quiet ceramic burrs"], "price": "$59"}},
-            "duration_sec": {}, "language": "en", "style": "viral", "clip_mode": "{clip_mode}",
-            "characters": [{{"name": "Linh", "role": "barista", "look": "short black hair, green apron"}}]}}"#,
-        scenes * 5
-    )
-}
-
-/// The script a capable model writes for [`brief`]: it names the product, keeps the
-/// character's five anchors and fits each scene's time.
-fn script_answer(scenes: usize) -> String {
-    let lines = [
-        "Meet the Brew Buddy grinder.",
-        "It grinds in ten seconds.",
-        "Quiet ceramic burrs, every morning.",
-        "Only $59 today.",
-    ];
-    let scenes: Vec<Value> = (0..scenes)
-        .map(|n| {
-            json!({"description": format!("Linh shows the grinder at the counter, moment {}", n + 1),
-                   "voiceover": lines[n % lines.len()],
-                   "prompt": {"characters": ["Linh"], "setting": "a bright cafe counter at dawn",
-                              "action": "Linh presses the grinder's button", "camera": "medium close-up, slow push in",
-                              "emotion": "delighted"}})
-        })
-        .collect();
-    json!({
-        "character_bible": [{"name": "Linh", "role": "barista", "look": "short black hair, green apron",
-            "anchors": ["short black hair", "green apron", "silver watch", "round glasses", "white sneakers"]}],
-        "scenes": scenes,
-        "social_media": {"caption": "Brew Buddy grinder: fresh coffee in ten seconds.",
-            "hashtags": ["#coffee", "#brewbuddy", "#grinder"],
-            "thumbnail_prompt": "The Brew Buddy grinder on a cafe counter",
-            "thumbnail_text": "Fresh in ten seconds"}
-    })
-    .to_string()
-}
-
-/// A spool whose sales-video chains are gemini (script, images, voices) and veo
-/// (clips), both pointed at `fake`.
-fn spool(fake: &FakeGemini, extra: &str) -> Spool {
-    let plugins_config = format!(
-        r#"[plugins]
-call_timeout = "60s"
-attempts = 6
-
-[sales_video]
-script_providers = ["gemini"]
-image_providers = ["gemini"]
-clip_providers = ["veo"]
-voice_providers = ["gemini"]
-{extra}
-
-[providers.gemini]
-base_url = "{url}"
-keys = ["file:KEYFILE"]
-requests_per_minute = 60000
-model = "gemini-test-flash"
-image_model = "gemini-test-flash-image"
-tts_model = "gemini-test-flash-tts"
-
-[providers.veo]
-base_url = "{url}"
-keys = ["file:KEYFILE"]
-requests_per_minute = 60000
-model = "veo-3.1-test-preview"
-poll_ms = "300"
-"#,
-        url = fake.url
-    );
-    let spool = Spool::new(&Config::default());
-    let key = spool.outside.join("gemini.key");
-    fs::create_dir_all(&spool.outside).unwrap();
-    fs::write(&key, KEY).unwrap();
-    let config = Config {
-        extra: plugins_config.replace("KEYFILE", &key.display().to_string()),
-        ..Config::default()
-    };
-    spool.write_config(&config);
-    let plugins = spool.root.join("plugins");
-    fs::create_dir_all(&plugins).unwrap();
-    for name in ["gemini", "veo"] {
-        fs::copy(
-            crate::plugins::built_plugin(name),
-            plugins.join(format!("{name}.wasm")),
-        )
-        .unwrap();
-    }
-    spool
-}
+use crate::fixtures::{KEY, TIMEOUT, brief, remote_spool, script_answer};
+use crate::harness::Outcome;
 
 /// The fake, ready to answer the script of a brief of `scenes` scenes.
 fn fake(scenes: usize) -> (tokio::runtime::Runtime, FakeGemini) {
@@ -189,7 +94,7 @@ fn every_configured_provider_is_used_and_a_429_storm_on_30_percent_of_calls_stil
         Fault::RateLimited(Duration::from_millis(400)),
         11,
     );
-    let spool = spool(&fake, "");
+    let spool = remote_spool(&fake, "");
     let _daemon = spool.start_daemon();
     spool.drop_file("briefs", "grinder.json", brief(3, "independent").as_bytes());
     spool.wait_delivered("briefs", 1, TIMEOUT);
@@ -232,7 +137,7 @@ fn every_configured_provider_is_used_and_a_429_storm_on_30_percent_of_calls_stil
 fn a_failing_video_provider_falls_back_to_the_local_clip_and_result_json_says_so() {
     let (_runtime, fake) = fake(2);
     fake.fail_operations(true);
-    let spool = spool(&fake, "");
+    let spool = remote_spool(&fake, "");
     let _daemon = spool.start_daemon();
     spool.drop_file("briefs", "grinder.json", brief(2, "independent").as_bytes());
     spool.wait_delivered("briefs", 1, TIMEOUT);
@@ -268,7 +173,7 @@ fn close(a: [f64; 3], b: [f64; 3], tolerance: f64) -> bool {
 #[test]
 fn chain_mode_sends_each_clips_last_frame_with_the_next_submit() {
     let (_runtime, fake) = fake(3);
-    let spool = spool(&fake, "");
+    let spool = remote_spool(&fake, "");
     let _daemon = spool.start_daemon();
     spool.drop_file("briefs", "grinder.json", brief(3, "chain").as_bytes());
     spool.wait_delivered("briefs", 1, TIMEOUT);
@@ -325,7 +230,7 @@ fn image_marks(dir: &Path) -> Vec<(String, u64, std::time::SystemTime)> {
 fn a_daemon_killed_while_clips_render_neither_redraws_images_nor_submits_twice() {
     let (_runtime, fake) = fake(3);
     fake.polls_until_done(u32::MAX);
-    let spool = spool(&fake, "");
+    let spool = remote_spool(&fake, "");
     let daemon = spool.start_daemon();
     spool.drop_file("briefs", "grinder.json", brief(3, "independent").as_bytes());
     spool.wait_until(TIMEOUT, "three clips submitted and polled", || {
