@@ -133,7 +133,10 @@ fn scenes_stage_seconds(
         "fanout.json",
         fixtures::brief(scenes as u32, clip_mode).as_bytes(),
     );
-    spool.wait_delivered("briefs", 1, Duration::from_secs(900));
+    spool.wait_until(Duration::from_secs(900), "the brief to finish", || {
+        spool.delivered_count("briefs") + spool.failed_count("briefs") > 0
+    });
+    assert_eq!(spool.delivered_count("briefs"), 1, "{}", spool.summary());
     let outcome = spool.deliveries("briefs").pop().unwrap();
     let stage = outcome.record["stages"]
         .as_array()

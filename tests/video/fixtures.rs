@@ -38,9 +38,9 @@ pub fn script_answer(scenes: usize) -> String {
     let scenes: Vec<Value> = (0..scenes)
         .map(|n| {
             json!({"description": format!("Linh shows the grinder at the counter, moment {}", n + 1),
-                   "voiceover": lines[n % lines.len()],
+                   "voiceover": format!("{} Part {}.", lines[n % lines.len()], n + 1),
                    "prompt": {"characters": ["Linh"], "setting": "a bright cafe counter at dawn",
-                              "action": "Linh presses the grinder's button", "camera": "medium close-up, slow push in",
+                              "action": format!("Linh presses the grinder's button, moment {}", n + 1), "camera": "medium close-up, slow push in",
                               "emotion": "delighted"}})
         })
         .collect();

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Inner, count_quota, image, retired, schema_answer, speech};
+use super::{Inner, count_quota, image, retired, schema_answer, speech, take_fault};
 use crate::faults::{Call, Fault};
 use crate::google::{field, invalid, unknown_field};
 use crate::server::Exchange;
@@ -81,17 +81,10 @@ pub(super) async fn generate(inner: &Arc<Inner>, model: &str, exchange: &Exchang
     if let Some(over) = count_quota(inner, model) {
         return over;
     }
-    let mut fault = inner.faults.next(call);
-    if let Some(Fault::Slow(delay)) = fault {
-        tokio::time::sleep(delay).await;
-        fault = None;
-    }
-    if let Some(answer) = fault
-        .as_ref()
-        .and_then(|fault| crate::google::fault(fault, model, "generateContent"))
-    {
-        return answer;
-    }
+    let fault = match take_fault(inner, call, model, "generateContent").await {
+        Ok(fault) => fault,
+        Err(answer) => return answer,
+    };
     tokio::time::sleep(inner.faults.latency_of(call)).await;
     if fault == Some(Fault::Malformed) {
         return (

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
-use crate::faults::Faults;
+use crate::faults::{Call, Fault, Faults};
 use crate::raw;
 use crate::record::{Recorder, Seen};
 use crate::server::{self, Exchange, Fake, KeyMode, Keys};
@@ -326,6 +326,28 @@ async fn api(inner: &Arc<Inner>, exchange: Exchange) -> Response {
         &format!("The requested URL {path} was not found on this server."),
         serde_json::json!([]),
     )
+}
+
+/// The next injected fault for `call`: a slow answer waits here, a fault that is an
+/// HTTP error comes back as that error (`Err`), and the faults rendered inside a 200
+/// (blocks, truncation, malformed bodies) come back for the caller.
+async fn take_fault(
+    inner: &Inner,
+    call: Call,
+    model: &str,
+    method: &str,
+) -> Result<Option<Fault>, Response> {
+    match inner.faults.next(call) {
+        Some(Fault::Slow(delay)) => {
+            tokio::time::sleep(delay).await;
+            Ok(None)
+        }
+        Some(fault) => match crate::google::fault(&fault, model, method) {
+            Some(answer) => Err(answer),
+            None => Ok(Some(fault)),
+        },
+        None => Ok(None),
+    }
 }
 
 /// A retired model's 404, when `model` is retired.

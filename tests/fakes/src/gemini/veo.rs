@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use serde_json::{Value, json};
 
-use super::{Inner, Operation, count_quota, retired};
-use crate::faults::{Call, Fault};
+use super::{Inner, Operation, count_quota, retired, take_fault};
+use crate::faults::Call;
 use crate::google::{error, field, invalid, unknown_field};
 use crate::media::{self, ClipShape};
 use crate::server::Exchange;
@@ -61,14 +61,8 @@ pub(super) async fn submit(inner: &Arc<Inner>, model: &str, exchange: &Exchange)
     if let Some(over) = count_quota(inner, model) {
         return over;
     }
-    match inner.faults.next(Call::Submit) {
-        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
-        Some(fault) => {
-            if let Some(answer) = crate::google::fault(&fault, model, "predictLongRunning") {
-                return answer;
-            }
-        }
-        None => {}
+    if let Err(answer) = take_fault(inner, Call::Submit, model, "predictLongRunning").await {
+        return answer;
     }
     let mut state = inner.state();
     state.next_operation += 1;
@@ -216,14 +210,8 @@ fn check_image(image: &Value, name: &str) -> Result<(), Response> {
 
 /// Answers a poll.
 pub(super) async fn poll(inner: &Arc<Inner>, model: &str, id: &str) -> Response {
-    match inner.faults.next(Call::Poll) {
-        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
-        Some(fault) => {
-            if let Some(answer) = crate::google::fault(&fault, model, "getOperation") {
-                return answer;
-            }
-        }
-        None => {}
+    if let Err(answer) = take_fault(inner, Call::Poll, model, "getOperation").await {
+        return answer;
     }
     let latency = inner.faults.latency_of(Call::Submit);
     let mut state = inner.state();
@@ -277,14 +265,8 @@ fn grpc_message(code: i32) -> &'static str {
 
 /// The result file on the API origin: a redirect to storage.
 pub(super) async fn download(inner: &Arc<Inner>, file: &str) -> Response {
-    match inner.faults.next(Call::Download) {
-        Some(Fault::Slow(delay)) => tokio::time::sleep(delay).await,
-        Some(fault) => {
-            if let Some(answer) = crate::google::fault(&fault, "files", "download") {
-                return answer;
-            }
-        }
-        None => {}
+    if let Err(answer) = take_fault(inner, Call::Download, "files", "download").await {
+        return answer;
     }
     let state = inner.state();
     let ready = state
