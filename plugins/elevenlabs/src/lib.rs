@@ -206,6 +206,14 @@ impl Provider for ElevenLabs {
         let audio = if timestamps {
             alignment::read(&response.body, &req.text)?
         } else {
+            // An error page with a 200 (a proxy's, a gateway's) is not audio.
+            if let Some(kind) = header(&response, "content-type")
+                .filter(|kind| kind.starts_with("text/") || kind.contains("json"))
+            {
+                return Err(ProviderError::Other(format!(
+                    "the provider answered {kind}, not {output} audio"
+                )));
+            }
             response.body
         };
         check_audio(&audio, &output)?;

@@ -146,14 +146,23 @@ impl Provider for GoogleTts {
         let (audio, mime) = audio_config()?;
         let base = setting("base_url").unwrap_or_else(|| DEFAULT_BASE.into());
         let url = format!("{}/v1/text:synthesize", base.trim_end_matches('/'));
-        let mut parts = Vec::with_capacity(pieces.len());
+        let total: usize = pieces.iter().map(String::len).sum();
+        let mut joiner = wav::Joiner::default();
+        let mut mp3 = Vec::new();
         for piece in &pieces {
-            parts.push(synthesize(&url, piece, &voice, &audio)?);
+            let part = synthesize(&url, piece, &voice, &audio)?;
+            if mime == "audio/wav" {
+                // The result's PCM, guessed from this piece's share of the text.
+                let expected = part.len().saturating_mul(total) / piece.len().max(1);
+                joiner.push(&part, expected.saturating_add(expected / 20))?;
+            } else {
+                mp3.extend_from_slice(&part);
+            }
         }
         let data = if mime == "audio/wav" {
-            wav::join(&parts)?
+            joiner.finish()?
         } else {
-            parts.concat()
+            mp3
         };
         Ok(SpeechResult {
             audio: Media::Bytes(Image {

@@ -33,42 +33,57 @@ fn chunks(file: &[u8]) -> Result<(&[u8], &[u8]), ProviderError> {
     Err(bad("no data chunk"))
 }
 
-/// One WAV file holding the PCM of every file in `files`, which must share a format.
-pub fn join(files: &[Vec<u8>]) -> Result<Vec<u8>, ProviderError> {
-    let mut format: Option<&[u8]> = None;
-    let mut pcm = Vec::new();
-    for file in files {
-        let (this, data) = chunks(file)?;
-        match format {
-            Some(first) if first != this => {
+/// One WAV file built from the PCM of several, which must share a format. The PCM is
+/// appended as each answer arrives, so only one answer is held besides the result.
+#[derive(Default)]
+pub struct Joiner {
+    format: Option<Vec<u8>>,
+    out: Vec<u8>,
+}
+
+impl Joiner {
+    /// Appends the PCM of `file`; `expected` is the PCM the whole result will likely
+    /// hold (reserved once, so the result is not copied as it grows).
+    pub fn push(&mut self, file: &[u8], expected: usize) -> Result<(), ProviderError> {
+        let (format, data) = chunks(file)?;
+        match &self.format {
+            Some(first) if first.as_slice() != format => {
                 return Err(ProviderError::Other(
                     "the LINEAR16 answers differ in format".into(),
                 ));
             }
-            _ => format = Some(this),
+            Some(_) => {}
+            None => {
+                self.format = Some(format.to_vec());
+                self.out.reserve_exact(20 + format.len() + 8 + expected);
+                // The header's sizes are filled in by `finish`.
+                self.out.extend_from_slice(b"RIFF\0\0\0\0WAVEfmt ");
+                self.out.extend_from_slice(&size(format.len())?);
+                self.out.extend_from_slice(format);
+                self.out.extend_from_slice(b"data\0\0\0\0");
+            }
         }
-        pcm.extend_from_slice(data);
+        self.out.extend_from_slice(data);
+        Ok(())
     }
-    let format = format.ok_or_else(|| ProviderError::Other("no audio to join".into()))?;
-    let total = 4 + (8 + format.len()) + (8 + pcm.len());
-    let too_big = || ProviderError::Other("the joined audio is over 4 GiB".into());
-    let mut out = Vec::with_capacity(total + 8);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&u32::try_from(total).map_err(|_| too_big())?.to_le_bytes());
-    out.extend_from_slice(b"WAVE");
-    out.extend_from_slice(b"fmt ");
-    out.extend_from_slice(
-        &u32::try_from(format.len())
-            .map_err(|_| too_big())?
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(format);
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(
-        &u32::try_from(pcm.len())
-            .map_err(|_| too_big())?
-            .to_le_bytes(),
-    );
-    out.extend_from_slice(&pcm);
-    Ok(out)
+
+    /// The joined WAV file.
+    pub fn finish(mut self) -> Result<Vec<u8>, ProviderError> {
+        let format = self
+            .format
+            .ok_or_else(|| ProviderError::Other("no audio to join".into()))?;
+        let riff = size(self.out.len() - 8)?;
+        let data_at = 20 + format.len();
+        let data = size(self.out.len() - data_at - 8)?;
+        self.out[4..8].copy_from_slice(&riff);
+        self.out[data_at + 4..data_at + 8].copy_from_slice(&data);
+        Ok(self.out)
+    }
+}
+
+/// A chunk size field.
+fn size(length: usize) -> Result<[u8; 4], ProviderError> {
+    u32::try_from(length)
+        .map(u32::to_le_bytes)
+        .map_err(|_| ProviderError::Other("the joined audio is over 4 GiB".into()))
 }
