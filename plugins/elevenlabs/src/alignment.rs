@@ -74,3 +74,22 @@ pub fn parse(alignment: &Value) -> Result<Vec<Timed>, ProviderError> {
 fn bad(why: &str) -> ProviderError {
     ProviderError::Other(format!("malformed with-timestamps answer: {why}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chute_plugin_sdk::serde_json::json;
+
+    #[test]
+    fn parallel_ordered_arrays_pass_and_anything_else_is_an_error() {
+        let good = json!({"characters": ["H", "i"], "character_start_times_seconds": [0.0, 0.1],
+                          "character_end_times_seconds": [0.1, 0.2]});
+        assert_eq!(parse(&good).map(|timed| timed.len()).ok(), Some(2));
+        let short = json!({"characters": ["H", "i"], "character_start_times_seconds": [0.0, 0.1],
+                           "character_end_times_seconds": [0.1]});
+        assert!(parse(&short).is_err());
+        let backwards = json!({"characters": ["H", "i"], "character_start_times_seconds": [0.1, 0.0],
+                               "character_end_times_seconds": [0.2, 0.1]});
+        assert!(parse(&backwards).is_err());
+    }
+}

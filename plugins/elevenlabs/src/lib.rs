@@ -248,3 +248,24 @@ fn check_audio(audio: &[u8], format: &str) -> Result<(), ProviderError> {
 }
 
 export!(ElevenLabs);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_voice_ids_and_languages_are_read_as_elevenlabs_writes_them() {
+        assert_eq!(format_mime("mp3_44100_128").ok(), Some("audio/mpeg".into()));
+        assert_eq!(format_mime("wav_16000").ok(), Some("audio/wav".into()));
+        assert_eq!(
+            format_mime("pcm_24000").ok(),
+            Some("audio/L16;rate=24000".into())
+        );
+        assert!(format_mime("ulaw_8000").is_err());
+        assert!(format_mime("mp3_x_128").is_err());
+        assert!(is_voice_id(DEFAULT_VOICE));
+        assert!(!is_voice_id("vi-female"));
+        assert_eq!(language_code("vi-VN").as_deref(), Some("vi"));
+        assert_eq!(language_code("fil-PH"), None);
+    }
+}

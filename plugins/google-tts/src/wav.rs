@@ -87,3 +87,34 @@ fn size(length: usize) -> Result<[u8; 4], ProviderError> {
         .map(u32::to_le_bytes)
         .map_err(|_| ProviderError::Other("the joined audio is over 4 GiB".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 16-bit mono WAV at 24 kHz holding `pcm`.
+    fn wav(pcm: &[u8]) -> Vec<u8> {
+        let mut file = b"RIFF".to_vec();
+        file.extend_from_slice(&((36 + pcm.len()) as u32).to_le_bytes());
+        file.extend_from_slice(b"WAVEfmt ");
+        file.extend_from_slice(&16u32.to_le_bytes());
+        file.extend_from_slice(&[1, 0, 1, 0]);
+        file.extend_from_slice(&24_000u32.to_le_bytes());
+        file.extend_from_slice(&48_000u32.to_le_bytes());
+        file.extend_from_slice(&[2, 0, 16, 0]);
+        file.extend_from_slice(b"data");
+        file.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+        file.extend_from_slice(pcm);
+        file
+    }
+
+    #[test]
+    fn joined_files_are_one_wav_of_all_the_pcm() {
+        let mut joiner = Joiner::default();
+        assert!(joiner.push(&wav(&[1, 2, 3, 4]), 8).is_ok());
+        assert!(joiner.push(&wav(&[5, 6]), 8).is_ok());
+        let joined = joiner.finish().unwrap_or_default();
+        assert_eq!(joined, wav(&[1, 2, 3, 4, 5, 6]));
+        assert!(Joiner::default().push(b"not a wav", 0).is_err());
+    }
+}
