@@ -246,3 +246,31 @@ async fn the_api_own_refusals_are_named_for_what_they_are() {
     assert!(message.contains("ulaw_8000"), "{message}");
     assert_eq!(fake.seen().len(), before, "a request went out anyway");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_concurrency_ceiling_waits_briefly_instead_of_failing_the_key() {
+    let fake = FakeElevenLabs::start(&[(KEY, KeyMode::Valid)]).await;
+    fake.concurrency(1);
+    fake.faults()
+        .latency(Call::Speech, Duration::from_millis(1500));
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"pcm_16000\"\n").await;
+    let el = provider(&providers);
+    let (first, second) = tokio::join!(call_once(el, speech(None)), async {
+        // The second call starts once the first holds the key's only slot.
+        while fake.seen().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        call_once(el, speech(None)).await
+    });
+    assert!(first.is_ok(), "{first:?}");
+    let failure = second.expect_err("past the ceiling");
+    assert!(
+        matches!(
+            failure,
+            CallFailure::Provider(ProviderError::RateLimited(Some(1000)))
+        ),
+        "{failure:?}"
+    );
+    let statuses: Vec<u16> = fake.seen().iter().map(|seen| seen.status).collect();
+    assert_eq!(statuses, [200, 429]);
+}
