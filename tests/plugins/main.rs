@@ -1,11 +1,13 @@
 //! The provider plugin host against real wasmtime components: the test plugins in
-//! plugins/tests (built for wasm32-wasip2 by the harness) and a local fake of the
-//! Gemini API speaking its real wire format.
+//! plugins/tests (built for wasm32-wasip2 by the harness) and local fakes of the
+//! provider APIs speaking their real wire formats.
 #![allow(clippy::unwrap_used)]
 
 mod cli;
 mod contained;
+mod elevenlabs;
 mod gemini;
+mod google_tts;
 mod harness;
 mod keys;
 mod ledger;

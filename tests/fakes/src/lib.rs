@@ -11,9 +11,11 @@
 // A refusal is a whole HTTP response carried as the error; fakes are not hot paths.
 #![allow(clippy::result_large_err)]
 
+pub mod elevenlabs;
 pub mod faults;
 pub mod gemini;
 pub mod google;
+pub mod google_tts;
 pub mod media;
 pub mod raw;
 pub mod record;
@@ -21,7 +23,9 @@ pub mod server;
 
 /// The base64 codec the fakes use (tests decode request bodies with it).
 pub use base64;
+pub use elevenlabs::FakeElevenLabs;
 pub use faults::{Call, Fault, Faults};
 pub use gemini::{FakeGemini, VideoOutcome};
+pub use google_tts::FakeGoogleTts;
 pub use record::{Recorder, Seen, fingerprint};
 pub use server::{Exchange, Fake, KeyMode, Keys};

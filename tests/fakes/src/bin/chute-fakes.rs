@@ -5,7 +5,7 @@
 use clap::Parser;
 
 use chute_fakes::server::{self, Fake};
-use chute_fakes::{FakeGemini, Keys, Recorder};
+use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, Keys, Recorder};
 
 /// Serve local fakes of the provider APIs.
 #[derive(Parser)]
@@ -38,13 +38,20 @@ async fn main() -> anyhow::Result<()> {
     let storage_port = args.port.checked_add(1).unwrap_or(0);
     let (api_listener, api) = server::bind(args.port).await?;
     let (storage_listener, storage) = server::bind(storage_port).await?;
+    let elevenlabs = FakeElevenLabs::detached(keys.clone());
+    let google_tts = FakeGoogleTts::detached(keys.clone());
     let gemini = FakeGemini::detached(keys)
         .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let recorder: Recorder = gemini.recorder().clone();
-    let apis: Vec<std::sync::Arc<dyn Fake>> = vec![gemini.api()];
+    // Their paths do not collide: /v1beta/ (Gemini), /v1/text-to-speech/ (ElevenLabs),
+    // /v1/text:synthesize (Cloud TTS).
+    let apis: Vec<std::sync::Arc<dyn Fake>> =
+        vec![gemini.api(), elevenlabs.api(), google_tts.api()];
     server::serve(api_listener, apis, recorder.clone());
     server::serve(storage_listener, vec![gemini.storage()], recorder.clone());
-    eprintln!("chute-fakes: APIs on http://{api} (gemini, veo); result files on http://{storage}");
+    eprintln!(
+        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts); result files on http://{storage}"
+    );
     eprintln!("set base_url = \"http://{api}\" in each [providers.NAME] table; Ctrl-C stops");
     let mut shown = 0;
     loop {

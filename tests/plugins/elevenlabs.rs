@@ -1,0 +1,276 @@
+//! The shipped `elevenlabs` plugin through the real host against the fake ElevenLabs
+//! API: the request as the API expects it (key in `xi-api-key`, `output_format` in the
+//! query, the voice id in the path), audio that decodes in the declared format, the
+//! with-timestamps answer checked, and every failure the fake can inject mapped to
+//! the error the host acts on.
+
+use std::time::Duration;
+
+use chute::provider::bindings::{Media, ProviderError, SpeechRequest};
+use chute::provider::plugin::{Answer, CallFailure, Operation};
+use chute::provider::{Provider, Providers};
+use chute_fakes::{Call, FakeElevenLabs, Fault, KeyMode};
+use serde_json::json;
+use tempfile::TempDir;
+
+use crate::harness::{call_once, key_file, load, spool_with};
+
+const KEY: &str = "sk_fake_elevenlabs_plugin_0000000000000000";
+
+/// A spool with the elevenlabs plugin, its provider pointed at `fake` with `keys`.
+async fn elevenlabs(fake: &FakeElevenLabs, keys: &[&str], extra: &str) -> (TempDir, Providers) {
+    let spool = spool_with(&["elevenlabs"]);
+    let keys: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(n, key)| format!("\"{}\"", key_file(&spool, &format!("el{n}.key"), key)))
+        .collect();
+    let config = format!(
+        "[plugins]\ncall_timeout = \"30s\"\nattempts = 1\n\n[providers.elevenlabs]\nbase_url = \"{}\"\nkeys = [{}]\nrequests_per_minute = 60000\n{extra}\n",
+        fake.url,
+        keys.join(", ")
+    );
+    let providers = load(&spool, &config).await;
+    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
+    (spool, providers)
+}
+
+fn provider(providers: &Providers) -> &Provider {
+    providers.get("elevenlabs").expect("elevenlabs loaded")
+}
+
+fn speech(voice: Option<&str>) -> Operation {
+    Operation::Speak(SpeechRequest {
+        text: "Cà phê rang mỗi sáng. Thơm ngon!".into(),
+        voice: voice.map(str::to_string),
+        language: Some("vi-VN".into()),
+    })
+}
+
+/// The audio and format of a successful call.
+async fn spoken(provider: &Provider, operation: Operation) -> (Vec<u8>, String) {
+    let Answer::Speech(speech) = call_once(provider, operation).await.unwrap() else {
+        panic!("speech")
+    };
+    let Media::Bytes(audio) = speech.audio else {
+        panic!("speech comes inline")
+    };
+    assert_eq!(audio.mime_type, speech.format);
+    (audio.data, speech.format)
+}
+
+/// Seconds of audio once decoded by the renderer's own decoder.
+fn decoded_seconds(audio: &[u8], extension: &str) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("voice.{extension}"));
+    std::fs::write(&path, audio).unwrap();
+    gstreamer::init().unwrap();
+    let samples = chute::video::render::audio::decode(&path, "voice", 60.0).unwrap();
+    samples.len() as f64 / (48_000.0 * 2.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn speech_goes_out_in_the_api_shape_and_comes_back_as_the_declared_audio() {
+    let fake = FakeElevenLabs::start(&[(KEY, KeyMode::Valid)]).await;
+    let settings = "stability = 0.4\nsimilarity_boost = 0.8\nspeed = 1.1\n";
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], settings).await;
+    let el = provider(&providers);
+
+    // "vi-female" is not a voice id: the documented default voice is used.
+    let (audio, format) = spoken(el, speech(Some("vi-female"))).await;
+    assert_eq!(format, "audio/mpeg");
+    assert!(audio.starts_with(b"ID3"), "an MP3 file");
+    let seconds = decoded_seconds(&audio, "mp3");
+    assert!((1.0..6.0).contains(&seconds), "{seconds} s of speech");
+    let sent = &fake.seen()[0];
+    assert_eq!(sent.path, "/v1/text-to-speech/JBFqnCBsd6RMkjVDRZzb");
+    assert_eq!(sent.query, "output_format=mp3_44100_128");
+    assert_eq!(sent.header("xi-api-key"), Some(KEY));
+    assert!(!sent.query.contains(KEY), "the key also went in the query");
+    assert_eq!(sent.status, 200);
+    let body = sent.json();
+    assert_eq!(body["text"], "Cà phê rang mỗi sáng. Thơm ngon!");
+    assert_eq!(body["model_id"], "eleven_multilingual_v2");
+    assert_eq!(body["language_code"], "vi");
+    assert_eq!(
+        body["voice_settings"],
+        json!({"stability": 0.4, "similarity_boost": 0.8, "speed": 1.1})
+    );
+    let settings = format!("{:?}", el.settings);
+    assert!(
+        !settings.contains(KEY),
+        "the key is in the plugin's settings"
+    );
+
+    // A request's own voice id goes in the path.
+    spoken(el, speech(Some("21m00Tcm4TlvDq8ikWAM"))).await;
+    assert_eq!(
+        fake.seen()[1].path,
+        "/v1/text-to-speech/21m00Tcm4TlvDq8ikWAM"
+    );
+
+    // WAV and with-timestamps PCM, as configured.
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"wav_16000\"\n").await;
+    let (audio, format) = spoken(provider(&providers), speech(None)).await;
+    assert_eq!(format, "audio/wav");
+    let seconds = decoded_seconds(&audio, "wav");
+    assert!((1.0..6.0).contains(&seconds), "{seconds} s of speech");
+    let extra = "output_format = \"pcm_24000\"\ntimestamps = true\nvoice = \"EXAVITQu4vr4xnSDxMaL\"\nmodel = \"eleven_flash_v2_5\"\n";
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], extra).await;
+    let (audio, format) = spoken(provider(&providers), speech(None)).await;
+    assert_eq!(format, "audio/L16;rate=24000");
+    let seconds = audio.len() as f64 / (24_000.0 * 2.0);
+    assert!((1.0..6.0).contains(&seconds), "{seconds} s of PCM");
+    let sent = fake.seen().pop().unwrap();
+    assert_eq!(
+        sent.path,
+        "/v1/text-to-speech/EXAVITQu4vr4xnSDxMaL/with-timestamps"
+    );
+    assert_eq!(sent.query, "output_format=pcm_24000");
+    assert_eq!(sent.json()["model_id"], "eleven_flash_v2_5");
+}
+
+/// What a failure became: the variant, and its message (or retry hint).
+fn kind(error: &ProviderError) -> (&'static str, String) {
+    match error {
+        ProviderError::RateLimited(Some(ms)) => ("rate-limited", ms.to_string()),
+        ProviderError::RateLimited(None) => ("rate-limited", String::new()),
+        ProviderError::QuotaExhausted(why) => ("quota-exhausted", why.clone()),
+        ProviderError::Unauthorized(why) => ("unauthorized", why.clone()),
+        ProviderError::BadRequest(why) => ("bad-request", why.clone()),
+        ProviderError::ContentBlocked(why) => ("content-blocked", why.clone()),
+        ProviderError::Unavailable(why) => ("unavailable", why.clone()),
+        ProviderError::Other(why) => ("other", why.clone()),
+    }
+}
+
+async fn failure(provider: &Provider, operation: Operation) -> (&'static str, String) {
+    let failure = call_once(provider, operation)
+        .await
+        .expect_err("the call fails");
+    let CallFailure::Provider(error) = failure else {
+        panic!("the plugin failed instead of mapping: {failure}")
+    };
+    kind(&error)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
+    // Rate limits rest a key and refusals disable it: one key per row.
+    let keys: Vec<String> = (0..12).map(|n| format!("sk_fake_row_{n:02}")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let known: Vec<(&str, KeyMode)> = keys.iter().map(|key| (*key, KeyMode::Valid)).collect();
+    let fake = FakeElevenLabs::start(&known).await;
+    let (_spool, providers) = elevenlabs(&fake, &keys, "output_format = \"pcm_16000\"\n").await;
+    let el = provider(&providers);
+    let table: Vec<(Fault, &str, &str)> = vec![
+        // The concurrency ceiling: the provider's retry-after, else a short hint.
+        (
+            Fault::RateLimited(Duration::from_secs(3)),
+            "rate-limited",
+            "3000",
+        ),
+        (Fault::TooManyConcurrent, "rate-limited", "1000"),
+        // The provider's own load: not the key's fault.
+        (Fault::BareRateLimit, "unavailable", "system_busy"),
+        (Fault::QuotaExhausted, "quota-exhausted", "quota_exceeded"),
+        (Fault::Unauthorized, "unauthorized", "Invalid API key"),
+        (Fault::Forbidden, "unauthorized", "Unusual activity"),
+        (Fault::ModelGone, "bad-request", "does not exist"),
+        (Fault::Internal, "unavailable", "500"),
+        (Fault::Unavailable, "unavailable", "503"),
+        (Fault::Malformed, "other", "text/html, not pcm_16000 audio"),
+    ];
+    for (fault, want, word) in table {
+        fake.faults().script_for(Call::Speech, [fault.clone()]);
+        let (got, message) = failure(el, speech(None)).await;
+        assert_eq!(got, want, "{fault:?} became {got}: {message}");
+        assert!(
+            message.contains(word),
+            "{fault:?}: {message:?} lacks {word:?}"
+        );
+    }
+
+    // A malformed alignment is an error, not audio with wrong timings.
+    let (_spool, providers) = elevenlabs(
+        &fake,
+        &["sk_fake_row_11"],
+        "output_format = \"pcm_16000\"\ntimestamps = true\n",
+    )
+    .await;
+    fake.faults().script_for(Call::Speech, [Fault::Malformed]);
+    let (got, message) = failure(provider(&providers), speech(None)).await;
+    assert_eq!(got, "other");
+    assert!(message.contains("differ in length"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_own_refusals_are_named_for_what_they_are() {
+    let fake = FakeElevenLabs::start(&[(KEY, KeyMode::Valid)]).await;
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"pcm_16000\"\n").await;
+    let el = provider(&providers);
+    // A voice id the account does not have.
+    let (got, message) = failure(el, speech(Some("ZZZZZZZZZZZZZZZZZZZZ"))).await;
+    assert_eq!(
+        (got, message.contains("voice_not_found")),
+        ("bad-request", true),
+        "{message}"
+    );
+    // The model's character limit (10,000 for multilingual v2).
+    let long = Operation::Speak(SpeechRequest {
+        text: "Cà phê. ".repeat(1_300),
+        voice: None,
+        language: None,
+    });
+    let (got, message) = failure(el, long).await;
+    assert_eq!(got, "bad-request");
+    assert!(
+        message.contains("max_character_limit_exceeded"),
+        "{message}"
+    );
+    // The character budget runs out: credits, not the key.
+    fake.character_budget(40);
+    spoken(el, speech(None)).await;
+    let (got, message) = failure(el, speech(None)).await;
+    assert_eq!(got, "quota-exhausted");
+    assert!(message.contains("credits remaining"), "{message}");
+    // An unknown key.
+    let (_spool, providers) = elevenlabs(&fake, &["sk_never_issued"], "").await;
+    let (got, _) = failure(provider(&providers), speech(None)).await;
+    assert_eq!(got, "unauthorized");
+    // An output format the plugin cannot declare is refused before any request.
+    let before = fake.seen().len();
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"ulaw_8000\"\n").await;
+    let (got, message) = failure(provider(&providers), speech(None)).await;
+    assert_eq!(got, "bad-request");
+    assert!(message.contains("ulaw_8000"), "{message}");
+    assert_eq!(fake.seen().len(), before, "a request went out anyway");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_concurrency_ceiling_waits_briefly_instead_of_failing_the_key() {
+    let fake = FakeElevenLabs::start(&[(KEY, KeyMode::Valid)]).await;
+    fake.concurrency(1);
+    fake.faults()
+        .latency(Call::Speech, Duration::from_millis(1500));
+    let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"pcm_16000\"\n").await;
+    let el = provider(&providers);
+    let (first, second) = tokio::join!(call_once(el, speech(None)), async {
+        // The second call starts once the first holds the key's only slot.
+        while fake.seen().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        call_once(el, speech(None)).await
+    });
+    assert!(first.is_ok(), "{first:?}");
+    let failure = second.expect_err("past the ceiling");
+    assert!(
+        matches!(
+            failure,
+            CallFailure::Provider(ProviderError::RateLimited(Some(1000)))
+        ),
+        "{failure:?}"
+    );
+    let statuses: Vec<u16> = fake.seen().iter().map(|seen| seen.status).collect();
+    assert_eq!(statuses, [200, 429]);
+}
