@@ -14,3 +14,7 @@ cargo clippy --locked --target wasm32-wasip2 --manifest-path plugins/Cargo.toml 
 # `cargo test` only builds the binaries of the package whose tests run.
 cargo build --bins --locked
 cargo test --all-targets --locked
+# The shipped plugins' own unit tests (text splitting, WAV joining, alignment checks)
+# run on the host; the plugins' behaviour through the host is in tests/plugins.
+cargo test --locked --manifest-path plugins/Cargo.toml --target-dir "$target/plugins-host" \
+  -p chute-elevenlabs -p chute-google-tts
