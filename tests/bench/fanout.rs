@@ -150,6 +150,5 @@ fn scenes_stage_seconds(
     }
     let time =
         |field: &str| chrono::DateTime::parse_from_rfc3339(stage[field].as_str().unwrap()).unwrap();
-    let seconds = (time("finished_at") - time("started_at")).num_milliseconds() as f64 / 1000.0;
-    seconds
+    (time("finished_at") - time("started_at")).num_milliseconds() as f64 / 1000.0
 }

@@ -168,6 +168,7 @@ fn fixtures(dir: &Path, setup: &Setup) -> VideoPlan {
             voice: spoken.then_some(voice),
             seconds: SCENE_SECONDS,
             caption: (*caption).to_owned(),
+            caption_words: Vec::new(),
         });
     }
     VideoPlan {
@@ -354,7 +355,7 @@ fn ass_file(plan: &VideoPlan) -> String {
         "[Script Info]\nScriptType: v4.00+\nPlayResX: {}\nPlayResY: {}\n\n[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\nStyle: Default,Noto Sans,{},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,-1,0,0,0,100,100,0,0,1,3,0,2,40,40,{margin},1\n\n[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n",
         plan.width, plan.height, style.font_px
     );
-    for cue in captions::cues(&texts, &slots, style) {
+    for cue in captions::cues(&texts, &[], &slots, style) {
         let _ = writeln!(
             text,
             "Dialogue: 0,{},{},Default,,0,0,0,,{}",

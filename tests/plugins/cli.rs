@@ -200,7 +200,7 @@ fn check_explains_broken_and_pinned_plugins() {
     let future = chute(&spool, &["plugins", "check", "future"]);
     assert_eq!(future.status.code(), Some(1));
     assert!(
-        text(&future).contains("built for chute:provider@0.2.0, this chute speaks @0.1.0"),
+        text(&future).contains("built for chute:provider@0.3.0, this chute speaks @0.2.0"),
         "{}",
         text(&future)
     );

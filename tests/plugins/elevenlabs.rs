@@ -128,6 +128,24 @@ async fn speech_goes_out_in_the_api_shape_and_comes_back_as_the_declared_audio()
     );
     assert_eq!(sent.query, "output_format=pcm_24000");
     assert_eq!(sent.json()["model_id"], "eleven_flash_v2_5");
+    // The alignment comes back as word timings: one per word of the text, in order,
+    // inside the audio.
+    let Answer::Speech(timed) = call_once(provider(&providers), speech(None)).await.unwrap() else {
+        panic!("speech")
+    };
+    let words: Vec<&str> = timed.words.iter().map(|w| w.word.as_str()).collect();
+    assert_eq!(
+        words,
+        ["Cà", "phê", "rang", "mỗi", "sáng.", "Thơm", "ngon!"]
+    );
+    assert!(
+        timed
+            .words
+            .windows(2)
+            .all(|pair| pair[0].end_ms <= pair[1].start_ms)
+    );
+    assert!(timed.words.iter().all(|w| w.start_ms < w.end_ms));
+    assert!(f64::from(timed.words.last().unwrap().end_ms) / 1000.0 <= seconds + 0.05);
 }
 
 /// What a failure became: the variant, and its message (or retry hint).

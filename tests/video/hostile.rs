@@ -20,6 +20,7 @@ fn still(image: PathBuf, seconds: f64) -> PlanScene {
         voice: None,
         seconds,
         caption: "Xin chào".into(),
+        caption_words: Vec::new(),
     }
 }
 
@@ -107,6 +108,7 @@ async fn unusable_inputs_fail_naming_their_scene() {
         voice: None,
         seconds: 1.0,
         caption: String::new(),
+        caption_words: Vec::new(),
     });
     assert_bad_input(
         &failure(&plan, &limits).await,
@@ -156,6 +158,7 @@ async fn a_render_past_its_time_limit_is_stopped_naming_the_scene() {
         voice: None,
         seconds: 300.0,
         caption: String::new(),
+        caption_words: Vec::new(),
     });
     let limits = RenderLimits {
         timeout: Duration::from_secs(3),
@@ -192,6 +195,7 @@ async fn a_clip_that_breaks_the_child_fails_naming_the_scene() {
         voice: None,
         seconds: 1.0,
         caption: String::new(),
+        caption_words: Vec::new(),
     });
     let mut limits = RenderLimits {
         max_memory: 500 << 20,

@@ -271,3 +271,84 @@ fn a_daemon_killed_while_clips_render_neither_redraws_images_nor_submits_twice()
     }
     check_video(&outcome);
 }
+
+/// Cue times of an SRT file, in seconds.
+fn srt_times(srt: &str) -> Vec<(f64, f64)> {
+    let seconds = |stamp: &str| {
+        let (clock, millis) = stamp.trim().split_once(',').unwrap();
+        let parts: Vec<f64> = clock.split(':').map(|p| p.parse().unwrap()).collect();
+        parts[0] * 3600.0 + parts[1] * 60.0 + parts[2] + millis.parse::<f64>().unwrap() / 1000.0
+    };
+    srt.lines()
+        .filter_map(|line| line.split_once(" --> "))
+        .map(|(from, to)| (seconds(from), seconds(to)))
+        .collect()
+}
+
+#[test]
+fn word_timings_from_the_speech_provider_time_the_captions() {
+    const ELEVEN_KEY: &str = "sk_FAKE-elevenlabs-0000000000000000";
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = runtime.block_on(chute_fakes::FakeElevenLabs::start(&[(
+        ELEVEN_KEY,
+        KeyMode::Valid,
+    )]));
+    let spool = crate::harness::Spool::new(&crate::harness::Config::default());
+    fs::create_dir_all(&spool.outside).unwrap();
+    let key = spool.outside.join("eleven.key");
+    fs::write(&key, ELEVEN_KEY).unwrap();
+    let config = crate::harness::Config {
+        extra: format!(
+            "[sales_video]\nvoice_providers = [\"elevenlabs\"]\n\n[providers.elevenlabs]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\ntimestamps = true\n",
+            fake.url,
+            key.display()
+        ),
+        ..crate::harness::Config::default()
+    };
+    spool.write_config(&config);
+    let plugins = spool.root.join("plugins");
+    fs::create_dir_all(&plugins).unwrap();
+    fs::copy(
+        crate::plugins::built_plugin("elevenlabs"),
+        plugins.join("elevenlabs.wasm"),
+    )
+    .unwrap();
+    let _daemon = spool.start_daemon();
+    spool.drop_file("briefs", "grinder.json", brief(2, "independent").as_bytes());
+    spool.wait_delivered("briefs", 1, TIMEOUT);
+    let outcome = spool.deliveries("briefs").pop().unwrap();
+    let scenes = scenes_output(&outcome);
+    assert_eq!(
+        providers_of(&scenes, "voice"),
+        ["elevenlabs"; 2],
+        "{scenes}"
+    );
+    let voices = scenes["voice"].as_array().unwrap();
+    let cues = srt_times(&fs::read_to_string(outcome.dir.join("captions.srt")).unwrap());
+    assert_eq!(cues.len(), 2, "{cues:?}");
+    let mut slot_start = 0.0;
+    for (cue, voice) in cues.iter().zip(voices) {
+        let words = voice["words"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{voice}"));
+        let spoken = words.len();
+        assert!(spoken >= 2, "{voice}");
+        let seconds = voice["seconds"].as_f64().unwrap();
+        let last_end = words[spoken - 1]["end"].as_f64().unwrap();
+        // The cue ends with the last word, before the voiceover's trailing pause.
+        assert!(
+            (cue.1 - (slot_start + last_end)).abs() < 0.01,
+            "{cue:?} vs {last_end}"
+        );
+        assert!(
+            cue.1 < slot_start + seconds - 0.1,
+            "{cue:?} fills the slot of {seconds} s"
+        );
+        slot_start += seconds;
+    }
+    check_video(&outcome);
+}

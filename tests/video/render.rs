@@ -56,12 +56,14 @@ async fn a_three_scene_video_has_the_right_streams_length_and_captions() {
             voice: Some(voice_1),
             seconds: seconds_1,
             caption: CAPTION_1.into(),
+            caption_words: Vec::new(),
         },
         PlanScene {
             visual: Visual::Clip { video: clip },
             voice: Some(voice_2),
             seconds: seconds_2,
             caption: CAPTION_2.into(),
+            caption_words: Vec::new(),
         },
         PlanScene {
             visual: Visual::Still {
@@ -71,6 +73,7 @@ async fn a_three_scene_video_has_the_right_streams_length_and_captions() {
             voice: Some(voice_3),
             seconds: seconds_3,
             caption: CAPTION_3.into(),
+            caption_words: Vec::new(),
         },
     ];
     let output = d.join("final.mp4");
@@ -125,7 +128,7 @@ async fn a_three_scene_video_has_the_right_streams_length_and_captions() {
         (seconds_1, seconds_2),
         (seconds_1 + seconds_2, seconds_3),
     ];
-    let cues = captions::cues(&[CAPTION_1, CAPTION_2, CAPTION_3], &slots, style);
+    let cues = captions::cues(&[CAPTION_1, CAPTION_2, CAPTION_3], &[], &slots, style);
     assert!(
         cues.len() >= 4,
         "the first caption is long enough for two chunks"
@@ -155,6 +158,7 @@ async fn clips_are_trimmed_and_settings_are_honoured() {
             voice: None,
             seconds: 1.5,
             caption: String::new(),
+            caption_words: Vec::new(),
         },
         PlanScene {
             visual: Visual::Still {
@@ -164,6 +168,7 @@ async fn clips_are_trimmed_and_settings_are_honoured() {
             voice: None,
             seconds: 1.0,
             caption: "Giao hàng miễn phí".into(),
+            caption_words: Vec::new(),
         },
     ];
     let output = d.join("short.mp4");

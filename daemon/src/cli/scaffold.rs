@@ -217,7 +217,7 @@ fn sdk_manifest() -> Result<String, String> {
 const VENDORED_NOTE: &str = "\
 `chute-plugin-sdk/` is a copy of chute's plugin SDK, made by `chute plugins new` from the
 chute binary that created this crate, with the WIT contract it speaks
-(`chute-plugin-sdk/wit/provider.wit`, `chute:provider@0.1.0`). The SDK is not published
+(`chute-plugin-sdk/wit/provider.wit`, `chute:provider@0.2.0`). The SDK is not published
 on crates.io, and a path or git dependency would tie this crate to a checkout of chute's
 sources; with its own copy the crate builds anywhere, with crates.io dependencies only
 (`wit-bindgen`, `serde_json`, `base64`). `Cargo.lock` pins the versions the SDK is tested

@@ -1,5 +1,5 @@
 //! The plugin contract as Rust types: wasmtime's bindings generated from
-//! `wit/provider.wit` (`chute:provider@0.1.0`) and the WIT records every other
+//! `wit/provider.wit` (`chute:provider@0.2.0`) and the WIT records every other
 //! provider module speaks. This module depends on nothing else in `provider/`, so the
 //! network (`http.rs`), the key pools (`keys.rs`) and the sandbox (`plugin.rs`) all
 //! sit above it.
@@ -21,8 +21,8 @@ pub(super) use generated::{Plugin, PluginPre, chute};
 pub use generated::chute::provider::host::{HttpError, Level, Request, Response};
 pub use generated::chute::provider::types::{
     Auth, Capability, Download, Image, ImageRequest, Info, Limits, Media, Pending, Progress,
-    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest,
+    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest, WordTime,
 };
 
 /// The WIT package version this host implements; plugins must match major.minor.
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";

@@ -1,5 +1,5 @@
 //! The provider plugin host: remote AI providers as sandboxed WebAssembly
-//! components (`wit/provider.wit`, `chute:provider@0.1.0`).
+//! components (`wit/provider.wit`, `chute:provider@0.2.0`).
 //!
 //! Modules depend downward only, in this order (each uses only those listed before it):
 //! - `config.rs` — `[plugins]`, `[providers.NAME]` and `[budget]`, with their checks.

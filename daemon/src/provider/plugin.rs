@@ -23,7 +23,7 @@ use super::bindings::{Plugin, PluginPre, chute};
 pub use super::bindings::{
     Auth, Capability, Download, HttpError, Image, ImageRequest, Info, Level, Limits, Media,
     Pending, Progress, ProviderError, Request, Response, SpeechRequest, SpeechResult, TextRequest,
-    TextResult, VideoRequest, WIT_VERSION,
+    TextResult, VideoRequest, WIT_VERSION, WordTime,
 };
 
 /// Limits applied to every call into a plugin.
@@ -448,6 +448,9 @@ pub enum InvalidAnswer {
     /// A poll state too large to keep in state.json.
     #[error("a pending operation's state of {0} bytes (at most {MAX_POLL_STATE})")]
     PollStateTooLarge(usize),
+    /// Word timings that end before they start, run backwards or are far too many.
+    #[error("word timings that are not in order ({0})")]
+    WordTimes(String),
 }
 
 /// Media in an answer must be what it says it is (checked by magic bytes against the
@@ -459,6 +462,9 @@ fn check_answer(answer: &Answer) -> Result<(), InvalidAnswer> {
             .map(|_| ())
             .map_err(|error| InvalidAnswer::DownloadUrl(error.to_string()))
     };
+    if let Answer::Speech(speech) = answer {
+        check_words(&speech.words)?;
+    }
     match answer {
         Answer::Image(image) => media(&image.mime_type, &image.data),
         Answer::Speech(SpeechResult {
@@ -482,6 +488,23 @@ fn check_answer(answer: &Answer) -> Result<(), InvalidAnswer> {
         }
         _ => Ok(()),
     }
+}
+
+/// Word timings must be few enough to be words, each ending after it starts, each
+/// starting no earlier than the one before.
+fn check_words(words: &[WordTime]) -> Result<(), InvalidAnswer> {
+    const MOST: usize = 20_000;
+    if words.len() > MOST {
+        return Err(InvalidAnswer::WordTimes(format!("{} words", words.len())));
+    }
+    let mut previous = 0;
+    for (index, word) in words.iter().enumerate() {
+        if word.end_ms < word.start_ms || word.start_ms < previous || word.word.len() > 200 {
+            return Err(InvalidAnswer::WordTimes(format!("word {}", index + 1)));
+        }
+        previous = word.start_ms;
+    }
+    Ok(())
 }
 
 /// The trap's first line plus what the plugin printed (a panic message).

@@ -203,7 +203,7 @@ impl Provider for ElevenLabs {
                 &format!("elevenlabs request {id}: {cost} characters billed"),
             );
         }
-        let audio = if timestamps {
+        let (audio, words) = if timestamps {
             alignment::read(&response.body, &req.text)?
         } else {
             // An error page with a 200 (a proxy's, a gateway's) is not audio.
@@ -214,7 +214,7 @@ impl Provider for ElevenLabs {
                     "the provider answered {kind}, not {output} audio"
                 )));
             }
-            response.body
+            (response.body, Vec::new())
         };
         check_audio(&audio, &output)?;
         Ok(SpeechResult {
@@ -223,6 +223,7 @@ impl Provider for ElevenLabs {
                 data: audio,
             }),
             format: mime,
+            words,
         })
     }
 }

@@ -79,6 +79,7 @@ pub fn speak(req: SpeechRequest) -> Result<SpeechResult, ProviderError> {
             data,
         }),
         format: mime.to_string(),
+        words: Vec::new(),
     })
 }
 

@@ -170,6 +170,7 @@ impl Provider for GoogleTts {
                 data,
             }),
             format: mime.into(),
+            words: Vec::new(),
         })
     }
 }

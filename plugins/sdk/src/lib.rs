@@ -19,7 +19,7 @@
 pub mod errors;
 pub mod http;
 
-/// The generated WIT bindings (`chute:provider@0.1.0`).
+/// The generated WIT bindings (`chute:provider@0.2.0`).
 #[allow(missing_docs, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
@@ -35,7 +35,7 @@ pub use base64;
 pub use bindings::chute::provider::host::{self, Level};
 pub use bindings::chute::provider::types::{
     Auth, Capability, Download, Image, ImageRequest, Info, Limits, Media, Pending, Progress,
-    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest,
+    ProviderError, SpeechRequest, SpeechResult, TextRequest, TextResult, VideoRequest, WordTime,
 };
 pub use serde_json;
 

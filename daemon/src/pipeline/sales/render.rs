@@ -59,6 +59,7 @@ impl Stage for Render {
                     voice: Some(job.join(&voices[index].file)),
                     seconds: voices[index].seconds,
                     caption: script.scenes[index].voiceover.clone(),
+                    caption_words: voices[index].words.clone(),
                 })
                 .collect();
             let total: f64 = scenes.iter().map(|scene| scene.seconds).sum();
@@ -172,7 +173,8 @@ fn cost_summary(
 }
 
 /// `out/captions.srt`: one cue per voiceover line, timed by the measured voiceovers
-/// laid end to end (as the render lays them).
+/// laid end to end (as the render lays them), from the first spoken word to the last
+/// when the speech provider aligned them.
 fn write_captions(
     context: &StageContext,
     out: &Path,
@@ -186,9 +188,17 @@ fn write_captions(
         .zip(voices)
         .map(|(scene, voice)| {
             let end = start + voice.seconds;
+            // With word timings the cue runs from the first word to the last.
+            let (from, to) = match (voice.words.first(), voice.words.last()) {
+                (Some(first), Some(last)) if first.start < last.end => (
+                    start + first.start.clamp(0.0, voice.seconds),
+                    start + last.end.clamp(0.0, voice.seconds),
+                ),
+                _ => (start, end),
+            };
             let cue = Cue {
-                start_ms: subtitles::millis(start),
-                end_ms: subtitles::millis(end),
+                start_ms: subtitles::millis(from),
+                end_ms: subtitles::millis(to),
                 lines: caption_lines(&scene.voiceover, subtitles::MAX_LINE_CHARS),
             };
             start = end;

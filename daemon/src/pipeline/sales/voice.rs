@@ -13,6 +13,7 @@ use crate::media::child::{self, DecodeLimits};
 use crate::pipeline::{StageContext, StageError};
 use crate::provider::plugin::{Media, SpeechRequest};
 use crate::provider::{Answer, CallOperation, Consequence, MediaKind, OperationError};
+use crate::video::render::plan::CaptionWord;
 use crate::video::voice;
 
 /// Longest an espeak-ng run may take for one scene.
@@ -33,6 +34,10 @@ pub struct SceneVoice {
     /// Why remote providers were not used, when they were tried.
     #[serde(default)]
     pub fell_back: Option<String>,
+    /// When each word is spoken, when the provider aligned its speech (captions follow
+    /// them); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<CaptionWord>,
 }
 
 impl SceneWork<'_> {
@@ -61,7 +66,7 @@ impl SceneWork<'_> {
                 },
             }
         }
-        let (path, provider, calls) = match spoken {
+        let (path, provider, calls, words) = match spoken {
             Some(done) => done,
             None => {
                 let path = self.dir.join(format!("{stem}.wav"));
@@ -74,7 +79,7 @@ impl SceneWork<'_> {
                             "install espeak-ng (`chute doctor` checks it), or configure a speech provider for this language",
                         )
                     })?;
-                (path, "espeak-ng".to_owned(), Vec::new())
+                (path, "espeak-ng".to_owned(), Vec::new(), Vec::new())
             }
         };
         let seconds = measure(context, &path, index).await?;
@@ -84,6 +89,7 @@ impl SceneWork<'_> {
             provider,
             calls,
             fell_back,
+            words,
         })
     }
 }
@@ -96,7 +102,7 @@ async fn speak_remote(
     request: SpeechRequest,
     dir: &Path,
     stem: &str,
-) -> Result<(PathBuf, String, Vec<serde_json::Value>), OperationError> {
+) -> Result<(PathBuf, String, Vec<serde_json::Value>, Vec<CaptionWord>), OperationError> {
     let driver = context.remote_operations();
     let served = driver.call(remote, CallOperation::Speak(request)).await?;
     let Answer::Speech(speech) = served.answer else {
@@ -104,6 +110,15 @@ async fn speak_remote(
             "the speech provider answered with the wrong kind of result",
         )));
     };
+    let words = speech
+        .words
+        .iter()
+        .map(|timed| CaptionWord {
+            word: timed.word.clone(),
+            start: f64::from(timed.start_ms) / 1000.0,
+            end: f64::from(timed.end_ms) / 1000.0,
+        })
+        .collect();
     let media: Media = speech.audio;
     let finished = driver.finished(served.record, media);
     let file = driver
@@ -119,7 +134,7 @@ async fn speak_remote(
     };
     let provider = file.record.provider.clone();
     let record = serde_json::to_value(&file.record).unwrap_or_default();
-    Ok((path, provider, vec![record]))
+    Ok((path, provider, vec![record], words))
 }
 
 /// Wraps headerless signed 16-bit little-endian PCM (`audio/L16;rate=24000`, as

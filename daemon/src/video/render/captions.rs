@@ -1,8 +1,11 @@
 //! Captions: each scene's text broken into lines for its language (Vietnamese and
 //! English at spaces, Chinese and Japanese between any two characters), grouped into
-//! chunks of at most two lines, and timed across the scene's slot by their length.
+//! chunks of at most two lines, and timed by the spoken words when the speech provider
+//! aligned them, else across the scene's slot by their length.
 //! Pango (textoverlay, `wrap-mode=wordchar`) still wraps a line that came out wider
 //! than estimated, so a chunk never leaves the frame.
+
+use super::plan::CaptionWord;
 
 /// One caption on screen.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +42,31 @@ impl CaptionStyle {
     }
 }
 
-/// The cues of every scene: `slots[i]` is scene i's start and length.
-pub fn cues(captions: &[&str], slots: &[(f64, f64)], style: CaptionStyle) -> Vec<Cue> {
+/// The cues of every scene: `slots[i]` is scene i's start and length, `words[i]` the
+/// timing of its spoken words (empty, or missing, when the speech provider gave none).
+/// With word timings each part of a caption appears when its first word is spoken;
+/// without, the parts share the slot by their length.
+pub fn cues(
+    captions: &[&str],
+    words: &[&[CaptionWord]],
+    slots: &[(f64, f64)],
+    style: CaptionStyle,
+) -> Vec<Cue> {
     let mut cues = Vec::new();
-    for (caption, &(start, length)) in captions.iter().zip(slots) {
+    for (index, (caption, &(start, length))) in captions.iter().zip(slots).enumerate() {
         let chunks = chunk(caption, style.line_ems, MAX_LINES);
+        let spoken = words.get(index).copied().unwrap_or_default();
+        if let Some(starts) = word_starts(&chunks, spoken, length) {
+            for (n, text) in chunks.into_iter().enumerate() {
+                let end = starts.get(n + 1).copied().unwrap_or(length);
+                cues.push(Cue {
+                    start: start + starts[n],
+                    end: start + end,
+                    text,
+                });
+            }
+            continue;
+        }
         let weights: Vec<f64> = chunks
             .iter()
             .map(|text| text.chars().filter(|c| !c.is_whitespace()).count().max(1) as f64)
@@ -61,6 +84,33 @@ pub fn cues(captions: &[&str], slots: &[(f64, f64)], style: CaptionStyle) -> Vec
         }
     }
     cues
+}
+
+/// When each chunk's first word is spoken (seconds from the slot's start, the first
+/// chunk at 0), when the timings hold exactly the chunks' words; `None` otherwise.
+fn word_starts(chunks: &[String], words: &[CaptionWord], length: f64) -> Option<Vec<f64>> {
+    let counts: Vec<usize> = chunks
+        .iter()
+        .map(|c| c.split_whitespace().count())
+        .collect();
+    if words.is_empty() || counts.iter().sum::<usize>() != words.len() || counts.contains(&0) {
+        return None;
+    }
+    let mut starts = Vec::with_capacity(chunks.len());
+    let mut first = 0;
+    for count in counts {
+        let at = if starts.is_empty() {
+            0.0
+        } else {
+            words[first].start.clamp(0.0, length)
+        };
+        starts.push(at);
+        first += count;
+    }
+    starts
+        .windows(2)
+        .all(|pair| pair[0] <= pair[1])
+        .then_some(starts)
 }
 
 /// Splits `text` into chunks of at most `max_lines` lines of at most `line_ems` each
@@ -343,6 +393,7 @@ mod tests {
                 "One two three four. Five six seven eight nine ten eleven",
                 "",
             ],
+            &[],
             &[(1.0, 4.0), (5.0, 2.0)],
             style,
         );
@@ -351,5 +402,36 @@ mod tests {
         assert!((cues.last().unwrap().end - 5.0).abs() < 1e-9);
         assert!(cues.windows(2).all(|pair| pair[0].end == pair[1].start));
         assert!(cues[0].text.ends_with("four."), "a sentence ends a chunk");
+    }
+
+    #[test]
+    fn with_word_timings_each_part_appears_when_its_first_word_is_spoken() {
+        let style = CaptionStyle {
+            font_px: 40,
+            line_ems: 12.0,
+        };
+        let caption = "One two three four. Five six seven eight nine ten eleven";
+        let words: Vec<CaptionWord> = caption
+            .split_whitespace()
+            .enumerate()
+            .map(|(n, word)| CaptionWord {
+                word: word.to_owned(),
+                // The first sentence is said fast, then a long pause.
+                start: if n < 4 {
+                    n as f64 * 0.2
+                } else {
+                    2.0 + (n - 4) as f64 * 0.2
+                },
+                end: 0.0,
+            })
+            .collect();
+        let timed = cues(&[caption], &[&words], &[(10.0, 4.0)], style);
+        assert_eq!(timed.len(), 2, "{timed:?}");
+        assert_eq!(timed[0].start, 10.0);
+        assert!((timed[1].start - 12.0).abs() < 1e-9, "{timed:?}");
+        assert_eq!(timed[1].end, 14.0);
+        // Timings that do not hold the caption's words are ignored.
+        let untimed = cues(&[caption], &[&words[..3]], &[(10.0, 4.0)], style);
+        assert!((untimed[1].start - 12.0).abs() > 0.1, "{untimed:?}");
     }
 }

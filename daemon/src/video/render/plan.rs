@@ -52,6 +52,23 @@ pub struct PlanScene {
     pub seconds: f64,
     /// The caption burned in during the slot (the voiceover's text).
     pub caption: String,
+    /// When each word of the caption is spoken, when the speech provider said
+    /// (seconds from the slot's start); empty: the caption's parts share the slot by
+    /// length.
+    #[serde(default)]
+    pub caption_words: Vec<CaptionWord>,
+}
+
+/// One spoken word and when it is said, in seconds from its voiceover's start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptionWord {
+    /// The word as spoken.
+    pub word: String,
+    /// When it starts.
+    pub start: f64,
+    /// When it ends.
+    pub end: f64,
 }
 
 /// What a scene shows.

@@ -64,7 +64,12 @@ pub fn render(plan: &VideoPlan, progress: &mut dyn Progress) -> Result<VideoRepo
 
     let style = CaptionStyle::for_frame(plan.width, plan.height);
     let texts: Vec<&str> = plan.scenes.iter().map(|s| s.caption.as_str()).collect();
-    let cues = captions::cues(&texts, &slots, style);
+    let words: Vec<&[_]> = plan
+        .scenes
+        .iter()
+        .map(|s| s.caption_words.as_slice())
+        .collect();
+    let cues = captions::cues(&texts, &words, &slots, style);
 
     let folder = output_folder(&plan.output)?;
     let partial = tempfile::Builder::new()

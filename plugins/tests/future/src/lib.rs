@@ -1,4 +1,4 @@
-//! A plugin for a WIT version this host does not speak (0.2.0).
+//! A plugin for a WIT version this host does not speak (0.3.0).
 
 wit_bindgen::generate!({ path: "wit", world: "plugin" });
 
