@@ -13,26 +13,13 @@ use chute_fakes::{Call, FakeElevenLabs, Fault, KeyMode};
 use serde_json::json;
 use tempfile::TempDir;
 
-use crate::harness::{call_once, key_file, load, spool_with};
+use crate::harness::{call_once, mapped_failure, one_provider};
 
 const KEY: &str = "sk_fake_elevenlabs_plugin_0000000000000000";
 
 /// A spool with the elevenlabs plugin, its provider pointed at `fake` with `keys`.
 async fn elevenlabs(fake: &FakeElevenLabs, keys: &[&str], extra: &str) -> (TempDir, Providers) {
-    let spool = spool_with(&["elevenlabs"]);
-    let keys: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(n, key)| format!("\"{}\"", key_file(&spool, &format!("el{n}.key"), key)))
-        .collect();
-    let config = format!(
-        "[plugins]\ncall_timeout = \"30s\"\nattempts = 1\n\n[providers.elevenlabs]\nbase_url = \"{}\"\nkeys = [{}]\nrequests_per_minute = 60000\n{extra}\n",
-        fake.url,
-        keys.join(", ")
-    );
-    let providers = load(&spool, &config).await;
-    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
-    (spool, providers)
+    one_provider("elevenlabs", &fake.url, keys, extra).await
 }
 
 fn provider(providers: &Providers) -> &Provider {
@@ -148,30 +135,6 @@ async fn speech_goes_out_in_the_api_shape_and_comes_back_as_the_declared_audio()
     assert!(f64::from(timed.words.last().unwrap().end_ms) / 1000.0 <= seconds + 0.05);
 }
 
-/// What a failure became: the variant, and its message (or retry hint).
-fn kind(error: &ProviderError) -> (&'static str, String) {
-    match error {
-        ProviderError::RateLimited(Some(ms)) => ("rate-limited", ms.to_string()),
-        ProviderError::RateLimited(None) => ("rate-limited", String::new()),
-        ProviderError::QuotaExhausted(why) => ("quota-exhausted", why.clone()),
-        ProviderError::Unauthorized(why) => ("unauthorized", why.clone()),
-        ProviderError::BadRequest(why) => ("bad-request", why.clone()),
-        ProviderError::ContentBlocked(why) => ("content-blocked", why.clone()),
-        ProviderError::Unavailable(why) => ("unavailable", why.clone()),
-        ProviderError::Other(why) => ("other", why.clone()),
-    }
-}
-
-async fn failure(provider: &Provider, operation: Operation) -> (&'static str, String) {
-    let failure = call_once(provider, operation)
-        .await
-        .expect_err("the call fails");
-    let CallFailure::Provider(error) = failure else {
-        panic!("the plugin failed instead of mapping: {failure}")
-    };
-    kind(&error)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     // Rate limits rest a key and refusals disable it: one key per row.
@@ -201,7 +164,7 @@ async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     ];
     for (fault, want, word) in table {
         fake.faults().script_for(Call::Speech, [fault.clone()]);
-        let (got, message) = failure(el, speech(None)).await;
+        let (got, message) = mapped_failure(el, speech(None)).await;
         assert_eq!(got, want, "{fault:?} became {got}: {message}");
         assert!(
             message.contains(word),
@@ -217,7 +180,7 @@ async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     )
     .await;
     fake.faults().script_for(Call::Speech, [Fault::Malformed]);
-    let (got, message) = failure(provider(&providers), speech(None)).await;
+    let (got, message) = mapped_failure(provider(&providers), speech(None)).await;
     assert_eq!(got, "other");
     assert!(message.contains("differ in length"), "{message}");
 }
@@ -228,7 +191,7 @@ async fn the_api_own_refusals_are_named_for_what_they_are() {
     let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"pcm_16000\"\n").await;
     let el = provider(&providers);
     // A voice id the account does not have.
-    let (got, message) = failure(el, speech(Some("ZZZZZZZZZZZZZZZZZZZZ"))).await;
+    let (got, message) = mapped_failure(el, speech(Some("ZZZZZZZZZZZZZZZZZZZZ"))).await;
     assert_eq!(
         (got, message.contains("voice_not_found")),
         ("bad-request", true),
@@ -240,7 +203,7 @@ async fn the_api_own_refusals_are_named_for_what_they_are() {
         voice: None,
         language: None,
     });
-    let (got, message) = failure(el, long).await;
+    let (got, message) = mapped_failure(el, long).await;
     assert_eq!(got, "bad-request");
     assert!(
         message.contains("max_character_limit_exceeded"),
@@ -249,17 +212,17 @@ async fn the_api_own_refusals_are_named_for_what_they_are() {
     // The character budget runs out: credits, not the key.
     fake.character_budget(40);
     spoken(el, speech(None)).await;
-    let (got, message) = failure(el, speech(None)).await;
+    let (got, message) = mapped_failure(el, speech(None)).await;
     assert_eq!(got, "quota-exhausted");
     assert!(message.contains("credits remaining"), "{message}");
     // An unknown key.
     let (_spool, providers) = elevenlabs(&fake, &["sk_never_issued"], "").await;
-    let (got, _) = failure(provider(&providers), speech(None)).await;
+    let (got, _) = mapped_failure(provider(&providers), speech(None)).await;
     assert_eq!(got, "unauthorized");
     // An output format the plugin cannot declare is refused before any request.
     let before = fake.seen().len();
     let (_spool, providers) = elevenlabs(&fake, &[KEY], "output_format = \"ulaw_8000\"\n").await;
-    let (got, message) = failure(provider(&providers), speech(None)).await;
+    let (got, message) = mapped_failure(provider(&providers), speech(None)).await;
     assert_eq!(got, "bad-request");
     assert!(message.contains("ulaw_8000"), "{message}");
     assert_eq!(fake.seen().len(), before, "a request went out anyway");

@@ -12,27 +12,18 @@ use chute_fakes::{Call, FakeGemini, Fault, KeyMode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::harness::{call_once, key_file, load, spool_with};
+use crate::harness::{call_once, error_kind, one_provider};
 
 const KEY: &str = "AIzaSyFAKE-gemini-plugin-000000000000";
 const AQ_KEY: &str = "AQ.FAKE-refused-authorization-key-0000";
 
 /// A spool with the gemini plugin, its provider pointed at `fake` with `keys`.
 async fn gemini(fake: &FakeGemini, keys: &[&str], extra: &str) -> (TempDir, Providers) {
-    let spool = spool_with(&["gemini"]);
-    let keys: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(n, key)| format!("\"{}\"", key_file(&spool, &format!("gemini{n}.key"), key)))
-        .collect();
-    let keys = keys.join(", ");
-    let config = format!(
-        "[plugins]\ncall_timeout = \"30s\"\nattempts = 1\n\n[providers.gemini]\nbase_url = \"{}\"\nkeys = [{keys}]\nrequests_per_minute = 60000\nmodel = \"gemini-test-flash\"\nimage_model = \"gemini-test-flash-image\"\ntts_model = \"gemini-test-flash-tts\"\n{extra}\n",
-        fake.url
-    );
-    let providers = load(&spool, &config).await;
-    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
-    (spool, providers)
+    let models = "model = \"gemini-test-flash\"
+image_model = \"gemini-test-flash-image\"
+tts_model = \"gemini-test-flash-tts\"
+";
+    one_provider("gemini", &fake.url, keys, &format!("{models}{extra}")).await
 }
 
 fn provider(providers: &Providers) -> &Provider {
@@ -150,20 +141,6 @@ async fn text_image_and_speech_go_out_in_the_api_shape_and_come_back_usable() {
     assert_eq!(speech_config["languageCode"], "vi-VN");
 }
 
-/// What a failure must become: the variant, and a word its message must hold.
-fn expect(error: &ProviderError) -> (&'static str, String) {
-    match error {
-        ProviderError::RateLimited(Some(ms)) => ("rate-limited", ms.to_string()),
-        ProviderError::RateLimited(None) => ("rate-limited", String::new()),
-        ProviderError::QuotaExhausted(why) => ("quota-exhausted", why.clone()),
-        ProviderError::Unauthorized(why) => ("unauthorized", why.clone()),
-        ProviderError::BadRequest(why) => ("bad-request", why.clone()),
-        ProviderError::ContentBlocked(why) => ("content-blocked", why.clone()),
-        ProviderError::Unavailable(why) => ("unavailable", why.clone()),
-        ProviderError::Other(why) => ("other", why.clone()),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     // Rate limits rest a key and refusals disable it, as the host should: one key per
@@ -247,7 +224,7 @@ async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
         let CallFailure::Provider(error) = failure else {
             panic!("{fault:?} on {call:?}: the plugin failed instead of mapping: {failure}")
         };
-        let (got, message) = expect(&error);
+        let (got, message) = error_kind(&error);
         assert_eq!(got, kind, "{fault:?} on {call:?} became {error:?}");
         assert!(
             message.contains(word),

@@ -12,26 +12,13 @@ use chute::provider::{Provider, Providers};
 use chute_fakes::{Call, FakeGoogleTts, Fault, KeyMode};
 use tempfile::TempDir;
 
-use crate::harness::{call_once, key_file, load, spool_with};
+use crate::harness::{call_once, mapped_failure, one_provider};
 
 const KEY: &str = "AIzaSyFAKE-google-tts-plugin-00000000";
 
 /// A spool with the google-tts plugin, its provider pointed at `fake` with `keys`.
 async fn google_tts(fake: &FakeGoogleTts, keys: &[&str], extra: &str) -> (TempDir, Providers) {
-    let spool = spool_with(&["google-tts"]);
-    let keys: Vec<String> = keys
-        .iter()
-        .enumerate()
-        .map(|(n, key)| format!("\"{}\"", key_file(&spool, &format!("tts{n}.key"), key)))
-        .collect();
-    let config = format!(
-        "[plugins]\ncall_timeout = \"30s\"\nattempts = 1\n\n[providers.google-tts]\nbase_url = \"{}\"\nkeys = [{}]\nrequests_per_minute = 60000\n{extra}\n",
-        fake.url,
-        keys.join(", ")
-    );
-    let providers = load(&spool, &config).await;
-    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
-    (spool, providers)
+    one_provider("google-tts", &fake.url, keys, extra).await
 }
 
 fn provider(providers: &Providers) -> &Provider {
@@ -181,30 +168,6 @@ async fn mp3_is_asked_for_and_decodes() {
     assert_eq!(fake.seen()[0].json()["audioConfig"]["audioEncoding"], "MP3");
 }
 
-/// What a failure became: the variant, and its message (or retry hint).
-fn kind(error: &ProviderError) -> (&'static str, String) {
-    match error {
-        ProviderError::RateLimited(Some(ms)) => ("rate-limited", ms.to_string()),
-        ProviderError::RateLimited(None) => ("rate-limited", String::new()),
-        ProviderError::QuotaExhausted(why) => ("quota-exhausted", why.clone()),
-        ProviderError::Unauthorized(why) => ("unauthorized", why.clone()),
-        ProviderError::BadRequest(why) => ("bad-request", why.clone()),
-        ProviderError::ContentBlocked(why) => ("content-blocked", why.clone()),
-        ProviderError::Unavailable(why) => ("unavailable", why.clone()),
-        ProviderError::Other(why) => ("other", why.clone()),
-    }
-}
-
-async fn failure(provider: &Provider, operation: Operation) -> (&'static str, String) {
-    let failure = call_once(provider, operation)
-        .await
-        .expect_err("the call fails");
-    let CallFailure::Provider(error) = failure else {
-        panic!("the plugin failed instead of mapping: {failure}")
-    };
-    kind(&error)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     let keys: Vec<String> = (0..12)
@@ -232,7 +195,7 @@ async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     ];
     for (fault, want, word) in table {
         fake.faults().script_for(Call::Speech, [fault.clone()]);
-        let (got, message) = failure(tts, speech("Xin chào.", None)).await;
+        let (got, message) = mapped_failure(tts, speech("Xin chào.", None)).await;
         assert_eq!(got, want, "{fault:?} became {got}: {message}");
         assert!(
             message.contains(word),
@@ -242,7 +205,7 @@ async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     // A key nobody issued: Google's 400 API_KEY_INVALID is a refused key.
     let (_spool, providers) =
         google_tts(&fake, &["AIzaSyFAKE-never-issued-0000000000000"], "").await;
-    let (got, message) = failure(provider(&providers), speech("Xin chào.", None)).await;
+    let (got, message) = mapped_failure(provider(&providers), speech("Xin chào.", None)).await;
     assert_eq!(got, "unauthorized");
     assert!(message.contains("API key not valid"), "{message}");
     // A failure halfway through a split text fails the whole call.
@@ -250,6 +213,6 @@ async fn every_injected_failure_maps_to_the_error_the_host_acts_on() {
     fake.faults()
         .script_for(Call::Speech, [Fault::Slow(Duration::ZERO), Fault::Internal]);
     let long = "Một câu tiếng Việt khá dài để chia nhỏ văn bản. ".repeat(150);
-    let (got, _) = failure(provider(&providers), speech(&long, None)).await;
+    let (got, _) = mapped_failure(provider(&providers), speech(&long, None)).await;
     assert_eq!(got, "unavailable");
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use chute::config::Config;
 use chute::provider::Providers;
+use chute::provider::bindings::ProviderError;
 use chute::provider::keys::Pick;
 use chute::provider::plugin::{Answer, CallContext, CallFailure, Operation};
 use chute::provider::registry::Provider;
@@ -92,6 +93,58 @@ pub fn key_file(spool: &TempDir, name: &str, key: &str) -> String {
     let path = spool.path().join(name);
     std::fs::write(&path, key).expect("key file");
     format!("file:{}", path.display())
+}
+
+/// A spool holding `plugin`, and its providers: one of the same name pointed at
+/// `base_url` with `keys` (a key file each), calls of up to 30 s with no host retries
+/// and next to no request spacing, and `settings` as more lines of its table. Fails
+/// the test when anything does not load.
+pub async fn one_provider(
+    plugin: &str,
+    base_url: &str,
+    keys: &[&str],
+    settings: &str,
+) -> (TempDir, Providers) {
+    let spool = spool_with(&[plugin]);
+    let keys: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(n, key)| format!("\"{}\"", key_file(&spool, &format!("{plugin}{n}.key"), key)))
+        .collect();
+    let config = format!(
+        "[plugins]\ncall_timeout = \"30s\"\nattempts = 1\n\n[providers.{plugin}]\nbase_url = \"{base_url}\"\nkeys = [{}]\nrequests_per_minute = 60000\n{settings}\n",
+        keys.join(", ")
+    );
+    let providers = load(&spool, &config).await;
+    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
+    (spool, providers)
+}
+
+/// What a provider error is: its kind, and its message (a rate limit's retry hint in
+/// milliseconds).
+pub fn error_kind(error: &ProviderError) -> (&'static str, String) {
+    match error {
+        ProviderError::RateLimited(Some(ms)) => ("rate-limited", ms.to_string()),
+        ProviderError::RateLimited(None) => ("rate-limited", String::new()),
+        ProviderError::QuotaExhausted(why) => ("quota-exhausted", why.clone()),
+        ProviderError::Unauthorized(why) => ("unauthorized", why.clone()),
+        ProviderError::BadRequest(why) => ("bad-request", why.clone()),
+        ProviderError::ContentBlocked(why) => ("content-blocked", why.clone()),
+        ProviderError::Unavailable(why) => ("unavailable", why.clone()),
+        ProviderError::Other(why) => ("other", why.clone()),
+    }
+}
+
+/// Runs `operation` once where it must fail with an error the plugin mapped (not a
+/// trap or a timeout): that error's kind and message.
+pub async fn mapped_failure(provider: &Provider, operation: Operation) -> (&'static str, String) {
+    let failure = call_once(provider, operation)
+        .await
+        .expect_err("the call fails");
+    let CallFailure::Provider(error) = failure else {
+        panic!("the plugin failed instead of mapping: {failure}")
+    };
+    error_kind(&error)
 }
 
 /// Runs one operation through the plugin once, with the provider's first ready key

@@ -9,20 +9,17 @@ use chute::provider::{Provider, Providers};
 use chute_fakes::{Call, FakeGemini, Fault, KeyMode, VideoOutcome};
 use tempfile::TempDir;
 
-use crate::harness::{call_once, key_file, load, spool_with};
+use crate::harness::{call_once, one_provider};
 
 const KEY: &str = "AIzaSyFAKE-veo-plugin-0000000000000000";
 
 async fn veo(fake: &FakeGemini) -> (TempDir, Providers) {
-    let spool = spool_with(&["veo"]);
-    let key = key_file(&spool, "veo.key", KEY);
-    let config = format!(
-        "[plugins]\ncall_timeout = \"30s\"\nattempts = 1\n\n[providers.veo]\nbase_url = \"{}\"\nkeys = [\"{key}\"]\nrequests_per_minute = 60000\nmodel = \"veo-3.1-test-preview\"\nnegative_prompt = \"text, watermark\"\nperson_generation = \"allow_adult\"\npoll_ms = \"250\"\n",
-        fake.url
-    );
-    let providers = load(&spool, &config).await;
-    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
-    (spool, providers)
+    let settings = "model = \"veo-3.1-test-preview\"
+negative_prompt = \"text, watermark\"
+person_generation = \"allow_adult\"
+poll_ms = \"250\"
+";
+    one_provider("veo", &fake.url, &[KEY], settings).await
 }
 
 fn submit(seconds: u32, aspect: &str) -> Operation {
