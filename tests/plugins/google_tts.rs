@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use chute::provider::bindings::{Media, ProviderError, SpeechRequest};
-use chute::provider::plugin::{Answer, CallFailure, Operation};
+use chute::provider::bindings::{Media, SpeechRequest};
+use chute::provider::plugin::{Answer, Operation};
 use chute::provider::{Provider, Providers};
 use chute_fakes::{Call, FakeGoogleTts, Fault, KeyMode};
 use tempfile::TempDir;
