@@ -40,10 +40,8 @@ const FAMILIES: &[&str] = &[
     "Chirp3-HD",
 ];
 
-struct Inner {
-    keys: Keys,
-    faults: Faults,
-}
+/// Cloud TTS keeps no state beyond its keys and faults.
+type Inner = server::Core<()>;
 
 /// A running fake Cloud TTS API; the handle tests drive it with.
 #[derive(Clone)]
@@ -75,10 +73,7 @@ impl FakeGoogleTts {
         FakeGoogleTts {
             url: String::new(),
             recorder: Recorder::default(),
-            inner: Arc::new(Inner {
-                keys,
-                faults: Faults::default(),
-            }),
+            inner: Arc::new(server::Core::new(keys, ())),
         }
     }
 

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 
+use crate::faults::Faults;
 use crate::record::{Recorder, Seen, fingerprint, header_pairs};
 
 /// The largest request body a fake reads (Gemini takes 20 MB inline).
@@ -134,6 +135,34 @@ async fn dispatch(
     let response = fake.clone().answer(exchange).await;
     recorder.answered(index, response.status().as_u16());
     response
+}
+
+/// What a fake's handlers and its test handle share: the keys it knows, its fault
+/// plan, and its own mutable state `S`.
+pub struct Core<S> {
+    /// The keys it knows.
+    pub keys: Keys,
+    /// Scripted faults, storms and latencies.
+    pub faults: Faults,
+    state: std::sync::Mutex<S>,
+}
+
+impl<S> Core<S> {
+    /// A core knowing `keys`, with no faults planned, starting from `state`.
+    pub fn new(keys: Keys, state: S) -> Core<S> {
+        Core {
+            keys,
+            faults: Faults::default(),
+            state: std::sync::Mutex::new(state),
+        }
+    }
+
+    /// The fake's own state (a poisoned lock is taken over: a fake outlives a panic).
+    pub fn state(&self) -> std::sync::MutexGuard<'_, S> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// How a fake treats a key.

@@ -11,7 +11,7 @@
 //! `unsupported_output_format`: nothing here encodes them) and plan tiers.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -90,19 +90,7 @@ struct State {
     requests: u64,
 }
 
-struct Inner {
-    keys: Keys,
-    faults: Faults,
-    state: Mutex<State>,
-}
-
-impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
+type Inner = server::Core<State>;
 
 /// A running fake ElevenLabs API; the handle tests drive it with.
 #[derive(Clone)]
@@ -135,10 +123,9 @@ impl FakeElevenLabs {
         FakeElevenLabs {
             url: String::new(),
             recorder: Recorder::default(),
-            inner: Arc::new(Inner {
+            inner: Arc::new(server::Core::new(
                 keys,
-                faults: Faults::default(),
-                state: Mutex::new(State {
+                State {
                     in_flight: HashMap::new(),
                     concurrency: 2,
                     budget: None,
@@ -146,8 +133,8 @@ impl FakeElevenLabs {
                     voice_not_found_status: 400,
                     voices: VOICES.iter().map(|voice| voice.to_string()).collect(),
                     requests: 0,
-                }),
-            }),
+                },
+            )),
         }
     }
 

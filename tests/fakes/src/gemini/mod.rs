@@ -11,7 +11,7 @@ mod speech;
 mod veo;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::response::Response;
@@ -61,19 +61,7 @@ struct State {
 }
 
 /// The fake's shared parts.
-struct Inner {
-    keys: Keys,
-    faults: Faults,
-    state: Mutex<State>,
-}
-
-impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
+type Inner = server::Core<State>;
 
 /// A running fake Gemini API and its storage origin; the handle tests drive it with.
 #[derive(Clone)]
@@ -110,15 +98,14 @@ impl FakeGemini {
     /// parts are put on listeners by the caller, who then calls
     /// [`FakeGemini::set_origins`].
     pub fn detached(keys: Keys) -> FakeGemini {
-        let inner = Arc::new(Inner {
+        let inner = Arc::new(server::Core::new(
             keys,
-            faults: Faults::default(),
-            state: Mutex::new(State {
+            State {
                 polls_until_done: 2,
                 clip_divisor: 1,
                 ..State::default()
-            }),
-        });
+            },
+        ));
         FakeGemini {
             url: String::new(),
             storage_url: String::new(),
