@@ -123,10 +123,17 @@ fn scenes_stage_seconds(
         "poll_ms = \"{}\"",
         (latencies.clip * 1000.0 / 30.0).max(50.0) as u64
     );
-    let config = std::fs::read_to_string(&spool.config_path)
-        .unwrap()
-        .replace("poll_ms = \"300\"", &poll);
-    std::fs::write(&spool.config_path, config).unwrap();
+    let config = std::fs::read_to_string(&spool.config_path).unwrap();
+    // The fixture's Veo table polls every 300 ms; the benchmark polls at 1/30 of a clip.
+    assert!(
+        config.contains("poll_ms = \"300\""),
+        "the fixture's poll_ms moved"
+    );
+    std::fs::write(
+        &spool.config_path,
+        config.replace("poll_ms = \"300\"", &poll),
+    )
+    .unwrap();
     let _daemon = spool.start_daemon();
     spool.drop_file(
         "briefs",
