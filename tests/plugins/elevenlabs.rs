@@ -197,13 +197,20 @@ async fn the_api_own_refusals_are_named_for_what_they_are() {
         ("bad-request", true),
         "{message}"
     );
-    // The model's character limit (10,000 for multilingual v2).
+    // A `max_characters` over the model's limit (10,000 for multilingual v2) meets
+    // the API's own refusal.
+    let (_spool, providers) = elevenlabs(
+        &fake,
+        &[KEY],
+        "output_format = \"pcm_8000\"\nmax_characters = 20000\n",
+    )
+    .await;
     let long = Operation::Speak(SpeechRequest {
-        text: "Cà phê. ".repeat(1_300),
+        text: "Cà-phê-rang-xay-nguyên-chất-thơm-ngon. ".repeat(270),
         voice: None,
         language: None,
     });
-    let (got, message) = mapped_failure(el, long).await;
+    let (got, message) = mapped_failure(provider(&providers), long).await;
     assert_eq!(got, "bad-request");
     assert!(
         message.contains("max_character_limit_exceeded"),
@@ -254,4 +261,121 @@ async fn a_call_past_the_concurrency_ceiling_waits_briefly_instead_of_failing_th
     );
     let statuses: Vec<u16> = fake.seen().iter().map(|seen| seen.status).collect();
     assert_eq!(statuses, [200, 429]);
+}
+
+/// The texts of the speech requests the fake answered.
+fn spoken_texts(fake: &FakeElevenLabs) -> Vec<serde_json::Value> {
+    fake.seen()
+        .iter()
+        .filter(|seen| seen.status == 200)
+        .map(|seen| seen.json())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_text_over_the_model_limit_is_spoken_in_pieces_joined_into_one_file() {
+    let fake = FakeElevenLabs::start(&[(KEY, KeyMode::Valid)]).await;
+    // eleven_v3 speaks at most 5,000 characters a request; this is 5,265.
+    let sentence = "Cà-phê-rang-xay-nguyên-chất-thơm-ngon. ";
+    let text = sentence.repeat(135);
+    let (_spool, providers) = elevenlabs(
+        &fake,
+        &[KEY],
+        "output_format = \"pcm_8000\"\nmodel = \"eleven_v3\"\n",
+    )
+    .await;
+    let one = spoken(
+        provider(&providers),
+        Operation::Speak(SpeechRequest {
+            text: sentence.into(),
+            voice: None,
+            language: None,
+        }),
+    )
+    .await
+    .0;
+    let (audio, format) = spoken(
+        provider(&providers),
+        Operation::Speak(SpeechRequest {
+            text: text.clone(),
+            voice: None,
+            language: None,
+        }),
+    )
+    .await;
+    assert_eq!(format, "audio/L16;rate=8000");
+    let bodies = spoken_texts(&fake);
+    assert_eq!(
+        bodies.len(),
+        3,
+        "one short request, then the long text in two"
+    );
+    let pieces: Vec<&str> = bodies[1..]
+        .iter()
+        .map(|body| body["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        pieces.iter().all(|piece| piece.chars().count() <= 5_000),
+        "a piece over the limit"
+    );
+    assert_eq!(pieces.join(" "), text.trim_end(), "the pieces are the text");
+    assert!(pieces[0].ends_with("ngon."), "cut at a sentence end");
+    // Each request names its neighbour so the voice carries on across the cut.
+    assert_eq!(bodies[1]["next_text"], pieces[1]);
+    assert_eq!(bodies[2]["previous_text"], pieces[0]);
+    assert!(bodies[1].get("previous_text").is_none());
+    // The file holds every piece's audio: 135 times one sentence's, give or take the
+    // silence after the last word.
+    let ratio = audio.len() as f64 / (one.len() as f64 * 135.0);
+    assert!((0.98..1.02).contains(&ratio), "joined audio ratio {ratio}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn word_timings_of_later_pieces_follow_the_audio_before_them() {
+    let fake = FakeElevenLabs::start(&[(KEY, KeyMode::Valid)]).await;
+    let text = "Cà phê rang mỗi sáng. Thơm ngon đậm đà! Mua ngay hôm nay? Giao tận nhà.";
+    let (_spool, providers) =
+        elevenlabs(&fake, &[KEY], "timestamps = true\nmax_characters = 30\n").await;
+    let Answer::Speech(timed) = call_once(
+        provider(&providers),
+        Operation::Speak(SpeechRequest {
+            text: text.into(),
+            voice: None,
+            language: None,
+        }),
+    )
+    .await
+    .unwrap() else {
+        panic!("speech")
+    };
+    // 21, 17, 17 and 13 letters: no two sentences fit in 30 together.
+    assert_eq!(
+        spoken_texts(&fake).len(),
+        4,
+        "four pieces of at most 30 letters"
+    );
+    let Media::Bytes(audio) = timed.audio else {
+        panic!("inline audio")
+    };
+    // One MP3 stream: no second ID3 tag or Xing frame telling a player it ends early.
+    assert!(!audio.data.starts_with(b"ID3"));
+    let seconds = decoded_seconds(&audio.data, "mp3");
+    let words: Vec<&str> = timed.words.iter().map(|w| w.word.as_str()).collect();
+    let expected: Vec<&str> = text.split(' ').collect();
+    assert_eq!(words, expected);
+    assert!(
+        timed
+            .words
+            .windows(2)
+            .all(|pair| pair[0].end_ms <= pair[1].start_ms),
+        "timings go back in time: {:?}",
+        timed.words
+    );
+    // The last word ends with the audio (the fake ends each piece 80 ms after its
+    // last word), not with the last piece's own length.
+    let last = f64::from(timed.words.last().unwrap().end_ms) / 1000.0;
+    assert!(
+        last <= seconds + 0.05 && last > seconds - 0.6,
+        "the last word ends at {last} s of {seconds} s"
+    );
 }

@@ -7,7 +7,13 @@
 //! (a voice id, used when the request's voice is not one; default [`DEFAULT_VOICE`]),
 //! `output_format` (`mp3_*`, `wav_*` or `pcm_*`; default `mp3_44100_128`),
 //! `stability`, `similarity_boost`, `style`, `speed` (voice settings, sent only when
-//! set), `timestamps` (`true`/`false`).
+//! set), `timestamps` (`true`/`false`), `max_characters` (per request; default the
+//! model's published limit).
+//!
+//! A text over the model's character limit is spoken in pieces cut at sentence ends
+//! (each request names its neighbours in `previous_text`/`next_text` so the voice
+//! carries on), joined into one file, and the word timings shifted by the length of
+//! the audio before them.
 //!
 //! Errors are `{"detail": {"status", "message"}}`: `quota_exceeded` is a 401 that
 //! means the credits are spent (not a bad key); `too_many_concurrent_requests` is a
@@ -22,10 +28,14 @@ use chute_plugin_sdk::bindings::chute::provider::host::{Request, Response};
 use chute_plugin_sdk::http::{header, send};
 use chute_plugin_sdk::serde_json::{Map, Value, json};
 use chute_plugin_sdk::*;
+use chute_plugin_sdk::{mp3, text, wav};
 
 struct ElevenLabs;
 
 const DEFAULT_BASE: &str = "https://api.elevenlabs.io";
+
+/// The model used when the `model` setting names none.
+const DEFAULT_MODEL: &str = "eleven_multilingual_v2";
 
 /// The voice used when neither the request nor the `voice` setting names one:
 /// "George", a premade voice every account has (the one ElevenLabs' examples use).
@@ -92,10 +102,20 @@ fn number(name: &str) -> Result<Option<f64>, ProviderError> {
         })
 }
 
-/// The request body.
-fn body(req: &SpeechRequest) -> Result<Value, ProviderError> {
-    let model = setting("model").unwrap_or_else(|| "eleven_multilingual_v2".into());
-    let mut body = json!({"text": req.text, "model_id": model});
+/// The request body for `piece` of the request's text.
+fn body(
+    req: &SpeechRequest,
+    piece: &str,
+    model: &str,
+    context: Context,
+) -> Result<Value, ProviderError> {
+    let mut body = json!({"text": piece, "model_id": model});
+    if let Some(previous) = context.previous {
+        body["previous_text"] = json!(previous);
+    }
+    if let Some(next) = context.next {
+        body["next_text"] = json!(next);
+    }
     if let Some(code) = req.language.as_deref().and_then(language_code) {
         body["language_code"] = json!(code);
     }
@@ -172,51 +192,37 @@ impl Provider for ElevenLabs {
         }
         let output = setting("output_format").unwrap_or_else(|| "mp3_44100_128".into());
         let mime = format_mime(&output)?;
-        let timestamps = setting("timestamps").is_some_and(|on| on == "true");
-        let base = setting("base_url").unwrap_or_else(|| DEFAULT_BASE.into());
-        let url = format!(
-            "{}/v1/text-to-speech/{voice}{}?output_format={output}",
-            base.trim_end_matches('/'),
-            if timestamps { "/with-timestamps" } else { "" }
-        );
-        let accept = if timestamps {
-            "application/json"
-        } else {
-            "*/*"
-        };
-        let response = send(Request {
-            method: "POST".into(),
-            url,
-            headers: vec![
-                ("content-type".into(), "application/json".into()),
-                ("accept".into(), accept.into()),
-            ],
-            body: body(&req)?.to_string().into_bytes(),
-        })?;
-        if !(200..300).contains(&response.status) {
-            return Err(error(&response));
-        }
-        if let Some(id) = header(&response, "request-id") {
-            let cost = header(&response, "character-cost").unwrap_or("?");
-            log(
-                Level::Debug,
-                &format!("elevenlabs request {id}: {cost} characters billed"),
-            );
-        }
-        let (audio, words) = if timestamps {
-            alignment::read(&response.body, &req.text)?
-        } else {
-            // An error page with a 200 (a proxy's, a gateway's) is not audio.
-            if let Some(kind) = header(&response, "content-type")
-                .filter(|kind| kind.starts_with("text/") || kind.contains("json"))
-            {
-                return Err(ProviderError::Other(format!(
-                    "the provider answered {kind}, not {output} audio"
+        let model = setting("model").unwrap_or_else(|| DEFAULT_MODEL.into());
+        let limit = match setting("max_characters").map(|text| (text.parse::<usize>(), text)) {
+            Some((Ok(0), _)) | None => character_limit(&model),
+            Some((Ok(limit), _)) => limit,
+            Some((Err(_), text)) => {
+                return Err(ProviderError::BadRequest(format!(
+                    "setting max_characters = `{text}` is not a number of characters"
                 )));
             }
-            (response.body, Vec::new())
         };
-        check_audio(&audio, &output)?;
+        let pieces = text::pieces(&req.text, limit, text::Measure::Chars);
+        let mut spoken = Vec::with_capacity(pieces.len());
+        let mut words = Vec::new();
+        let mut offset_ms = 0u32;
+        for (index, piece) in pieces.iter().enumerate() {
+            // The neighbours keep the prosody continuous across the cut.
+            let context = Context {
+                previous: index.checked_sub(1).map(|at| pieces[at].as_str()),
+                next: pieces.get(index + 1).map(String::as_str),
+            };
+            let (audio, piece_words) = speak_piece(&req, piece, &voice, &output, &model, context)?;
+            let seconds = audio_seconds(&audio, &output)?;
+            words.extend(piece_words.into_iter().map(|word| WordTime {
+                word: word.word,
+                start_ms: word.start_ms.saturating_add(offset_ms),
+                end_ms: word.end_ms.saturating_add(offset_ms),
+            }));
+            offset_ms = offset_ms.saturating_add((seconds * 1000.0).round() as u32);
+            spoken.push(audio);
+        }
+        let audio = join(spoken, &output)?;
         Ok(SpeechResult {
             audio: Media::Bytes(Image {
                 mime_type: mime.clone(),
@@ -225,6 +231,116 @@ impl Provider for ElevenLabs {
             format: mime,
             words,
         })
+    }
+}
+
+/// The texts around a piece of a long text.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    previous: Option<&'a str>,
+    next: Option<&'a str>,
+}
+
+/// The most characters `model` speaks in one request (ElevenLabs' published limits;
+/// an unknown model gets the smallest).
+fn character_limit(model: &str) -> usize {
+    match model {
+        "eleven_flash_v2_5" | "eleven_turbo_v2_5" => 40_000,
+        "eleven_flash_v2" | "eleven_turbo_v2" => 30_000,
+        "eleven_multilingual_v2" | "eleven_multilingual_v1" | "eleven_monolingual_v1" => 10_000,
+        _ => 5_000,
+    }
+}
+
+/// One request: `piece` spoken, with its word timings when `timestamps` is set.
+fn speak_piece(
+    req: &SpeechRequest,
+    piece: &str,
+    voice: &str,
+    output: &str,
+    model: &str,
+    context: Context,
+) -> Result<(Vec<u8>, Vec<WordTime>), ProviderError> {
+    let timestamps = setting("timestamps").is_some_and(|on| on == "true");
+    let base = setting("base_url").unwrap_or_else(|| DEFAULT_BASE.into());
+    let url = format!(
+        "{}/v1/text-to-speech/{voice}{}?output_format={output}",
+        base.trim_end_matches('/'),
+        if timestamps { "/with-timestamps" } else { "" }
+    );
+    let accept = if timestamps {
+        "application/json"
+    } else {
+        "*/*"
+    };
+    let response = send(Request {
+        method: "POST".into(),
+        url,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("accept".into(), accept.into()),
+        ],
+        body: body(req, piece, model, context)?.to_string().into_bytes(),
+    })?;
+    if !(200..300).contains(&response.status) {
+        return Err(error(&response));
+    }
+    if let Some(id) = header(&response, "request-id") {
+        let cost = header(&response, "character-cost").unwrap_or("?");
+        log(
+            Level::Debug,
+            &format!("elevenlabs request {id}: {cost} characters billed"),
+        );
+    }
+    let (audio, words) = if timestamps {
+        alignment::read(&response.body, piece)?
+    } else {
+        // An error page with a 200 (a proxy's, a gateway's) is not audio.
+        if let Some(kind) = header(&response, "content-type")
+            .filter(|kind| kind.starts_with("text/") || kind.contains("json"))
+        {
+            return Err(ProviderError::Other(format!(
+                "the provider answered {kind}, not {output} audio"
+            )));
+        }
+        (response.body, Vec::new())
+    };
+    check_audio(&audio, output)?;
+    Ok((audio, words))
+}
+
+/// How long one answer lasts, so the next piece's word timings follow it.
+fn audio_seconds(audio: &[u8], format: &str) -> Result<f64, ProviderError> {
+    match format.split('_').next() {
+        Some("mp3") => mp3::seconds(audio),
+        Some("wav") => wav::seconds(audio),
+        _ => {
+            let rate: f64 = format
+                .split('_')
+                .nth(1)
+                .and_then(|rate| rate.parse().ok())
+                .unwrap_or(16_000.0);
+            Ok(audio.len() as f64 / 2.0 / rate)
+        }
+    }
+}
+
+/// The answers of a text spoken in pieces, as one file of `format`.
+fn join(mut spoken: Vec<Vec<u8>>, format: &str) -> Result<Vec<u8>, ProviderError> {
+    if spoken.len() == 1 {
+        return Ok(spoken.pop().unwrap_or_default());
+    }
+    match format.split('_').next() {
+        Some("mp3") => Ok(mp3::join(&spoken)?.0),
+        Some("wav") => {
+            let total: usize = spoken.iter().map(Vec::len).sum();
+            let mut joiner = wav::Joiner::default();
+            for file in &spoken {
+                joiner.push(file, total)?;
+            }
+            joiner.finish()
+        }
+        _ => Ok(spoken.concat()),
     }
 }
 

@@ -9,9 +9,6 @@
 //! request has none; default `en-US`), `audio_encoding` (`LINEAR16`, the default, or
 //! `MP3`), `speaking_rate` (0.25 to 4.0).
 
-mod split;
-mod wav;
-
 use chute_plugin_sdk::http::{json_ok, post_json};
 use chute_plugin_sdk::serde_json::{Value, json};
 use chute_plugin_sdk::*;
@@ -136,7 +133,7 @@ impl Provider for GoogleTts {
     }
 
     fn speak(req: SpeechRequest) -> Result<SpeechResult, ProviderError> {
-        let pieces = split::pieces(&req.text, MAX_INPUT_BYTES);
+        let pieces = text::pieces(&req.text, MAX_INPUT_BYTES, text::Measure::Bytes);
         if pieces.is_empty() {
             return Err(ProviderError::BadRequest(
                 "there is no text to speak".into(),
@@ -148,7 +145,7 @@ impl Provider for GoogleTts {
         let url = format!("{}/v1/text:synthesize", base.trim_end_matches('/'));
         let total: usize = pieces.iter().map(String::len).sum();
         let mut joiner = wav::Joiner::default();
-        let mut mp3 = Vec::new();
+        let mut mp3s = Vec::new();
         for piece in &pieces {
             let part = synthesize(&url, piece, &voice, &audio)?;
             if mime == "audio/wav" {
@@ -156,13 +153,16 @@ impl Provider for GoogleTts {
                 let expected = part.len().saturating_mul(total) / piece.len().max(1);
                 joiner.push(&part, expected.saturating_add(expected / 20))?;
             } else {
-                mp3.extend_from_slice(&part);
+                mp3s.push(part);
             }
         }
         let data = if mime == "audio/wav" {
             joiner.finish()?
+        } else if mp3s.len() == 1 {
+            mp3s.pop().unwrap_or_default()
         } else {
-            mp3
+            // One stream of every piece's frames, without the per-piece tags.
+            mp3::join(&mp3s)?.0
         };
         Ok(SpeechResult {
             audio: Media::Bytes(Image {

@@ -18,6 +18,9 @@
 
 pub mod errors;
 pub mod http;
+pub mod mp3;
+pub mod text;
+pub mod wav;
 
 /// The generated WIT bindings (`chute:provider@0.2.0`).
 #[allow(missing_docs, clippy::all)]

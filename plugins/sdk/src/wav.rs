@@ -1,11 +1,11 @@
-//! Joining LINEAR16 answers: each is a WAV file; their PCM goes under one header.
+//! WAV files from providers: joining several answers' PCM under one header (a long
+//! text spoken in pieces), and how long one lasts.
 
-use chute_plugin_sdk::ProviderError;
+use crate::ProviderError;
 
 /// The `fmt ` chunk's body and the `data` chunk of one WAV file.
-fn chunks(file: &[u8]) -> Result<(&[u8], &[u8]), ProviderError> {
-    let bad =
-        |why: &str| ProviderError::Other(format!("the LINEAR16 answer is not a WAV file: {why}"));
+pub fn chunks(file: &[u8]) -> Result<(&[u8], &[u8]), ProviderError> {
+    let bad = |why: &str| ProviderError::Other(format!("the answer is not a WAV file: {why}"));
     if !(file.starts_with(b"RIFF") && file.get(8..12) == Some(b"WAVE")) {
         return Err(bad("no RIFF/WAVE header"));
     }
@@ -49,7 +49,7 @@ impl Joiner {
         match &self.format {
             Some(first) if first.as_slice() != format => {
                 return Err(ProviderError::Other(
-                    "the LINEAR16 answers differ in format".into(),
+                    "the WAV answers differ in format".into(),
                 ));
             }
             Some(_) => {}
@@ -79,6 +79,17 @@ impl Joiner {
         self.out[data_at + 4..data_at + 8].copy_from_slice(&data);
         Ok(self.out)
     }
+}
+
+/// How long the WAV file `file` lasts, from its `fmt ` chunk's byte rate.
+pub fn seconds(file: &[u8]) -> Result<f64, ProviderError> {
+    let (format, data) = chunks(file)?;
+    let byte_rate = format
+        .get(8..12)
+        .map(|bytes| u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+        .filter(|rate| *rate > 0)
+        .ok_or_else(|| ProviderError::Other("the WAV answer has no byte rate".into()))?;
+    Ok(data.len() as f64 / f64::from(byte_rate))
 }
 
 /// A chunk size field.
@@ -116,5 +127,8 @@ mod tests {
         let joined = joiner.finish().unwrap_or_default();
         assert_eq!(joined, wav(&[1, 2, 3, 4, 5, 6]));
         assert!(Joiner::default().push(b"not a wav", 0).is_err());
+        // 24 kHz, 16-bit mono: 48,000 bytes a second.
+        let second = wav(&vec![0; 48_000]);
+        assert!((seconds(&second).unwrap_or_default() - 1.0).abs() < 1e-9);
     }
 }
