@@ -42,6 +42,7 @@ pub mod keys;
 pub mod media_type;
 pub mod operation;
 mod operation_error;
+pub mod pcm;
 pub mod plugin;
 mod poll;
 pub mod registry;

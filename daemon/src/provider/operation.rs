@@ -385,6 +385,15 @@ impl<'a> RemoteOperations<'a> {
         std::fs::create_dir_all(directory)?;
         let (path, mime, known, bytes) = match result {
             FinishedResult::Media(Media::Bytes(Image { mime_type, data })) => {
+                // Headerless PCM is written as WAV: a file every player can read.
+                let (mime_type, data) = if super::pcm::is_raw_pcm(&mime_type) {
+                    (
+                        "audio/wav".to_owned(),
+                        super::pcm::to_wav(&mime_type, &data)?,
+                    )
+                } else {
+                    (mime_type, data)
+                };
                 let (extension, known) = identify(&mime_type, &data, expected)?;
                 let path = directory.join(format!("{stem}.{extension}"));
                 crate::spool::fsutil::write_atomic(&path, &data, true)?;

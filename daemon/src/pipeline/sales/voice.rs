@@ -94,8 +94,8 @@ impl SceneWork<'_> {
     }
 }
 
-/// Speaks through the remote chain; the audio lands in `dir/<stem>.<ext>` (raw PCM is
-/// wrapped into a WAV file).
+/// Speaks through the remote chain; the audio lands in `dir/<stem>.<ext>` (raw PCM as
+/// a WAV file).
 async fn speak_remote(
     context: &StageContext,
     remote: &[String],
@@ -124,42 +124,11 @@ async fn speak_remote(
     let file = driver
         .materialize(finished, dir, stem, MediaKind::Audio)
         .await?;
-    let path = if file.mime.to_ascii_lowercase().starts_with("audio/l16") {
-        let wav = dir.join(format!("{stem}.wav"));
-        pcm_to_wav(&file.path, &wav, &file.mime).map_err(OperationError::Io)?;
-        std::fs::remove_file(&file.path).map_err(OperationError::Io)?;
-        wav
-    } else {
-        file.path
-    };
+    // Raw PCM arrives here already wrapped into a WAV file by `materialize`.
+    let path = file.path;
     let provider = file.record.provider.clone();
     let record = serde_json::to_value(&file.record).unwrap_or_default();
     Ok((path, provider, vec![record], words))
-}
-
-/// Wraps headerless signed 16-bit little-endian PCM (`audio/L16;rate=24000`, as
-/// Gemini TTS sends it) into a WAV file.
-fn pcm_to_wav(pcm: &Path, wav: &Path, mime: &str) -> std::io::Result<()> {
-    let parameter = |name: &str| {
-        mime.split(';')
-            .filter_map(|part| part.trim().split_once('='))
-            .find(|(key, _)| key.trim().eq_ignore_ascii_case(name))
-            .and_then(|(_, value)| value.trim().parse::<u32>().ok())
-    };
-    let spec = hound::WavSpec {
-        channels: parameter("channels").unwrap_or(1).clamp(1, 8) as u16,
-        sample_rate: parameter("rate").unwrap_or(24_000).clamp(8_000, 192_000),
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let bytes = std::fs::read(pcm)?;
-    let mut writer = hound::WavWriter::create(wav, spec).map_err(std::io::Error::other)?;
-    for pair in bytes.chunks_exact(2) {
-        writer
-            .write_sample(i16::from_le_bytes([pair[0], pair[1]]))
-            .map_err(std::io::Error::other)?;
-    }
-    writer.finalize().map_err(std::io::Error::other)
 }
 
 /// The length of an audio file, decoded in the decoder child (remote audio is
@@ -189,22 +158,4 @@ async fn measure(context: &StageContext, path: &Path, index: usize) -> Result<f6
         ));
     }
     Ok(info.duration_seconds)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn raw_pcm_becomes_a_wav_with_its_rate() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let pcm = dir.path().join("speech.bin");
-        let samples: Vec<u8> = (0..2400i16).flat_map(|s| (s * 10).to_le_bytes()).collect();
-        std::fs::write(&pcm, &samples).expect("pcm");
-        let wav = dir.path().join("speech.wav");
-        pcm_to_wav(&pcm, &wav, "audio/L16;codec=pcm;rate=24000").expect("wav");
-        let reader = hound::WavReader::open(&wav).expect("reads");
-        assert_eq!(reader.spec().sample_rate, 24_000);
-        assert_eq!(reader.duration(), 2400);
-    }
 }
