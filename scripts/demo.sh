@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 target_dir="${CARGO_TARGET_DIR:-target}"
 chute="$target_dir/release/chute"
 [ -x "$chute" ] || chute="$target_dir/debug/chute"
-[ -x "$chute" ] || { echo "demo: build chute first (cargo build --release)" >&2; exit 1; }
+[ -x "$chute" ] || { echo "demo: build chute first (scripts/build.sh)" >&2; exit 1; }
 
 spool="$PWD/demo-spool"
 rm -rf "$spool"

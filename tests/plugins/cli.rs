@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::harness::{built_plugins, repo, wasm_build, wasm_target};
+use crate::harness::{
+    built_plugins, install_shipped, repo, shipped_names, wasm_build, wasm_target,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_chute");
 
@@ -212,4 +214,120 @@ fn check_explains_broken_and_pinned_plugins() {
         "{}",
         text(&unpinned)
     );
+}
+
+/// An installed chute: `PREFIX/bin/chute` (a hard link to the binary under test) and
+/// the shipped plugins put in `PREFIX/lib/chute/plugins` by the installer script.
+fn installed_chute() -> (tempfile::TempDir, std::path::PathBuf) {
+    let prefix = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let bin = prefix.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let chute = bin.join("chute");
+    if std::fs::hard_link(BIN, &chute).is_err() {
+        std::fs::copy(BIN, &chute).unwrap();
+    }
+    install_shipped(&prefix.path().join("lib/chute/plugins"));
+    (prefix, chute)
+}
+
+fn installed(chute: &Path, spool: &Path, args: &[&str]) -> Output {
+    Command::new(chute)
+        .args(args)
+        .arg("--spool")
+        .arg(spool)
+        .env_remove("CHUTE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+/// The shipped plugins are found beside an installed binary with no configuration,
+/// listed as available, and every one of them passes `plugins check`; a provider
+/// table uses one by name, and a plugin of the same name in the spool replaces it.
+#[test]
+fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
+    let (prefix, chute) = installed_chute();
+    let shipped_dir = prefix.path().join("lib/chute/plugins");
+    let names = shipped_names();
+    for expected in ["elevenlabs", "gemini", "google-tts", "veo"] {
+        assert!(names.iter().any(|name| name == expected), "{names:?}");
+    }
+    let spool = tempfile::tempdir().unwrap();
+
+    let listed = installed(&chute, spool.path(), &["plugins", "list"]);
+    let listing = text(&listed);
+    assert!(listed.status.success(), "{listing}");
+    let canonical = shipped_dir.canonicalize().unwrap();
+    assert!(
+        listing.contains(&format!("shipped plugins: {}", canonical.display())),
+        "{listing}"
+    );
+    for name in &names {
+        assert!(
+            listing.contains(&format!("{name:<16} {name:<16}"))
+                && listing.contains(&format!("add [providers.{name}] to use it")),
+            "{name} is not listed as available:\n{listing}"
+        );
+    }
+
+    let checked = installed(&chute, spool.path(), &["plugins", "check"]);
+    let report = text(&checked);
+    assert!(checked.status.success(), "{report}");
+    for name in &names {
+        assert!(report.contains(&format!("{name}: ok")), "{name}:\n{report}");
+        assert!(
+            report.contains(&format!("/lib/chute/plugins/{name}.wasm")),
+            "{name} was not loaded from the shipped folder:\n{report}"
+        );
+    }
+
+    // A provider table names a shipped plugin; its key reference is only a reference.
+    let config = spool.path().join("chute.toml");
+    std::fs::write(
+        &config,
+        "[providers.voice]\nplugin = \"google-tts\"\nkeys = [\"env:CHUTE_TEST_NO_SUCH_KEY\"]\n",
+    )
+    .unwrap();
+    let checked = Command::new(&chute)
+        .args(["plugins", "check", "voice", "--config"])
+        .arg(&config)
+        .arg("--spool")
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    let report = text(&checked);
+    assert!(report.contains("voice: ok"), "{report}");
+    assert!(report.contains("google-tts.wasm"), "{report}");
+
+    // The operator's own gemini.wasm in the spool replaces the shipped one.
+    std::fs::create_dir_all(spool.path().join("plugins")).unwrap();
+    std::fs::copy(
+        built_plugins().join("chute_test_echo.wasm"),
+        spool.path().join("plugins/gemini.wasm"),
+    )
+    .unwrap();
+    let checked = installed(&chute, spool.path(), &["plugins", "check", "gemini"]);
+    let report = text(&checked);
+    assert!(report.contains("gemini: ok"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "{}",
+            spool.path().join("plugins/gemini.wasm").display()
+        )),
+        "{report}"
+    );
+    assert!(report.contains("describes     echo"), "{report}");
+
+    // A table naming a plugin that is nowhere says where it looked.
+    std::fs::write(&config, "[providers.ghost]\nkeys = []\n").unwrap();
+    let checked = Command::new(&chute)
+        .args(["plugins", "check", "ghost", "--config"])
+        .arg(&config)
+        .arg("--spool")
+        .arg(spool.path())
+        .output()
+        .unwrap();
+    let report = text(&checked);
+    assert!(!checked.status.success(), "{report}");
+    assert!(report.contains("no plugin ghost.wasm"), "{report}");
+    assert!(report.contains("lib/chute/plugins"), "{report}");
 }

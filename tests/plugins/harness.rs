@@ -29,9 +29,13 @@ fn target_dir() -> PathBuf {
 }
 
 /// Where the plugins workspace is built (apart from the daemon's target, so this
-/// nested cargo never waits on the outer one's lock).
+/// nested cargo never waits on the outer one's lock): `CHUTE_WASM_TARGET` when set
+/// (several checkouts sharing one cargo target keep their plugins apart with it), else
+/// `<target>/wasm-plugins`.
 pub fn wasm_target() -> PathBuf {
-    target_dir().join("wasm-plugins")
+    std::env::var_os("CHUTE_WASM_TARGET")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("wasm-plugins"))
 }
 
 /// `cargo build --release --target wasm32-wasip2` into [`wasm_target`]; the caller
@@ -75,6 +79,37 @@ pub fn built_plugin(name: &str) -> PathBuf {
         return shipped;
     }
     built_plugins().join(format!("chute_test_{stem}.wasm"))
+}
+
+/// The plugins chute ships: every crate in plugins/ but the SDK (test plugins live in
+/// plugins/tests/).
+pub fn shipped_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(repo().join("plugins"))
+        .expect("plugins/")
+        .map(|entry| entry.expect("a plugins/ entry").path())
+        .filter(|path| path.join("Cargo.toml").is_file())
+        .filter_map(|path| Some(path.file_name()?.to_string_lossy().into_owned()))
+        .filter(|name| name != "sdk")
+        .collect();
+    names.sort();
+    names
+}
+
+/// Installs the shipped plugins into `dest` with the installer script the README's
+/// set-up command runs (`scripts/build-plugins.sh`), from the build [`built_plugins`]
+/// made.
+pub fn install_shipped(dest: &Path) {
+    built_plugins();
+    let installed = Command::new(repo().join("scripts/build-plugins.sh"))
+        .arg(dest)
+        .env("CHUTE_WASM_TARGET", wasm_target())
+        .output()
+        .expect("run scripts/build-plugins.sh");
+    assert!(
+        installed.status.success(),
+        "scripts/build-plugins.sh failed: {}",
+        String::from_utf8_lossy(&installed.stderr)
+    );
 }
 
 /// A spool with a plugins folder holding the named plugins as `NAME.wasm`.

@@ -6,15 +6,16 @@ use std::path::{Path, PathBuf};
 use super::{Cli, CliError, scaffold};
 use crate::provider::Providers;
 use crate::provider::plugin::{Auth, Capability};
-use crate::provider::registry::DEFAULT_CONCURRENT_POLLS;
+use crate::provider::registry::{DEFAULT_CONCURRENT_POLLS, with_every_shipped};
 
 /// `chute plugins …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum PluginsCommand {
     /// List the providers, the plugins serving them, and whether they load.
     List,
-    /// Load, describe and validate one provider (or all): version, capabilities,
-    /// allowlist, keys (by fingerprint), settings. Exit 1 when something is wrong.
+    /// Load, describe and validate one provider (or all, with every shipped plugin):
+    /// version, capabilities, allowlist, keys (by fingerprint), settings. Exit 1 when
+    /// something is wrong.
     Check {
         /// A provider name (default: all).
         name: Option<String>,
@@ -47,6 +48,11 @@ fn load(cli: &Cli) -> Result<Providers, CliError> {
     load_providers(&cli.load_config()?)
 }
 
+/// Every configured provider and every shipped plugin, loaded.
+fn load_all(cli: &Cli) -> Result<Providers, CliError> {
+    load_providers(&with_every_shipped(&cli.load_config()?))
+}
+
 /// Loads every provider plugin of `config` (also used by `chute doctor`).
 pub(super) fn load_providers(config: &crate::config::Config) -> Result<Providers, CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -72,7 +78,16 @@ fn capabilities(list: &[Capability]) -> String {
 fn list(cli: &Cli) -> Result<(), CliError> {
     let providers = load(cli)?;
     println!("plugins folder: {}", providers.dir.display());
-    if providers.providers.is_empty() && providers.problems.is_empty() {
+    match &providers.shipped_dir {
+        Some(shipped) => println!("shipped plugins: {}", shipped.display()),
+        None => println!(
+            "shipped plugins: none beside the chute binary (scripts/build.sh installs them)"
+        ),
+    }
+    if providers.providers.is_empty()
+        && providers.problems.is_empty()
+        && providers.available.is_empty()
+    {
         println!("no plugins (drop NAME.wasm files there; `chute plugins new NAME` starts one)");
         return Ok(());
     }
@@ -96,11 +111,17 @@ fn list(cli: &Cli) -> Result<(), CliError> {
             "-", "-", "-", "-"
         );
     }
+    for (name, _) in &providers.available {
+        println!(
+            "{name:<16} {name:<16} {:<9} {:<22} {:>4}  shipped, not configured: add [providers.{name}] to use it",
+            "-", "-", "-"
+        );
+    }
     Ok(())
 }
 
 fn check(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
-    let providers = load(cli)?;
+    let providers = load_all(cli)?;
     let mut failed = false;
     let mut found = false;
     for (name, why) in &providers.problems {

@@ -20,8 +20,13 @@ use crate::spool::{Spool, is_valid_route_name};
 #[serde(deny_unknown_fields, default)]
 pub struct PluginsConfig {
     /// Folder of `NAME.wasm` plugins (+ optional `NAME.toml` manifests); empty means
-    /// `<spool>/plugins`.
+    /// `<spool>/plugins`. Every plugin here serves a provider; one named like a
+    /// shipped plugin replaces it.
     pub dir: PathBuf,
+    /// Folder of the plugins shipped with chute, used when a `[providers.NAME]` table
+    /// asks for one; empty means beside the binary (`../lib/chute/plugins` of a
+    /// packaged install, else `plugins/` in the binary's own folder).
+    pub shipped_dir: PathBuf,
     /// Wall-clock budget of one plugin call, time in host calls (HTTP) included.
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
@@ -56,6 +61,7 @@ impl Default for PluginsConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::new(),
+            shipped_dir: PathBuf::new(),
             call_timeout: Duration::from_secs(120),
             memory: ByteSize::mib(128),
             max_request: ByteSize::mib(32),
@@ -79,6 +85,19 @@ impl PluginsConfig {
         } else {
             self.dir.clone()
         }
+    }
+
+    /// The folder of the shipped plugins, when there is one.
+    pub fn shipped_dir(&self) -> Option<PathBuf> {
+        if !self.shipped_dir.as_os_str().is_empty() {
+            return Some(self.shipped_dir.clone());
+        }
+        let exe = std::env::current_exe().ok()?;
+        let bin = exe.parent()?;
+        [bin.join("../lib/chute/plugins"), bin.join("plugins")]
+            .into_iter()
+            .find(|dir| dir.is_dir())
+            .map(|dir| dir.canonicalize().unwrap_or(dir))
     }
 }
 

@@ -30,12 +30,17 @@ pub enum LoadError {
     #[error("cannot list the plugins folder: {0} (check plugins.dir and its permissions)")]
     PluginsFolder(std::io::Error),
     /// The provider names a plugin that is not in the folder.
-    #[error("no plugin {plugin}.wasm in {} (copy it there, or fix `plugin =`)", dir.display())]
+    #[error(
+        "no plugin {plugin}.wasm in {} nor among the shipped plugins ({shipped}): copy it there, install the shipped plugins (scripts/build.sh, or plugins.shipped_dir), or fix `plugin =`",
+        dir.display()
+    )]
     MissingPlugin {
         /// The plugin's file stem.
         plugin: String,
         /// The plugins folder.
         dir: PathBuf,
+        /// Where the shipped plugins were looked for.
+        shipped: String,
     },
     /// The component could not be compiled (or its pin does not match).
     #[error("{0}")]
@@ -180,6 +185,10 @@ pub struct Providers {
     pub problems: Vec<(String, String)>,
     /// The plugins folder that was scanned.
     pub dir: PathBuf,
+    /// The folder of the plugins shipped with chute, when there is one.
+    pub shipped_dir: Option<PathBuf>,
+    /// Shipped plugins no provider table asks for: available, not loaded.
+    pub available: Vec<(String, PathBuf)>,
 }
 
 /// The `.wasm` files in a plugins folder (regular files only, never symlinks out).
@@ -230,21 +239,31 @@ impl Providers {
                 return providers;
             }
         };
-        // Each provider table names its plugin; plugins without a table serve a
-        // provider of their own name with default settings.
+        providers.shipped_dir = config.plugins.shipped_dir();
+        let shipped = match &providers.shipped_dir {
+            Some(shipped_dir) => plugin_files(shipped_dir).unwrap_or_else(|error| {
+                providers.problems.push((
+                    shipped_dir.display().to_string(),
+                    LoadError::PluginsFolder(error).to_string(),
+                ));
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        // Each provider table names its plugin; plugins in the spool's folder without
+        // a table serve a provider of their own name with default settings; shipped
+        // plugins without a table stay available.
         let mut wanted: BTreeMap<String, ProviderConfig> = config.providers.clone();
         for (stem, _) in &files {
-            let served = wanted.iter().any(|(name, provider)| {
-                if provider.plugin.is_empty() {
-                    name == stem
-                } else {
-                    provider.plugin == *stem
-                }
-            });
-            if !served {
+            if !serves(&wanted, stem) {
                 wanted.insert(stem.clone(), ProviderConfig::default());
             }
         }
+        providers.available = shipped
+            .iter()
+            .filter(|(stem, _)| !serves(&wanted, stem) && !files.iter().any(|(own, _)| own == stem))
+            .cloned()
+            .collect();
         let mut loaded: BTreeMap<String, Result<Arc<LoadedPlugin>, Arc<LoadError>>> =
             BTreeMap::new();
         for (name, provider_config) in &wanted {
@@ -253,10 +272,18 @@ impl Providers {
             } else {
                 provider_config.plugin.clone()
             };
-            let Some((_, path)) = files.iter().find(|(stem, _)| *stem == plugin_name) else {
+            let Some((_, path)) = files
+                .iter()
+                .chain(&shipped)
+                .find(|(stem, _)| *stem == plugin_name)
+            else {
                 let missing = LoadError::MissingPlugin {
                     plugin: plugin_name.clone(),
                     dir: dir.clone(),
+                    shipped: providers.shipped_dir.as_ref().map_or_else(
+                        || "none beside the chute binary".to_owned(),
+                        |shipped| shipped.display().to_string(),
+                    ),
                 };
                 providers.problems.push((name.clone(), missing.to_string()));
                 continue;
@@ -284,7 +311,17 @@ impl Providers {
                 cache: ResultCache::new(spool.result_cache(), config.plugins.cache_size.as_u64()),
                 budget: Budget::new(spool_root, config.budget.clone()),
             };
-            match build_provider(name, plugin, provider_config, &config.plugins, &dir, shared).await
+            // The manifest lives beside the plugin, wherever it was found.
+            let plugin_dir = path.parent().unwrap_or(&dir).to_owned();
+            match build_provider(
+                name,
+                plugin,
+                provider_config,
+                &config.plugins,
+                &plugin_dir,
+                shared,
+            )
+            .await
             {
                 Ok(provider) => {
                     tracing::info!(provider = %name, plugin = %provider.plugin.name, version = %provider.info.version, "Provider ready.");
@@ -312,6 +349,32 @@ impl Providers {
             .filter(|(_, report)| !report.is_empty())
             .collect()
     }
+}
+
+/// Whether a table of `wanted` is served by the plugin `stem`.
+fn serves(wanted: &BTreeMap<String, ProviderConfig>, stem: &str) -> bool {
+    wanted.iter().any(|(name, provider)| {
+        if provider.plugin.is_empty() {
+            name == stem
+        } else {
+            provider.plugin == stem
+        }
+    })
+}
+
+/// `config` with a default provider table for every shipped plugin no table asks
+/// for, so that loading it checks every plugin chute ships (`chute plugins check`).
+pub fn with_every_shipped(config: &Config) -> Config {
+    let mut config = config.clone();
+    let Some(shipped_dir) = config.plugins.shipped_dir() else {
+        return config;
+    };
+    for (stem, _) in plugin_files(&shipped_dir).unwrap_or_default() {
+        if !serves(&config.providers, &stem) {
+            config.providers.insert(stem, ProviderConfig::default());
+        }
+    }
+    config
 }
 
 /// Compiles (or takes from the cache), version-checks and links one plugin.
