@@ -4,9 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod compliance;
 mod contained;
 mod elevenlabs;
 mod gemini;
+mod generate;
 mod google_tts;
 mod harness;
 mod keys;

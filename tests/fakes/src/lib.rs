@@ -13,6 +13,7 @@
 
 pub mod elevenlabs;
 pub mod faults;
+pub mod garbage;
 pub mod gemini;
 pub mod google;
 pub mod google_tts;
@@ -25,6 +26,7 @@ pub mod server;
 pub use base64;
 pub use elevenlabs::FakeElevenLabs;
 pub use faults::{Call, Fault, Faults};
+pub use garbage::{FakeGarbage, Garbage};
 pub use gemini::{FakeGemini, VideoOutcome};
 pub use google_tts::FakeGoogleTts;
 pub use record::{Recorder, Seen, fingerprint};
