@@ -129,6 +129,9 @@ pub struct HttpCaps {
 /// Header names a plugin may not set: credentials are the host's job.
 fn is_forbidden_header(name: &str, auth: &Auth) -> bool {
     let name = name.to_ascii_lowercase();
+    if name == "authorization" && plugin_may_authorize(auth) {
+        return false;
+    }
     let credential_like = name.contains("api-key")
         || name.contains("api_key")
         || name.contains("apikey")
@@ -148,6 +151,18 @@ fn is_forbidden_header(name: &str, auth: &Auth) -> bool {
                 | "upgrade"
         )
         || matches!(auth, Auth::Header(header) if header.eq_ignore_ascii_case(&name))
+}
+
+/// Whether a plugin may set `Authorization` itself: only when its key travels in
+/// another header or in the query, so the header can only carry a token the plugin
+/// was given by the provider (a session token minted with the key, as Google Labs
+/// does), never the key. The host attaches no key to such a request.
+fn plugin_may_authorize(auth: &Auth) -> bool {
+    match auth {
+        Auth::Header(name) => !name.eq_ignore_ascii_case("authorization"),
+        Auth::Query(_) => true,
+        Auth::None | Auth::Bearer => false,
+    }
 }
 
 /// One plugin's HTTP client, allowlist and auth scheme.
@@ -230,7 +245,11 @@ impl HostHttp {
                 exchange.error = Some(why.clone());
                 return (Err(HttpError::Timeout(why)), Some(exchange));
             }
-            self.attach(key, &mut url, &mut builder_headers);
+            // A request the plugin authorizes itself (see `plugin_may_authorize`)
+            // carries its token, not the key: the key goes to no other host that way.
+            if !builder_headers.contains_key(reqwest::header::AUTHORIZATION) {
+                self.attach(key, &mut url, &mut builder_headers);
+            }
         }
         let started = Instant::now();
         let result = self
@@ -505,5 +524,24 @@ mod tests {
             "x-custom",
             &Auth::Header("X-Custom".into())
         ));
+    }
+
+    #[test]
+    fn a_plugin_sets_authorization_only_when_the_key_travels_elsewhere() {
+        let cookie = Auth::Header("cookie".into());
+        assert!(!is_forbidden_header("Authorization", &cookie));
+        assert!(is_forbidden_header("cookie", &cookie));
+        assert!(is_forbidden_header("proxy-authorization", &cookie));
+        assert!(!is_forbidden_header(
+            "authorization",
+            &Auth::Query("key".into())
+        ));
+        for auth in [
+            Auth::Bearer,
+            Auth::None,
+            Auth::Header("Authorization".into()),
+        ] {
+            assert!(is_forbidden_header("authorization", &auth), "{auth:?}");
+        }
     }
 }
