@@ -133,6 +133,9 @@ pub struct Manifest {
     pub requests_per_day: Option<u32>,
     /// Default status checks in flight.
     pub max_concurrent_polls: Option<u32>,
+    /// Why the plugin ships disabled (e.g. an unofficial API): it loads as a provider
+    /// only when its `[providers.NAME]` table says `enabled = true`.
+    pub disabled: Option<String>,
 }
 
 /// A provider ready for calls.
@@ -178,6 +181,10 @@ pub struct Providers {
     /// Plugins or providers that failed to load, with the reason (a [`LoadError`]
     /// as a sentence).
     pub problems: Vec<(String, String)>,
+    /// Providers that load and validate but serve no calls, with why (their
+    /// manifest's `disabled`, or `enabled = false` in their table); `plugins list`
+    /// and `plugins check` show them.
+    pub disabled: BTreeMap<String, (Arc<Provider>, String)>,
     /// The plugins folder that was scanned.
     pub dir: PathBuf,
 }
@@ -286,7 +293,13 @@ impl Providers {
             };
             match build_provider(name, plugin, provider_config, &config.plugins, &dir, shared).await
             {
-                Ok(provider) => {
+                Ok((provider, Some(why))) => {
+                    tracing::info!(provider = %name, "Provider disabled: {why}");
+                    providers
+                        .disabled
+                        .insert(name.clone(), (Arc::new(provider), why));
+                }
+                Ok((provider, None)) => {
                     tracing::info!(provider = %name, plugin = %provider.plugin.name, version = %provider.info.version, "Provider ready.");
                     providers.providers.insert(name.clone(), Arc::new(provider));
                 }
@@ -376,7 +389,19 @@ struct Shared {
     budget: Budget,
 }
 
-/// Describes the plugin, validates what it declares and builds its provider.
+/// Why a provider must not serve calls: `enabled = false` in its table, or a
+/// manifest that ships it disabled without `enabled = true`.
+fn disabled_reason(name: &str, manifest: &Manifest, config: &ProviderConfig) -> Option<String> {
+    match (config.enabled, &manifest.disabled) {
+        (Some(false), _) => Some(format!("enabled = false in [providers.{name}]")),
+        (Some(true), _) | (None, None) => None,
+        // The manifest's reason says how to turn it on.
+        (None, Some(why)) => Some(why.clone()),
+    }
+}
+
+/// Describes the plugin, validates what it declares and builds its provider; also
+/// why it is disabled, when it is.
 async fn build_provider(
     name: &str,
     plugin: Arc<LoadedPlugin>,
@@ -384,8 +409,9 @@ async fn build_provider(
     settings: &PluginsConfig,
     dir: &Path,
     shared: Shared,
-) -> Result<Provider, LoadError> {
+) -> Result<(Provider, Option<String>), LoadError> {
     let manifest = read_manifest(&dir.join(format!("{}.toml", plugin.name)))?;
+    let disabled = disabled_reason(name, &manifest, config);
     let bare = Arc::new(HostHttp::new(
         Allowlist::default(),
         Auth::None,
@@ -439,7 +465,7 @@ async fn build_provider(
             .unwrap_or(DEFAULT_CONCURRENT_POLLS)
             .max(1) as usize,
     );
-    Ok(Provider {
+    let provider = Provider {
         name: name.to_owned(),
         plugin,
         info,
@@ -454,7 +480,8 @@ async fn build_provider(
         cache: shared.cache,
         budget: shared.budget,
         prices: config.prices.clone(),
-    })
+    };
+    Ok((provider, disabled))
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, LoadError> {
@@ -542,6 +569,38 @@ mod tests {
                 max_concurrent_polls: None,
             },
         }
+    }
+
+    #[test]
+    fn a_manifest_disables_until_the_table_enables_and_a_table_can_disable_any() {
+        let shipped_off = Manifest {
+            disabled: Some("unofficial API".into()),
+            ..Manifest::default()
+        };
+        let table = |enabled| ProviderConfig {
+            enabled,
+            ..ProviderConfig::default()
+        };
+        assert_eq!(
+            disabled_reason("whisk", &shipped_off, &table(None)).as_deref(),
+            Some("unofficial API")
+        );
+        assert_eq!(
+            disabled_reason("whisk", &shipped_off, &table(Some(true))),
+            None
+        );
+        assert_eq!(
+            disabled_reason("gemini", &Manifest::default(), &table(None)),
+            None
+        );
+        let off = disabled_reason("gemini", &Manifest::default(), &table(Some(false)));
+        assert_eq!(
+            off.as_deref(),
+            Some("enabled = false in [providers.gemini]")
+        );
+        let manifest: Manifest = toml::from_str("disabled = \"why\"\nrequests_per_minute = 6\n")
+            .expect("a manifest with disabled parses");
+        assert_eq!(manifest.disabled.as_deref(), Some("why"));
     }
 
     #[test]
