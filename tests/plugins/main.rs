@@ -16,3 +16,4 @@ mod longrun;
 #[path = "../spool/harness.rs"]
 mod spool_harness;
 mod veo;
+mod whisk;
