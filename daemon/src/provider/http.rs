@@ -153,16 +153,13 @@ fn is_forbidden_header(name: &str, auth: &Auth) -> bool {
         || matches!(auth, Auth::Header(header) if header.eq_ignore_ascii_case(&name))
 }
 
-/// Whether a plugin may set `Authorization` itself: only when its key travels in
-/// another header or in the query, so the header can only carry a token the plugin
-/// was given by the provider (a session token minted with the key, as Google Labs
-/// does), never the key. The host attaches no key to such a request.
+/// Whether a plugin may set `Authorization` itself: only when its key is a browser
+/// session cookie (`auth: header("cookie")`), whose web app mints short-lived API
+/// tokens from it (Google Labs does). The header can then only carry such a token,
+/// never the key, and the host attaches no key to that request, so the cookie stays
+/// with the site that set it. Every other scheme keeps `Authorization` the host's.
 fn plugin_may_authorize(auth: &Auth) -> bool {
-    match auth {
-        Auth::Header(name) => !name.eq_ignore_ascii_case("authorization"),
-        Auth::Query(_) => true,
-        Auth::None | Auth::Bearer => false,
-    }
+    matches!(auth, Auth::Header(name) if name.eq_ignore_ascii_case("cookie"))
 }
 
 /// One plugin's HTTP client, allowlist and auth scheme.
@@ -527,18 +524,16 @@ mod tests {
     }
 
     #[test]
-    fn a_plugin_sets_authorization_only_when_the_key_travels_elsewhere() {
-        let cookie = Auth::Header("cookie".into());
+    fn a_plugin_sets_authorization_only_for_a_token_its_cookie_minted() {
+        let cookie = Auth::Header("Cookie".into());
         assert!(!is_forbidden_header("Authorization", &cookie));
         assert!(is_forbidden_header("cookie", &cookie));
         assert!(is_forbidden_header("proxy-authorization", &cookie));
-        assert!(!is_forbidden_header(
-            "authorization",
-            &Auth::Query("key".into())
-        ));
         for auth in [
             Auth::Bearer,
             Auth::None,
+            Auth::Query("key".into()),
+            Auth::Header("x-goog-api-key".into()),
             Auth::Header("Authorization".into()),
         ] {
             assert!(is_forbidden_header("authorization", &auth), "{auth:?}");
