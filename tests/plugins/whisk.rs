@@ -216,12 +216,7 @@ async fn every_failure_is_a_mapped_provider_error() {
         (Call::Upload, Fault::Forbidden, "unauthorized", "HTTP 403"),
         (Call::Upload, Fault::Malformed, "unavailable", "not JSON"),
         (Call::Upload, Fault::Internal, "unavailable", "HTTP 500"),
-        (
-            Call::Image,
-            Fault::Unauthorized,
-            "unauthorized",
-            "HTTP 401",
-        ),
+        (Call::Image, Fault::Unauthorized, "unauthorized", "HTTP 401"),
         (Call::Image, Fault::Forbidden, "unauthorized", "HTTP 403"),
         (Call::Image, Fault::BareRateLimit, "rate-limited", "60000"),
         (
