@@ -116,11 +116,9 @@ async fn generate(inner: &Inner, exchange: &Exchange) -> Result<Response, Respon
     .into_response())
 }
 
-/// `clientContext` and `imageModelSettings`, shared by both calls.
-fn read_common(
-    inner: &Inner,
-    body: &Value,
-) -> Result<(String, String, String, (u32, u32), i64), Response> {
+/// `clientContext`, `imageModelSettings` and `seed`, shared by both calls (the
+/// prompt is left empty).
+fn read_common(inner: &Inner, body: &Value) -> Result<Asked, Response> {
     let context = body.get("clientContext").cloned().unwrap_or(Value::Null);
     if let Some(refusal) = unknown_field(
         &context,
@@ -159,7 +157,14 @@ fn read_common(
             .as_i64()
             .ok_or_else(|| invalid("Invalid value at 'seed' (TYPE_INT32)"))?,
     };
-    Ok((workflow, model.to_string(), aspect.to_string(), *size, seed))
+    Ok(Asked {
+        workflow,
+        model: model.to_string(),
+        aspect: aspect.to_string(),
+        size: *size,
+        prompt: String::new(),
+        seed,
+    })
 }
 
 /// `whisk:generateImage`: a prompt on the board.
@@ -174,7 +179,7 @@ fn read_prompt(inner: &Inner, body: &Value) -> Result<Asked, Response> {
     if let Some(refusal) = unknown_field(body, &known, "") {
         return Err(refusal);
     }
-    let (workflow, model, aspect, size, seed) = read_common(inner, body)?;
+    let asked = read_common(inner, body)?;
     if body
         .get("mediaCategory")
         .is_some_and(|category| category != "MEDIA_CATEGORY_BOARD")
@@ -187,12 +192,8 @@ fn read_prompt(inner: &Inner, body: &Value) -> Result<Asked, Response> {
         .filter(|prompt| !prompt.trim().is_empty())
         .ok_or_else(|| invalid("Request contains an invalid argument."))?;
     Ok(Asked {
-        workflow,
-        model,
-        aspect,
-        size,
         prompt: prompt.to_string(),
-        seed,
+        ..asked
     })
 }
 
@@ -209,7 +210,8 @@ fn read_recipe(inner: &Inner, body: &Value) -> Result<Asked, Response> {
     if let Some(refusal) = unknown_field(body, &known, "") {
         return Err(refusal);
     }
-    let (workflow, model, aspect, size, seed) = read_common(inner, body)?;
+    let asked = read_common(inner, body)?;
+    let workflow = asked.workflow.clone();
     let instruction = body
         .get("userInstruction")
         .and_then(Value::as_str)
@@ -257,11 +259,7 @@ fn read_recipe(inner: &Inner, body: &Value) -> Result<Asked, Response> {
         );
     }
     Ok(Asked {
-        workflow,
-        model,
-        aspect,
-        size,
         prompt: format!("{instruction} | {}", captions.join(" | ")),
-        seed,
+        ..asked
     })
 }
