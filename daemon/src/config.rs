@@ -356,6 +356,7 @@ mod tests {
                 requests_per_minute: Some(10),
                 requests_per_day: Some(250),
                 max_concurrent_polls: Some(4),
+                enabled: Some(true),
                 prices: BTreeMap::from([("generate-text".to_owned(), 0.001)]),
                 ..ProviderConfig::default()
             },

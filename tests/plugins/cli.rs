@@ -262,10 +262,21 @@ fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
         "{listing}"
     );
     for name in &names {
+        // A plugin whose manifest ships it disabled says so, and why.
+        let shipped_off =
+            std::fs::read_to_string(repo().join(format!("plugins/{name}/{name}.toml")))
+                .is_ok_and(|manifest| manifest.contains("disabled"));
+        let status = if shipped_off {
+            "shipped disabled: ".to_owned()
+        } else {
+            format!("shipped, not configured: add [providers.{name}] to use it")
+        };
         assert!(
-            listing.contains(&format!("{name:<16} {name:<16}"))
-                && listing.contains(&format!("add [providers.{name}] to use it")),
-            "{name} is not listed as available:\n{listing}"
+            listing
+                .lines()
+                .any(|line| line.starts_with(&format!("{name:<16} {name:<16}"))
+                    && line.contains(&status)),
+            "{name} is not listed as {status:?}:\n{listing}"
         );
     }
 
@@ -330,4 +341,102 @@ fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
     assert!(!checked.status.success(), "{report}");
     assert!(report.contains("no plugin ghost.wasm"), "{report}");
     assert!(report.contains("lib/chute/plugins"), "{report}");
+}
+
+/// A plugin whose manifest ships it disabled (whisk, with its own whisk.toml) is
+/// listed and checked with the reason, serves nothing until its table says
+/// `enabled = true`, and `enabled = false` turns off a plugin that ships enabled.
+#[test]
+fn a_plugin_shipped_disabled_is_listed_and_checked_but_enabled_only_by_the_config() {
+    let base = tempfile::tempdir().unwrap();
+    let spool = base.path().join("spool");
+    let plugins = spool.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        built_plugins().join("chute_whisk.wasm"),
+        plugins.join("whisk.wasm"),
+    )
+    .unwrap();
+    std::fs::copy(
+        repo().join("plugins/whisk/whisk.toml"),
+        plugins.join("whisk.toml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        built_plugins().join("chute_test_echo.wasm"),
+        plugins.join("echo.wasm"),
+    )
+    .unwrap();
+    let reason = "disabled: unofficial Google Labs API, reported shut down on 2026-04-30";
+
+    let list = chute(&spool, &["plugins", "list"]);
+    let said = text(&list);
+    assert!(list.status.success(), "{said}");
+    let line = said
+        .lines()
+        .find(|line| line.starts_with("whisk "))
+        .unwrap();
+    assert!(line.contains("image") && line.contains(reason), "{said}");
+    assert!(
+        line.contains("set enabled = true in [providers.whisk]"),
+        "{said}"
+    );
+    assert!(
+        said.lines()
+            .any(|line| line.starts_with("echo ") && line.ends_with("ok")),
+        "{said}"
+    );
+
+    let check = chute(&spool, &["plugins", "check", "whisk"]);
+    let said = text(&check);
+    assert!(
+        check.status.success(),
+        "a disabled plugin that validates passes: {said}"
+    );
+    assert!(said.contains("whisk: ok, but disabled"), "{said}");
+    assert!(said.contains("describes     whisk 0.1.0 — image"), "{said}");
+    assert!(said.contains("auth          header cookie"), "{said}");
+    assert!(
+        said.contains("allowlist     aisandbox-pa.googleapis.com, labs.google"),
+        "{said}"
+    );
+
+    // The operator enables whisk and turns echo off.
+    let config = base.path().join("chute.toml");
+    std::fs::write(
+        &config,
+        "[providers.whisk]\nenabled = true\n\n[providers.echo]\nenabled = false\n",
+    )
+    .unwrap();
+    let configured = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .arg("--spool")
+            .arg(&spool)
+            .output()
+            .unwrap()
+    };
+    let list = configured(&["plugins", "list"]);
+    let said = text(&list);
+    assert!(list.status.success(), "{said}");
+    let whisk = said
+        .lines()
+        .find(|line| line.starts_with("whisk "))
+        .unwrap();
+    assert!(whisk.ends_with("ok"), "{said}");
+    let echo = said.lines().find(|line| line.starts_with("echo ")).unwrap();
+    assert!(
+        echo.contains("disabled: enabled = false in [providers.echo]"),
+        "{said}"
+    );
+    let check = configured(&["plugins", "check", "whisk"]);
+    assert!(text(&check).contains("whisk: ok\n"), "{}", text(&check));
+
+    // A broken manifest is still an error, not a silent default.
+    std::fs::write(plugins.join("whisk.toml"), "disabled = 3\n").unwrap();
+    let broken = chute(&spool, &["plugins", "check", "whisk"]);
+    assert_eq!(broken.status.code(), Some(1), "{}", text(&broken));
+    assert!(text(&broken).contains("whisk.toml"), "{}", text(&broken));
 }

@@ -12,8 +12,8 @@ use chute::provider::bindings::{
 };
 use chute::provider::plugin::{Answer, CallFailure, Operation};
 use chute_fakes::{
-    Call, FakeElevenLabs, FakeGarbage, FakeGemini, FakeGoogleTts, Fault, Faults, Garbage, KeyMode,
-    Seen,
+    Call, FakeElevenLabs, FakeGarbage, FakeGemini, FakeGoogleTts, FakeWhisk, Fault, Faults,
+    Garbage, KeyMode, Seen,
 };
 
 use crate::harness::{call_once, error_kind, one_provider, shipped_names};
@@ -23,6 +23,7 @@ enum Api {
     Gemini(FakeGemini),
     ElevenLabs(FakeElevenLabs),
     GoogleTts(FakeGoogleTts),
+    Whisk(FakeWhisk),
 }
 
 impl Api {
@@ -31,6 +32,7 @@ impl Api {
             Api::Gemini(fake) => &fake.url,
             Api::ElevenLabs(fake) => &fake.url,
             Api::GoogleTts(fake) => &fake.url,
+            Api::Whisk(fake) => &fake.url,
         }
     }
 
@@ -39,6 +41,7 @@ impl Api {
             Api::Gemini(fake) => fake.faults(),
             Api::ElevenLabs(fake) => fake.faults(),
             Api::GoogleTts(fake) => fake.faults(),
+            Api::Whisk(fake) => fake.faults(),
         }
     }
 
@@ -47,6 +50,7 @@ impl Api {
             Api::Gemini(fake) => fake.seen(),
             Api::ElevenLabs(fake) => fake.seen(),
             Api::GoogleTts(fake) => fake.seen(),
+            Api::Whisk(fake) => fake.seen(),
         }
     }
 }
@@ -56,7 +60,21 @@ impl Api {
 struct Subject {
     api: Api,
     settings: &'static str,
+    /// A setting naming a second origin of the API, and the fake's.
+    second_origin: Option<(&'static str, String)>,
     calls: Vec<(Call, Operation)>,
+}
+
+impl Subject {
+    /// The settings with the second origin on the fake (or on `instead`).
+    fn settings(&self, instead: Option<&str>) -> String {
+        match &self.second_origin {
+            Some((name, url)) => {
+                format!("{}{name} = \"{}\"\n", self.settings, instead.unwrap_or(url))
+            }
+            None => self.settings.to_owned(),
+        }
+    }
 }
 
 fn image() -> Operation {
@@ -94,6 +112,7 @@ async fn subject(plugin: &str, keys: &[&str]) -> Subject {
     match plugin {
         "gemini" => Subject {
             api: Api::Gemini(FakeGemini::start(&known).await),
+            second_origin: None,
             settings: "model = \"gemini-test-flash\"\nimage_model = \"gemini-test-flash-image\"\ntts_model = \"gemini-test-flash-tts\"\n",
             calls: vec![
                 (Call::Text, Operation::text("One line about coffee.")),
@@ -103,19 +122,33 @@ async fn subject(plugin: &str, keys: &[&str]) -> Subject {
         },
         "veo" => Subject {
             api: Api::Gemini(FakeGemini::start(&known).await),
+            second_origin: None,
             settings: "model = \"veo-3.1-test-preview\"\npoll_ms = \"250\"\n",
             calls: vec![(Call::Submit, video())],
         },
         "elevenlabs" => Subject {
             api: Api::ElevenLabs(FakeElevenLabs::start(&known).await),
+            second_origin: None,
             settings: "output_format = \"pcm_16000\"\n",
             calls: vec![(Call::Speech, speech())],
         },
         "google-tts" => Subject {
             api: Api::GoogleTts(FakeGoogleTts::start(&known).await),
+            second_origin: None,
             settings: "",
             calls: vec![(Call::Speech, speech())],
         },
+        "whisk" => {
+            let fake = FakeWhisk::start(&known).await;
+            let api_url = fake.api_url.clone();
+            Subject {
+                api: Api::Whisk(fake),
+                second_origin: Some(("api_base_url", api_url)),
+                // Shipped disabled: the operator turns it on.
+                settings: "enabled = true\n",
+                calls: vec![(Call::Image, image())],
+            }
+        }
         other => panic!(
             "the shipped plugin {other} has no compliance row: add its fake and one call per capability to tests/plugins/compliance.rs"
         ),
@@ -164,7 +197,7 @@ async fn every_shipped_plugin_declares_what_it_does_and_calls_only_its_declared_
             &plugin,
             subject.api.url(),
             &["compliance-key-000000000000"],
-            subject.settings,
+            &subject.settings(None),
         )
         .await;
         let provider = providers.get(&plugin).unwrap();
@@ -268,8 +301,13 @@ async fn the_failures_every_api_shares_map_to_the_same_provider_errors() {
                 (Fault::Unavailable, "unavailable"),
             ];
             for (row, (fault, want)) in table.into_iter().enumerate() {
-                let (_spool, providers) =
-                    one_provider(&plugin, subject.api.url(), &[keys[row]], subject.settings).await;
+                let (_spool, providers) = one_provider(
+                    &plugin,
+                    subject.api.url(),
+                    &[keys[row]],
+                    &subject.settings(None),
+                )
+                .await;
                 let provider = providers.get(&plugin).unwrap();
                 subject.api.faults().script_for(*call, [fault.clone()]);
                 let failure = call_once(provider, operation.clone())
@@ -303,8 +341,13 @@ async fn no_answer_however_broken_makes_a_plugin_crash() {
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     for plugin in shipped() {
         let subject = subject(&plugin, &["compliance-key-000000000000"]).await;
-        let (_spool, providers) =
-            one_provider(&plugin, &garbage.url, &keys, subject.settings).await;
+        let (_spool, providers) = one_provider(
+            &plugin,
+            &garbage.url,
+            &keys,
+            &subject.settings(Some(&garbage.url)),
+        )
+        .await;
         let provider = providers.get(&plugin).unwrap();
         // A saved video state, from the real fake, to poll against the garbage.
         let mut states = Vec::new();
@@ -313,7 +356,7 @@ async fn no_answer_however_broken_makes_a_plugin_crash() {
                 &plugin,
                 subject.api.url(),
                 &["compliance-key-000000000000"],
-                subject.settings,
+                &subject.settings(None),
             )
             .await;
             match succeeds(real.get(&plugin).unwrap(), video()).await {

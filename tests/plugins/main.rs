@@ -18,3 +18,4 @@ mod longrun;
 #[path = "../spool/harness.rs"]
 mod spool_harness;
 mod veo;
+mod whisk;

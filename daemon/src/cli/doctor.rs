@@ -311,7 +311,13 @@ fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, St
             );
         }
     };
-    if providers.providers.is_empty() && providers.problems.is_empty() {
+    for (name, (_, why)) in &providers.disabled {
+        println!("info  provider {name} is disabled: {why}");
+    }
+    if providers.providers.is_empty()
+        && providers.problems.is_empty()
+        && providers.disabled.is_empty()
+    {
         println!(
             "info  no provider plugins in {} (the offline pipelines need none)",
             providers.dir.display()

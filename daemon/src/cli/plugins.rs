@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::{Cli, CliError, scaffold};
 use crate::provider::Providers;
+use crate::provider::manifest::shipped_disabled;
 use crate::provider::plugin::{Auth, Capability};
-use crate::provider::registry::{DEFAULT_CONCURRENT_POLLS, with_every_shipped};
+use crate::provider::registry::{DEFAULT_CONCURRENT_POLLS, Provider, with_every_shipped};
 
 /// `chute plugins …`.
 #[derive(Debug, clap::Subcommand)]
@@ -87,6 +88,7 @@ fn list(cli: &Cli) -> Result<(), CliError> {
     if providers.providers.is_empty()
         && providers.problems.is_empty()
         && providers.available.is_empty()
+        && providers.disabled.is_empty()
     {
         println!("no plugins (drop NAME.wasm files there; `chute plugins new NAME` starts one)");
         return Ok(());
@@ -95,9 +97,17 @@ fn list(cli: &Cli) -> Result<(), CliError> {
         "{:<16} {:<16} {:<9} {:<22} {:>4}  STATUS",
         "PROVIDER", "PLUGIN", "VERSION", "CAPABILITIES", "KEYS"
     );
-    for (name, provider) in &providers.providers {
+    let loaded = providers
+        .providers
+        .iter()
+        .map(|(name, provider)| (name, provider, "ok".to_owned()));
+    let disabled = providers
+        .disabled
+        .iter()
+        .map(|(name, (provider, why))| (name, provider, format!("disabled: {why}")));
+    for (name, provider, status) in loaded.chain(disabled) {
         println!(
-            "{:<16} {:<16} {:<9} {:<22} {:>4}  ok",
+            "{:<16} {:<16} {:<9} {:<22} {:>4}  {status}",
             name,
             provider.plugin.name,
             provider.info.version,
@@ -111,9 +121,13 @@ fn list(cli: &Cli) -> Result<(), CliError> {
             "-", "-", "-", "-"
         );
     }
-    for (name, _) in &providers.available {
+    for (name, path) in &providers.available {
+        let status = match shipped_disabled(path) {
+            Some(why) => format!("shipped disabled: {why}"),
+            None => format!("shipped, not configured: add [providers.{name}] to use it"),
+        };
         println!(
-            "{name:<16} {name:<16} {:<9} {:<22} {:>4}  shipped, not configured: add [providers.{name}] to use it",
+            "{name:<16} {name:<16} {:<9} {:<22} {:>4}  {status}",
             "-", "-", "-"
         );
     }
@@ -131,65 +145,26 @@ fn check(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
             println!("{name}: FAILED\n  {why}");
         }
     }
-    for (name, provider) in &providers.providers {
+    let disabled = providers
+        .disabled
+        .iter()
+        .map(|(name, (provider, why))| (name, provider, Some(why)));
+    let loaded = providers
+        .providers
+        .iter()
+        .map(|(name, provider)| (name, provider, None));
+    for (name, provider, disabled) in loaded.chain(disabled) {
         if only.is_some_and(|only| only != name) {
             continue;
         }
         found = true;
-        let info = &provider.info;
-        println!("{name}: ok");
-        println!(
-            "  plugin        {} ({})",
-            provider.plugin.path.display(),
-            if provider.plugin.from_cache {
-                "compiled earlier, from the cache"
-            } else {
-                "compiled now"
+        match disabled {
+            None => println!("{name}: ok"),
+            Some(why) => {
+                println!("{name}: ok, but disabled (it serves no calls)\n  disabled      {why}")
             }
-        );
-        println!("  sha256        {}", provider.plugin.sha256);
-        println!(
-            "  describes     {} {} — {}",
-            info.name,
-            info.version,
-            capabilities(&info.capabilities)
-        );
-        let auth = match &info.auth {
-            Auth::None => "none".to_owned(),
-            Auth::Header(header) => format!("header {header}"),
-            Auth::Query(parameter) => format!("query parameter {parameter}"),
-            Auth::Bearer => "bearer token".to_owned(),
-        };
-        println!("  auth          {auth}");
-        let hosts: Vec<&str> = provider.http.allowlist().hosts().collect();
-        println!("  allowlist     {}", listed(&hosts, "(none: no network)"));
-        let limits = &info.limits;
-        println!(
-            "  limits        {} requests/min, {} requests/day per key, {} status checks at once",
-            limits
-                .requests_per_minute
-                .map_or("no limit".into(), |n| n.to_string()),
-            limits
-                .requests_per_day
-                .map_or("no limit".into(), |n| n.to_string()),
-            limits
-                .max_concurrent_polls
-                .unwrap_or(DEFAULT_CONCURRENT_POLLS)
-        );
-        let settings: Vec<&str> = provider.settings.keys().map(String::as_str).collect();
-        println!("  settings      {}", listed(&settings, "(none)"));
-        let keys = provider.keys.report();
-        if keys.is_empty() && !matches!(info.auth, Auth::None) {
-            println!(
-                "  keys          none configured: add keys = [\"env:NAME\"] to [providers.{name}]"
-            );
         }
-        for key in keys {
-            if key.state.starts_with("unreadable") {
-                failed = true;
-            }
-            println!("  key           {} {}", key.key, key.state);
-        }
+        failed |= show(name, provider);
     }
     if let Some(only) = only
         && !found
@@ -203,6 +178,66 @@ fn check(cli: &Cli, only: Option<&str>) -> Result<(), CliError> {
         return Err(CliError::failure(""));
     }
     Ok(())
+}
+
+/// Prints what a loaded provider declares and how it is set up; true when one of its
+/// keys cannot be read.
+fn show(name: &str, provider: &Provider) -> bool {
+    let mut failed = false;
+    let info = &provider.info;
+    println!(
+        "  plugin        {} ({})",
+        provider.plugin.path.display(),
+        if provider.plugin.from_cache {
+            "compiled earlier, from the cache"
+        } else {
+            "compiled now"
+        }
+    );
+    println!("  sha256        {}", provider.plugin.sha256);
+    println!(
+        "  describes     {} {} — {}",
+        info.name,
+        info.version,
+        capabilities(&info.capabilities)
+    );
+    let auth = match &info.auth {
+        Auth::None => "none".to_owned(),
+        Auth::Header(header) => format!("header {header}"),
+        Auth::Query(parameter) => format!("query parameter {parameter}"),
+        Auth::Bearer => "bearer token".to_owned(),
+    };
+    println!("  auth          {auth}");
+    let hosts: Vec<&str> = provider.http.allowlist().hosts().collect();
+    println!("  allowlist     {}", listed(&hosts, "(none: no network)"));
+    let limits = &info.limits;
+    println!(
+        "  limits        {} requests/min, {} requests/day per key, {} status checks at once",
+        limits
+            .requests_per_minute
+            .map_or("no limit".into(), |n| n.to_string()),
+        limits
+            .requests_per_day
+            .map_or("no limit".into(), |n| n.to_string()),
+        limits
+            .max_concurrent_polls
+            .unwrap_or(DEFAULT_CONCURRENT_POLLS)
+    );
+    let settings: Vec<&str> = provider.settings.keys().map(String::as_str).collect();
+    println!("  settings      {}", listed(&settings, "(none)"));
+    let keys = provider.keys.report();
+    if keys.is_empty() && !matches!(info.auth, Auth::None) {
+        println!(
+            "  keys          none configured: add keys = [\"env:NAME\"] to [providers.{name}]"
+        );
+    }
+    for key in keys {
+        if key.state.starts_with("unreadable") {
+            failed = true;
+        }
+        println!("  key           {} {}", key.key, key.state);
+    }
+    failed
 }
 
 /// Whether `name` works as a plugin file name and a crate name.

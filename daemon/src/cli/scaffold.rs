@@ -12,13 +12,16 @@
 use std::path::{Component, Path, PathBuf};
 
 /// The SDK's sources, as `chute-plugin-sdk/src/…` of a vendored copy.
-const SDK_SOURCES: [(&str, &str); 3] = [
+const SDK_SOURCES: [(&str, &str); 6] = [
     ("lib.rs", include_str!("../../../plugins/sdk/src/lib.rs")),
     ("http.rs", include_str!("../../../plugins/sdk/src/http.rs")),
     (
         "errors.rs",
         include_str!("../../../plugins/sdk/src/errors.rs"),
     ),
+    ("text.rs", include_str!("../../../plugins/sdk/src/text.rs")),
+    ("wav.rs", include_str!("../../../plugins/sdk/src/wav.rs")),
+    ("mp3.rs", include_str!("../../../plugins/sdk/src/mp3.rs")),
 ];
 /// The contract, as `chute-plugin-sdk/wit/provider.wit`.
 const WIT: &str = include_str!("../../../wit/provider.wit");

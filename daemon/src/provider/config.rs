@@ -123,6 +123,9 @@ pub struct ProviderConfig {
     pub max_concurrent_polls: Option<u32>,
     /// Refuse to load the plugin unless its .wasm has this sha256.
     pub sha256: String,
+    /// `false` keeps the provider from serving calls; `true` lets a plugin whose
+    /// manifest ships it disabled (`disabled = "why"` in `NAME.toml`) serve them.
+    pub enabled: Option<bool>,
     /// Price per call, by operation (`generate-text`, `generate-image`, `speak`,
     /// `submit-video`), counted against `[budget]`.
     pub prices: BTreeMap<String, f64>,
@@ -222,7 +225,7 @@ impl ProviderConfig {
 }
 
 /// The keys of a `[providers.NAME]` table that chute itself reads.
-const PROVIDER_KEYS: [&str; 9] = [
+const PROVIDER_KEYS: [&str; 10] = [
     "plugin",
     "base_url",
     "keys",
@@ -232,6 +235,7 @@ const PROVIDER_KEYS: [&str; 9] = [
     "max_concurrent_polls",
     "sha256",
     "prices",
+    "enabled",
 ];
 
 /// The key of chute's own that `setting` is a likely typo of (a plugin setting is free

@@ -129,6 +129,9 @@ pub struct HttpCaps {
 /// Header names a plugin may not set: credentials are the host's job.
 fn is_forbidden_header(name: &str, auth: &Auth) -> bool {
     let name = name.to_ascii_lowercase();
+    if name == "authorization" && plugin_may_authorize(auth) {
+        return false;
+    }
     let credential_like = name.contains("api-key")
         || name.contains("api_key")
         || name.contains("apikey")
@@ -148,6 +151,15 @@ fn is_forbidden_header(name: &str, auth: &Auth) -> bool {
                 | "upgrade"
         )
         || matches!(auth, Auth::Header(header) if header.eq_ignore_ascii_case(&name))
+}
+
+/// Whether a plugin may set `Authorization` itself: only when its key is a browser
+/// session cookie (`auth: header("cookie")`), whose web app mints short-lived API
+/// tokens from it (Google Labs does). The header can then only carry such a token,
+/// never the key, and the host attaches no key to that request, so the cookie stays
+/// with the site that set it. Every other scheme keeps `Authorization` the host's.
+fn plugin_may_authorize(auth: &Auth) -> bool {
+    matches!(auth, Auth::Header(name) if name.eq_ignore_ascii_case("cookie"))
 }
 
 /// One plugin's HTTP client, allowlist and auth scheme.
@@ -230,7 +242,11 @@ impl HostHttp {
                 exchange.error = Some(why.clone());
                 return (Err(HttpError::Timeout(why)), Some(exchange));
             }
-            self.attach(key, &mut url, &mut builder_headers);
+            // A request the plugin authorizes itself (see `plugin_may_authorize`)
+            // carries its token, not the key: the key goes to no other host that way.
+            if !builder_headers.contains_key(reqwest::header::AUTHORIZATION) {
+                self.attach(key, &mut url, &mut builder_headers);
+            }
         }
         let started = Instant::now();
         let result = self
@@ -505,5 +521,22 @@ mod tests {
             "x-custom",
             &Auth::Header("X-Custom".into())
         ));
+    }
+
+    #[test]
+    fn a_plugin_sets_authorization_only_for_a_token_its_cookie_minted() {
+        let cookie = Auth::Header("Cookie".into());
+        assert!(!is_forbidden_header("Authorization", &cookie));
+        assert!(is_forbidden_header("cookie", &cookie));
+        assert!(is_forbidden_header("proxy-authorization", &cookie));
+        for auth in [
+            Auth::Bearer,
+            Auth::None,
+            Auth::Query("key".into()),
+            Auth::Header("x-goog-api-key".into()),
+            Auth::Header("Authorization".into()),
+        ] {
+            assert!(is_forbidden_header("authorization", &auth), "{auth:?}");
+        }
     }
 }

@@ -39,6 +39,7 @@ pub mod exchange;
 pub mod handle;
 pub mod http;
 pub mod keys;
+pub mod manifest;
 pub mod media_type;
 pub mod operation;
 mod operation_error;

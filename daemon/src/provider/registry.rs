@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::allow::Allowlist;
@@ -17,6 +16,7 @@ use super::config::{PluginsConfig, ProviderConfig};
 use super::engine::{self, CompileError};
 use super::http::{ClientError, HostHttp, HttpCaps};
 use super::keys::KeyPool;
+use super::manifest::{disabled_reason, read_manifest};
 use super::plugin::{Answer, CallContext, CallFailure, LoadedPlugin, Operation, Sandbox};
 use crate::config::Config;
 use crate::spool::Spool;
@@ -126,20 +126,6 @@ pub enum InfoError {
 /// neither the config, the manifest nor the plugin says.
 pub const DEFAULT_CONCURRENT_POLLS: u32 = 4;
 
-/// Optional `NAME.toml` next to `NAME.wasm`: overrides what the plugin declares.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Manifest {
-    /// Replaces the declared hosts.
-    pub hosts: Option<Vec<String>>,
-    /// Default requests per minute per key.
-    pub requests_per_minute: Option<u32>,
-    /// Default requests per day per key.
-    pub requests_per_day: Option<u32>,
-    /// Default status checks in flight.
-    pub max_concurrent_polls: Option<u32>,
-}
-
 /// A provider ready for calls.
 pub struct Provider {
     /// The provider's name (its `[providers.NAME]` table, or the plugin's file stem).
@@ -183,6 +169,10 @@ pub struct Providers {
     /// Plugins or providers that failed to load, with the reason (a [`LoadError`]
     /// as a sentence).
     pub problems: Vec<(String, String)>,
+    /// Providers that load and validate but serve no calls, with why (their
+    /// manifest's `disabled`, or `enabled = false` in their table); `plugins list`
+    /// and `plugins check` show them.
+    pub disabled: BTreeMap<String, (Arc<Provider>, String)>,
     /// The plugins folder that was scanned.
     pub dir: PathBuf,
     /// The folder of the plugins shipped with chute, when there is one.
@@ -323,7 +313,13 @@ impl Providers {
             )
             .await
             {
-                Ok(provider) => {
+                Ok((provider, Some(why))) => {
+                    tracing::info!(provider = %name, "Provider disabled: {why}");
+                    providers
+                        .disabled
+                        .insert(name.clone(), (Arc::new(provider), why));
+                }
+                Ok((provider, None)) => {
                     tracing::info!(provider = %name, plugin = %provider.plugin.name, version = %provider.info.version, "Provider ready.");
                     providers.providers.insert(name.clone(), Arc::new(provider));
                 }
@@ -439,7 +435,8 @@ struct Shared {
     budget: Budget,
 }
 
-/// Describes the plugin, validates what it declares and builds its provider.
+/// Describes the plugin, validates what it declares and builds its provider; also
+/// why it is disabled, when it is.
 async fn build_provider(
     name: &str,
     plugin: Arc<LoadedPlugin>,
@@ -447,8 +444,9 @@ async fn build_provider(
     settings: &PluginsConfig,
     dir: &Path,
     shared: Shared,
-) -> Result<Provider, LoadError> {
+) -> Result<(Provider, Option<String>), LoadError> {
     let manifest = read_manifest(&dir.join(format!("{}.toml", plugin.name)))?;
+    let disabled = disabled_reason(name, &manifest, config);
     let bare = Arc::new(HostHttp::new(
         Allowlist::default(),
         Auth::None,
@@ -502,7 +500,7 @@ async fn build_provider(
             .unwrap_or(DEFAULT_CONCURRENT_POLLS)
             .max(1) as usize,
     );
-    Ok(Provider {
+    let provider = Provider {
         name: name.to_owned(),
         plugin,
         info,
@@ -517,19 +515,8 @@ async fn build_provider(
         cache: shared.cache,
         budget: shared.budget,
         prices: config.prices.clone(),
-    })
-}
-
-fn read_manifest(path: &Path) -> Result<Manifest, LoadError> {
-    let invalid = |reason: String| LoadError::Manifest {
-        path: path.to_owned(),
-        reason,
     };
-    match std::fs::read_to_string(path) {
-        Ok(text) => toml::from_str(&text).map_err(|error| invalid(error.message().to_owned())),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-        Err(error) => Err(invalid(error.to_string())),
-    }
+    Ok((provider, disabled))
 }
 
 /// What a plugin declares must make sense before it is trusted with traffic.

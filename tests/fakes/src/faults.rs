@@ -25,6 +25,10 @@ pub enum Call {
     Poll,
     /// Downloading a result file.
     Download,
+    /// Minting a session token from a cookie (Google Labs).
+    Session,
+    /// Creating a project, captioning or uploading a reference image (Google Labs).
+    Upload,
 }
 
 /// A failure to inject, rendered in the provider's own format.

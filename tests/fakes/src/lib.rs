@@ -21,6 +21,7 @@ pub mod media;
 pub mod raw;
 pub mod record;
 pub mod server;
+pub mod whisk;
 
 /// The base64 codec the fakes use (tests decode request bodies with it).
 pub use base64;
@@ -31,3 +32,4 @@ pub use gemini::{FakeGemini, VideoOutcome};
 pub use google_tts::FakeGoogleTts;
 pub use record::{Recorder, Seen, fingerprint};
 pub use server::{Exchange, Fake, KeyMode, Keys};
+pub use whisk::{FakeWhisk, Retired};
