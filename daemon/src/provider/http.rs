@@ -369,8 +369,9 @@ impl HostHttp {
 
     /// Streams a result URL into `destination` (never through plugin memory).
     /// Redirects are followed by hand (at most 5), each hop checked against the
-    /// allowlist; the key goes only to the origin the plugin named, never to a
-    /// redirect target on another origin (host or port).
+    /// allowlist; the key goes only to the origin the plugin named when that is the
+    /// API's own origin ([`Allowlist::download_takes_key`]), never to a redirect
+    /// target on another origin (host or port).
     pub async fn download(
         &self,
         url: &str,
@@ -387,8 +388,9 @@ impl HostHttp {
                 .map_err(|refusal| DownloadError::Refused(refusal.to_string()))?;
             let mut target = url.clone();
             let mut headers = HeaderMap::new();
-            // Same scheme, host and port: a redirect elsewhere never gets the key.
-            let same_host = target.origin() == origin;
+            // Same scheme, host and port: a redirect elsewhere never gets the key, nor
+            // does a URL outside the API origin (pre-signed storage links).
+            let same_host = target.origin() == origin && self.allowlist.download_takes_key(&url);
             if let (Some(key), true) = (key, same_host) {
                 self.attach(key, &mut target, &mut headers);
             }
