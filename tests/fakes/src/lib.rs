@@ -19,6 +19,7 @@ pub mod google_tts;
 pub mod media;
 pub mod raw;
 pub mod record;
+pub mod seedance;
 pub mod server;
 
 /// The base64 codec the fakes use (tests decode request bodies with it).
@@ -28,4 +29,5 @@ pub use faults::{Call, Fault, Faults};
 pub use gemini::{FakeGemini, VideoOutcome};
 pub use google_tts::FakeGoogleTts;
 pub use record::{Recorder, Seen, fingerprint};
+pub use seedance::{FakeSeedance, TaskOutcome};
 pub use server::{Exchange, Fake, KeyMode, Keys};

@@ -5,7 +5,7 @@
 use clap::Parser;
 
 use chute_fakes::server::{self, Fake};
-use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, Keys, Recorder};
+use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeSeedance, Keys, Recorder};
 
 /// Serve local fakes of the provider APIs.
 #[derive(Parser)]
@@ -40,17 +40,28 @@ async fn main() -> anyhow::Result<()> {
     let (storage_listener, storage) = server::bind(storage_port).await?;
     let elevenlabs = FakeElevenLabs::detached(keys.clone());
     let google_tts = FakeGoogleTts::detached(keys.clone());
+    let seedance = FakeSeedance::detached(keys.clone())
+        .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let gemini = FakeGemini::detached(keys)
         .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let recorder: Recorder = gemini.recorder().clone();
     // Their paths do not collide: /v1beta/ (Gemini), /v1/text-to-speech/ (ElevenLabs),
-    // /v1/text:synthesize (Cloud TTS).
-    let apis: Vec<std::sync::Arc<dyn Fake>> =
-        vec![gemini.api(), elevenlabs.api(), google_tts.api()];
+    // /v1/text:synthesize (Cloud TTS), /api/v3/ (Seedance on Ark); on the storage
+    // port, /blobs/ (Gemini files) and /ark-content-generation-…/ (Ark's TOS links).
+    let apis: Vec<std::sync::Arc<dyn Fake>> = vec![
+        gemini.api(),
+        elevenlabs.api(),
+        google_tts.api(),
+        seedance.api(),
+    ];
     server::serve(api_listener, apis, recorder.clone());
-    server::serve(storage_listener, vec![gemini.storage()], recorder.clone());
+    server::serve(
+        storage_listener,
+        vec![gemini.storage(), seedance.storage()],
+        recorder.clone(),
+    );
     eprintln!(
-        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts); result files on http://{storage}"
+        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts, seedance); result files on http://{storage}"
     );
     eprintln!("set base_url = \"http://{api}\" in each [providers.NAME] table; Ctrl-C stops");
     let mut shown = 0;
