@@ -94,7 +94,9 @@ impl Allowlist {
     /// needs no key, and the key must not travel to storage.
     pub fn download_takes_key(&self, url: &Url) -> bool {
         match &self.key_origin {
-            Some(origin) => url.origin().is_tuple() && url.origin().ascii_serialization() == *origin,
+            Some(origin) => {
+                url.origin().is_tuple() && url.origin().ascii_serialization() == *origin
+            }
             None => url
                 .host_str()
                 .is_some_and(|host| self.hosts.contains(&host.to_ascii_lowercase())),
