@@ -17,4 +17,5 @@ cargo test --all-targets --locked
 # The shipped plugins' own unit tests (text splitting, WAV joining, alignment checks)
 # run on the host; the plugins' behaviour through the host is in tests/plugins.
 cargo test --locked --manifest-path plugins/Cargo.toml --target-dir "$target/plugins-host" \
-  -p chute-plugin-sdk -p chute-elevenlabs -p chute-google-tts -p chute-whisk
+  -p chute-plugin-sdk -p chute-elevenlabs -p chute-google-tts -p chute-whisk \
+  -p chute-seedance

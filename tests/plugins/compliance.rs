@@ -12,8 +12,8 @@ use chute::provider::bindings::{
 };
 use chute::provider::plugin::{Answer, CallFailure, Operation};
 use chute_fakes::{
-    Call, FakeElevenLabs, FakeGarbage, FakeGemini, FakeGoogleTts, FakeWhisk, Fault, Faults,
-    Garbage, KeyMode, Seen,
+    Call, FakeElevenLabs, FakeGarbage, FakeGemini, FakeGoogleTts, FakeSeedance, FakeWhisk, Fault,
+    Faults, Garbage, KeyMode, Seen,
 };
 
 use crate::harness::{call_once, error_kind, one_provider, shipped_names};
@@ -23,6 +23,7 @@ enum Api {
     Gemini(FakeGemini),
     ElevenLabs(FakeElevenLabs),
     GoogleTts(FakeGoogleTts),
+    Seedance(FakeSeedance),
     Whisk(FakeWhisk),
 }
 
@@ -32,6 +33,7 @@ impl Api {
             Api::Gemini(fake) => &fake.url,
             Api::ElevenLabs(fake) => &fake.url,
             Api::GoogleTts(fake) => &fake.url,
+            Api::Seedance(fake) => &fake.url,
             Api::Whisk(fake) => &fake.url,
         }
     }
@@ -41,6 +43,7 @@ impl Api {
             Api::Gemini(fake) => fake.faults(),
             Api::ElevenLabs(fake) => fake.faults(),
             Api::GoogleTts(fake) => fake.faults(),
+            Api::Seedance(fake) => fake.faults(),
             Api::Whisk(fake) => fake.faults(),
         }
     }
@@ -50,6 +53,7 @@ impl Api {
             Api::Gemini(fake) => fake.seen(),
             Api::ElevenLabs(fake) => fake.seen(),
             Api::GoogleTts(fake) => fake.seen(),
+            Api::Seedance(fake) => fake.seen(),
             Api::Whisk(fake) => fake.seen(),
         }
     }
@@ -98,7 +102,8 @@ fn video() -> Operation {
         prompt: "Slow dolly-in on a coffee cup".into(),
         first_frame: Some(Image {
             mime_type: "image/png".into(),
-            data: chute_fakes::media::png(36, 64, "first"),
+            // Seedance refuses frames under 300 px a side.
+            data: chute_fakes::media::png(360, 640, "first"),
         }),
         duration_seconds: Some(8),
         aspect_ratio: Some("9:16".into()),
@@ -137,6 +142,12 @@ async fn subject(plugin: &str, keys: &[&str]) -> Subject {
             second_origin: None,
             settings: "",
             calls: vec![(Call::Speech, speech())],
+        },
+        "seedance" => Subject {
+            api: Api::Seedance(FakeSeedance::start(&known).await),
+            second_origin: None,
+            settings: "model = \"seedance-1-0-pro-fast-251015\"\npoll_ms = \"250\"\n",
+            calls: vec![(Call::Submit, video())],
         },
         "whisk" => {
             let fake = FakeWhisk::start(&known).await;

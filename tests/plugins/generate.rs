@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, KeyMode};
+use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeSeedance, FakeWhisk, KeyMode};
 
 use crate::harness::install_shipped;
 use crate::spool_harness::{Config, Route, Spool, secs};
@@ -15,6 +15,8 @@ use crate::spool_harness::{Config, Route, Spool, secs};
 const GEMINI_KEY: &str = "AIzaSyFAKE-generate-every-kind-0000000";
 const ELEVENLABS_KEY: &str = "sk_fake_generate_every_kind_000000000";
 const GOOGLE_TTS_KEY: &str = "AIzaSyFAKE-generate-cloud-tts-0000000";
+const SEEDANCE_KEY: &str = "ark-fake-generate-every-kind-00000000";
+const WHISK_COOKIE: &str = "__Secure-next-auth.session-token=fake-generate-0000";
 
 /// One request: the provider, the kind, and the file its answer must be.
 struct Ask {
@@ -61,6 +63,18 @@ const ASKS: &[Ask] = &[
         file: "speech.wav",
         magic: b"RIFF",
     },
+    Ask {
+        provider: "seedance",
+        kind: "video",
+        file: "video.mp4",
+        magic: b"",
+    },
+    Ask {
+        provider: "whisk",
+        kind: "image",
+        file: "image.png",
+        magic: b"\x89PNG",
+    },
 ];
 
 /// A provider table pointed at `url` with `key` (in a file outside the spool).
@@ -96,6 +110,9 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     gemini.polls_until_done(1);
     let elevenlabs = runtime.block_on(FakeElevenLabs::start(&[(ELEVENLABS_KEY, KeyMode::Valid)]));
     let google_tts = runtime.block_on(FakeGoogleTts::start(&[(GOOGLE_TTS_KEY, KeyMode::Valid)]));
+    let seedance = runtime.block_on(FakeSeedance::start(&[(SEEDANCE_KEY, KeyMode::Valid)]));
+    seedance.polls_until_done(1);
+    let whisk = runtime.block_on(FakeWhisk::start(&[(WHISK_COOKIE, KeyMode::Valid)]));
 
     let mut config = Config::with_route(Route {
         pipeline: "generate".into(),
@@ -105,7 +122,7 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     let shipped = spool.outside.join("shipped");
     install_shipped(&shipped);
     config.extra = format!(
-        "[plugins]\nshipped_dir = \"{}\"\ncall_timeout = \"30s\"\n\n{}{}{}{}",
+        "[plugins]\nshipped_dir = \"{}\"\ncall_timeout = \"30s\"\n\n{}{}{}{}{}{}",
         shipped.display(),
         table(
             &spool,
@@ -117,6 +134,21 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
         table(&spool, "veo", &gemini.url, GEMINI_KEY, "poll_ms = \"200\""),
         table(&spool, "elevenlabs", &elevenlabs.url, ELEVENLABS_KEY, ""),
         table(&spool, "google-tts", &google_tts.url, GOOGLE_TTS_KEY, ""),
+        table(
+            &spool,
+            "seedance",
+            &seedance.url,
+            SEEDANCE_KEY,
+            "poll_ms = \"200\""
+        ),
+        // Whisk ships disabled: its manifest came along with the install.
+        table(
+            &spool,
+            "whisk",
+            &whisk.url,
+            WHISK_COOKIE,
+            &format!("enabled = true\napi_base_url = \"{}\"", whisk.api_url),
+        ),
     );
     spool.write_config(&config);
     let daemon = spool.start_daemon();
@@ -185,10 +217,23 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     }
     // Each fake saw its requests; none of them (nor the plugins) left a key behind.
     assert!(gemini.seen().len() >= 5);
-    assert!(!elevenlabs.seen().is_empty() && !google_tts.seen().is_empty());
+    for seen in [
+        elevenlabs.seen(),
+        google_tts.seen(),
+        seedance.seen(),
+        whisk.seen(),
+    ] {
+        assert!(!seen.is_empty());
+    }
     let mut files = Vec::new();
     every_file(&spool.root, &mut files);
-    for key in [GEMINI_KEY, ELEVENLABS_KEY, GOOGLE_TTS_KEY] {
+    for key in [
+        GEMINI_KEY,
+        ELEVENLABS_KEY,
+        GOOGLE_TTS_KEY,
+        SEEDANCE_KEY,
+        WHISK_COOKIE,
+    ] {
         assert!(!log.contains(key), "a key is in the log");
         for (path, bytes) in &files {
             assert!(

@@ -47,6 +47,9 @@ pub struct Allowlist {
     hosts: BTreeSet<String>,
     /// The operator's base_url host: it may be a private address and plain http.
     named: BTreeSet<String>,
+    /// The operator's base_url origin (scheme, host, port): with one set, a download
+    /// carries the key there only.
+    key_origin: Option<String>,
 }
 
 impl Allowlist {
@@ -67,8 +70,9 @@ impl Allowlist {
         // Only the base_url host is "named" (private addresses and plain http allowed):
         // narrowing with allow_hosts must never loosen anything.
         let mut named = BTreeSet::new();
-        if let Some(host) = base_url
-            .and_then(|url| Url::parse(url).ok())
+        let base = base_url.and_then(|url| Url::parse(url).ok());
+        if let Some(host) = base
+            .as_ref()
             .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
         {
             hosts.insert(host.clone());
@@ -76,7 +80,27 @@ impl Allowlist {
         }
         // A named host that the plugin did not declare is still not reachable, except
         // through base_url (added above): the operator narrows, never widens.
-        Allowlist { hosts, named }
+        Allowlist {
+            hosts,
+            named,
+            key_origin: base.map(|url| url.origin().ascii_serialization()),
+        }
+    }
+
+    /// Whether a result download from `url` may carry the key: only to the operator's
+    /// base_url origin when one is set, else only to a host the plugin declared by its
+    /// exact name. Hosts allowed through a `*.` pattern (object storage serving
+    /// pre-signed URLs, such as Ark's TOS links) are fetched without it: a signed URL
+    /// needs no key, and the key must not travel to storage.
+    pub fn download_takes_key(&self, url: &Url) -> bool {
+        match &self.key_origin {
+            Some(origin) => {
+                url.origin().is_tuple() && url.origin().ascii_serialization() == *origin
+            }
+            None => url
+                .host_str()
+                .is_some_and(|host| self.hosts.contains(&host.to_ascii_lowercase())),
+        }
     }
 
     /// The allowed hosts, for `chute plugins check`.
@@ -272,6 +296,22 @@ mod tests {
         assert!(list.check(&url("https://a.example.com/")).is_ok());
         assert!(list.check(&url("https://b.example.com/")).is_err());
         assert!(list.check(&url("http://127.0.0.1:9/v1beta")).is_ok());
+    }
+
+    #[test]
+    fn downloads_carry_the_key_to_the_api_origin_only() {
+        let declared = [
+            "api.example.com".to_string(),
+            "*.storage.example.com".to_string(),
+        ];
+        let list = Allowlist::new(&declared, &[], None);
+        assert!(list.download_takes_key(&url("https://api.example.com/files/1")));
+        assert!(!list.download_takes_key(&url("https://b.storage.example.com/1.mp4?sig=x")));
+        let list = Allowlist::new(&declared, &[], Some("http://127.0.0.1:9/api/v3"));
+        assert!(list.download_takes_key(&url("http://127.0.0.1:9/files/1")));
+        // Same host, another port: another origin, no key.
+        assert!(!list.download_takes_key(&url("http://127.0.0.1:10/blob.mp4")));
+        assert!(!list.download_takes_key(&url("https://api.example.com/files/1")));
     }
 
     #[test]

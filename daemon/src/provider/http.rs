@@ -58,9 +58,11 @@ pub enum DownloadError {
     #[error("the download did not complete: {0}")]
     Interrupted(String),
     /// The server answered with an error status (an expired link, an outage): try
-    /// again later, with a fresh link from a new status check.
-    #[error("the download failed with HTTP {0}")]
-    Status(u16),
+    /// again later, with a fresh link from a new status check. The text is the
+    /// storage's own `Code: Message` when its error body has them (S3/TOS/GCS style,
+    /// JSON or XML), else empty.
+    #[error("the download failed with HTTP {0}{reason}", reason = in_parentheses(.1))]
+    Status(u16, String),
     /// The file could not be written: try again later (check free space).
     #[error("cannot write {}: {source}", path.display())]
     Storage {
@@ -87,7 +89,7 @@ impl DownloadError {
         matches!(
             self,
             DownloadError::Interrupted(_)
-                | DownloadError::Status(_)
+                | DownloadError::Status(..)
                 | DownloadError::Storage { .. }
         )
     }
@@ -95,7 +97,7 @@ impl DownloadError {
     /// What the operator can do about it.
     pub fn remedy(&self) -> &'static str {
         match self {
-            DownloadError::Interrupted(_) | DownloadError::Status(_) => {
+            DownloadError::Interrupted(_) | DownloadError::Status(..) => {
                 "the provider's file server may be slow or down; the job tries again by itself"
             }
             DownloadError::Storage { .. } => "check free space and permissions in the spool",
@@ -385,8 +387,9 @@ impl HostHttp {
 
     /// Streams a result URL into `destination` (never through plugin memory).
     /// Redirects are followed by hand (at most 5), each hop checked against the
-    /// allowlist; the key goes only to the origin the plugin named, never to a
-    /// redirect target on another origin (host or port).
+    /// allowlist; the key goes only to the origin the plugin named when that is the
+    /// API's own origin ([`Allowlist::download_takes_key`]), never to a redirect
+    /// target on another origin (host or port).
     pub async fn download(
         &self,
         url: &str,
@@ -403,8 +406,9 @@ impl HostHttp {
                 .map_err(|refusal| DownloadError::Refused(refusal.to_string()))?;
             let mut target = url.clone();
             let mut headers = HeaderMap::new();
-            // Same scheme, host and port: a redirect elsewhere never gets the key.
-            let same_host = target.origin() == origin;
+            // Same scheme, host and port: a redirect elsewhere never gets the key, nor
+            // does a URL outside the API origin (pre-signed storage links).
+            let same_host = target.origin() == origin && self.allowlist.download_takes_key(&url);
             if let (Some(key), true) = (key, same_host) {
                 self.attach(key, &mut target, &mut headers);
             }
@@ -445,7 +449,8 @@ impl HostHttp {
             }
             if !status.is_success() {
                 exchanges.push(exchange);
-                return Err(DownloadError::Status(status.as_u16()));
+                let reason = storage_reason(response).await;
+                return Err(DownloadError::Status(status.as_u16(), reason));
             }
             let written = self.stream_to(response, destination).await?;
             exchange.millis = started.elapsed().as_millis() as u64;
@@ -496,6 +501,54 @@ fn transport_error(error: reqwest::Error) -> HttpError {
         HttpError::Timeout(message)
     } else {
         HttpError::Network(message)
+    }
+}
+
+/// ` (text)`, or nothing for no text.
+fn in_parentheses(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
+}
+
+/// `Code: Message` from a storage error body (`{"Code", "Message"}` as TOS answers,
+/// `{"Error": {...}}`, or S3/GCS XML `<Code>`/`<Message>`), read from at most its first
+/// 4 KiB; empty when the body has neither (nothing else of it is repeated).
+async fn storage_reason(response: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    let mut stream = response.bytes_stream();
+    while body.len() < 4096 {
+        match tokio::time::timeout(Duration::from_secs(2), stream.next()).await {
+            Ok(Some(Ok(chunk))) => body.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    body.truncate(4096);
+    let text = String::from_utf8_lossy(&body);
+    let json: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+    let field = |name: &str| -> Option<String> {
+        if let Some(json) = &json {
+            let found = json.get(name).or_else(|| json.get("Error")?.get(name));
+            return found.and_then(|value| value.as_str()).map(str::to_owned);
+        }
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = text[start..].find(&format!("</{name}>"))? + start;
+        Some(text[start..end].to_owned())
+    };
+    let clean = |value: String| -> String {
+        value
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(160)
+            .collect()
+    };
+    match (field("Code").map(clean), field("Message").map(clean)) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (Some(code), None) => code,
+        _ => String::new(),
     }
 }
 

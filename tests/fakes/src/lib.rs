@@ -20,6 +20,7 @@ pub mod google_tts;
 pub mod media;
 pub mod raw;
 pub mod record;
+pub mod seedance;
 pub mod server;
 pub mod whisk;
 
@@ -31,5 +32,6 @@ pub use garbage::{FakeGarbage, Garbage};
 pub use gemini::{FakeGemini, VideoOutcome};
 pub use google_tts::FakeGoogleTts;
 pub use record::{Recorder, Seen, fingerprint};
+pub use seedance::{FakeSeedance, TaskOutcome};
 pub use server::{Exchange, Fake, KeyMode, Keys};
 pub use whisk::{FakeWhisk, Retired};

@@ -5,7 +5,9 @@
 use clap::Parser;
 
 use chute_fakes::server::{self, Fake};
-use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeWhisk, Keys, Recorder};
+use chute_fakes::{
+    FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeSeedance, FakeWhisk, Keys, Recorder,
+};
 
 /// Serve local fakes of the provider APIs.
 #[derive(Parser)]
@@ -41,23 +43,32 @@ async fn main() -> anyhow::Result<()> {
     let elevenlabs = FakeElevenLabs::detached(keys.clone());
     let google_tts = FakeGoogleTts::detached(keys.clone());
     let whisk = FakeWhisk::detached(keys.clone());
+    let seedance = FakeSeedance::detached(keys.clone())
+        .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let gemini = FakeGemini::detached(keys)
         .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let recorder: Recorder = gemini.recorder().clone();
     // Their paths do not collide: /v1beta/ (Gemini), /v1/text-to-speech/ (ElevenLabs),
-    // /v1/text:synthesize (Cloud TTS), /fx/api/ and /v1/whisk: (Whisk's two origins;
-    // set its api_base_url to the same address). Any cookie mints a Whisk token.
+    // /v1/text:synthesize (Cloud TTS), /api/v3/ (Seedance on Ark), /fx/api/ and
+    // /v1/whisk: (Whisk's two origins; set its api_base_url to the same address; any
+    // cookie mints a Whisk token); on the storage port, /blobs/ (Gemini files) and
+    // /ark-content-generation-…/ (Ark's TOS links).
     let apis: Vec<std::sync::Arc<dyn Fake>> = vec![
         gemini.api(),
         elevenlabs.api(),
         google_tts.api(),
         whisk.labs(),
         whisk.api(),
+        seedance.api(),
     ];
     server::serve(api_listener, apis, recorder.clone());
-    server::serve(storage_listener, vec![gemini.storage()], recorder.clone());
+    server::serve(
+        storage_listener,
+        vec![gemini.storage(), seedance.storage()],
+        recorder.clone(),
+    );
     eprintln!(
-        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts, whisk); result files on http://{storage}"
+        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts, seedance, whisk); result files on http://{storage}"
     );
     eprintln!("set base_url = \"http://{api}\" in each [providers.NAME] table; Ctrl-C stops");
     let mut shown = 0;
