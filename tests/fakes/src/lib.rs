@@ -17,8 +17,10 @@ pub mod gemini;
 pub mod google;
 pub mod google_tts;
 pub mod media;
+pub mod openai;
 pub mod raw;
 pub mod record;
+pub mod schema_answer;
 pub mod server;
 
 /// The base64 codec the fakes use (tests decode request bodies with it).
@@ -27,5 +29,6 @@ pub use elevenlabs::FakeElevenLabs;
 pub use faults::{Call, Fault, Faults};
 pub use gemini::{FakeGemini, VideoOutcome};
 pub use google_tts::FakeGoogleTts;
+pub use openai::{FakeOpenAi, Flavor};
 pub use record::{Recorder, Seen, fingerprint};
 pub use server::{Exchange, Fake, KeyMode, Keys};

@@ -5,7 +5,7 @@
 use clap::Parser;
 
 use chute_fakes::server::{self, Fake};
-use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, Keys, Recorder};
+use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeOpenAi, Flavor, Keys, Recorder};
 
 /// Serve local fakes of the provider APIs.
 #[derive(Parser)]
@@ -40,17 +40,25 @@ async fn main() -> anyhow::Result<()> {
     let (storage_listener, storage) = server::bind(storage_port).await?;
     let elevenlabs = FakeElevenLabs::detached(keys.clone());
     let google_tts = FakeGoogleTts::detached(keys.clone());
+    let openai = FakeOpenAi::detached(Flavor::OpenAi, keys.clone(), true);
+    let openrouter = FakeOpenAi::detached(Flavor::OpenRouter, keys.clone(), true);
     let gemini = FakeGemini::detached(keys)
         .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let recorder: Recorder = gemini.recorder().clone();
     // Their paths do not collide: /v1beta/ (Gemini), /v1/text-to-speech/ (ElevenLabs),
-    // /v1/text:synthesize (Cloud TTS).
-    let apis: Vec<std::sync::Arc<dyn Fake>> =
-        vec![gemini.api(), elevenlabs.api(), google_tts.api()];
+    // /v1/text:synthesize (Cloud TTS), /v1/chat/completions, /v1/audio/speech and
+    // /v1/models (OpenAI), /api/v1/… (OpenRouter).
+    let apis: Vec<std::sync::Arc<dyn Fake>> = vec![
+        gemini.api(),
+        elevenlabs.api(),
+        google_tts.api(),
+        openai.api(),
+        openrouter.api(),
+    ];
     server::serve(api_listener, apis, recorder.clone());
     server::serve(storage_listener, vec![gemini.storage()], recorder.clone());
     eprintln!(
-        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts); result files on http://{storage}"
+        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts, openai; openrouter under /api/v1); result files on http://{storage}"
     );
     eprintln!("set base_url = \"http://{api}\" in each [providers.NAME] table; Ctrl-C stops");
     let mut shown = 0;
