@@ -12,6 +12,7 @@ mod harness;
 mod keys;
 mod ledger;
 mod longrun;
+mod openai;
 #[allow(dead_code)]
 #[path = "../spool/harness.rs"]
 mod spool_harness;

@@ -11,8 +11,9 @@
 //! - `base_url`: the server's origin, with or without its `/v1` (`https://api.openai.com`,
 //!   `http://127.0.0.1:11434/v1`, `https://openrouter.ai/api/v1`); `/v1` is added
 //!   unless the path already ends with it.
-//! - `model` (default `gpt-4o-mini`), `temperature`, `max_tokens` (sent when set or
-//!   when the request says).
+//! - `model` (default `gpt-4o-mini`), `temperature` and `max_output` (sent as
+//!   `max_tokens`), each sent when set or when the request says. (chute refuses
+//!   setting names with "token" in them: they look like credentials.)
 //! - `structured_output`: `json_schema` (default: the nested OpenAI form, the one all
 //!   five servers read), `json_object`, `structured_outputs` (vLLM ≥ 0.12's extra
 //!   body field) or `prompt` (no response_format; the schema is stated in the system

@@ -57,10 +57,14 @@ pub fn generate(req: TextRequest) -> Result<TextResult, ProviderError> {
         strict: flag("strict", true)?,
         schema_in_prompt: flag("schema_in_prompt", mode != Mode::JsonSchema)?,
         require_parameters: flag("require_parameters", crate::is_openrouter())?,
-        temperature: req.temperature.map(f64::from).or(number("temperature")?),
+        // Through its shortest decimal form, so 0.2f32 goes out as 0.2.
+        temperature: req
+            .temperature
+            .and_then(|t| t.to_string().parse::<f64>().ok())
+            .or(number("temperature")?),
         max_tokens: match req.max_output_tokens {
             Some(limit) => Some(limit),
-            None => number("max_tokens")?.map(|limit| limit.clamp(1.0, f64::from(u32::MAX)) as u32),
+            None => number("max_output")?.map(|limit| limit.clamp(1.0, f64::from(u32::MAX)) as u32),
         },
     };
     let mut response = post(&body(&req, &model, schema.as_ref(), &shape))?;
