@@ -18,4 +18,4 @@ cargo test --all-targets --locked
 # run on the host; the plugins' behaviour through the host is in tests/plugins.
 cargo test --locked --manifest-path plugins/Cargo.toml --target-dir "$target/plugins-host" \
   -p chute-plugin-sdk -p chute-elevenlabs -p chute-google-tts -p chute-whisk \
-  -p chute-seedance
+  -p chute-seedance -p chute-openai

@@ -15,6 +15,10 @@ use std::process::Command;
 use harness::{Config, Outcome, Spool, secs};
 use serde_json::Value;
 
+#[allow(dead_code)]
+#[path = "../plugins/harness.rs"]
+mod plugins;
+mod providers;
 mod pull;
 mod summarizer;
 mod word_timestamps;

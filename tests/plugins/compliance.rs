@@ -12,8 +12,8 @@ use chute::provider::bindings::{
 };
 use chute::provider::plugin::{Answer, CallFailure, Operation};
 use chute_fakes::{
-    Call, FakeElevenLabs, FakeGarbage, FakeGemini, FakeGoogleTts, FakeSeedance, FakeWhisk, Fault,
-    Faults, Garbage, KeyMode, Seen,
+    Call, FakeElevenLabs, FakeGarbage, FakeGemini, FakeGoogleTts, FakeOpenAi, FakeSeedance,
+    FakeWhisk, Fault, Faults, Flavor, Garbage, KeyMode, Seen,
 };
 
 use crate::harness::{call_once, error_kind, one_provider, shipped_names};
@@ -23,6 +23,7 @@ enum Api {
     Gemini(FakeGemini),
     ElevenLabs(FakeElevenLabs),
     GoogleTts(FakeGoogleTts),
+    OpenAi(FakeOpenAi),
     Seedance(FakeSeedance),
     Whisk(FakeWhisk),
 }
@@ -33,6 +34,7 @@ impl Api {
             Api::Gemini(fake) => &fake.url,
             Api::ElevenLabs(fake) => &fake.url,
             Api::GoogleTts(fake) => &fake.url,
+            Api::OpenAi(fake) => &fake.url,
             Api::Seedance(fake) => &fake.url,
             Api::Whisk(fake) => &fake.url,
         }
@@ -43,6 +45,7 @@ impl Api {
             Api::Gemini(fake) => fake.faults(),
             Api::ElevenLabs(fake) => fake.faults(),
             Api::GoogleTts(fake) => fake.faults(),
+            Api::OpenAi(fake) => fake.faults(),
             Api::Seedance(fake) => fake.faults(),
             Api::Whisk(fake) => fake.faults(),
         }
@@ -53,6 +56,7 @@ impl Api {
             Api::Gemini(fake) => fake.seen(),
             Api::ElevenLabs(fake) => fake.seen(),
             Api::GoogleTts(fake) => fake.seen(),
+            Api::OpenAi(fake) => fake.seen(),
             Api::Seedance(fake) => fake.seen(),
             Api::Whisk(fake) => fake.seen(),
         }
@@ -142,6 +146,15 @@ async fn subject(plugin: &str, keys: &[&str]) -> Subject {
             second_origin: None,
             settings: "",
             calls: vec![(Call::Speech, speech())],
+        },
+        "openai" => Subject {
+            api: Api::OpenAi(FakeOpenAi::start(Flavor::OpenAi, &known).await),
+            second_origin: None,
+            settings: "model = \"gpt-4.1-mini\"\n",
+            calls: vec![
+                (Call::Text, Operation::text("One line about coffee.")),
+                (Call::Speech, speech()),
+            ],
         },
         "seedance" => Subject {
             api: Api::Seedance(FakeSeedance::start(&known).await),

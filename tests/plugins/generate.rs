@@ -7,7 +7,9 @@
 
 use std::path::Path;
 
-use chute_fakes::{FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeSeedance, FakeWhisk, KeyMode};
+use chute_fakes::{
+    FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeOpenAi, FakeSeedance, FakeWhisk, Flavor, KeyMode,
+};
 
 use crate::harness::install_shipped;
 use crate::spool_harness::{Config, Route, Spool, secs};
@@ -15,6 +17,7 @@ use crate::spool_harness::{Config, Route, Spool, secs};
 const GEMINI_KEY: &str = "AIzaSyFAKE-generate-every-kind-0000000";
 const ELEVENLABS_KEY: &str = "sk_fake_generate_every_kind_000000000";
 const GOOGLE_TTS_KEY: &str = "AIzaSyFAKE-generate-cloud-tts-0000000";
+const OPENAI_KEY: &str = "sk-proj-FAKE-generate-every-kind-000000";
 const SEEDANCE_KEY: &str = "ark-fake-generate-every-kind-00000000";
 const WHISK_COOKIE: &str = "__Secure-next-auth.session-token=fake-generate-0000";
 
@@ -59,6 +62,18 @@ const ASKS: &[Ask] = &[
     },
     Ask {
         provider: "google-tts",
+        kind: "speech",
+        file: "speech.wav",
+        magic: b"RIFF",
+    },
+    Ask {
+        provider: "openai",
+        kind: "text",
+        file: "answer.txt",
+        magic: b"",
+    },
+    Ask {
+        provider: "openai",
         kind: "speech",
         file: "speech.wav",
         magic: b"RIFF",
@@ -110,6 +125,10 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     gemini.polls_until_done(1);
     let elevenlabs = runtime.block_on(FakeElevenLabs::start(&[(ELEVENLABS_KEY, KeyMode::Valid)]));
     let google_tts = runtime.block_on(FakeGoogleTts::start(&[(GOOGLE_TTS_KEY, KeyMode::Valid)]));
+    let openai = runtime.block_on(FakeOpenAi::start(
+        Flavor::OpenAi,
+        &[(OPENAI_KEY, KeyMode::Valid)],
+    ));
     let seedance = runtime.block_on(FakeSeedance::start(&[(SEEDANCE_KEY, KeyMode::Valid)]));
     seedance.polls_until_done(1);
     let whisk = runtime.block_on(FakeWhisk::start(&[(WHISK_COOKIE, KeyMode::Valid)]));
@@ -122,7 +141,7 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     let shipped = spool.outside.join("shipped");
     install_shipped(&shipped);
     config.extra = format!(
-        "[plugins]\nshipped_dir = \"{}\"\ncall_timeout = \"30s\"\n\n{}{}{}{}{}{}",
+        "[plugins]\nshipped_dir = \"{}\"\ncall_timeout = \"30s\"\n\n{}{}{}{}{}{}{}",
         shipped.display(),
         table(
             &spool,
@@ -134,6 +153,13 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
         table(&spool, "veo", &gemini.url, GEMINI_KEY, "poll_ms = \"200\""),
         table(&spool, "elevenlabs", &elevenlabs.url, ELEVENLABS_KEY, ""),
         table(&spool, "google-tts", &google_tts.url, GOOGLE_TTS_KEY, ""),
+        table(
+            &spool,
+            "openai",
+            &openai.url,
+            OPENAI_KEY,
+            "model = \"gpt-4.1-mini\"",
+        ),
         table(
             &spool,
             "seedance",
@@ -231,6 +257,7 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
         GEMINI_KEY,
         ELEVENLABS_KEY,
         GOOGLE_TTS_KEY,
+        OPENAI_KEY,
         SEEDANCE_KEY,
         WHISK_COOKIE,
     ] {

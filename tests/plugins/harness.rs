@@ -183,18 +183,13 @@ pub async fn mapped_failure(provider: &Provider, operation: Operation) -> (&'sta
 }
 
 /// Runs one operation through the plugin once, with the provider's first ready key
-/// and none of the host's retries: what the plugin itself makes of an answer.
+/// (none when the provider has no keys, as for a local server) and none of the
+/// host's retries: what the plugin itself makes of an answer.
 pub async fn call_once(provider: &Provider, operation: Operation) -> Result<Answer, CallFailure> {
-    let key = loop {
-        match provider.keys.pick() {
-            Pick::Ready(lease) => break Some(lease),
-            // Request spacing under the per-key rate limit.
-            Pick::Wait(wait) if wait < std::time::Duration::from_secs(2) => {
-                tokio::time::sleep(wait).await
-            }
-            Pick::Wait(wait) => panic!("every key rests for {wait:?}"),
-            Pick::Exhausted(why) => panic!("no key: {why}"),
-        }
+    let key = if provider.keys.is_empty() {
+        None
+    } else {
+        ready_key(provider).await
     };
     let context = CallContext {
         http: provider.http.clone(),
@@ -203,6 +198,21 @@ pub async fn call_once(provider: &Provider, operation: Operation) -> Result<Answ
         job: None,
     };
     provider.plugin.call(operation, context).await.0
+}
+
+/// The provider's first ready key, waiting out short request spacing.
+async fn ready_key(provider: &Provider) -> Option<chute::provider::keys::KeyLease> {
+    loop {
+        match provider.keys.pick() {
+            Pick::Ready(lease) => return Some(lease),
+            // Request spacing under the per-key rate limit.
+            Pick::Wait(wait) if wait < std::time::Duration::from_secs(2) => {
+                tokio::time::sleep(wait).await
+            }
+            Pick::Wait(wait) => panic!("every key rests for {wait:?}"),
+            Pick::Exhausted(why) => panic!("no key: {why}"),
+        }
+    }
 }
 
 /// Loads the providers of `spool` under `config` (TOML).

@@ -14,6 +14,7 @@ mod harness;
 mod keys;
 mod ledger;
 mod longrun;
+mod openai;
 mod seedance;
 #[allow(dead_code)]
 #[path = "../spool/harness.rs"]

@@ -1,5 +1,5 @@
-//! `[summarize]`: the llama.cpp summary of a transcript — model, template, worker and
-//! sampling.
+//! `[summarize]`: the summary of a transcript — the text providers tried first, then
+//! llama.cpp's model, template, worker and sampling.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,6 +12,10 @@ use serde::{Deserialize, Serialize};
 pub struct SummarizeConfig {
     /// Whether the transcribe pipeline writes `summary.json`.
     pub enabled: bool,
+    /// Text providers (`[providers.NAME]` tables) asked first, in order, with the
+    /// template's schema; the local model writes the summary when none gives one that
+    /// passes the checks. Empty: the local model only.
+    pub providers: Vec<String>,
     /// GGUF model, relative to the models folder (or absolute).
     pub model: PathBuf,
     /// Summary template (TOML); empty uses the built-in one (title, summary, key points,
@@ -41,6 +45,7 @@ impl Default for SummarizeConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            providers: Vec::new(),
             model: PathBuf::from("gguf/SmolLM2-135M-Instruct.Q4_1.gguf"),
             template: PathBuf::new(),
             threads: 2,

@@ -31,7 +31,8 @@ const TEMPLATE_MARGIN: u32 = 48;
 /// Deepest nesting of "summaries of summaries".
 const MAX_COMBINE_DEPTH: u32 = 4;
 
-const SYSTEM_PROMPT: &str =
+/// The system prompt of every summary request (local or remote).
+pub const SYSTEM_PROMPT: &str =
     "You summarize transcripts of recordings. You answer with one JSON object and nothing else.";
 
 /// Why a summary could not be made.
@@ -95,13 +96,67 @@ pub struct SummarySettings {
     pub timeout: Duration,
 }
 
+/// Parses and validates answers against a template's schema for one language.
+pub struct Checker {
+    schema: Value,
+    validator: jsonschema::Validator,
+}
+
+impl Checker {
+    /// The checker of `template` for a transcript in `language`.
+    pub fn new(template: &Template, language: &str) -> Result<Self, SummaryError> {
+        let schema = template.schema(language);
+        let validator = jsonschema::validator_for(&schema).map_err(|error| {
+            SummaryError::Setup(format!("the template's schema is invalid: {error}"))
+        })?;
+        Ok(Self { schema, validator })
+    }
+
+    /// The JSON schema answers are validated against.
+    pub fn schema(&self) -> &Value {
+        &self.schema
+    }
+
+    /// Parses and validates an answer; repeated list items are dropped.
+    pub fn check(&self, text: &str) -> Result<Value, String> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|error| format!("not JSON ({error}): {:?}", truncate(text, 200)))?;
+        if let Some(error) = self.validator.iter_errors(&value).next() {
+            return Err(format!("{} at {}", error, error.instance_path()));
+        }
+        // Small models repeat themselves; repeated list items say nothing new.
+        let deduplicated = without_repeated_items(&value);
+        Ok(if self.validator.is_valid(&deduplicated) {
+            deduplicated
+        } else {
+            value
+        })
+    }
+}
+
+/// The prompt asking for the summary of `text` (a whole transcript, or part `index`
+/// of `total`).
+pub fn transcript_prompt(template: &Template, text: &str, part: Option<(usize, usize)>) -> String {
+    let text = defuse(text);
+    let which = match part {
+        Some((index, total)) => format!(
+            "This is part {index} of {total} of the transcript; summarize this part only.\n"
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{}\n{which}Answer with a JSON object with these fields:\n{}\nTranscript:\n\"\"\"\n{text}\n\"\"\"",
+        template.instructions,
+        template.describe_fields()
+    )
+}
+
 /// Summarizes text pieces with one worker.
 pub struct Summarizer<'a> {
     worker: &'a mut LlamaWorker,
     template: &'a Template,
-    schema: Value,
     grammar: Grammar,
-    validator: jsonschema::Validator,
+    checker: Checker,
     settings: SummarySettings,
     /// What was spent so far.
     pub stats: SummaryStats,
@@ -117,17 +172,13 @@ impl<'a> Summarizer<'a> {
         settings: SummarySettings,
         progress: impl FnMut(String) + Send + 'a,
     ) -> Result<Self, SummaryError> {
-        let schema = template.schema(language);
-        let grammar = grammar::from_schema(&schema).map_err(SummaryError::Setup)?;
-        let validator = jsonschema::validator_for(&schema).map_err(|error| {
-            SummaryError::Setup(format!("the template's schema is invalid: {error}"))
-        })?;
+        let checker = Checker::new(template, language)?;
+        let grammar = grammar::from_schema(checker.schema()).map_err(SummaryError::Setup)?;
         Ok(Self {
             worker,
             template,
-            schema,
             grammar,
-            validator,
+            checker,
             settings,
             stats: SummaryStats::default(),
             progress: Box::new(progress),
@@ -136,7 +187,7 @@ impl<'a> Summarizer<'a> {
 
     /// The JSON schema answers are validated against.
     pub fn schema(&self) -> &Value {
-        &self.schema
+        self.checker.schema()
     }
 
     /// Summarizes a transcript given as its segments' texts.
@@ -259,18 +310,7 @@ impl<'a> Summarizer<'a> {
     }
 
     fn transcript_prompt(&self, text: &str, part: Option<(usize, usize)>) -> String {
-        let text = defuse(text);
-        let which = match part {
-            Some((index, total)) => format!(
-                "This is part {index} of {total} of the transcript; summarize this part only.\n"
-            ),
-            None => String::new(),
-        };
-        format!(
-            "{}\n{which}Answer with a JSON object with these fields:\n{}\nTranscript:\n\"\"\"\n{text}\n\"\"\"",
-            self.template.instructions,
-            self.template.describe_fields()
-        )
+        transcript_prompt(self.template, text, part)
     }
 
     fn combine_prompt(&self, notes: &str) -> String {
@@ -357,18 +397,7 @@ impl<'a> Summarizer<'a> {
 
     /// Parses and validates an answer.
     pub fn check(&self, text: &str) -> Result<Value, String> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|error| format!("not JSON ({error}): {:?}", truncate(text, 200)))?;
-        if let Some(error) = self.validator.iter_errors(&value).next() {
-            return Err(format!("{} at {}", error, error.instance_path()));
-        }
-        // Small models repeat themselves; repeated list items say nothing new.
-        let deduplicated = without_repeated_items(&value);
-        Ok(if self.validator.is_valid(&deduplicated) {
-            deduplicated
-        } else {
-            value
-        })
+        self.checker.check(text)
     }
 }
 

@@ -6,7 +6,8 @@ use clap::Parser;
 
 use chute_fakes::server::{self, Fake};
 use chute_fakes::{
-    FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeSeedance, FakeWhisk, Keys, Recorder,
+    FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeOpenAi, FakeSeedance, FakeWhisk, Flavor, Keys,
+    Recorder,
 };
 
 /// Serve local fakes of the provider APIs.
@@ -45,12 +46,15 @@ async fn main() -> anyhow::Result<()> {
     let whisk = FakeWhisk::detached(keys.clone());
     let seedance = FakeSeedance::detached(keys.clone())
         .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
+    let openai = FakeOpenAi::detached(Flavor::OpenAi, keys.clone(), true);
+    let openrouter = FakeOpenAi::detached(Flavor::OpenRouter, keys.clone(), true);
     let gemini = FakeGemini::detached(keys)
         .set_origins(&format!("http://{api}"), &format!("http://{storage}"));
     let recorder: Recorder = gemini.recorder().clone();
     // Their paths do not collide: /v1beta/ (Gemini), /v1/text-to-speech/ (ElevenLabs),
-    // /v1/text:synthesize (Cloud TTS), /api/v3/ (Seedance on Ark), /fx/api/ and
-    // /v1/whisk: (Whisk's two origins; set its api_base_url to the same address; any
+    // /v1/text:synthesize (Cloud TTS), /v1/chat/completions, /v1/audio/speech and
+    // /v1/models (OpenAI), /api/v1/… (OpenRouter), /api/v3/ (Seedance on Ark), /fx/api/
+    // and /v1/whisk: (Whisk's two origins; set its api_base_url to the same address; any
     // cookie mints a Whisk token); on the storage port, /blobs/ (Gemini files) and
     // /ark-content-generation-…/ (Ark's TOS links).
     let apis: Vec<std::sync::Arc<dyn Fake>> = vec![
@@ -60,6 +64,8 @@ async fn main() -> anyhow::Result<()> {
         whisk.labs(),
         whisk.api(),
         seedance.api(),
+        openai.api(),
+        openrouter.api(),
     ];
     server::serve(api_listener, apis, recorder.clone());
     server::serve(
@@ -68,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
         recorder.clone(),
     );
     eprintln!(
-        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts, seedance, whisk); result files on http://{storage}"
+        "chute-fakes: APIs on http://{api} (gemini, veo, elevenlabs, google-tts, openai, seedance, whisk; openrouter under /api/v1); result files on http://{storage}"
     );
     eprintln!("set base_url = \"http://{api}\" in each [providers.NAME] table; Ctrl-C stops");
     let mut shown = 0;

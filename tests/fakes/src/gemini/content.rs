@@ -8,9 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{Inner, count_quota, image, retired, schema_answer, speech, take_fault};
+use super::{Inner, count_quota, image, retired, speech, take_fault};
 use crate::faults::{Call, Fault};
 use crate::google::{field, invalid, unknown_field};
+use crate::schema_answer;
 use crate::server::Exchange;
 
 const TOP_LEVEL: &[&str] = &[

@@ -6,7 +6,6 @@
 
 mod content;
 mod image;
-mod schema_answer;
 mod speech;
 mod veo;
 

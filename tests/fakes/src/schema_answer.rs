@@ -1,7 +1,8 @@
 //! A JSON value that matches a JSON Schema, worded from the prompt: what a model in
-//! JSON mode answers. Objects get every property, arrays `minItems` items (at least
-//! one, at most `maxItems`), strings fit their length bounds and follow a
-//! "starting with #" instruction, enums take their first value.
+//! JSON mode answers (Gemini's JSON mode, OpenAI's structured outputs). Objects get
+//! every property, arrays `minItems` items (at least one, at most `maxItems`),
+//! strings fit their length bounds and follow a "starting with #" instruction, enums
+//! take their first value.
 
 use serde_json::{Map, Value, json};
 

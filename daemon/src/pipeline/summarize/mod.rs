@@ -1,6 +1,11 @@
-//! The `summarize` stage: `summary.json` from the transcript with llama.cpp (in the
-//! `chute-llm` worker, under the native lease). Optional: when it fails, the transcript
-//! is delivered anyway and result.json says why.
+//! The `summarize` stage: `summary.json` from the transcript — by the text providers
+//! of `summarize.providers` first (`remote.rs`: the template's schema, the same
+//! checks), then with llama.cpp (in the `chute-llm` worker, under the native lease).
+//! Optional: when every writer fails, the transcript is delivered anyway and
+//! result.json says why. The stage's outputs name the `writer` (a provider, or
+//! `llama`), every provider call and why providers were passed over.
+
+mod remote;
 
 use std::path::Path;
 use std::time::Instant;
@@ -12,7 +17,7 @@ use crate::media::transcript::Transcript;
 use crate::spool::fsutil;
 use crate::summary::template::Template;
 use crate::summary::worker::{WorkerFailure, WorkerSpec};
-use crate::summary::{Summarizer, SummaryError, SummarySettings, cleanup};
+use crate::summary::{Checker, Summarizer, SummaryError, SummarySettings, cleanup};
 
 /// llama.cpp summary of `out/transcript.json` into `out/summary.json`.
 pub struct Summarize;
@@ -54,6 +59,48 @@ impl Stage for Summarize {
                     "fix summarize.template (see config/summary-template.toml)",
                 )
             })?;
+            let mut authorship = remote::Authorship::default();
+            if !settings.providers.is_empty() {
+                let started = Instant::now();
+                let checker =
+                    Checker::new(&template, &transcript.language).map_err(summary_failure)?;
+                if let Some((summary, writer)) =
+                    remote::summarize(context, &template, &checker, &segments, &mut authorship)
+                        .await?
+                {
+                    let wall = started.elapsed().as_secs_f64();
+                    fsutil::write_json_atomic(
+                        &out.join("summary.json"),
+                        &summary,
+                        context.config.spool.fsync,
+                    )?;
+                    context.progress(100, &format!("summary written by {writer}"));
+                    let mut outputs = StageOutputs::new();
+                    outputs.insert("writer".into(), json!(writer));
+                    outputs.insert("calls".into(), json!(authorship.calls));
+                    outputs.insert("fell_through".into(), json!(authorship.fell_through));
+                    if settings.cleanup {
+                        outputs.insert(
+                            "cleanup".into(),
+                            json!("skipped: only the local model restores punctuation, and it did not run"),
+                        );
+                    }
+                    outputs.insert("wall_seconds".into(), json!(wall));
+                    outputs.insert(
+                        "realtime_factor".into(),
+                        json!(wall / transcript.duration_seconds.max(1e-9)),
+                    );
+                    outputs.insert("files".into(), json!(["summary.json"]));
+                    return Ok(outputs);
+                }
+                context.progress(
+                    20,
+                    &format!(
+                        "no provider wrote the summary ({}); the local model will",
+                        authorship.fell_through.join("; ")
+                    ),
+                );
+            }
             let spec = WorkerSpec::from_config(&context.config);
             if !spec.model.is_file() {
                 return Err(StageError::job(
@@ -144,6 +191,11 @@ impl Stage for Summarize {
                 ),
             );
             let mut outputs = StageOutputs::new();
+            outputs.insert("writer".into(), json!("llama"));
+            if !settings.providers.is_empty() {
+                outputs.insert("calls".into(), json!(authorship.calls));
+                outputs.insert("fell_through".into(), json!(authorship.fell_through));
+            }
             outputs.insert("model".into(), json!(ready.model));
             outputs.insert("device".into(), json!(ready.device));
             outputs.insert("threads".into(), json!(settings.threads));
