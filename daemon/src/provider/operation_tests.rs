@@ -225,7 +225,7 @@ async fn operations_polled_together_wait_side_by_side_and_stop_on_cancel() {
 }
 
 #[tokio::test]
-async fn results_of_the_wrong_kind_are_refused_and_raw_audio_is_kept_as_declared() {
+async fn results_of_the_wrong_kind_are_refused_and_raw_pcm_is_written_as_wav() {
     let providers = Providers::default();
     let handles = MemoryHandles::default();
     let driver = providers.operations(&handles, StopSignals::default(), None);
@@ -262,5 +262,9 @@ async fn results_of_the_wrong_kind_are_refused_and_raw_audio_is_kept_as_declared
         )
         .await
         .expect("raw audio is taken as declared");
-    assert_eq!(speech.file_name, "speech.bin");
+    assert_eq!(speech.file_name, "speech.wav");
+    assert_eq!(speech.mime, "audio/wav");
+    let wav = hound::WavReader::open(&speech.path).expect("a WAV file");
+    assert_eq!(wav.spec().sample_rate, 24_000);
+    assert_eq!(wav.duration(), 2, "two 16-bit samples");
 }
