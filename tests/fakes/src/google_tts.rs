@@ -16,10 +16,10 @@ use base64::Engine as _;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::faults::{Call, Fault, Faults};
+use crate::faults::{Call, Fault};
 use crate::google::{error, field, invalid, unknown_field};
 use crate::media;
-use crate::record::{Recorder, Seen};
+use crate::record::Recorder;
 use crate::server::{self, Exchange, Fake, KeyCheck, KeyMode, Keys};
 
 /// The service name Google's errors carry.
@@ -48,8 +48,15 @@ type Inner = server::Core<()>;
 pub struct FakeGoogleTts {
     /// `http://127.0.0.1:PORT` (a provider's `base_url`).
     pub url: String,
-    recorder: Recorder,
-    inner: Arc<Inner>,
+    handle: server::Handle<()>,
+}
+
+impl std::ops::Deref for FakeGoogleTts {
+    type Target = server::Handle<()>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 /// The API as a [`Fake`].
@@ -72,34 +79,16 @@ impl FakeGoogleTts {
     pub fn detached(keys: Keys) -> FakeGoogleTts {
         FakeGoogleTts {
             url: String::new(),
-            recorder: Recorder::default(),
-            inner: Arc::new(server::Core::new(keys, ())),
+            handle: server::Handle {
+                recorder: Recorder::default(),
+                inner: Arc::new(server::Core::new(keys, ())),
+            },
         }
     }
 
     /// The handler.
     pub fn api(&self) -> Arc<dyn Fake> {
         Arc::new(Api(self.inner.clone()))
-    }
-
-    /// The request log.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
-    /// The fault plan (scripted errors, storms, latencies).
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// The keys it knows.
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-
-    /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.recorder.all()
     }
 }
 

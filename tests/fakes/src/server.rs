@@ -165,6 +165,45 @@ impl<S> Core<S> {
     }
 }
 
+/// What a test holds of a running fake beside its URLs: the request log and the core
+/// its handlers share. Every fake derefs to one, so `seen()`, `faults()`, `keys()` and
+/// `recorder()` are written once, here.
+pub struct Handle<S> {
+    pub(crate) recorder: Recorder,
+    pub(crate) inner: Arc<Core<S>>,
+}
+
+impl<S> Clone for Handle<S> {
+    fn clone(&self) -> Self {
+        Handle {
+            recorder: self.recorder.clone(),
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<S> Handle<S> {
+    /// The request log.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
+    /// The fault plan (scripted errors, storms, latencies).
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// The keys it knows.
+    pub fn keys(&self) -> &Keys {
+        &self.inner.keys
+    }
+
+    /// Every request so far.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.recorder.all()
+    }
+}
+
 /// How a fake treats a key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyMode {

@@ -19,9 +19,9 @@ use base64::Engine as _;
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::faults::{Call, Fault, Faults};
+use crate::faults::{Call, Fault};
 use crate::media;
-use crate::record::{Recorder, Seen};
+use crate::record::Recorder;
 use crate::server::{self, Exchange, Fake, KeyCheck, KeyMode, Keys};
 
 mod check;
@@ -80,7 +80,8 @@ pub const OUTPUT_FORMATS: &[&str] = &[
     "alaw_8000",
 ];
 
-struct State {
+/// What the fake remembers between requests (opaque to tests: they use the knobs).
+pub struct State {
     in_flight: HashMap<String, usize>,
     concurrency: usize,
     budget: Option<usize>,
@@ -97,8 +98,15 @@ type Inner = server::Core<State>;
 pub struct FakeElevenLabs {
     /// `http://127.0.0.1:PORT` (a provider's `base_url`).
     pub url: String,
-    recorder: Recorder,
-    inner: Arc<Inner>,
+    handle: server::Handle<State>,
+}
+
+impl std::ops::Deref for FakeElevenLabs {
+    type Target = server::Handle<State>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 /// The API as a [`Fake`].
@@ -122,45 +130,27 @@ impl FakeElevenLabs {
     pub fn detached(keys: Keys) -> FakeElevenLabs {
         FakeElevenLabs {
             url: String::new(),
-            recorder: Recorder::default(),
-            inner: Arc::new(server::Core::new(
-                keys,
-                State {
-                    in_flight: HashMap::new(),
-                    concurrency: 2,
-                    budget: None,
-                    used: 0,
-                    voice_not_found_status: 400,
-                    voices: VOICES.iter().map(|voice| voice.to_string()).collect(),
-                    requests: 0,
-                },
-            )),
+            handle: server::Handle {
+                recorder: Recorder::default(),
+                inner: Arc::new(server::Core::new(
+                    keys,
+                    State {
+                        in_flight: HashMap::new(),
+                        concurrency: 2,
+                        budget: None,
+                        used: 0,
+                        voice_not_found_status: 400,
+                        voices: VOICES.iter().map(|voice| voice.to_string()).collect(),
+                        requests: 0,
+                    },
+                )),
+            },
         }
     }
 
     /// The handler.
     pub fn api(&self) -> Arc<dyn Fake> {
         Arc::new(Api(self.inner.clone()))
-    }
-
-    /// The request log.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
-    /// The fault plan (scripted errors, storms, latencies).
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// The keys it knows.
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-
-    /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.recorder.all()
     }
 
     /// Requests in flight at once per key before 429 `too_many_concurrent_requests`

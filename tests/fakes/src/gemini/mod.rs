@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
-use crate::faults::{Call, Fault, Faults};
+use crate::faults::{Call, Fault};
 use crate::raw;
 use crate::record::{Recorder, Seen};
 use crate::server::{self, Exchange, Fake, KeyMode, Keys};
@@ -39,8 +39,9 @@ struct Operation {
     done_at: Option<Instant>,
 }
 
+/// What the fake remembers between requests (opaque to tests: they use the knobs).
 #[derive(Default)]
-struct State {
+pub struct State {
     operations: HashMap<String, Operation>,
     polls_until_done: u32,
     outcomes: VecDeque<VideoOutcome>,
@@ -69,8 +70,15 @@ pub struct FakeGemini {
     pub url: String,
     /// `http://127.0.0.1:PORT` of the storage origin downloads redirect to.
     pub storage_url: String,
-    recorder: Recorder,
-    inner: Arc<Inner>,
+    handle: server::Handle<State>,
+}
+
+impl std::ops::Deref for FakeGemini {
+    type Target = server::Handle<State>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 /// The API origin as a [`Fake`].
@@ -108,8 +116,10 @@ impl FakeGemini {
         FakeGemini {
             url: String::new(),
             storage_url: String::new(),
-            recorder: Recorder::default(),
-            inner,
+            handle: server::Handle {
+                recorder: Recorder::default(),
+                inner,
+            },
         }
     }
 
@@ -133,26 +143,6 @@ impl FakeGemini {
     /// The storage origin's handler.
     pub fn storage(&self) -> Arc<dyn Fake> {
         Arc::new(Storage(self.inner.clone()))
-    }
-
-    /// The request log both origins write to.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
-    /// The fault plan (scripted errors, storms, latencies).
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// The keys it knows.
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-
-    /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.recorder.all()
     }
 
     /// Requests whose path ends with `suffix`.

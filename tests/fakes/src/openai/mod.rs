@@ -28,8 +28,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use serde_json::json;
 
-use crate::faults::Faults;
-use crate::record::{Recorder, Seen};
+use crate::record::Recorder;
 use crate::server::{self, Exchange, Fake, KeyCheck, KeyMode, Keys};
 
 /// Which server the fake plays.
@@ -95,7 +94,8 @@ impl Flavor {
     }
 }
 
-struct State {
+/// What the fake remembers between requests (opaque to tests: they use the knobs).
+pub struct State {
     flavor: Flavor,
     /// Whether a key is required (vLLM / llama.cpp started with `--api-key`).
     auth: bool,
@@ -113,8 +113,15 @@ pub struct FakeOpenAi {
     /// `http://127.0.0.1:PORT` plus the flavor's API root when it is not `/v1`
     /// (OpenRouter: `…/api/v1`): a provider's `base_url`.
     pub url: String,
-    recorder: Recorder,
-    inner: Arc<Inner>,
+    handle: server::Handle<State>,
+}
+
+impl std::ops::Deref for FakeOpenAi {
+    type Target = server::Handle<State>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 /// The API as a [`Fake`].
@@ -149,18 +156,20 @@ impl FakeOpenAi {
         };
         FakeOpenAi {
             url: String::new(),
-            recorder: Recorder::default(),
-            inner: Arc::new(server::Core::new(
-                keys,
-                State {
-                    flavor,
-                    auth,
-                    models: flavor.models().iter().map(|m| m.to_string()).collect(),
-                    retired: HashSet::new(),
-                    text_answers: VecDeque::new(),
-                    requests: 0,
-                },
-            )),
+            handle: server::Handle {
+                recorder: Recorder::default(),
+                inner: Arc::new(server::Core::new(
+                    keys,
+                    State {
+                        flavor,
+                        auth,
+                        models: flavor.models().iter().map(|m| m.to_string()).collect(),
+                        retired: HashSet::new(),
+                        text_answers: VecDeque::new(),
+                        requests: 0,
+                    },
+                )),
+            },
         }
     }
 
@@ -172,26 +181,6 @@ impl FakeOpenAi {
     /// The flavor it plays.
     pub fn flavor(&self) -> Flavor {
         self.inner.state().flavor
-    }
-
-    /// The request log.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
-    /// The fault plan (scripted errors, storms, latencies).
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// The keys it knows.
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-
-    /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.recorder.all()
     }
 
     /// The models it serves (replacing the flavor's defaults).

@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 use axum::response::Response;
 use futures_util::future::BoxFuture;
 
-use crate::faults::Faults;
 use crate::record::{Recorder, Seen};
 use crate::server::{self, Exchange, Fake, KeyMode, Keys};
 
@@ -70,7 +69,8 @@ struct Task {
     link_expires: Option<u64>,
 }
 
-struct State {
+/// What the fake remembers between requests (opaque to tests: they use the knobs).
+pub struct State {
     tasks: HashMap<String, Task>,
     polls_until_done: u32,
     outcomes: VecDeque<TaskOutcome>,
@@ -91,14 +91,24 @@ struct State {
 type Inner = server::Core<State>;
 
 /// A running fake Ark API and its TOS origin; the handle tests drive it with.
+///
+/// Its fault plan: `Call::Submit`, `Call::Poll`, `Call::Download` (storage), and
+/// the latency of `Call::Submit` (from the submit until the task is done).
 #[derive(Clone)]
 pub struct FakeSeedance {
     /// `http://127.0.0.1:PORT` of the API origin (a provider's `base_url`).
     pub url: String,
     /// `http://127.0.0.1:PORT` of the storage origin video URLs point at.
     pub storage_url: String,
-    recorder: Recorder,
-    inner: Arc<Inner>,
+    handle: server::Handle<State>,
+}
+
+impl std::ops::Deref for FakeSeedance {
+    type Target = server::Handle<State>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 /// The API origin as a [`Fake`].
@@ -144,8 +154,10 @@ impl FakeSeedance {
         FakeSeedance {
             url: String::new(),
             storage_url: String::new(),
-            recorder: Recorder::default(),
-            inner: Arc::new(server::Core::new(keys, state)),
+            handle: server::Handle {
+                recorder: Recorder::default(),
+                inner: Arc::new(server::Core::new(keys, state)),
+            },
         }
     }
 
@@ -169,27 +181,6 @@ impl FakeSeedance {
     /// The storage origin's handler.
     pub fn storage(&self) -> Arc<dyn Fake> {
         Arc::new(Storage(self.inner.clone()))
-    }
-
-    /// The request log both origins write to.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
-    /// The fault plan: `Call::Submit`, `Call::Poll`, `Call::Download` (storage), and
-    /// the latency of `Call::Submit` (from the submit until the task is done).
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// The keys it knows.
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
-    }
-
-    /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.recorder.all()
     }
 
     /// Requests that reached the storage origin.

@@ -31,9 +31,9 @@ use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use serde_json::{Value, json};
 
-use crate::faults::{Call, Fault, Faults};
+use crate::faults::{Call, Fault};
 use crate::google;
-use crate::record::{Recorder, Seen};
+use crate::record::Recorder;
 use crate::server::{self, Exchange, Fake, KeyMode, Keys};
 
 /// How a retired Whisk answers every request.
@@ -66,7 +66,8 @@ pub struct Upload {
     pub image: Vec<u8>,
 }
 
-struct State {
+/// What the fake remembers between requests (opaque to tests: they use the knobs).
+pub struct State {
     tokens: HashMap<String, Token>,
     token_lifetime: Duration,
     refresh_needed: bool,
@@ -80,14 +81,24 @@ struct State {
 type Inner = server::Core<State>;
 
 /// A running fake Whisk (both origins); the handle tests drive it with.
+///
+/// Its fault plan: `Session` for the session, `Upload` for the tRPC calls,
+/// `Image` for generation.
 #[derive(Clone)]
 pub struct FakeWhisk {
     /// `http://127.0.0.1:PORT` of the labs.google origin (a provider's `base_url`).
     pub url: String,
     /// `http://127.0.0.1:PORT` of the aisandbox API origin (`api_base_url`).
     pub api_url: String,
-    recorder: Recorder,
-    inner: Arc<Inner>,
+    handle: server::Handle<State>,
+}
+
+impl std::ops::Deref for FakeWhisk {
+    type Target = server::Handle<State>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.handle
+    }
 }
 
 /// The labs.google origin as a [`Fake`].
@@ -116,20 +127,22 @@ impl FakeWhisk {
         FakeWhisk {
             url: String::new(),
             api_url: String::new(),
-            recorder: Recorder::default(),
-            inner: Arc::new(server::Core::new(
-                keys,
-                State {
-                    tokens: HashMap::new(),
-                    token_lifetime: Duration::from_secs(3600),
-                    refresh_needed: false,
-                    workflows: HashSet::new(),
-                    uploads: HashMap::new(),
-                    retired: None,
-                    counter: 0,
-                    images: 0,
-                },
-            )),
+            handle: server::Handle {
+                recorder: Recorder::default(),
+                inner: Arc::new(server::Core::new(
+                    keys,
+                    State {
+                        tokens: HashMap::new(),
+                        token_lifetime: Duration::from_secs(3600),
+                        refresh_needed: false,
+                        workflows: HashSet::new(),
+                        uploads: HashMap::new(),
+                        retired: None,
+                        counter: 0,
+                        images: 0,
+                    },
+                )),
+            },
         }
     }
 
@@ -141,27 +154,6 @@ impl FakeWhisk {
     /// The aisandbox API handler (`/v1/whisk:…`).
     pub fn api(&self) -> Arc<dyn Fake> {
         Arc::new(Sandbox(self.inner.clone()))
-    }
-
-    /// The request log both origins write to.
-    pub fn recorder(&self) -> &Recorder {
-        &self.recorder
-    }
-
-    /// Every request so far.
-    pub fn seen(&self) -> Vec<Seen> {
-        self.recorder.all()
-    }
-
-    /// The fault plan: `Session` for the session, `Upload` for the tRPC calls,
-    /// `Image` for generation.
-    pub fn faults(&self) -> &Faults {
-        &self.inner.faults
-    }
-
-    /// The cookies it knows.
-    pub fn keys(&self) -> &Keys {
-        &self.inner.keys
     }
 
     /// How long tokens minted from now on live (the session's `expires` says so too).
