@@ -216,18 +216,31 @@ fn check_explains_broken_and_pinned_plugins() {
     );
 }
 
-/// An installed chute: `PREFIX/bin/chute` (a hard link to the binary under test) and
-/// the shipped plugins put in `PREFIX/lib/chute/plugins` by the installer script.
-fn installed_chute() -> (tempfile::TempDir, std::path::PathBuf) {
-    let prefix = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    let bin = prefix.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    let chute = bin.join("chute");
-    if std::fs::hard_link(BIN, &chute).is_err() {
-        std::fs::copy(BIN, &chute).unwrap();
+/// A chute installed by the scripts the README's set-up runs: a release folder as
+/// `scripts/build.sh` leaves it (the binaries, here hard links to the one under test,
+/// and the shipped plugins in `plugins/`), then `scripts/install.sh PREFIX`. Returns
+/// the temporary folder holding it all, the prefix and the installed binary.
+fn installed_chute() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let base = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let release = base.path().join("target/release");
+    std::fs::create_dir_all(&release).unwrap();
+    // chute-llm is only installed here, never run: the chute binary stands in for it.
+    for name in ["chute", "chute-llm"] {
+        if std::fs::hard_link(BIN, release.join(name)).is_err() {
+            std::fs::copy(BIN, release.join(name)).unwrap();
+        }
     }
-    install_shipped(&prefix.path().join("lib/chute/plugins"));
-    (prefix, chute)
+    install_shipped(&release.join("plugins"));
+    let prefix = base.path().join("prefix");
+    let installed = Command::new(repo().join("scripts/install.sh"))
+        .arg(&prefix)
+        .env("CARGO_TARGET_DIR", base.path().join("target"))
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{}", text(&installed));
+    let chute = prefix.join("bin/chute");
+    assert!(chute.is_file() && prefix.join("bin/chute-llm").is_file());
+    (base, prefix, chute)
 }
 
 fn installed(chute: &Path, spool: &Path, args: &[&str]) -> Output {
@@ -245,12 +258,17 @@ fn installed(chute: &Path, spool: &Path, args: &[&str]) -> Output {
 /// table uses one by name, and a plugin of the same name in the spool replaces it.
 #[test]
 fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
-    let (prefix, chute) = installed_chute();
-    let shipped_dir = prefix.path().join("lib/chute/plugins");
+    let (_installed, prefix, chute) = installed_chute();
+    let shipped_dir = prefix.join("lib/chute/plugins");
     let names = shipped_names();
     for expected in ["elevenlabs", "gemini", "google-tts", "veo"] {
         assert!(names.iter().any(|name| name == expected), "{names:?}");
     }
+    for name in &names {
+        assert!(shipped_dir.join(format!("{name}.wasm")).is_file(), "{name}");
+    }
+    // A manifest the package ships travels with its plugin.
+    assert!(shipped_dir.join("whisk.toml").is_file());
     let spool = tempfile::tempdir().unwrap();
 
     let listed = installed(&chute, spool.path(), &["plugins", "list"]);
