@@ -413,6 +413,10 @@ mod tests {
                 "providers.gemini.keys: \"AIza\"… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself",
             ),
             (
+                "[providers.gemini]\nkey_origins = [\"https://upload.example.com/v1\"]\n",
+                "providers.gemini.key_origins: \"https://upload.example.com/v1\" is not an origin: write https://host or https://host:port, with no path",
+            ),
+            (
                 "[providers.gemini]\napi_key = \"x\"\n",
                 "providers.gemini.api_key: settings are handed to the plugin, so a credential must not be one; put key references in keys = [\"env:NAME\"]",
             ),

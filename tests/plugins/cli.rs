@@ -313,7 +313,7 @@ fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
     let config = spool.path().join("chute.toml");
     std::fs::write(
         &config,
-        "[providers.voice]\nplugin = \"google-tts\"\nkeys = [\"env:CHUTE_TEST_NO_SUCH_KEY\"]\n",
+        "[providers.voice]\nplugin = \"google-tts\"\nbase_url = \"https://texttospeech.googleapis.com\"\nkeys = [\"env:CHUTE_TEST_NO_SUCH_KEY\"]\n",
     )
     .unwrap();
     let checked = Command::new(&chute)

@@ -241,3 +241,87 @@ fn a_chatty_plugin_is_cut_off_after_its_log_budget() {
         "{logs}"
     );
 }
+
+/// The operator alone decides where a key goes: the base_url origin gets it; another
+/// port of the same host, though the plugin declares that host, is reached without it,
+/// and its 401 does not disable the key; an origin named in `key_origins` gets it; and
+/// a provider with keys but no base_url does not load, saying what to add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_goes_only_to_the_origins_the_operator_named() {
+    const KEY: &str = "AIzaSyFAKE-hostile-key-origins-0000000";
+    let api = chute_fakes::FakeGemini::start(&[(KEY, chute_fakes::KeyMode::Valid)]).await;
+    let other = chute_fakes::FakeGarbage::start().await;
+    other.answer(chute_fakes::Garbage {
+        name: "a refusal",
+        status: 401,
+        content_type: "application/json",
+        body: br#"{"error": {"code": 401, "status": "UNAUTHENTICATED"}}"#.to_vec(),
+    });
+    let spool = spool_with(&["echo", "hostile"]);
+    let key = crate::harness::key_file(&spool, "hostile.key", KEY);
+    let config = |extra: &str| {
+        format!(
+            "{CONFIG}\n[providers.hostile]\nbase_url = \"{}\"\nkeys = [\"{key}\"]\n{extra}",
+            api.url
+        )
+    };
+    let fetch = |url: String| Operation::text(&format!("fetch {url}"));
+
+    let providers = load(&spool, &config("")).await;
+    assert!(providers.problems.is_empty(), "{:?}", providers.problems);
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    hostile
+        .call(fetch(format!("{}/v1beta/models", api.url)), None)
+        .await
+        .expect("the plugin answers");
+    let to_api = api.seen().pop().expect("the API was reached");
+    assert_eq!(to_api.header("x-goog-api-key"), Some(KEY));
+
+    hostile
+        .call(fetch(format!("{}/elsewhere", other.url)), None)
+        .await
+        .expect("the plugin answers");
+    let to_other = other.seen();
+    assert_eq!(to_other.len(), 1, "the other port was not reached");
+    assert!(
+        !format!("{:?}", to_other[0].headers).contains(KEY) && !to_other[0].query.contains(KEY),
+        "the key went to another port of the base_url host: {:?}",
+        to_other[0].headers
+    );
+    let keys = hostile.keys.report();
+    assert!(
+        keys.iter().all(|key| key.state == "ok"),
+        "a 401 from a host that never saw the key disabled it: {keys:?}"
+    );
+
+    let named = config(&format!("key_origins = [\"{}\"]\n", other.url));
+    let providers = load(&spool, &named).await;
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    hostile
+        .call(fetch(format!("{}/upload", other.url)), None)
+        .await
+        .expect("the plugin answers");
+    assert_eq!(
+        other
+            .seen()
+            .pop()
+            .and_then(|seen| seen.header("x-goog-api-key").map(str::to_owned)),
+        Some(KEY.to_owned())
+    );
+
+    let nowhere = format!("{CONFIG}\n[providers.hostile]\nkeys = [\"{key}\"]\n");
+    let providers = load(&spool, &nowhere).await;
+    assert!(
+        providers.get("hostile").is_none(),
+        "it loaded without base_url"
+    );
+    let (_, why) = providers
+        .problems
+        .iter()
+        .find(|(name, _)| name == "hostile")
+        .expect("a problem for hostile");
+    assert!(
+        why.contains("no base_url") && why.contains("base_url = \"https://127.0.0.1\""),
+        "{why}"
+    );
+}

@@ -47,15 +47,21 @@ pub struct Allowlist {
     hosts: BTreeSet<String>,
     /// The operator's base_url host: it may be a private address and plain http.
     named: BTreeSet<String>,
-    /// The operator's base_url origin (scheme, host, port): with one set, a download
-    /// carries the key there only.
-    key_origin: Option<String>,
+    /// The origins (scheme, host, port) the operator lets the key go to: base_url's
+    /// and `key_origins`. Nothing else ever gets it.
+    key_origins: BTreeSet<String>,
 }
 
 impl Allowlist {
-    /// Declared ∩ `allow_hosts` (when given) ∪ the `base_url` host (which alone may be
-    /// private or plain http).
-    pub fn new(declared: &[String], allow_hosts: &[String], base_url: Option<&str>) -> Self {
+    /// Declared ∩ `allow_hosts` (when given) ∪ the hosts of `base_url` and
+    /// `key_origins` (the operator's: they alone may be private or plain http, and
+    /// their origins alone receive the key).
+    pub fn new(
+        declared: &[String],
+        allow_hosts: &[String],
+        base_url: Option<&str>,
+        key_origins: &[String],
+    ) -> Self {
         let lower = |host: &String| host.trim().to_ascii_lowercase();
         let declared: BTreeSet<String> = declared.iter().map(lower).collect();
         let configured: BTreeSet<String> = allow_hosts.iter().map(lower).collect();
@@ -70,37 +76,44 @@ impl Allowlist {
         // Only the base_url host is "named" (private addresses and plain http allowed):
         // narrowing with allow_hosts must never loosen anything.
         let mut named = BTreeSet::new();
-        let base = base_url.and_then(|url| Url::parse(url).ok());
-        if let Some(host) = base
-            .as_ref()
-            .and_then(|url| url.host_str().map(str::to_ascii_lowercase))
-        {
-            hosts.insert(host.clone());
-            named.insert(host);
+        let mut origins = BTreeSet::new();
+        let operator = base_url
+            .into_iter()
+            .chain(key_origins.iter().map(String::as_str))
+            .filter_map(|url| Url::parse(url).ok());
+        for url in operator {
+            if let Some(host) = url.host_str().map(str::to_ascii_lowercase) {
+                hosts.insert(host.clone());
+                named.insert(host);
+            }
+            if url.origin().is_tuple() {
+                origins.insert(url.origin().ascii_serialization());
+            }
         }
         // A named host that the plugin did not declare is still not reachable, except
-        // through base_url (added above): the operator narrows, never widens.
+        // through the operator's own URLs (added above): the operator narrows, never
+        // widens.
         Allowlist {
             hosts,
             named,
-            key_origin: base.map(|url| url.origin().ascii_serialization()),
+            key_origins: origins,
         }
     }
 
-    /// Whether a result download from `url` may carry the key: only to the operator's
-    /// base_url origin when one is set, else only to a host the plugin declared by its
-    /// exact name. Hosts allowed through a `*.` pattern (object storage serving
-    /// pre-signed URLs, such as Ark's TOS links) are fetched without it: a signed URL
-    /// needs no key, and the key must not travel to storage.
-    pub fn download_takes_key(&self, url: &Url) -> bool {
-        match &self.key_origin {
-            Some(origin) => {
-                url.origin().is_tuple() && url.origin().ascii_serialization() == *origin
-            }
-            None => url
-                .host_str()
-                .is_some_and(|host| self.hosts.contains(&host.to_ascii_lowercase())),
-        }
+    /// Whether the operator named any origin that may receive the key.
+    pub fn has_key_origin(&self) -> bool {
+        !self.key_origins.is_empty()
+    }
+
+    /// Whether a request to `url` may carry the key: only to an origin (scheme, host
+    /// and port) the operator named, base_url's or one of `key_origins`. Hosts the
+    /// plugin declared, another port of the same host, and object storage serving
+    /// pre-signed links are reached without it.
+    pub fn takes_key(&self, url: &Url) -> bool {
+        url.origin().is_tuple()
+            && self
+                .key_origins
+                .contains(&url.origin().ascii_serialization())
     }
 
     /// The allowed hosts, for `chute plugins check`.
@@ -275,7 +288,7 @@ mod tests {
 
     #[test]
     fn declared_hosts_are_allowed_over_https_only() {
-        let list = Allowlist::new(&["api.example.com".into()], &[], None);
+        let list = Allowlist::new(&["api.example.com".into()], &[], None, &[]);
         assert!(list.check(&url("https://api.example.com/v1")).is_ok());
         assert!(list.check(&url("http://api.example.com/v1")).is_err());
         assert!(list.check(&url("https://evil.example.com/")).is_err());
@@ -292,6 +305,7 @@ mod tests {
             &declared,
             &["a.example.com".into()],
             Some("http://127.0.0.1:9/x"),
+            &[],
         );
         assert!(list.check(&url("https://a.example.com/")).is_ok());
         assert!(list.check(&url("https://b.example.com/")).is_err());
@@ -299,24 +313,41 @@ mod tests {
     }
 
     #[test]
-    fn downloads_carry_the_key_to_the_api_origin_only() {
+    fn the_key_goes_only_to_origins_the_operator_named() {
         let declared = [
             "api.example.com".to_string(),
             "*.storage.example.com".to_string(),
         ];
-        let list = Allowlist::new(&declared, &[], None);
-        assert!(list.download_takes_key(&url("https://api.example.com/files/1")));
-        assert!(!list.download_takes_key(&url("https://b.storage.example.com/1.mp4?sig=x")));
-        let list = Allowlist::new(&declared, &[], Some("http://127.0.0.1:9/api/v3"));
-        assert!(list.download_takes_key(&url("http://127.0.0.1:9/files/1")));
-        // Same host, another port: another origin, no key.
-        assert!(!list.download_takes_key(&url("http://127.0.0.1:10/blob.mp4")));
-        assert!(!list.download_takes_key(&url("https://api.example.com/files/1")));
+        // The plugin's own hosts never get it, however they are declared.
+        let list = Allowlist::new(&declared, &[], None, &[]);
+        assert!(!list.has_key_origin());
+        assert!(!list.takes_key(&url("https://api.example.com/files/1")));
+        assert!(!list.takes_key(&url("https://b.storage.example.com/1.mp4?sig=x")));
+        let list = Allowlist::new(&declared, &[], Some("http://127.0.0.1:9/api/v3"), &[]);
+        assert!(list.takes_key(&url("http://127.0.0.1:9/files/1")));
+        // Same host, another port or scheme: another origin, no key.
+        assert!(!list.takes_key(&url("http://127.0.0.1:10/blob.mp4")));
+        assert!(!list.takes_key(&url("https://127.0.0.1:9/files/1")));
+        assert!(!list.takes_key(&url("https://api.example.com/files/1")));
+        // An origin the operator lists takes it too, and is reachable.
+        let list = Allowlist::new(
+            &declared,
+            &[],
+            Some("https://api.example.com"),
+            &["https://upload.example.net:8443".into()],
+        );
+        assert!(list.takes_key(&url("https://api.example.com/v1/x")));
+        assert!(list.takes_key(&url("https://upload.example.net:8443/put")));
+        assert!(!list.takes_key(&url("https://upload.example.net/put")));
+        assert!(
+            list.check(&url("https://upload.example.net:8443/put"))
+                .is_ok()
+        );
     }
 
     #[test]
     fn private_addresses_need_to_be_named() {
-        let list = Allowlist::new(&["10.0.0.7".into(), "*.example.com".into()], &[], None);
+        let list = Allowlist::new(&["10.0.0.7".into(), "*.example.com".into()], &[], None, &[]);
         assert!(list.check(&url("https://10.0.0.7/")).is_err());
         assert!(list.check(&url("https://cdn.example.com/")).is_ok());
         assert!(list.check(&url("https://example.com/")).is_err());

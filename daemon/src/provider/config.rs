@@ -115,6 +115,9 @@ pub struct ProviderConfig {
     pub keys: Vec<String>,
     /// Narrows the plugin's declared hosts to these (https and public addresses still).
     pub allow_hosts: Vec<String>,
+    /// More origins (`https://host[:port]`) the key may be sent to besides `base_url`'s.
+    /// Hosts the plugin declares are never sent the key unless named here.
+    pub key_origins: Vec<String>,
     /// Requests per minute per key (overrides the plugin's default).
     pub requests_per_minute: Option<u32>,
     /// Requests per day per key (overrides the plugin's default).
@@ -166,6 +169,20 @@ impl ProviderConfig {
             && !self.base_url.starts_with("http://")
         {
             return Err(ProviderConfigError::BaseUrl(name));
+        }
+        if let Some(origin) = self.key_origins.iter().find(|origin| {
+            !(origin.starts_with("https://") || origin.starts_with("http://"))
+                || reqwest::Url::parse(origin).map_or(true, |url| {
+                    url.host_str().is_none()
+                        || !matches!(url.path(), "" | "/")
+                        || url.query().is_some()
+                        || !url.username().is_empty()
+                })
+        }) {
+            return Err(ProviderConfigError::KeyOrigin {
+                name,
+                origin: origin.clone(),
+            });
         }
         if let Some((index, key)) = self
             .keys
@@ -225,11 +242,12 @@ impl ProviderConfig {
 }
 
 /// The keys of a `[providers.NAME]` table that chute itself reads.
-const PROVIDER_KEYS: [&str; 10] = [
+const PROVIDER_KEYS: [&str; 11] = [
     "plugin",
     "base_url",
     "keys",
     "allow_hosts",
+    "key_origins",
     "requests_per_minute",
     "requests_per_day",
     "max_concurrent_polls",
@@ -317,6 +335,16 @@ pub enum ProviderConfigError {
     /// The base URL is not http(s).
     #[error("providers.{0}.base_url must start with https:// (or http:// for a local test server)")]
     BaseUrl(String),
+    /// A key origin is not a bare `scheme://host[:port]`.
+    #[error(
+        "providers.{name}.key_origins: {origin:?} is not an origin: write https://host or https://host:port, with no path"
+    )]
+    KeyOrigin {
+        /// The provider.
+        name: String,
+        /// The entry as written.
+        origin: String,
+    },
     /// A key was written where a key reference belongs.
     #[error(
         "providers.{name}.keys: {shown:?}… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself"
@@ -375,6 +403,9 @@ impl ProviderConfigError {
             ProviderConfigError::Plugins(key) => vec![format!("plugins.{key}")],
             ProviderConfigError::Name(name) => vec![format!("providers.{name}")],
             ProviderConfigError::BaseUrl(name) => vec![format!("providers.{name}.base_url")],
+            ProviderConfigError::KeyOrigin { name, .. } => {
+                vec![format!("providers.{name}.key_origins")]
+            }
             ProviderConfigError::KeyNotReference { name, index, .. } => {
                 vec![format!("providers.{name}.keys.{index}")]
             }

@@ -228,6 +228,11 @@ impl HostHttp {
             }
         };
         let (method, mut url, headers) = prepared;
+        // The key goes only to an origin the operator named; a request the plugin
+        // authorizes itself (see `plugin_may_authorize`) carries its token instead.
+        let key = key.filter(|_| {
+            self.allowlist.takes_key(&url) && !headers.contains_key(reqwest::header::AUTHORIZATION)
+        });
         let mut exchange = Exchange {
             method: method.to_string(),
             url: redact(&url),
@@ -244,11 +249,7 @@ impl HostHttp {
                 exchange.error = Some(why.clone());
                 return (Err(HttpError::Timeout(why)), Some(exchange));
             }
-            // A request the plugin authorizes itself (see `plugin_may_authorize`)
-            // carries its token, not the key: the key goes to no other host that way.
-            if !builder_headers.contains_key(reqwest::header::AUTHORIZATION) {
-                self.attach(key, &mut url, &mut builder_headers);
-            }
+            self.attach(key, &mut url, &mut builder_headers);
         }
         let started = Instant::now();
         let result = self
@@ -388,7 +389,7 @@ impl HostHttp {
     /// Streams a result URL into `destination` (never through plugin memory).
     /// Redirects are followed by hand (at most 5), each hop checked against the
     /// allowlist; the key goes only to the origin the plugin named when that is the
-    /// API's own origin ([`Allowlist::download_takes_key`]), never to a redirect
+    /// API's own origin ([`Allowlist::takes_key`]), never to a redirect
     /// target on another origin (host or port).
     pub async fn download(
         &self,
@@ -408,7 +409,7 @@ impl HostHttp {
             let mut headers = HeaderMap::new();
             // Same scheme, host and port: a redirect elsewhere never gets the key, nor
             // does a URL outside the API origin (pre-signed storage links).
-            let same_host = target.origin() == origin && self.allowlist.download_takes_key(&url);
+            let same_host = target.origin() == origin && self.allowlist.takes_key(&url);
             if let (Some(key), true) = (key, same_host) {
                 self.attach(key, &mut target, &mut headers);
             }

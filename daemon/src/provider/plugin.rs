@@ -263,7 +263,9 @@ impl chute::provider::host::Host for CallState {
             .send(request, self.context.key.as_ref(), self.deadline)
             .await;
         if let Some(exchange) = exchange {
-            if let Some(key) = &self.context.key {
+            // Only an answer to a request that carried the key says anything about it:
+            // a 401 from storage or another host never disables it.
+            if let (Some(key), Some(_)) = (&self.context.key, &exchange.key) {
                 key.observe(&exchange);
             }
             self.trace.exchanges.push(exchange);

@@ -42,6 +42,16 @@ pub enum LoadError {
         /// Where the shipped plugins were looked for.
         shipped: String,
     },
+    /// A provider has keys but the operator named no origin to send them to.
+    #[error(
+        "[providers.{provider}] has keys but no base_url: a key goes only to origins you name; add base_url = \"{suggestion}\" (or key_origins)"
+    )]
+    NoKeyOrigin {
+        /// The provider.
+        provider: String,
+        /// The plugin's first exactly declared host, as a base_url.
+        suggestion: String,
+    },
     /// The component could not be compiled (or its pin does not match).
     #[error("{0}")]
     Compile(#[from] CompileError),
@@ -486,7 +496,26 @@ async fn build_provider(
         .or(manifest.max_concurrent_polls)
         .or(limits.max_concurrent_polls);
     let base_url = (!config.base_url.is_empty()).then_some(config.base_url.as_str());
-    let allowlist = Allowlist::new(&info.hosts, &config.allow_hosts, base_url);
+    let allowlist = Allowlist::new(
+        &info.hosts,
+        &config.allow_hosts,
+        base_url,
+        &config.key_origins,
+    );
+    // The operator alone decides where a key goes: keys with nowhere named are refused.
+    if !config.keys.is_empty() && !matches!(info.auth, Auth::None) && !allowlist.has_key_origin() {
+        return Err(LoadError::NoKeyOrigin {
+            provider: name.to_owned(),
+            suggestion: info
+                .hosts
+                .iter()
+                .find(|host| !host.starts_with("*."))
+                .map_or_else(
+                    || "https://API-HOST".to_owned(),
+                    |host| format!("https://{host}"),
+                ),
+        });
+    }
     let http = Arc::new(HostHttp::new(allowlist, info.auth.clone(), caps(settings))?);
     let keys = KeyPool::new(
         name,
