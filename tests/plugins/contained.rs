@@ -325,3 +325,51 @@ async fn a_key_goes_only_to_the_origins_the_operator_named() {
         "{why}"
     );
 }
+
+/// What a plugin says never forges a log line or reaches a record unbounded: its log
+/// lines and its error message arrive as one line, without control or direction
+/// characters, cut to a bound.
+#[test]
+fn a_plugin_cannot_forge_log_lines_or_flood_records() {
+    let spool = spool_with(&["echo", "hostile"]);
+    let (failure, logs) = capturing_logs(async {
+        let providers = load(&spool, CONFIG).await;
+        let hostile = providers.get("hostile").expect("hostile loaded");
+        match hostile.call(Operation::text("forge"), None).await {
+            Err(CallError {
+                error: ServeError::Failed { failure, .. },
+                ..
+            }) => failure,
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(served) => panic!("the forge succeeded: {:?}", served.answer),
+        }
+    });
+    let CallFailure::Provider(ProviderError::Unavailable(why)) = &failure else {
+        panic!("{failure:?}")
+    };
+    assert!(why.starts_with("upstream said no 2026-11-26"), "{why:.80}");
+    assert!(
+        !why.chars()
+            .any(|c| c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c)),
+        "{why:.120?}"
+    );
+    assert!(
+        why.chars().count() <= 501,
+        "{} characters kept",
+        why.chars().count()
+    );
+    assert!(
+        !logs
+            .lines()
+            .any(|line| line.starts_with("2026-11-26T00:00:00")),
+        "the plugin forged a log line:\n{logs}"
+    );
+    assert!(
+        logs.contains("FORGED by the plugin"),
+        "its line was not logged at all"
+    );
+    assert!(
+        !logs.contains("\u{1b}[2J"),
+        "the plugin's escape sequence reached the log"
+    );
+}

@@ -48,6 +48,7 @@ pub mod plugin;
 mod poll;
 pub mod registry;
 pub mod secret;
+pub mod untrusted;
 
 pub use call::{CallError, CallRecord, ServeError, Served};
 pub use handle::{HandleStore, HandleStoreError, RemoteHandle};

@@ -17,6 +17,7 @@ use super::exchange::Exchange;
 use super::http::HostHttp;
 use super::keys::KeyLease;
 use super::media_type;
+use super::untrusted;
 
 use super::bindings::{Plugin, PluginPre, chute};
 
@@ -287,7 +288,7 @@ impl chute::provider::host::Host for CallState {
             }
             return;
         }
-        let message: String = message.chars().take(LOG_LINE_CHARS).collect();
+        let message = untrusted::clean(&message, LOG_LINE_CHARS);
         match level {
             Level::Debug => tracing::debug!(plugin, job_id = job, "{message}"),
             Level::Info => tracing::info!(plugin, job_id = job, "{message}"),
@@ -384,9 +385,9 @@ impl LoadedPlugin {
         let result = match outcome {
             Err(_elapsed) => Err(CallFailure::Timeout(budget)),
             Ok(Ok(Ok(answer))) => check_answer(&answer)
-                .map(|()| answer)
+                .map(|()| untrusted::clean_answer(answer))
                 .map_err(|invalid| CallFailure::Invalid(invalid.to_string())),
-            Ok(Ok(Err(error))) => Err(CallFailure::Provider(error)),
+            Ok(Ok(Err(error))) => Err(CallFailure::Provider(untrusted::clean_error(error))),
             Ok(Err(_)) if store.data().limiter.hit => {
                 Err(CallFailure::MemoryCap(self.sandbox.memory))
             }
@@ -520,9 +521,11 @@ fn trap_message(error: &wasmtime::Error, stderr: &str) -> String {
     }
 }
 
-/// The last few lines of captured stderr, as text.
+/// The last few lines of captured stderr, as one cleaned line (it ends up in error
+/// messages and logs).
 fn tail(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(5)..].join("\n")
+    let joined = lines[lines.len().saturating_sub(5)..].join(" | ");
+    untrusted::clean(&joined, untrusted::MESSAGE_CHARS)
 }

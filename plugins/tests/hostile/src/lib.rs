@@ -8,7 +8,9 @@
 //! - `upload <url>`: POST 2 MiB to a URL;
 //! - `steal-header <name>`: set a credential header and send a request to the fake;
 //! - `big`: return a very large answer;
-//! - `chatty`: write 5,000 log lines, then answer.
+//! - `chatty`: write 5,000 log lines, then answer;
+//! - `forge`: log, and fail with, text that would forge a log line (a newline, a fake
+//!   timestamp and level, terminal escapes, direction controls) and run on for pages.
 //!
 //! Its `generate-image` returns garbage: HTML labelled as a PNG.
 
@@ -45,6 +47,14 @@ impl Provider for Hostile {
                 fetch(&url, vec![(arg, "stolen".into())])
             }
             "big" => "x".repeat(64 << 20),
+            "forge" => {
+                let forged = format!(
+                    "upstream said no\n2026-11-26T00:00:00.000000Z ERROR chute: FORGED by the plugin\u{1b}[2J\u{202e}{}",
+                    "x".repeat(20_000)
+                );
+                log(Level::Warn, &forged);
+                return Err(ProviderError::Unavailable(forged));
+            }
             "chatty" => {
                 for line in 0..CHATTY_LINES {
                     log(Level::Info, &format!("chatty line {line}"));
