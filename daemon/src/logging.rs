@@ -12,6 +12,24 @@ pub const LOG_ENV: &str = "CHUTE_LOG";
 /// Environment variable choosing `json` log lines.
 pub const LOG_FORMAT_ENV: &str = "CHUTE_LOG_FORMAT";
 
+/// Characters a terminal or a line-based log acts on instead of showing: control
+/// characters (C0, DEL, C1, newlines included), Unicode bidirectional controls and the
+/// line and paragraph separators. Untrusted text (file names, plugin messages) never
+/// reaches a log or a terminal with one of these as it is.
+pub fn is_terminal_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
 /// Why logging could not be set up as the environment asks.
 #[derive(Debug, thiserror::Error)]
 pub enum LogSetupError {

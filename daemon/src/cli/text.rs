@@ -7,18 +7,19 @@ use std::path::Path;
 
 use crate::catalog::JobSummary;
 use crate::dedupe::DuplicateOf;
+use crate::logging::is_terminal_control;
 use crate::spool::short_id;
 
 /// `text` with control characters (C0, DEL, C1) and Unicode bidirectional controls
 /// written as Rust escapes (`\n`, `\u{1b}`, `\u{202e}`); everything else, other scripts
 /// and emoji included, is kept as it is.
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    if !text.chars().any(is_terminal_control) {
         return Cow::Borrowed(text);
     }
     let mut escaped = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if needs_escape(c) {
+        if is_terminal_control(c) {
             escaped.extend(c.escape_debug());
         } else {
             escaped.push(c);
@@ -30,21 +31,6 @@ pub fn escape(text: &str) -> Cow<'_, str> {
 /// A path (lossy UTF-8) through [`escape`].
 pub fn path(path: &Path) -> String {
     escape(&path.to_string_lossy()).into_owned()
-}
-
-/// Characters a terminal acts on instead of showing.
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
 }
 
 /// `duplicate of <short id> (<the original's folder>)`, as every command says it.

@@ -1,11 +1,12 @@
 //! Strings a plugin hands the host (error messages, log lines, model names, MIME types,
 //! words, its stderr) are untrusted. Before they reach a log line, an event or a JSON
-//! record they are cut to a bound and their control characters (newlines included)
-//! and Unicode direction controls are replaced by spaces, so a plugin can neither
+//! record they are cut to a bound and their terminal controls (newlines, escapes,
+//! direction marks: [`is_terminal_control`]) are replaced by spaces, so a plugin can neither
 //! forge a log line nor drive the terminal of whoever reads its messages.
 
 use super::bindings::{Media, Progress, ProviderError, SpeechResult};
 use super::plugin::Answer;
+use crate::logging::is_terminal_control;
 
 /// Longest message (error, stderr tail) kept from a plugin, in characters.
 pub const MESSAGE_CHARS: usize = 500;
@@ -22,21 +23,13 @@ pub fn clean(text: &str, max_chars: usize) -> String {
             out.push('…');
             break;
         }
-        out.push(if letter.is_control() || is_direction_control(letter) {
+        out.push(if is_terminal_control(letter) {
             ' '
         } else {
             letter
         });
     }
     out
-}
-
-/// Unicode bidirectional controls: they reorder what a terminal shows.
-fn is_direction_control(letter: char) -> bool {
-    matches!(
-        letter,
-        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-    )
 }
 
 /// A plugin's error with its message cleaned.
@@ -97,13 +90,10 @@ mod tests {
 
     #[test]
     fn controls_become_spaces_and_long_text_is_cut() {
-        let forged = "failed\n2026-11-26T00:00:00Z ERROR chute: forged\r\u{1b}[31mred\u{202e}txt";
+        let forged =
+            "failed\n2026-11-26T00:00:00Z ERROR chute: forged\r\u{1b}[31mred\u{202e}txt\u{2028}x";
         let cleaned = clean(forged, MESSAGE_CHARS);
-        assert!(
-            !cleaned
-                .chars()
-                .any(|c| c.is_control() || is_direction_control(c))
-        );
+        assert!(!cleaned.chars().any(is_terminal_control));
         assert!(cleaned.starts_with("failed 2026-11-26T00:00:00Z ERROR"));
         assert_eq!(clean("Cà phê", 100), "Cà phê");
         let long = clean(&"ạ".repeat(1_000), 10);
