@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use chute::provider::Provider;
+use chute::provider::allow::Allowlist;
 use chute::provider::bindings::{
     Capability, Image, ImageRequest, Progress, ProviderError, SpeechRequest, VideoRequest,
 };
@@ -195,14 +196,11 @@ fn capability_of(call: Call) -> Capability {
     }
 }
 
-/// Whether `host` is one of `declared` (`*.example.com` covers subdomains).
+/// Whether the host's own allowlist, built from `declared` alone, lets a request to
+/// `https://host/` through.
 fn declared_covers(declared: &[String], host: &str) -> bool {
-    declared
-        .iter()
-        .any(|pattern| match pattern.strip_prefix("*.") {
-            Some(domain) => host.ends_with(&format!(".{domain}")),
-            None => pattern.eq_ignore_ascii_case(host),
-        })
+    let url = reqwest::Url::parse(&format!("https://{host}/")).expect("a host");
+    Allowlist::new(declared, &[], None, &[]).check(&url).is_ok()
 }
 
 /// A successful call's answer, for the operations the suite makes.

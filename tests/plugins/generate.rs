@@ -5,13 +5,11 @@
 //! of its kind, served by the provider it named, with no key anywhere in the spool or
 //! the log.
 
-use std::path::Path;
-
 use chute_fakes::{
     FakeElevenLabs, FakeGemini, FakeGoogleTts, FakeOpenAi, FakeSeedance, FakeWhisk, Flavor, KeyMode,
 };
 
-use crate::harness::install_shipped;
+use crate::harness::{all_files, contains, install_shipped};
 use crate::spool_harness::{Config, Route, Spool, secs};
 
 const GEMINI_KEY: &str = "AIzaSyFAKE-generate-every-kind-0000000";
@@ -100,18 +98,6 @@ fn table(spool: &Spool, name: &str, url: &str, key: &str, settings: &str) -> Str
         "[providers.{name}]\nbase_url = \"{url}\"\nkeys = [\"file:{}\"]\n{settings}\n",
         key_file.display()
     )
-}
-
-/// Every file under `dir`, as bytes.
-fn every_file(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            every_file(&path, out);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
-    }
 }
 
 #[test]
@@ -251,8 +237,7 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     ] {
         assert!(!seen.is_empty());
     }
-    let mut files = Vec::new();
-    every_file(&spool.root, &mut files);
+    let files = all_files(&spool.root);
     for key in [
         GEMINI_KEY,
         ELEVENLABS_KEY,
@@ -263,12 +248,7 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
     ] {
         assert!(!log.contains(key), "a key is in the log");
         for (path, bytes) in &files {
-            assert!(
-                !bytes
-                    .windows(key.len())
-                    .any(|window| window == key.as_bytes()),
-                "a key is in {path}"
-            );
+            assert!(!contains(bytes, key.as_bytes()), "a key is in {path}");
         }
     }
 }

@@ -112,6 +112,28 @@ pub fn install_shipped(dest: &Path) {
     );
 }
 
+/// Every file under `dir` (recursively), with its bytes: for checking that no key was
+/// written anywhere in a spool.
+pub fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(all_files(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.push((path.display().to_string(), bytes));
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
 /// A spool with a plugins folder holding the named plugins as `NAME.wasm`.
 pub fn spool_with(plugins: &[&str]) -> TempDir {
     let spool = tempfile::tempdir().expect("spool");

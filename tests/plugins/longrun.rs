@@ -3,9 +3,7 @@
 //! pending, and the restarted daemon polls the saved handle: exactly one submit,
 //! the video delivered, no key anywhere in the spool or the logs.
 
-use std::path::Path;
-
-use crate::harness::built_plugins;
+use crate::harness::{all_files, built_plugins, contains};
 use crate::spool_harness::{Config, Daemon, Route, Spool, secs, wait_until};
 use chute_fakes::{FakeGemini, KeyMode};
 
@@ -15,18 +13,6 @@ fn generate_route(name: &str) -> Route {
     Route {
         pipeline: "generate".into(),
         ..Route::passthrough(name)
-    }
-}
-
-/// Every file under `dir`, as bytes.
-fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            all_files(&path, out);
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            out.push((path.display().to_string(), bytes));
-        }
     }
 }
 
@@ -95,12 +81,6 @@ fn assert_is_mp4(path: &std::path::Path) {
         path.display(),
         bytes.len()
     );
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|window| window == needle)
 }
 
 #[test]
@@ -210,8 +190,7 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
     );
 
     // No key in the spool (state.json, events, result.json, caches) or the logs.
-    let mut files = Vec::new();
-    all_files(&spool.root, &mut files);
+    let files = all_files(&spool.root);
     assert!(files.len() > 5);
     for (path, bytes) in &files {
         assert!(!contains(bytes, KEY.as_bytes()), "the key is in {path}");
