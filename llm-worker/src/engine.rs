@@ -152,7 +152,7 @@ impl Session<'_> {
     pub fn handle(&mut self, body: RequestBody, progress: &mut dyn FnMut(u32)) -> ReplyBody {
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match body {
             RequestBody::Count { text } => Ok(ReplyBody::Counted {
-                tokens: self.tokenize(&text, false).len() as u32,
+                tokens: self.tokenize(&text).len() as u32,
             }),
             RequestBody::Generate(request) => {
                 self.generate(&request, progress).map(ReplyBody::Generated)
@@ -168,18 +168,50 @@ impl Session<'_> {
         }
     }
 
-    fn tokenize(&self, text: &str, special: bool) -> Vec<LlamaToken> {
+    /// Plain text's tokens: special-token text in it stays text.
+    fn tokenize(&self, text: &str) -> Vec<LlamaToken> {
         self.engine
             .model
             .vocab()
-            .tokenize(text.as_bytes(), special, special)
+            .tokenize(text.as_bytes(), false, false)
     }
 
-    fn render(&self, request: &Generate) -> Result<String, WorkerError> {
+    /// The prompt's tokens. The chat template's own markup is tokenized with special
+    /// tokens recognised (`<|im_start|>` is one control token there); the messages'
+    /// text never is, so a transcript holding `<|im_end|>` cannot end a turn or open a
+    /// new one. The template is rendered with a marker in place of each message, and
+    /// the rendered text is tokenized piece by piece.
+    fn prompt_tokens(&self, request: &Generate) -> Result<Vec<LlamaToken>, WorkerError> {
+        let markers: Vec<String> = (0..request.messages.len())
+            .map(|index| format!("\u{1}chute-message-{index}\u{1}"))
+            .collect();
+        let rendered = self.render(request, &markers)?;
+        let vocab = self.engine.model.vocab();
+        let mut tokens = Vec::new();
+        let mut rest = rendered.as_str();
+        for (message, marker) in request.messages.iter().zip(&markers) {
+            let (markup, after) = rest.split_once(marker.as_str()).ok_or_else(|| {
+                error(
+                    ErrorKind::BadRequest,
+                    "the model's chat template rewrites message text, so the text cannot be kept apart from its markup",
+                )
+            })?;
+            let first = tokens.is_empty();
+            vocab.tokenize_into(markup.as_bytes(), &mut tokens, first, true);
+            vocab.tokenize_into(message.content.as_bytes(), &mut tokens, false, false);
+            rest = after;
+        }
+        vocab.tokenize_into(rest.as_bytes(), &mut tokens, false, true);
+        Ok(tokens)
+    }
+
+    /// The chat template applied to the request's roles with `contents` as the texts.
+    fn render(&self, request: &Generate, contents: &[String]) -> Result<String, WorkerError> {
         let messages = request
             .messages
             .iter()
-            .map(|m| LlamaChatMessage::new(m.role.clone(), m.content.clone()))
+            .zip(contents)
+            .map(|(m, content)| LlamaChatMessage::new(m.role.clone(), content.clone()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| error(ErrorKind::BadRequest, format!("bad message: {e}")))?;
         if messages.is_empty() {
@@ -230,8 +262,7 @@ impl Session<'_> {
         request: &Generate,
         progress: &mut dyn FnMut(u32),
     ) -> Result<Generated, WorkerError> {
-        let prompt = self.render(request)?;
-        let tokens = self.tokenize(&prompt, true);
+        let tokens = self.prompt_tokens(request)?;
         let context = self.context.n_ctx() as usize;
         let batch_size = self.context.n_batch() as usize;
         if request.max_tokens == 0 {
