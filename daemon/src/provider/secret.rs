@@ -6,10 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
-/// A key's value. Its `Debug` never shows it.
-#[derive(Clone)]
-pub struct Secret(String);
+/// A key's value. Its `Debug` never shows it, it cannot be cloned (one copy per key,
+/// shared by reference), and its memory is wiped when it is dropped.
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
     /// The value, for the one place that puts it on the wire.
@@ -81,7 +82,7 @@ pub fn is_reference(value: &str) -> bool {
 
 /// Reads a key from its config reference.
 pub fn resolve(reference: &str) -> Result<Secret, KeyError> {
-    let value = if let Some(name) = reference.strip_prefix("env:") {
+    let value = Zeroizing::new(if let Some(name) = reference.strip_prefix("env:") {
         std::env::var(name).map_err(|_| KeyError::VariableNotSet(name.to_owned()))?
     } else if let Some(path) = reference.strip_prefix("file:") {
         read_secret_file(Path::new(path))?
@@ -96,8 +97,8 @@ pub fn resolve(reference: &str) -> Result<Secret, KeyError> {
         return Err(KeyError::NotAReference {
             prefix: reference.chars().take(12).collect(),
         });
-    };
-    let value = value.trim().to_owned();
+    });
+    let value = Zeroizing::new(value.trim().to_owned());
     if value.is_empty() {
         return Err(KeyError::Empty(reference.to_owned()));
     }
@@ -108,16 +109,42 @@ pub fn resolve(reference: &str) -> Result<Secret, KeyError> {
 }
 
 fn read_secret_file(path: &Path) -> Result<String, KeyError> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
     let unreadable = |source| KeyError::Unreadable {
         path: path.to_owned(),
         source,
     };
-    let metadata = std::fs::metadata(path).map_err(unreadable)?;
-    if metadata.len() > 16 << 10 {
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    let mode = file.metadata().map_err(unreadable)?.permissions().mode();
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            file = %path.display(),
+            mode = format!("{:o}", mode & 0o777),
+            "A key file is readable by other users; make it private: chmod 600 (or use a systemd credential)."
+        );
+    }
+    // Read through the opened file with a bound, so a file that grows after a size
+    // check cannot make this read unbounded.
+    let mut value = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut value)
+        .map_err(unreadable)?;
+    if value.len() as u64 > MAX_KEY_FILE {
         return Err(KeyError::TooLarge(path.to_owned()));
     }
-    std::fs::read_to_string(path).map_err(unreadable)
+    String::from_utf8(std::mem::take(&mut *value)).map_err(|error| {
+        let mut bytes = error.into_bytes();
+        zeroize::Zeroize::zeroize(&mut bytes);
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not UTF-8 text",
+        ))
+    })
 }
+
+/// Largest key file read (16 KiB): a longer file is not a key.
+const MAX_KEY_FILE: u64 = 16 << 10;
 
 /// A key reference safe to print (`env:NAME`, `file:…/NAME`, `credential:NAME`).
 pub fn reference_label(reference: &str) -> String {
@@ -147,5 +174,52 @@ mod tests {
             reference_label("file:/etc/chute/gemini.key"),
             "file:gemini.key"
         );
+    }
+
+    /// Log lines written while `work` runs.
+    fn logged(work: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || SinkWriter(sink.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, work);
+        let bytes = lines.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    struct SinkWriter(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for SinkWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut sink) = self.0.lock() {
+                sink.extend_from_slice(bytes);
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_used_with_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("gemini.key");
+        std::fs::write(&path, "AIzaSyFAKE-mode-check-0000\n").expect("key file");
+        let reference = format!("file:{}", path.display());
+        for (mode, warned) in [(0o644, true), (0o640, true), (0o600, false), (0o400, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+            let mut value = None;
+            let log = logged(|| value = resolve(&reference).ok());
+            let value = value.expect("the key is read either way");
+            assert_eq!(value.expose(), "AIzaSyFAKE-mode-check-0000");
+            assert_eq!(log.contains("chmod 600"), warned, "mode {mode:o}: {log}");
+            assert!(!log.contains("mode-check"), "the log shows the key: {log}");
+        }
+        std::fs::write(&path, vec![b'k'; (16 << 10) + 1]).expect("big file");
+        assert!(matches!(resolve(&reference), Err(KeyError::TooLarge(_))));
     }
 }
