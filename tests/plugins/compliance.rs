@@ -75,11 +75,17 @@ struct Subject {
 }
 
 impl Subject {
-    /// The settings with the second origin on the fake (or on `instead`).
+    /// The settings with the second origin on the fake (or on `instead`), listed in
+    /// `allow_hosts`.
     fn settings(&self, instead: Option<&str>) -> String {
         match &self.second_origin {
+            // The second origin is another port: reachable only when listed.
             Some((name, url)) => {
-                format!("{}{name} = \"{}\"\n", self.settings, instead.unwrap_or(url))
+                let target = instead.unwrap_or(url);
+                format!(
+                    "{}{name} = \"{target}\"\nallow_hosts = [\"{target}\"]\n",
+                    self.settings
+                )
             }
             None => self.settings.to_owned(),
         }

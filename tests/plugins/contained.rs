@@ -277,12 +277,31 @@ async fn a_key_goes_only_to_the_origins_the_operator_named() {
     let to_api = api.seen().pop().expect("the API was reached");
     assert_eq!(to_api.header("x-goog-api-key"), Some(KEY));
 
-    hostile
+    // Another port of the base_url host is another origin: not reachable at all...
+    let refused = hostile
         .call(fetch(format!("{}/elsewhere", other.url)), None)
         .await
         .expect("the plugin answers");
+    assert!(
+        answer_text(refused.answer).contains("https only"),
+        "another port of the base_url host was reachable"
+    );
+    assert!(other.seen().is_empty(), "the other port was reached");
+    // ...until the operator lists it, and then it is reached without the key.
+    let listed = config(&format!("allow_hosts = [\"{}\"]\n", other.url));
+    let providers = load(&spool, &listed).await;
+    let hostile = providers.get("hostile").expect("hostile loaded");
+    // (Another path: the result cache would answer the same request again.)
+    let reached = hostile
+        .call(fetch(format!("{}/listed", other.url)), None)
+        .await
+        .expect("the plugin answers");
     let to_other = other.seen();
-    assert_eq!(to_other.len(), 1, "the other port was not reached");
+    assert!(
+        to_other.len() == 1,
+        "the listed origin was not reached: {}",
+        answer_text(reached.answer)
+    );
     assert!(
         !format!("{:?}", to_other[0].headers).contains(KEY) && !to_other[0].query.contains(KEY),
         "the key went to another port of the base_url host: {:?}",

@@ -136,7 +136,13 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
             GEMINI_KEY,
             "model = \"gemini-test-flash\"\nimage_model = \"gemini-test-flash-image\"\ntts_model = \"gemini-test-flash-tts\"",
         ),
-        table(&spool, "veo", &gemini.url, GEMINI_KEY, "poll_ms = \"200\""),
+        table(
+            &spool,
+            "veo",
+            &gemini.url,
+            GEMINI_KEY,
+            &format!("poll_ms = \"200\"\n{}", gemini.allow_hosts())
+        ),
         table(&spool, "elevenlabs", &elevenlabs.url, ELEVENLABS_KEY, ""),
         table(&spool, "google-tts", &google_tts.url, GOOGLE_TTS_KEY, ""),
         table(
@@ -151,7 +157,7 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
             "seedance",
             &seedance.url,
             SEEDANCE_KEY,
-            "poll_ms = \"200\""
+            &format!("poll_ms = \"200\"\n{}", seedance.allow_hosts())
         ),
         // Whisk ships disabled: its manifest came along with the install.
         table(
@@ -159,7 +165,11 @@ fn a_generate_request_per_capability_is_served_by_each_shipped_plugin() {
             "whisk",
             &whisk.url,
             WHISK_COOKIE,
-            &format!("enabled = true\napi_base_url = \"{}\"", whisk.api_url),
+            &format!(
+                "enabled = true\napi_base_url = \"{}\"\n{}",
+                whisk.api_url,
+                whisk.allow_hosts()
+            ),
         ),
     );
     spool.write_config(&config);

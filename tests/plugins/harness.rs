@@ -147,8 +147,10 @@ pub fn spool_with(plugins: &[&str]) -> TempDir {
 
 /// A key file outside the plugins folder, referenced as `file:`.
 pub fn key_file(spool: &TempDir, name: &str, key: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
     let path = spool.path().join(name);
     std::fs::write(&path, key).expect("key file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     format!("file:{}", path.display())
 }
 

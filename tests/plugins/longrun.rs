@@ -32,9 +32,10 @@ fn clips_spool(fake: &FakeGemini, settings: &str) -> Spool {
     let key_file = spool.outside.join("gemini.key");
     std::fs::write(&key_file, KEY).unwrap();
     config.extra = format!(
-        "[plugins]\ncall_timeout = \"20s\"\n\n[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\n{settings}",
+        "[plugins]\ncall_timeout = \"20s\"\n\n[providers.gemini-lite]\nbase_url = \"{}\"\nkeys = [\"file:{}\"]\n{}{settings}",
         fake.url,
-        key_file.display()
+        key_file.display(),
+        fake.allow_hosts()
     );
     spool.write_config(&config);
     std::fs::create_dir_all(spool.path("plugins")).unwrap();

@@ -19,5 +19,6 @@ mod seedance;
 #[allow(dead_code)]
 #[path = "../spool/harness.rs"]
 mod spool_harness;
+mod steering;
 mod veo;
 mod whisk;

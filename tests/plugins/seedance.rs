@@ -20,7 +20,10 @@ use crate::harness::{call_once, mapped_failure, one_provider};
 const KEY: &str = "ark-fake-seedance-plugin-0123456789abcdef";
 
 async fn seedance(fake: &FakeSeedance, keys: &[&str], extra: &str) -> (TempDir, Providers) {
-    let settings = format!("model = \"seedance-1-0-pro-fast-251015\"\npoll_ms = \"250\"\n{extra}");
+    let settings = format!(
+        "model = \"seedance-1-0-pro-fast-251015\"\npoll_ms = \"250\"\n{}{extra}",
+        fake.allow_hosts()
+    );
     one_provider("seedance", &fake.url, keys, &settings).await
 }
 

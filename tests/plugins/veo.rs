@@ -19,7 +19,13 @@ negative_prompt = \"text, watermark\"
 person_generation = \"allow_adult\"
 poll_ms = \"250\"
 ";
-    one_provider("veo", &fake.url, &[KEY], settings).await
+    one_provider(
+        "veo",
+        &fake.url,
+        &[KEY],
+        &format!("{settings}{}", fake.allow_hosts()),
+    )
+    .await
 }
 
 fn submit(seconds: u32, aspect: &str) -> Operation {

@@ -49,10 +49,11 @@ fn table(spool: &TempDir, fake: &FakeWhisk, cookies: &[&str]) -> String {
         })
         .collect();
     format!(
-        "[providers.whisk]\nenabled = true\nbase_url = \"{}\"\napi_base_url = \"{}\"\nkeys = [{}]\nrequests_per_minute = 60000\n",
+        "[providers.whisk]\nenabled = true\nbase_url = \"{}\"\napi_base_url = \"{}\"\nkeys = [{}]\nrequests_per_minute = 60000\n{}",
         fake.url,
         fake.api_url,
-        keys.join(", ")
+        keys.join(", "),
+        fake.allow_hosts()
     )
 }
 

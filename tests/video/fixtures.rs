@@ -85,8 +85,9 @@ keys = ["file:KEYFILE"]
 requests_per_minute = 60000
 model = "veo-3.1-test-preview"
 poll_ms = "300"
-"#,
-        url = fake.url
+{allow}"#,
+        url = fake.url,
+        allow = fake.allow_hosts()
     );
     let spool = Spool::new(&Config::default());
     let key = spool.outside.join("gemini.key");

@@ -1,10 +1,13 @@
 //! Where a plugin may send requests.
 //!
-//! The allowlist is the hosts the plugin declares (narrowed by `allow_hosts` when the
-//! operator sets it) plus the host of a configured `base_url`. Loopback, private,
-//! link-local and other non-public addresses are refused unless the operator named
-//! the host (in `base_url` or `allow_hosts`), both for IP literals and for what a
-//! host name resolves to (so DNS cannot point an allowed name at the LAN).
+//! Two kinds of places. The hosts the plugin declares (narrowed by the host names in
+//! `allow_hosts` when the operator lists some) are reached over https on port 443 only,
+//! and only at public addresses. The origins the operator writes (scheme, host and
+//! port: `base_url`'s, `key_origins`, origins in `allow_hosts`) are reached exactly as
+//! written, so they alone may be plain http or a private address; another port of such
+//! a host is another origin. The key goes only to `base_url`'s origin and
+//! `key_origins`. Names are resolved to public addresses only unless the operator
+//! named the host (so DNS cannot point an allowed name at the LAN).
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,13 +28,25 @@ pub enum Refusal {
     /// The host is not on the allowlist.
     #[error("{0} is not on this plugin's allowlist")]
     NotAllowed(String),
-    /// Not https, and the host is not the operator's.
-    #[error("{scheme}:// to {host} is not allowed (https only, unless the config names the host)")]
+    /// Not https, and not an origin the operator wrote.
+    #[error(
+        "{scheme}:// to {host} is not allowed (https only, unless the config names the origin)"
+    )]
     Scheme {
         /// The URL's scheme.
         scheme: String,
         /// The URL's host.
         host: String,
+    },
+    /// An allowed host on a port other than 443, not an origin the operator wrote.
+    #[error(
+        "port {port} of {host} is not allowed (declared hosts are reached on 443; list the origin in allow_hosts to allow it)"
+    )]
+    Port {
+        /// The URL's host.
+        host: String,
+        /// The port asked for.
+        port: u16,
     },
     /// A private or local IP the operator did not name.
     #[error(
@@ -40,22 +55,26 @@ pub enum Refusal {
     PrivateAddress(IpAddr),
 }
 
-/// The hosts one plugin may reach.
+/// The places one plugin may reach.
 #[derive(Debug, Clone, Default)]
 pub struct Allowlist {
-    /// Allowed host names or IPs (lower case); `*.example.com` allows subdomains.
+    /// Declared host names or IPs (lower case), reached over https on 443;
+    /// `*.example.com` allows subdomains.
     hosts: BTreeSet<String>,
-    /// The operator's base_url host: it may be a private address and plain http.
+    /// The origins the operator wrote (`scheme://host[:port]`): reached as written,
+    /// private addresses and plain http included.
+    origins: BTreeSet<String>,
+    /// The hosts of those origins: the resolver may answer private addresses for them.
     named: BTreeSet<String>,
-    /// The origins (scheme, host, port) the operator lets the key go to: base_url's
-    /// and `key_origins`. Nothing else ever gets it.
+    /// The origins the key may go to: base_url's and `key_origins`. Nothing else ever
+    /// gets it.
     key_origins: BTreeSet<String>,
 }
 
 impl Allowlist {
-    /// Declared ∩ `allow_hosts` (when given) ∪ the hosts of `base_url` and
-    /// `key_origins` (the operator's: they alone may be private or plain http, and
-    /// their origins alone receive the key).
+    /// Declared ∩ the host names of `allow_hosts` (when it has any), reached over https
+    /// on 443; plus the operator's origins: `base_url`'s, `key_origins` and the origins
+    /// in `allow_hosts`. The first two receive the key.
     pub fn new(
         declared: &[String],
         allow_hosts: &[String],
@@ -64,8 +83,10 @@ impl Allowlist {
     ) -> Self {
         let lower = |host: &String| host.trim().to_ascii_lowercase();
         let declared: BTreeSet<String> = declared.iter().map(lower).collect();
-        let configured: BTreeSet<String> = allow_hosts.iter().map(lower).collect();
-        let mut hosts: BTreeSet<String> = if configured.is_empty() {
+        let (extra_origins, names): (Vec<&String>, Vec<&String>) =
+            allow_hosts.iter().partition(|entry| entry.contains("://"));
+        let configured: BTreeSet<String> = names.into_iter().map(lower).collect();
+        let hosts: BTreeSet<String> = if configured.is_empty() {
             declared
         } else {
             declared
@@ -73,31 +94,30 @@ impl Allowlist {
                 .filter(|host| configured.contains(host))
                 .collect()
         };
-        // Only the base_url host is "named" (private addresses and plain http allowed):
-        // narrowing with allow_hosts must never loosen anything.
-        let mut named = BTreeSet::new();
-        let mut origins = BTreeSet::new();
-        let operator = base_url
-            .into_iter()
-            .chain(key_origins.iter().map(String::as_str))
-            .filter_map(|url| Url::parse(url).ok());
-        for url in operator {
-            if let Some(host) = url.host_str().map(str::to_ascii_lowercase) {
-                hosts.insert(host.clone());
-                named.insert(host);
-            }
-            if url.origin().is_tuple() {
-                origins.insert(url.origin().ascii_serialization());
-            }
-        }
-        // A named host that the plugin did not declare is still not reachable, except
-        // through the operator's own URLs (added above): the operator narrows, never
-        // widens.
-        Allowlist {
+        let origin_of = |text: &str| {
+            let url = Url::parse(text).ok()?;
+            let host = url.host_str()?.to_ascii_lowercase();
+            url.origin()
+                .is_tuple()
+                .then(|| (url.origin().ascii_serialization(), host))
+        };
+        let mut list = Allowlist {
             hosts,
-            named,
-            key_origins: origins,
+            ..Allowlist::default()
+        };
+        let keyed = base_url
+            .into_iter()
+            .chain(key_origins.iter().map(String::as_str));
+        for (origin, host) in keyed.filter_map(origin_of) {
+            list.key_origins.insert(origin.clone());
+            list.origins.insert(origin);
+            list.named.insert(host);
         }
+        for (origin, host) in extra_origins.into_iter().filter_map(|text| origin_of(text)) {
+            list.origins.insert(origin);
+            list.named.insert(host);
+        }
+        list
     }
 
     /// Whether the operator named any origin that may receive the key.
@@ -116,12 +136,17 @@ impl Allowlist {
                 .contains(&url.origin().ascii_serialization())
     }
 
-    /// The allowed hosts, for `chute plugins check`.
+    /// The allowed places, for `chute plugins check`: declared hosts (https, 443) and
+    /// the operator's origins.
     pub fn hosts(&self) -> impl Iterator<Item = &str> {
-        self.hosts.iter().map(String::as_str)
+        self.hosts
+            .iter()
+            .chain(self.origins.iter())
+            .map(String::as_str)
     }
 
-    /// Whether the operator named `host` (private addresses and http allowed).
+    /// Whether the operator named `host` in one of its origins (the resolver may
+    /// answer private addresses for it).
     pub fn is_named(&self, host: &str) -> bool {
         self.named.contains(&host.to_ascii_lowercase())
     }
@@ -139,25 +164,25 @@ impl Allowlist {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(Refusal::Credentials);
         }
+        if url.origin().is_tuple() && self.origins.contains(&url.origin().ascii_serialization()) {
+            return Ok(());
+        }
         if !self.allows(&host) {
             return Err(Refusal::NotAllowed(host));
         }
-        let named = self.is_named(&host);
-        match url.scheme() {
-            "https" => {}
-            "http" if named => {}
-            scheme => {
-                return Err(Refusal::Scheme {
-                    scheme: scheme.to_owned(),
-                    host,
-                });
-            }
+        if url.scheme() != "https" {
+            return Err(Refusal::Scheme {
+                scheme: url.scheme().to_owned(),
+                host,
+            });
         }
         if let Ok(ip) = host.parse::<IpAddr>()
-            && !named
             && !is_public(ip)
         {
             return Err(Refusal::PrivateAddress(ip));
+        }
+        if let Some(port) = url.port() {
+            return Err(Refusal::Port { host, port });
         }
         Ok(())
     }
@@ -310,6 +335,35 @@ mod tests {
         assert!(list.check(&url("https://a.example.com/")).is_ok());
         assert!(list.check(&url("https://b.example.com/")).is_err());
         assert!(list.check(&url("http://127.0.0.1:9/v1beta")).is_ok());
+        // The named origin is the one written: not another port or scheme of its host.
+        assert!(list.check(&url("http://127.0.0.1:10/v1beta")).is_err());
+        assert!(list.check(&url("https://127.0.0.1:9/v1beta")).is_err());
+    }
+
+    #[test]
+    fn an_allowed_host_is_allowed_on_its_port_only() {
+        let declared = ["api.example.com".to_string(), "127.0.0.1".to_string()];
+        let list = Allowlist::new(
+            &declared,
+            &["http://127.0.0.1:7000".into()],
+            Some("http://127.0.0.1:9"),
+            &[],
+        );
+        assert!(list.check(&url("https://api.example.com:443/v1")).is_ok());
+        assert_eq!(
+            list.check(&url("https://api.example.com:8443/v1")),
+            Err(Refusal::Port {
+                host: "api.example.com".into(),
+                port: 8443
+            })
+        );
+        // An origin in allow_hosts is reached as written, without the key, and does
+        // not narrow the declared hosts.
+        assert!(list.check(&url("http://127.0.0.1:7000/blob")).is_ok());
+        assert!(!list.takes_key(&url("http://127.0.0.1:7000/blob")));
+        assert!(list.check(&url("http://127.0.0.1:7001/blob")).is_err());
+        assert!(list.check(&url("https://127.0.0.1/")).is_err());
+        assert!(list.check(&url("https://api.example.com/v1")).is_ok());
     }
 
     #[test]

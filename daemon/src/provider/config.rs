@@ -38,6 +38,8 @@ pub struct PluginsConfig {
     pub max_response: ByteSize,
     /// Largest result file the host downloads for a plugin (videos).
     pub max_download: ByteSize,
+    /// HTTP requests one plugin call may make; a plugin that loops is cut off here.
+    pub max_requests: u32,
     /// Connecting to a provider.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -67,6 +69,7 @@ impl Default for PluginsConfig {
             max_request: ByteSize::mib(32),
             max_response: ByteSize::mib(64),
             max_download: ByteSize::gib(2),
+            max_requests: 64,
             connect_timeout: Duration::from_secs(10),
             first_byte_timeout: Duration::from_secs(100),
             idle_timeout: Duration::from_secs(30),
@@ -113,8 +116,14 @@ pub struct ProviderConfig {
     pub base_url: String,
     /// Key references: `env:NAME`, `file:PATH` or `credential:NAME`.
     pub keys: Vec<String>,
-    /// Narrows the plugin's declared hosts to these (https and public addresses still).
+    /// Host names narrow the plugin's declared hosts to these (https on port 443 and
+    /// public addresses still); an origin (`http://10.0.0.5:9000`) adds exactly that
+    /// origin, which may be private or plain http but never receives the key.
     pub allow_hosts: Vec<String>,
+    /// How the key is attached, pinned by the operator: `bearer`, `header:NAME`,
+    /// `query:NAME` or `none`; empty accepts the plugin's own scheme when it is a known
+    /// one ([`super::auth::KNOWN_HEADERS`], [`super::auth::KNOWN_QUERY`]).
+    pub auth: String,
     /// More origins (`https://host[:port]`) the key may be sent to besides `base_url`'s.
     /// Hosts the plugin declares are never sent the key unless named here.
     pub key_origins: Vec<String>,
@@ -170,19 +179,33 @@ impl ProviderConfig {
         {
             return Err(ProviderConfigError::BaseUrl(name));
         }
-        if let Some(origin) = self.key_origins.iter().find(|origin| {
-            !(origin.starts_with("https://") || origin.starts_with("http://"))
-                || reqwest::Url::parse(origin).map_or(true, |url| {
-                    url.host_str().is_none()
-                        || !matches!(url.path(), "" | "/")
-                        || url.query().is_some()
-                        || !url.username().is_empty()
-                })
-        }) {
+        if let Some(origin) = self
+            .key_origins
+            .iter()
+            .find(|origin| !is_bare_origin(origin))
+        {
             return Err(ProviderConfigError::KeyOrigin {
                 name,
                 origin: origin.clone(),
             });
+        }
+        if let Some(entry) = self.allow_hosts.iter().find(|entry| {
+            if entry.contains("://") {
+                !is_bare_origin(entry)
+            } else {
+                let bare = entry.strip_prefix("*.").unwrap_or(entry);
+                bare.is_empty() || bare.contains(['/', ':', '@', ' ', '*'])
+            }
+        }) {
+            return Err(ProviderConfigError::AllowHost {
+                name,
+                entry: entry.clone(),
+            });
+        }
+        if !self.auth.is_empty()
+            && let Err(error) = super::auth::parse_pin(&self.auth)
+        {
+            return Err(ProviderConfigError::Auth { name, error });
         }
         if let Some((index, key)) = self
             .keys
@@ -241,12 +264,26 @@ impl ProviderConfig {
     }
 }
 
+/// Whether `text` is a bare `http(s)://host[:port]` origin, with no path, query or
+/// credentials.
+fn is_bare_origin(text: &str) -> bool {
+    (text.starts_with("https://") || text.starts_with("http://"))
+        && reqwest::Url::parse(text).is_ok_and(|url| {
+            url.host_str().is_some()
+                && matches!(url.path(), "" | "/")
+                && url.query().is_none()
+                && url.username().is_empty()
+                && url.password().is_none()
+        })
+}
+
 /// The keys of a `[providers.NAME]` table that chute itself reads.
-const PROVIDER_KEYS: [&str; 11] = [
+const PROVIDER_KEYS: [&str; 12] = [
     "plugin",
     "base_url",
     "keys",
     "allow_hosts",
+    "auth",
     "key_origins",
     "requests_per_minute",
     "requests_per_day",
@@ -263,7 +300,8 @@ fn near_miss(setting: &str) -> Option<&'static str> {
     PROVIDER_KEYS.into_iter().find(|known| {
         *known != setting
             && (normalized == *known
-                || strsim::damerau_levenshtein(&normalized, known) <= 2
+                // Two edits turn most short words into each other (auth, path).
+                || strsim::damerau_levenshtein(&normalized, known) <= known.len().min(6) / 3
                 || strsim::normalized_levenshtein(&normalized, known) >= 0.85)
     })
 }
@@ -345,6 +383,24 @@ pub enum ProviderConfigError {
         /// The entry as written.
         origin: String,
     },
+    /// An `allow_hosts` entry is neither a host name nor a bare origin.
+    #[error(
+        "providers.{name}.allow_hosts: {entry:?} is neither a host name (api.example.com, *.example.com) nor an origin (https://host:port, no path)"
+    )]
+    AllowHost {
+        /// The provider.
+        name: String,
+        /// The entry as written.
+        entry: String,
+    },
+    /// `auth` is not a scheme a key can be sent in.
+    #[error("providers.{name}.auth: {error}")]
+    Auth {
+        /// The provider.
+        name: String,
+        /// What is wrong with it.
+        error: super::auth::AuthError,
+    },
     /// A key was written where a key reference belongs.
     #[error(
         "providers.{name}.keys: {shown:?}… is not a key reference: write env:NAME, file:PATH or credential:NAME, never the key itself"
@@ -406,6 +462,10 @@ impl ProviderConfigError {
             ProviderConfigError::KeyOrigin { name, .. } => {
                 vec![format!("providers.{name}.key_origins")]
             }
+            ProviderConfigError::AllowHost { name, .. } => {
+                vec![format!("providers.{name}.allow_hosts")]
+            }
+            ProviderConfigError::Auth { name, .. } => vec![format!("providers.{name}.auth")],
             ProviderConfigError::KeyNotReference { name, index, .. } => {
                 vec![format!("providers.{name}.keys.{index}")]
             }

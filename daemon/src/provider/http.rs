@@ -13,9 +13,11 @@ use reqwest::{Method, Url};
 use tokio::io::AsyncWriteExt;
 
 use super::allow::{Allowlist, PublicOnlyResolver, Refusal, redact};
+use super::auth::is_forbidden_header;
 use super::bindings::{Auth, HttpError, Request, Response};
 use super::exchange::{Exchange, read_google_error, retry_after};
 use super::keys::KeyLease;
+use super::scrub::Scrubber;
 
 /// The HTTP client of a plugin could not be built (TLS roots, resolver): the provider
 /// does not load. Remedy: check the system's CA certificates (`ca-certificates`).
@@ -128,42 +130,6 @@ pub struct HttpCaps {
     pub idle: Duration,
 }
 
-/// Header names a plugin may not set: credentials are the host's job.
-fn is_forbidden_header(name: &str, auth: &Auth) -> bool {
-    let name = name.to_ascii_lowercase();
-    if name == "authorization" && plugin_may_authorize(auth) {
-        return false;
-    }
-    let credential_like = name.contains("api-key")
-        || name.contains("api_key")
-        || name.contains("apikey")
-        || name.contains("token")
-        || name.contains("secret");
-    credential_like
-        || matches!(
-            name.as_str(),
-            "authorization"
-                | "proxy-authorization"
-                | "cookie"
-                | "host"
-                | "content-length"
-                | "transfer-encoding"
-                | "connection"
-                | "te"
-                | "upgrade"
-        )
-        || matches!(auth, Auth::Header(header) if header.eq_ignore_ascii_case(&name))
-}
-
-/// Whether a plugin may set `Authorization` itself: only when its key is a browser
-/// session cookie (`auth: header("cookie")`), whose web app mints short-lived API
-/// tokens from it (Google Labs does). The header can then only carry such a token,
-/// never the key, and the host attaches no key to that request, so the cookie stays
-/// with the site that set it. Every other scheme keeps `Authorization` the host's.
-fn plugin_may_authorize(auth: &Auth) -> bool {
-    matches!(auth, Auth::Header(name) if name.eq_ignore_ascii_case("cookie"))
-}
-
 /// One plugin's HTTP client, allowlist and auth scheme.
 pub struct HostHttp {
     client: reqwest::Client,
@@ -199,12 +165,16 @@ impl HostHttp {
     }
 
     /// Sends one plugin request. The exchange is `None` when the request was refused
-    /// before anything left the host.
+    /// before anything left the host. `room` is what is left of the call's memory: a
+    /// response larger than that (or than `max_response`) is refused. A response to a
+    /// request that carried the key comes back with every reflection of the key
+    /// scrubbed ([`Scrubber`]).
     pub async fn send(
         &self,
         request: Request,
         key: Option<&KeyLease>,
         deadline: Instant,
+        room: usize,
     ) -> (Result<Response, HttpError>, Option<Exchange>) {
         let checked = if request.body.len() > self.caps.max_request {
             Err(HttpError::TooLarge(format!(
@@ -240,6 +210,7 @@ impl HostHttp {
             ..Exchange::default()
         };
         let mut builder_headers = headers;
+        let mut scrubber = None;
         if let Some(key) = key {
             if let Err(wait) = key.wait_for_room(deadline).await {
                 let why = format!(
@@ -250,11 +221,24 @@ impl HostHttp {
                 return (Err(HttpError::Timeout(why)), Some(exchange));
             }
             self.attach(key, &mut url, &mut builder_headers);
+            scrubber = Some(Scrubber::new(key.secret().expose()));
         }
         let started = Instant::now();
+        let cap = self.caps.max_response.min(room);
         let result = self
-            .exchange(method, url, builder_headers, request.body, &mut exchange)
-            .await;
+            .exchange(
+                method,
+                url,
+                builder_headers,
+                request.body,
+                &mut exchange,
+                cap,
+            )
+            .await
+            .map(|response| match &scrubber {
+                Some(scrubber) => scrub_response(scrubber, response),
+                None => response,
+            });
         exchange.millis = started.elapsed().as_millis() as u64;
         if let Err(error) = &result {
             exchange.error = Some(format!("{error:?}"));
@@ -334,6 +318,7 @@ impl HostHttp {
         headers: HeaderMap,
         body: Vec<u8>,
         exchange: &mut Exchange,
+        cap: usize,
     ) -> Result<Response, HttpError> {
         let request = self.client.request(method, url).headers(headers).body(body);
         let response = tokio::time::timeout(self.caps.first_byte, request.send())
@@ -356,23 +341,26 @@ impl HostHttp {
             })
             .collect();
         exchange.retry_after = retry_after(&headers);
+        let too_large = |what: String| {
+            HttpError::TooLarge(if cap < self.caps.max_response {
+                format!(
+                    "{what} does not fit in the {cap} bytes left of the call's memory cap (plugins.memory)"
+                )
+            } else {
+                format!("{what} is larger than the {cap}-byte cap (plugins.max_response)")
+            })
+        };
         if let Some(length) = response.content_length()
-            && length > self.caps.max_response as u64
+            && length > cap as u64
         {
-            return Err(HttpError::TooLarge(format!(
-                "the response ({length} bytes) is larger than the {}-byte cap",
-                self.caps.max_response
-            )));
+            return Err(too_large(format!("the response ({length} bytes)")));
         }
         let mut body = Vec::new();
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(transport_error)?;
-            if body.len() + chunk.len() > self.caps.max_response {
-                return Err(HttpError::TooLarge(format!(
-                    "the response is larger than the {}-byte cap",
-                    self.caps.max_response
-                )));
+            if body.len() + chunk.len() > cap {
+                return Err(too_large("the response".into()));
             }
             body.extend_from_slice(&chunk);
         }
@@ -494,6 +482,31 @@ impl HostHttp {
     }
 }
 
+/// A response with the key scrubbed from its headers and body.
+fn scrub_response(scrubber: &Scrubber, response: Response) -> Response {
+    let (body, in_body) = scrubber.scrub(response.body);
+    let mut reflected = in_body;
+    let headers = response
+        .headers
+        .into_iter()
+        .map(|(name, value)| {
+            let (value, found) = scrubber.scrub_text(value);
+            reflected |= found;
+            (name, value)
+        })
+        .collect();
+    if reflected {
+        tracing::warn!(
+            "A provider's response repeated the key it was sent; the copy was removed before the plugin saw it."
+        );
+    }
+    Response {
+        status: response.status,
+        headers,
+        body,
+    }
+}
+
 /// A reqwest error without its URL (the query may hold a key).
 fn transport_error(error: reqwest::Error) -> HttpError {
     let timeout = error.is_timeout();
@@ -550,47 +563,5 @@ async fn storage_reason(response: reqwest::Response) -> String {
         (Some(code), Some(message)) => format!("{code}: {message}"),
         (Some(code), None) => code,
         _ => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credential_headers_are_the_hosts_job() {
-        let auth = Auth::Header("x-goog-api-key".into());
-        for name in [
-            "Authorization",
-            "cookie",
-            "Host",
-            "X-Goog-Api-Key",
-            "xi-api-key",
-            "X-Auth-Token",
-        ] {
-            assert!(is_forbidden_header(name, &auth), "{name}");
-        }
-        assert!(!is_forbidden_header("content-type", &auth));
-        assert!(is_forbidden_header(
-            "x-custom",
-            &Auth::Header("X-Custom".into())
-        ));
-    }
-
-    #[test]
-    fn a_plugin_sets_authorization_only_for_a_token_its_cookie_minted() {
-        let cookie = Auth::Header("Cookie".into());
-        assert!(!is_forbidden_header("Authorization", &cookie));
-        assert!(is_forbidden_header("cookie", &cookie));
-        assert!(is_forbidden_header("proxy-authorization", &cookie));
-        for auth in [
-            Auth::Bearer,
-            Auth::None,
-            Auth::Query("key".into()),
-            Auth::Header("x-goog-api-key".into()),
-            Auth::Header("Authorization".into()),
-        ] {
-            assert!(is_forbidden_header("authorization", &auth), "{auth:?}");
-        }
     }
 }

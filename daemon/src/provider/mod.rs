@@ -29,6 +29,7 @@
 //! status-check semaphore, the result cache and per-key calls stay inside this module.
 
 pub mod allow;
+pub mod auth;
 pub mod bindings;
 pub mod budget;
 pub mod cache;
@@ -47,6 +48,7 @@ pub mod pcm;
 pub mod plugin;
 mod poll;
 pub mod registry;
+pub mod scrub;
 pub mod secret;
 pub mod untrusted;
 

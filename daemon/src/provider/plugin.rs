@@ -32,8 +32,11 @@ pub use super::bindings::{
 pub struct Sandbox {
     /// Wall-clock budget of one call, host time included.
     pub call_timeout: Duration,
-    /// Largest linear memory a plugin may grow to, in bytes.
+    /// Largest memory one call may use, in bytes: the plugin's linear memories and
+    /// tables, and the host's buffers of its requests and responses.
     pub memory: usize,
+    /// HTTP requests one call may make.
+    pub max_requests: u32,
 }
 
 /// One operation a plugin can be asked to do.
@@ -199,6 +202,10 @@ struct CallState {
     deadline: Instant,
     /// Log lines this call has written (see [`LOG_LINES_PER_CALL`]).
     logged: usize,
+    /// HTTP requests this call has asked for.
+    requests: u32,
+    /// Requests one call may make ([`Sandbox::max_requests`]).
+    max_requests: u32,
 }
 
 /// Caps the linear memory of the whole call (every memory of every core instance
@@ -227,11 +234,24 @@ impl ResourceLimiter for MemoryCap {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+        if desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        // Table elements live in host memory; they count toward the same cap.
+        let grown = desired
+            .saturating_sub(current)
+            .saturating_mul(TABLE_ELEMENT_BYTES);
+        let total = self.total.saturating_add(grown);
+        if total > self.limit {
+            self.hit = true;
+            wasmtime::bail!("memory limit of {} bytes reached", self.limit);
+        }
+        self.total = total;
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
@@ -244,6 +264,20 @@ impl ResourceLimiter for MemoryCap {
         8
     }
 }
+
+impl MemoryCap {
+    /// Bytes left under the cap.
+    fn room(&self) -> usize {
+        self.limit.saturating_sub(self.total)
+    }
+}
+
+/// Elements one table may hold.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+/// Host memory per table element, counted against the call's memory cap (a function
+/// reference is a pointer plus its type and instance).
+const TABLE_ELEMENT_BYTES: usize = 32;
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -258,10 +292,27 @@ impl chute::provider::types::Host for CallState {}
 
 impl chute::provider::host::Host for CallState {
     async fn send(&mut self, request: Request) -> Result<Response, HttpError> {
+        self.requests += 1;
+        if self.requests > self.max_requests {
+            if self.requests == self.max_requests + 1 {
+                tracing::warn!(
+                    plugin = self.plugin.as_str(),
+                    job = self.context.job.as_deref().unwrap_or("-"),
+                    "The plugin asked for more than {} HTTP requests in one call (plugins.max_requests); the rest are refused.",
+                    self.max_requests
+                );
+            }
+            return Err(HttpError::Denied(format!(
+                "more than {} requests in one call (plugins.max_requests)",
+                self.max_requests
+            )));
+        }
+        // The request body is a host copy while the response is read: both count.
+        let room = self.limiter.room().saturating_sub(request.body.len());
         let (result, exchange) = self
             .context
             .http
-            .send(request, self.context.key.as_ref(), self.deadline)
+            .send(request, self.context.key.as_ref(), self.deadline, room)
             .await;
         if let Some(exchange) = exchange {
             // Only an answer to a request that carried the key says anything about it:
@@ -305,6 +356,9 @@ impl chute::provider::host::Host for CallState {
 /// Log lines one call may write through the `log` import; a plugin that logs in a loop
 /// must not fill the journal.
 const LOG_LINES_PER_CALL: usize = 200;
+
+/// Most random bytes one WASI call may ask for (a nonce or a hash seed needs 32).
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 /// Characters kept of one log line.
 const LOG_LINE_CHARS: usize = 2000;
@@ -351,13 +405,16 @@ impl LoadedPlugin {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
+            // Random bytes are a host allocation the guest sizes: keep it small.
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
             limiter: MemoryCap {
                 limit: self.sandbox.memory,
-                total: 0,
+                // The stderr buffer is host memory the call can fill.
+                total: STDERR_CAPACITY,
                 hit: false,
             },
             context,
@@ -365,6 +422,8 @@ impl LoadedPlugin {
             plugin: self.name.clone(),
             deadline,
             logged: 0,
+            requests: 0,
+            max_requests: self.sandbox.max_requests,
         };
         let mut store = Store::new(engine::engine(), state);
         store.limiter(|state| &mut state.limiter);

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 
 use super::allow::Allowlist;
+use super::auth;
 use super::bindings::{Auth, Info, WIT_VERSION};
 use super::budget::Budget;
 use super::cache::ResultCache;
@@ -103,6 +104,14 @@ pub enum LoadError {
         manifest: String,
         /// What is wrong.
         problem: InfoError,
+    },
+    /// The plugin wants the key attached in a way the operator did not allow.
+    #[error("provider {provider}: {error}")]
+    Auth {
+        /// The provider.
+        provider: String,
+        /// Why the scheme is refused, and the pin that would allow it.
+        error: auth::AuthError,
     },
     /// The provider's HTTP client could not be built.
     #[error("{0}")]
@@ -404,6 +413,7 @@ async fn load_plugin(
     let sandbox = Sandbox {
         call_timeout: settings.call_timeout,
         memory: settings.memory.as_u64().min(usize::MAX as u64) as usize,
+        max_requests: settings.max_requests.max(1),
     };
     LoadedPlugin::link(name, path, compiled, sandbox)
         .map(Arc::new)
@@ -495,6 +505,13 @@ async fn build_provider(
         .max_concurrent_polls
         .or(manifest.max_concurrent_polls)
         .or(limits.max_concurrent_polls);
+    // The operator's pin, else the plugin's scheme when it is a known one (the config
+    // loader has already checked the pin's syntax).
+    let pinned = auth::parse_pin(&config.auth).ok();
+    info.auth = auth::effective(&info.auth, pinned.as_ref()).map_err(|error| LoadError::Auth {
+        provider: name.to_owned(),
+        error,
+    })?;
     let base_url = (!config.base_url.is_empty()).then_some(config.base_url.as_str());
     let allowlist = Allowlist::new(
         &info.hosts,

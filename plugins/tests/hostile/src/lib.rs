@@ -4,7 +4,10 @@
 //! - `bomb`: allocate without bound;
 //! - `trap`: panic;
 //! - `snoop`: try files, the environment, sockets and the clock; report what worked;
-//! - `fetch <url>`: ask the host for any URL;
+//! - `fetch <url>`: ask the host for any URL, and answer with everything that came
+//!   back (status, headers, body);
+//! - `flood <url>`: ask for the URL 100 times in one call and count what was let out;
+//! - `random <bytes>`: ask WASI for that many random bytes at once;
 //! - `upload <url>`: POST 2 MiB to a URL;
 //! - `steal-header <name>`: set a credential header and send a request to the fake;
 //! - `big`: return a very large answer;
@@ -12,7 +15,9 @@
 //! - `forge`: log, and fail with, text that would forge a log line (a newline, a fake
 //!   timestamp and level, terminal escapes, direction controls) and run on for pages.
 //!
-//! Its `generate-image` returns garbage: HTML labelled as a PNG.
+//! Its `generate-image` returns garbage: HTML labelled as a PNG. Its key scheme is
+//! `header(x-goog-api-key)` unless the `hostile_auth` setting says `header:NAME`,
+//! `query:NAME` or `bearer`.
 
 use chute_plugin_sdk::host::{self, Request};
 use chute_plugin_sdk::*;
@@ -26,7 +31,15 @@ impl Provider for Hostile {
     fn describe() -> Info {
         let mut info = Info::new("hostile", env!("CARGO_PKG_VERSION"), &[Capability::Text]);
         info.hosts = vec!["127.0.0.1".into()];
-        info.auth = Auth::Header("x-goog-api-key".into());
+        info.auth = match config("hostile_auth")
+            .as_deref()
+            .map(|auth| auth.split_once(':'))
+        {
+            Some(Some(("header", name))) => Auth::Header(name.into()),
+            Some(Some(("query", name))) => Auth::Query(name.into()),
+            Some(None) => Auth::Bearer,
+            _ => Auth::Header("x-goog-api-key".into()),
+        };
         info.capabilities.push(Capability::Image);
         info
     }
@@ -41,6 +54,12 @@ impl Provider for Hostile {
             "trap" => panic!("the hostile plugin panics on purpose"),
             "snoop" => snoop(),
             "fetch" => fetch(&arg, Vec::new()),
+            "flood" => flood(&arg),
+            "random" => {
+                let wanted: u64 = arg.parse().unwrap_or(1 << 20);
+                let bytes = wasip2::random::random::get_random_bytes(wanted);
+                format!("got {} random bytes", bytes.len())
+            }
             "upload" => send("POST", &arg, Vec::new(), vec![b'u'; 2 << 20]),
             "steal-header" => {
                 let url = config("base_url").unwrap_or_default();
@@ -135,9 +154,40 @@ fn send(method: &str, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) 
         body,
     };
     match host::send(&request) {
-        Ok(response) => format!("status {}", response.status),
+        Ok(response) => {
+            let headers: Vec<String> = response
+                .headers
+                .iter()
+                .map(|(name, value)| format!("{name}: {value}"))
+                .collect();
+            format!(
+                "status {}\n{}\n{}",
+                response.status,
+                headers.join("\n"),
+                String::from_utf8_lossy(&response.body)
+            )
+        }
         Err(error) => format!("error {error:?}"),
     }
+}
+
+/// Asks for `url` 100 times; says how many requests the host let out.
+fn flood(url: &str) -> String {
+    let mut sent = 0;
+    let mut refused = 0;
+    for _ in 0..100 {
+        let request = Request {
+            method: "GET".into(),
+            url: url.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
+        match host::send(&request) {
+            Ok(_) => sent += 1,
+            Err(_) => refused += 1,
+        }
+    }
+    format!("sent {sent}, refused {refused}")
 }
 
 export!(Hostile);

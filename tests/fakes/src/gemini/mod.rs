@@ -88,6 +88,13 @@ struct Api(Arc<Inner>);
 struct Storage(Arc<Inner>);
 
 impl FakeGemini {
+    /// The `allow_hosts` line a provider table needs to reach the storage origin downloads redirect to:
+    /// another origin (port) than `base_url`'s, which the host reaches only when the
+    /// operator lists it, and never with the key.
+    pub fn allow_hosts(&self) -> String {
+        format!("allow_hosts = [\"{}\"]\n", self.storage_url)
+    }
+
     /// Starts the API and storage origins on loopback ports, knowing `keys`.
     pub async fn start(keys: &[(&str, KeyMode)]) -> FakeGemini {
         FakeGemini::start_with(Keys::new(keys)).await

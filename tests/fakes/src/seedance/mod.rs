@@ -118,6 +118,13 @@ struct Api(Arc<Inner>);
 struct Storage(Arc<Inner>);
 
 impl FakeSeedance {
+    /// The `allow_hosts` line a provider table needs to reach the storage origin video URLs point at:
+    /// another origin (port) than `base_url`'s, which the host reaches only when the
+    /// operator lists it, and never with the key.
+    pub fn allow_hosts(&self) -> String {
+        format!("allow_hosts = [\"{}\"]\n", self.storage_url)
+    }
+
     /// Starts both origins on loopback ports, knowing `keys`.
     pub async fn start(keys: &[(&str, KeyMode)]) -> FakeSeedance {
         FakeSeedance::start_with(Keys::new(keys)).await

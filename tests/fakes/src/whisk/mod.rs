@@ -108,6 +108,13 @@ struct Labs(Arc<Inner>);
 struct Sandbox(Arc<Inner>);
 
 impl FakeWhisk {
+    /// The `allow_hosts` line a provider table needs to reach the aisandbox API origin:
+    /// another origin (port) than `base_url`'s, which the host reaches only when the
+    /// operator lists it, and never with the key.
+    pub fn allow_hosts(&self) -> String {
+        format!("allow_hosts = [\"{}\"]\n", self.api_url)
+    }
+
     /// Starts both origins on loopback ports, knowing these cookies.
     pub async fn start(cookies: &[(&str, KeyMode)]) -> FakeWhisk {
         FakeWhisk::start_with(Keys::new(cookies)).await
