@@ -6,6 +6,8 @@
 //! - `bindings.rs` — the WIT contract as Rust types (wasmtime bindgen).
 //! - `exchange.rs` — the record of one HTTP exchange and the retry hints read from it.
 //! - `media_type.rs` — the one table of media types: MIME ↔ extension ↔ magic bytes.
+//! - `private_fs.rs` — files only this user can have written: `O_NOFOLLOW` opens,
+//!   owner and mode judged by `fstat` of the opened descriptor, atomic writes.
 //! - `engine.rs` — the shared wasmtime engine, its epoch clock, the compile cache.
 //! - `secret.rs` — key values and references (`env:`, `file:`, `credential:`),
 //!   fingerprints.
@@ -46,6 +48,7 @@ mod operation_error;
 pub mod pcm;
 pub mod plugin;
 mod poll;
+pub mod private_fs;
 pub mod registry;
 pub mod secret;
 pub mod untrusted;
