@@ -8,7 +8,9 @@
 //! - `media_type.rs` — the one table of media types: MIME ↔ extension ↔ magic bytes.
 //! - `private_fs.rs` — files only this user can have written: `O_NOFOLLOW` opens,
 //!   owner and mode judged by `fstat` of the opened descriptor, atomic writes.
-//! - `engine.rs` — the shared wasmtime engine, its epoch clock, the compile cache.
+//! - `compile_cache.rs` — compiled components per host and user, outside the spool,
+//!   used only when the folder is private and the HMAC under this user's key matches.
+//! - `engine.rs` — the shared wasmtime engine, its epoch clock, loading a component.
 //! - `secret.rs` — key values and references (`env:`, `file:`, `credential:`),
 //!   fingerprints.
 //! - `allow.rs` — which hosts and addresses a plugin may reach.
@@ -35,6 +37,7 @@ pub mod bindings;
 pub mod budget;
 pub mod cache;
 pub mod call;
+pub mod compile_cache;
 pub mod config;
 pub mod engine;
 pub mod exchange;
