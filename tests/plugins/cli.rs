@@ -4,13 +4,13 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use crate::harness::{
-    built_plugins, install_shipped, repo, shipped_names, wasm_build, wasm_target,
+    built_plugins, install_shipped, private_cache, repo, shipped_names, wasm_build, wasm_target,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_chute");
 
 fn chute(spool: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
+    private_cache(&mut Command::new(BIN), spool)
         .args(args)
         .arg("--spool")
         .arg(spool)
@@ -180,7 +180,7 @@ fn check_explains_broken_and_pinned_plugins() {
         text(&broken)
     );
 
-    let pinned = Command::new(BIN)
+    let pinned = private_cache(&mut Command::new(BIN), &spool)
         .args(["plugins", "check", "echo", "--config"])
         .arg(&config)
         .arg("--spool")
@@ -244,7 +244,7 @@ fn installed_chute() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
 }
 
 fn installed(chute: &Path, spool: &Path, args: &[&str]) -> Output {
-    Command::new(chute)
+    private_cache(&mut Command::new(chute), spool)
         .args(args)
         .arg("--spool")
         .arg(spool)
@@ -316,7 +316,7 @@ fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
         "[providers.voice]\nplugin = \"google-tts\"\nbase_url = \"https://texttospeech.googleapis.com\"\nkeys = [\"env:CHUTE_TEST_NO_SUCH_KEY\"]\n",
     )
     .unwrap();
-    let checked = Command::new(&chute)
+    let checked = private_cache(&mut Command::new(&chute), spool.path())
         .args(["plugins", "check", "voice", "--config"])
         .arg(&config)
         .arg("--spool")
@@ -348,7 +348,7 @@ fn every_shipped_plugin_is_found_beside_the_binary_and_passes_check() {
 
     // A table naming a plugin that is nowhere says where it looked.
     std::fs::write(&config, "[providers.ghost]\nkeys = []\n").unwrap();
-    let checked = Command::new(&chute)
+    let checked = private_cache(&mut Command::new(&chute), spool.path())
         .args(["plugins", "check", "ghost", "--config"])
         .arg(&config)
         .arg("--spool")
@@ -427,7 +427,7 @@ fn a_plugin_shipped_disabled_is_listed_and_checked_but_enabled_only_by_the_confi
     )
     .unwrap();
     let configured = |args: &[&str]| {
-        Command::new(BIN)
+        private_cache(&mut Command::new(BIN), &spool)
             .args(args)
             .arg("--config")
             .arg(&config)

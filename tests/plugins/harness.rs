@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use chute::config::Config;
 use chute::provider::Providers;
 use chute::provider::bindings::ProviderError;
+use chute::provider::config::CompileCacheSetting;
 use chute::provider::keys::Pick;
 use chute::provider::plugin::{Answer, CallContext, CallFailure, Operation};
 use chute::provider::registry::Provider;
@@ -239,10 +240,25 @@ async fn ready_key(provider: &Provider) -> Option<chute::provider::keys::KeyLeas
     }
 }
 
-/// Loads the providers of `spool` under `config` (TOML).
+/// Loads the providers of `spool` under `config` (TOML), with the compile cache and
+/// its key in the spool's temporary folder unless `config` places them.
 pub async fn load(spool: &TempDir, config: &str) -> Providers {
-    let config = Config::parse(config, Path::new("test.toml")).expect("test config parses");
+    let mut config = Config::parse(config, Path::new("test.toml")).expect("test config parses");
+    if config.plugins.compile_cache == CompileCacheSetting::Default {
+        config.plugins.compile_cache = CompileCacheSetting::Dir(spool.path().join("compile-cache"));
+    }
+    if config.plugins.compile_cache_key.as_os_str().is_empty() {
+        config.plugins.compile_cache_key = spool.path().join("state/compile-cache.key");
+    }
     Providers::load(&config, spool.path()).await
+}
+
+/// Keeps a chute process's compiled plugins and their key under `dir` (systemd's
+/// variables, which chute honours first), never in the real ~/.cache.
+pub fn private_cache<'a>(command: &'a mut Command, dir: &Path) -> &'a mut Command {
+    command
+        .env("CACHE_DIRECTORY", dir.join("compile-cache"))
+        .env("STATE_DIRECTORY", dir.join("state"))
 }
 
 /// Runs `work` on a fresh current-thread runtime and returns its output with every

@@ -102,6 +102,7 @@ fn a_daemon_killed_mid_operation_polls_the_saved_handle_and_never_submits_again(
     let mut doctor = String::new();
     wait_until(secs(10), "doctor shows the key's requests", || {
         let output = std::process::Command::new(crate::spool_harness::BIN)
+            .envs(spool.compile_cache_env())
             .args(["doctor", "--spool"])
             .arg(&spool.root)
             .output()

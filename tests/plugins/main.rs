@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod cli;
+mod compile_cache;
 mod compliance;
 mod contained;
 mod elevenlabs;

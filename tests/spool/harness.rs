@@ -242,6 +242,7 @@ impl Spool {
             .arg("--config")
             .arg(&self.config_path)
             .env("CHUTE_LOG", "chute=debug")
+            .envs(self.compile_cache_env())
             .env_remove("CHUTE_SPOOL")
             .env_remove("CHUTE_CONFIG")
             .env_remove("CHUTE_LOG_FORMAT")
@@ -410,8 +411,20 @@ impl Spool {
             .arg(&self.root)
             .arg("--config")
             .arg(&self.config_path)
+            .envs(self.compile_cache_env())
             .args(args);
         run_cli(cmd, &self.logs)
+    }
+
+    /// The environment that keeps a chute process's compiled plugins and their key in
+    /// this test's folder (systemd's variables, which chute honours first), never in
+    /// the real ~/.cache.
+    pub fn compile_cache_env(&self) -> [(&'static str, PathBuf); 2] {
+        let base = self.root.parent().unwrap_or(&self.root);
+        [
+            ("CACHE_DIRECTORY", base.join("compile-cache")),
+            ("STATE_DIRECTORY", base.join("state")),
+        ]
     }
 
     /// A human-readable description of the spool for failure messages.

@@ -240,6 +240,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
     }
 
     check_plugins(&config, &mut check);
+    check_compile_cache(&config, &mut check);
 
     let spool = Spool::new(config.spool.root.clone());
     let root = spool.root();
@@ -387,6 +388,45 @@ fn check_plugins(config: &crate::config::Config, check: &mut impl FnMut(bool, St
                 );
             }
         }
+    }
+}
+
+/// Where compiled plugins are cached for this user, and whether that cache is used.
+fn check_compile_cache(config: &crate::config::Config, check: &mut impl FnMut(bool, String, &str)) {
+    use crate::provider::compile_cache::{CompileCache, Health};
+    match CompileCache::from_config(&config.plugins).health() {
+        Health::Off(why) => {
+            println!("info  compile cache {why}: plugins are compiled at every start")
+        }
+        Health::Unmade(place) => check(
+            true,
+            format!(
+                "compile cache {} (made at the first plugin compile; key {})",
+                place.dir.display(),
+                place.key.display()
+            ),
+            "",
+        ),
+        Health::Usable(place, artifacts) => check(
+            true,
+            format!(
+                "compile cache {}: usable, {artifacts} compiled plugin(s) (key {})",
+                place.dir.display(),
+                place.key.display()
+            ),
+            "",
+        ),
+        Health::Unusable(place, unusable) => check(
+            false,
+            format!(
+                "compile cache {} is not used: {unusable}; plugins are compiled at every start",
+                place.dir.display()
+            ),
+            &format!(
+                "{}, or set plugins.compile_cache to a folder of this user's own (or false)",
+                unusable.remedy()
+            ),
+        ),
     }
 }
 

@@ -57,6 +57,62 @@ pub struct PluginsConfig {
     pub max_key_wait: Duration,
     /// Size bound of the provider result cache (`<spool>/cache/results`); 0 turns it off.
     pub cache_size: ByteSize,
+    /// Folder of compiled plugins on this host for this user, never in the spool (a
+    /// compiled plugin is native code): `""` is the default place, `false` no cache.
+    pub compile_cache: CompileCacheSetting,
+    /// The file of the secret key compiled plugins are authenticated with (outside
+    /// `compile_cache`); `""` is the default place.
+    pub compile_cache_key: PathBuf,
+}
+
+/// `plugins.compile_cache`: where compiled plugins are cached, if anywhere.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CompileCacheSetting {
+    /// `""` (or `true`): `$CACHE_DIRECTORY/components` under systemd, else
+    /// `$XDG_CACHE_HOME/chute/components`, else `~/.cache/chute/components`.
+    #[default]
+    Default,
+    /// `false`: no cache; every start compiles every plugin in memory.
+    Off,
+    /// This folder.
+    Dir(PathBuf),
+}
+
+impl Serialize for CompileCacheSetting {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CompileCacheSetting::Default => serializer.serialize_str(""),
+            CompileCacheSetting::Off => serializer.serialize_bool(false),
+            CompileCacheSetting::Dir(dir) => dir.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for CompileCacheSetting {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CompileCacheSetting;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                formatter.write_str("a folder, \"\" for the default place, or false for no cache")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<Self::Value, E> {
+                Ok(if on {
+                    CompileCacheSetting::Default
+                } else {
+                    CompileCacheSetting::Off
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+                Ok(if text.is_empty() {
+                    CompileCacheSetting::Default
+                } else {
+                    CompileCacheSetting::Dir(PathBuf::from(text))
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 impl Default for PluginsConfig {
@@ -76,6 +132,8 @@ impl Default for PluginsConfig {
             attempts: 5,
             max_key_wait: Duration::from_secs(120),
             cache_size: ByteSize::gib(1),
+            compile_cache: CompileCacheSetting::Default,
+            compile_cache_key: PathBuf::new(),
         }
     }
 }
@@ -344,6 +402,7 @@ pub fn validate(
             return Err(ProviderConfigError::Plugins(key));
         }
     }
+    validate_compile_cache(plugins)?;
     for (name, provider) in providers {
         provider.validate(name)?;
     }
@@ -358,6 +417,26 @@ pub fn validate(
     Ok(())
 }
 
+/// `plugins.compile_cache` and its key: absolute paths, the key outside the cache.
+fn validate_compile_cache(plugins: &PluginsConfig) -> Result<(), ProviderConfigError> {
+    if let CompileCacheSetting::Dir(dir) = &plugins.compile_cache
+        && !dir.is_absolute()
+    {
+        return Err(ProviderConfigError::CompileCache("compile_cache"));
+    }
+    let key = &plugins.compile_cache_key;
+    if !key.as_os_str().is_empty() && (!key.is_absolute() || key.file_name().is_none()) {
+        return Err(ProviderConfigError::CompileCache("compile_cache_key"));
+    }
+    if let CompileCacheSetting::Dir(dir) = &plugins.compile_cache
+        && !key.as_os_str().is_empty()
+        && key.starts_with(dir)
+    {
+        return Err(ProviderConfigError::KeyInCompileCache);
+    }
+    Ok(())
+}
+
 /// A `[plugins]`, `[providers.NAME]` or `[budget]` value the plugin host refuses; the
 /// message says what to write instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -367,6 +446,16 @@ pub enum ProviderConfigError {
         "plugins.call_timeout must be longer than 0s, plugins.attempts at least 1 and plugins.memory at least 1 MiB"
     )]
     Plugins(&'static str),
+    /// The compile cache or its key (the key named) is not an absolute path.
+    #[error(
+        "plugins.{0} must be an absolute path (a folder for compile_cache, a file for compile_cache_key), or \"\" for the default place"
+    )]
+    CompileCache(&'static str),
+    /// The key would sit in the cache, where whoever writes the cache would choose it.
+    #[error(
+        "plugins.compile_cache_key must be outside plugins.compile_cache: keep the key in a private state folder (the default is ~/.local/state/chute/compile-cache.key)"
+    )]
+    KeyInCompileCache,
     /// The table name is not safe as a file name.
     #[error("provider name {0:?} is not allowed: use letters, digits, '-' and '_'")]
     Name(String),
@@ -456,7 +545,10 @@ impl ProviderConfigError {
     /// The keys the error is about, the likeliest culprit first (for pointing at a line).
     pub fn keys(&self) -> Vec<String> {
         match self {
-            ProviderConfigError::Plugins(key) => vec![format!("plugins.{key}")],
+            ProviderConfigError::Plugins(key) | ProviderConfigError::CompileCache(key) => {
+                vec![format!("plugins.{key}")]
+            }
+            ProviderConfigError::KeyInCompileCache => vec!["plugins.compile_cache_key".into()],
             ProviderConfigError::Name(name) => vec![format!("providers.{name}")],
             ProviderConfigError::BaseUrl(name) => vec![format!("providers.{name}.base_url")],
             ProviderConfigError::KeyOrigin { name, .. } => {

@@ -1,10 +1,12 @@
-//! The one wasmtime `Engine` every plugin shares, its epoch clock, and the on-disk
-//! cache of compiled components.
+//! The one wasmtime `Engine` every plugin shares, its epoch clock, and loading a
+//! component: from the compile cache (`compile_cache.rs`) when it holds an authentic
+//! artifact, else compiled here.
 //!
 //! Cranelift only (no Winch). Epoch interruption drives the per-call deadline: a
 //! background thread advances the epoch every [`EPOCH_TICK`], and each call's store
 //! checks its wall-clock budget on every tick (see `plugin.rs`).
 
+use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -12,6 +14,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Strategy};
+
+use super::compile_cache::{Binding, CompileCache};
 
 /// How often the epoch advances; the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -75,7 +79,7 @@ pub fn engine() -> &'static Engine {
     })
 }
 
-/// A component, compiled once and cached as `<cache>/<sha256>.cwasm`.
+/// A component, compiled here or taken from the compile cache.
 pub struct Compiled {
     /// The component, ready to link.
     pub component: Component,
@@ -85,15 +89,49 @@ pub struct Compiled {
     pub from_cache: bool,
 }
 
-/// Loads `wasm`: from the compile cache when it holds this exact file (by sha256),
-/// else compiles it and stores the result for next time. `pinned`, when set, must
-/// equal the file's sha256.
-pub fn load(wasm: &Path, cache: &Path, pinned: Option<&str>) -> Result<Compiled, CompileError> {
+/// The digest of this engine's compatibility hash (its wasmtime version and the
+/// settings compiled code depends on): cached artifacts are bound to it.
+pub fn compatibility() -> [u8; 32] {
+    static DIGEST: OnceLock<[u8; 32]> = OnceLock::new();
+    *DIGEST.get_or_init(|| {
+        let mut hasher = DigestHasher(Sha256::new());
+        engine().precompile_compatibility_hash().hash(&mut hasher);
+        hasher.0.finalize().into()
+    })
+}
+
+/// A `Hasher` that feeds sha256, so a `Hash` gives a digest that does not depend on
+/// std's hasher.
+struct DigestHasher(Sha256);
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        let digest = self.0.clone().finalize();
+        digest
+            .iter()
+            .take(8)
+            .fold(0, |value, byte| (value << 8) | u64::from(*byte))
+    }
+}
+
+/// Loads `wasm`: from the compile cache when it holds an authentic artifact of this
+/// exact file (see `compile_cache.rs`), else compiles it and stores the result for
+/// next time. `pinned`, when set, must equal the file's sha256.
+pub fn load(
+    wasm: &Path,
+    cache: &CompileCache,
+    pinned: Option<&str>,
+) -> Result<Compiled, CompileError> {
     let bytes = std::fs::read(wasm).map_err(|source| CompileError::Read {
         path: wasm.to_owned(),
         source,
     })?;
-    let sha256 = hex(&Sha256::digest(&bytes));
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    let sha256 = hex(&digest);
     if let Some(pinned) = pinned
         && !pinned.eq_ignore_ascii_case(&sha256)
     {
@@ -107,19 +145,34 @@ pub fn load(wasm: &Path, cache: &Path, pinned: Option<&str>) -> Result<Compiled,
         path: wasm.to_owned(),
         message: format!("{error:#}"),
     };
-    let cached = cache.join(format!("{sha256}.cwasm"));
-    if let Some(component) = load_cached(&cached) {
-        return Ok(Compiled {
-            component,
-            sha256,
-            from_cache: true,
-        });
+    let binding = Binding {
+        wasm_sha256: digest,
+        engine: compatibility(),
+    };
+    if let Some(artifact) = cache.fetch(&binding) {
+        // SAFETY: these bytes are exactly what passed `CompileCache::fetch`: read once
+        // from a file and folder owned by this user and writable by no one else, and
+        // carrying an HMAC under this user's secret key over these bytes, this .wasm's
+        // sha256 and this engine's compatibility digest, which only this user's chute
+        // writes, after compiling with this engine. wasmtime checks the header too.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize(engine(), artifact.code()) } {
+            Ok(component) => {
+                return Ok(Compiled {
+                    component,
+                    sha256,
+                    from_cache: true,
+                });
+            }
+            Err(error) => {
+                tracing::info!(path = %artifact.path.display(), %error, "A compiled plugin does not load into this engine; compiling it again.");
+            }
+        }
     }
     let serialized = engine().precompile_component(&bytes).map_err(invalid)?;
-    if let Err(error) = store_cached(cache, &cached, &serialized) {
-        tracing::warn!(cache = %cache.display(), %error, "Cannot cache the compiled plugin; it will be compiled again next start.");
-    }
-    // SAFETY: `serialized` was produced by this engine a moment ago.
+    cache.store(&binding, &serialized);
+    // SAFETY: `serialized` was produced by this engine a moment ago and never left
+    // this process's memory.
     #[allow(unsafe_code)]
     let component = unsafe { Component::deserialize(engine(), &serialized) }.map_err(invalid)?;
     Ok(Compiled {
@@ -127,38 +180,6 @@ pub fn load(wasm: &Path, cache: &Path, pinned: Option<&str>) -> Result<Compiled,
         sha256,
         from_cache: false,
     })
-}
-
-/// A cached compile, if one exists and suits this engine (wasmtime checks the
-/// version and settings recorded in the file and refuses a mismatch).
-fn load_cached(path: &Path) -> Option<Component> {
-    if !path.is_file() {
-        return None;
-    }
-    // SAFETY: the cache folder is private to chute (created 0700 in the spool, which
-    // only the chute user can write), and the file name is the sha256 of the .wasm it
-    // was compiled from; wasmtime validates the header against this engine.
-    #[allow(unsafe_code)]
-    match unsafe { Component::deserialize_file(engine(), path) } {
-        Ok(component) => Some(component),
-        Err(error) => {
-            tracing::info!(path = %path.display(), %error, "Ignoring a stale compiled plugin; compiling again.");
-            None
-        }
-    }
-}
-
-fn store_cached(cache: &Path, path: &Path, serialized: &[u8]) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(cache)?;
-    let mut file = tempfile::NamedTempFile::new_in(cache)?;
-    std::io::Write::write_all(&mut file, serialized)?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|error| error.error)?;
-    Ok(())
 }
 
 /// Lower-case hex of a digest.

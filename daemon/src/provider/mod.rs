@@ -6,7 +6,11 @@
 //! - `bindings.rs` — the WIT contract as Rust types (wasmtime bindgen).
 //! - `exchange.rs` — the record of one HTTP exchange and the retry hints read from it.
 //! - `media_type.rs` — the one table of media types: MIME ↔ extension ↔ magic bytes.
-//! - `engine.rs` — the shared wasmtime engine, its epoch clock, the compile cache.
+//! - `private_fs.rs` — files only this user can have written: `O_NOFOLLOW` opens,
+//!   owner and mode judged by `fstat` of the opened descriptor, atomic writes.
+//! - `compile_cache.rs` — compiled components per host and user, outside the spool,
+//!   used only when the folder is private and the HMAC under this user's key matches.
+//! - `engine.rs` — the shared wasmtime engine, its epoch clock, loading a component.
 //! - `secret.rs` — key values and references (`env:`, `file:`, `credential:`),
 //!   fingerprints.
 //! - `allow.rs` — which hosts and addresses a plugin may reach.
@@ -34,6 +38,7 @@ pub mod bindings;
 pub mod budget;
 pub mod cache;
 pub mod call;
+pub mod compile_cache;
 pub mod config;
 pub mod engine;
 pub mod exchange;
@@ -47,6 +52,7 @@ mod operation_error;
 pub mod pcm;
 pub mod plugin;
 mod poll;
+pub mod private_fs;
 pub mod registry;
 pub mod scrub;
 pub mod secret;

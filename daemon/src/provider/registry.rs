@@ -13,6 +13,7 @@ use super::auth;
 use super::bindings::{Auth, Info, WIT_VERSION};
 use super::budget::Budget;
 use super::cache::ResultCache;
+use super::compile_cache::CompileCache;
 use super::config::{PluginsConfig, ProviderConfig};
 use super::engine::{self, CompileError};
 use super::http::{ClientError, HostHttp, HttpCaps};
@@ -233,7 +234,8 @@ impl Providers {
     pub async fn load(config: &Config, spool_root: &Path) -> Providers {
         let dir = config.plugins.dir(spool_root);
         let spool = Spool::new(spool_root);
-        let cache = spool.component_cache();
+        // Per host and user, outside the spool: a compiled plugin is native code.
+        let cache = Arc::new(CompileCache::from_config(&config.plugins));
         let mut providers = Providers {
             dir: dir.clone(),
             ..Providers::default()
@@ -396,13 +398,17 @@ pub fn with_every_shipped(config: &Config) -> Config {
 async fn load_plugin(
     name: &str,
     path: &Path,
-    cache: &Path,
+    cache: &Arc<CompileCache>,
     pinned: Option<&str>,
     settings: &PluginsConfig,
 ) -> Result<Arc<LoadedPlugin>, LoadError> {
-    let (path, cache, pinned) = (path.to_owned(), cache.to_owned(), pinned.map(str::to_owned));
+    let (path, cache, pinned) = (path.to_owned(), cache.clone(), pinned.map(str::to_owned));
+    // The compile cache's warnings go where this task's logs go.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     let compiled = tokio::task::spawn_blocking(move || {
-        let compiled = engine::load(&path, &cache, pinned.as_deref());
+        let compiled = tracing::dispatcher::with_default(&dispatch, || {
+            engine::load(&path, &cache, pinned.as_deref())
+        });
         (path, compiled)
     })
     .await

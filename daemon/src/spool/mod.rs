@@ -128,12 +128,14 @@ impl Spool {
         self.root.join("plugins")
     }
 
-    /// `cache/`: material that can be made again (compiled plugins, provider results).
+    /// `cache/`: material that can be made again (provider results).
     pub fn cache(&self) -> PathBuf {
         self.root.join("cache")
     }
 
-    /// `cache/components/`: compiled plugin components (`<sha256>.cwasm`).
+    /// `cache/components/`: where earlier releases cached compiled plugins. Nothing
+    /// reads or writes it now (compiled plugins are native code, cached per host and
+    /// user outside the spool: `plugins.compile_cache`); an old one may be deleted.
     pub fn component_cache(&self) -> PathBuf {
         self.cache().join("components")
     }
