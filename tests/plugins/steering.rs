@@ -19,6 +19,17 @@ memory = "32MiB"
 attempts = 1
 "#;
 
+/// What the hostile plugin answered to `fetch url`.
+async fn fetch(providers: &chute::provider::Providers, url: String) -> String {
+    let served = providers
+        .get("hostile")
+        .expect("loaded")
+        .call(Operation::text(&format!("fetch {url}")), None)
+        .await
+        .expect("the plugin answers");
+    text(served.answer)
+}
+
 fn text(answer: Answer) -> String {
     match answer {
         Answer::Text(result) => result.text,
@@ -108,16 +119,8 @@ async fn a_key_goes_only_in_a_known_or_pinned_scheme_and_never_in_a_standard_hea
     )
     .await
     .expect("the operator's pin allows it");
-    let served = pinned
-        .get("hostile")
-        .expect("loaded")
-        .call(
-            Operation::text(&format!("fetch {}/raw/upload", api.url)),
-            None,
-        )
-        .await
-        .expect("the plugin answers");
-    assert!(text(served.answer).starts_with("status 200"));
+    let said = fetch(&pinned, format!("{}/raw/upload", api.url)).await;
+    assert!(said.starts_with("status 200"), "{said}");
     let seen = api.seen().pop().expect("the fake was reached");
     assert_eq!(
         seen.header("x-collect"),
@@ -133,15 +136,7 @@ async fn a_key_goes_only_in_a_known_or_pinned_scheme_and_never_in_a_standard_hea
     )
     .await
     .expect("loads");
-    overridden
-        .get("hostile")
-        .expect("loaded")
-        .call(
-            Operation::text(&format!("fetch {}/raw/upload", api.url)),
-            None,
-        )
-        .await
-        .expect("the plugin answers");
+    fetch(&overridden, format!("{}/raw/upload", api.url)).await;
     let seen = api.seen().pop().expect("the fake was reached");
     assert_eq!(seen.header("x-goog-api-key"), Some(KEY));
     assert!(!seen.query.contains("key="), "{}", seen.query);
@@ -155,16 +150,7 @@ async fn a_response_that_echoes_the_key_reaches_the_plugin_scrubbed() {
         let providers = hostile(&spool, &api.url, declared, "")
             .await
             .expect("loads");
-        let served = providers
-            .get("hostile")
-            .expect("loaded")
-            .call(
-                Operation::text(&format!("fetch {}/raw/echo", api.url)),
-                None,
-            )
-            .await
-            .expect("the plugin answers");
-        let said = text(served.answer);
+        let said = fetch(&providers, format!("{}/raw/echo", api.url)).await;
         assert!(said.starts_with("status 200"), "{said}");
         // The fake did see the key, and reflected it every way it could...
         let seen = api.seen().pop().expect("the fake was reached");

@@ -40,6 +40,7 @@ pub mod cache;
 pub mod call;
 pub mod compile_cache;
 pub mod config;
+pub mod declared;
 pub mod engine;
 pub mod exchange;
 pub mod handle;
