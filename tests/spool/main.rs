@@ -14,6 +14,7 @@ mod dedupe;
 mod drops;
 mod harness;
 mod in_process;
+mod inputs;
 mod logs;
 mod rejects;
 mod unrunnable;

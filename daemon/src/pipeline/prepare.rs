@@ -29,7 +29,7 @@ impl Stage for Prepare {
             let input_name = context.input_name()?;
             let input_path = context.job.input_path(&input_name);
             let kind = context.record.input.kind;
-            let inode = context.record.input.inode;
+            let inode = context.record.input.readable_inode();
             let content_hash =
                 tokio::task::spawn_blocking(move || hash_input(&input_path, kind, inode))
                     .await

@@ -86,6 +86,9 @@ pub enum Rejection {
     /// The dropped folder nests too deep.
     #[error("the folder nests more than {MAX_TREE_DEPTH} levels deep")]
     TreeTooDeep,
+    /// The input changed after it was claimed (written again, grown, replaced).
+    #[error("the input changed {0}; chute takes an input only as it was when claimed")]
+    Changed(String),
     /// Part of a dropped folder cannot be read, and never will be as it is (no
     /// permission, a path longer than the system allows, a loop).
     #[error("part of the folder cannot be read: {0}")]
@@ -112,6 +115,9 @@ impl Rejection {
             }
             Rejection::TreeTooLarge => "split the folder into several inputs",
             Rejection::TreeTooDeep => "flatten the folder and drop it again",
+            Rejection::Changed(_) => {
+                "write the input elsewhere and rename it into the inbox once complete (or use `chute submit`), and leave it alone once dropped"
+            }
             Rejection::Unreadable(_) => {
                 "give the chute user read access to every file and folder inside, keep paths under 4,096 bytes, and drop it again"
             }
