@@ -269,4 +269,8 @@ fn every_command_prints_names_with_escape_sequences_escaped() {
     );
     let shown = spool.cli(["show", failed.as_str(), "--json"]).json();
     assert_eq!(shown["job"]["input"]["name"], fifo.as_str(), "{shown}");
+    assert_eq!(
+        shown["result"]["removed_entries"][0]["kind"], "fifo",
+        "{shown}"
+    );
 }

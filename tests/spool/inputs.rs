@@ -1,10 +1,12 @@
 //! Hostile droppers: a descriptor kept on the dropped file and used to rewrite it after
-//! the claim.
+//! the claim, and links and FIFOs hidden inside dropped folders.
 
 use std::fs::{self, File};
 use std::io::{Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 use crate::harness::{Config, Outcome, Route, Spool, hidden_temp_name, random_bytes, secs};
 use crate::in_process::InProcessDaemon;
@@ -103,4 +105,97 @@ fn a_passthrough_output_does_not_change_when_the_dropper_writes_after_delivery()
         "{}",
         outcome.record
     );
+}
+
+/// Every entry under `dir` (not following links) that is not a regular file or folder.
+fn special_entries(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = fs::symlink_metadata(entry.path()).unwrap();
+        if meta.is_dir() {
+            found.extend(special_entries(&entry.path()));
+        } else if !meta.is_file() {
+            found.push(String::from_utf8_lossy(entry.path().as_os_str().as_bytes()).into_owned());
+        }
+    }
+    found
+}
+
+/// Folders holding a symlink to a file outside the spool, or a FIFO, deep inside are
+/// refused at claim naming the entry; they end in failed/ with their regular files and
+/// error.json's `removed_entries` saying what was left out (the link's target among
+/// it), and with no link, FIFO or socket anywhere under failed/.
+#[test]
+fn special_entries_inside_folders_are_refused_and_never_reach_failed() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = InProcessDaemon::start(&spool);
+    let target = spool.outside.join("secret.txt");
+    fs::write(&target, b"outside the spool").unwrap();
+    let inbox = spool.inbox("archive");
+    let drop_folder = |name: &str, make: &dyn Fn(&Path)| {
+        let staging = inbox.join(hidden_temp_name());
+        fs::create_dir_all(staging.join("sub")).unwrap();
+        fs::write(staging.join("keep.txt"), b"kept").unwrap();
+        make(&staging.join("sub"));
+        fs::rename(&staging, inbox.join(name)).unwrap();
+    };
+    drop_folder("linked", &|sub| {
+        std::os::unix::fs::symlink(&target, sub.join("link")).unwrap()
+    });
+    drop_folder("piped", &|sub| {
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            sub.join("pipe"),
+            rustix::fs::Mode::from_raw_mode(0o644),
+        )
+        .unwrap()
+    });
+    spool.wait_until(secs(30), "2 entries in failed/archive", || {
+        spool.failed_count("archive") == 2
+    });
+    spool.wait_jobs_empty(secs(30));
+
+    for (stem, inside, kind, words) in [
+        ("linked", "sub/link", "symlink", "symbolic link"),
+        ("piped", "sub/pipe", "fifo", "fifo"),
+    ] {
+        let failures = spool.failures("archive");
+        let failure = failures
+            .iter()
+            .find(|f| {
+                f.folder
+                    .as_bytes()
+                    .starts_with(format!("{stem}--").as_bytes())
+            })
+            .unwrap_or_else(|| panic!("no failed folder for {stem}: {}", spool.summary()));
+        let reason = failure.record["reason"].as_str().unwrap().to_lowercase();
+        assert_eq!(failure.record["stage"], "claim", "{}", failure.record);
+        assert!(
+            reason.contains(inside) && reason.contains(words),
+            "{reason}"
+        );
+        assert_eq!(
+            fs::read(failure.dir.join(stem).join("keep.txt")).unwrap(),
+            b"kept"
+        );
+        let removed = &failure.record["removed_entries"];
+        assert_eq!(
+            removed[0]["path"],
+            format!("{stem}/{inside}"),
+            "{}",
+            failure.record
+        );
+        assert_eq!(removed[0]["kind"], kind, "{}", failure.record);
+        if kind == "symlink" {
+            assert_eq!(
+                removed[0]["target"],
+                target.to_str().unwrap(),
+                "{}",
+                failure.record
+            );
+        }
+    }
+    assert_eq!(special_entries(&spool.path("failed")), Vec::<String>::new());
+    assert_eq!(fs::read(&target).unwrap(), b"outside the spool");
 }
