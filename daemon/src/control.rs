@@ -160,6 +160,10 @@ pub fn retry(spool: &Spool, query: &str, from: Option<&str>) -> Result<String, C
 
     let mut record = details.job.clone();
     record.rejection = None;
+    // The input moved through failed/ (and a refused folder was rebuilt there): what the
+    // claim saw of it no longer applies. The snapshot checks everything else again.
+    record.input.modified = None;
+    record.input.entries = None;
     // Owned by nobody: the first daemon to rescan adopts it.
     record.owner = Owner {
         epoch: record.owner.epoch + 1,

@@ -4,8 +4,21 @@
 //!
 //! A value the daemon cannot honour is an error at start, never silently replaced: an
 //! operator who asked for JSON logs must not get text in their log pipeline.
+//!
+//! Log lines carry strings from the spool (file names, folder names, routes read back
+//! from records, error texts quoting files). In text lines every field, the message
+//! included, goes through [`EscapedFields`], so no value can end a line and start a
+//! forged one, or drive the terminal that shows the log; JSON lines are escaped by JSON
+//! itself.
 
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+
+use tracing::field::{Field, Visit};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::FormatFields;
+use tracing_subscriber::fmt::format::Writer;
 
 /// Environment variable with the log filter.
 pub const LOG_ENV: &str = "CHUTE_LOG";
@@ -28,6 +41,98 @@ pub fn is_terminal_control(c: char) -> bool {
                 | '\u{2028}'
                 | '\u{2029}'
         )
+}
+
+/// `text` with every [`is_terminal_control`] character written as a Rust escape (`\n`,
+/// `\u{1b}`, `\u{202e}`); everything else, other scripts and emoji included, is kept as
+/// it is.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_terminal_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    let _ = Escaping(&mut escaped).write_str(text);
+    Cow::Owned(escaped)
+}
+
+/// A writer that passes text on with every [`is_terminal_control`] character escaped.
+struct Escaping<W: fmt::Write>(W);
+
+impl<W: fmt::Write> fmt::Write for Escaping<W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        for c in text.chars() {
+            if is_terminal_control(c) {
+                for escaped in c.escape_debug() {
+                    self.0.write_char(escaped)?;
+                }
+            } else {
+                self.0.write_char(c)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fields of a text log line (an event's or a span's), laid out like tracing's
+/// default (the message, then `name=value` pairs) with every value escaped by
+/// [`escape`]'s rule, whether it was recorded with `%`, `?` or as a plain string.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EscapedFields;
+
+impl<'writer> FormatFields<'writer> for EscapedFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = EscapingVisitor {
+            writer,
+            result: Ok(()),
+            first: true,
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct EscapingVisitor<'writer> {
+    writer: Writer<'writer>,
+    result: fmt::Result,
+    first: bool,
+}
+
+impl EscapingVisitor<'_> {
+    fn write(&mut self, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
+        if !self.first {
+            self.writer.write_char(' ')?;
+        }
+        self.first = false;
+        if name != "message" {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            if self.writer.has_ansi_escapes() {
+                write!(self.writer, "\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m")?;
+            } else {
+                write!(self.writer, "{name}=")?;
+            }
+        }
+        write!(Escaping(&mut self.writer), "{value:?}")
+    }
+}
+
+impl Visit for EscapingVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.result.is_ok() {
+            self.result = self.write(field.name(), value);
+        }
+    }
 }
 
 /// Why logging could not be set up as the environment asks.
@@ -103,14 +208,68 @@ pub fn init() -> Result<(), LogSetupError> {
         .with_target(false);
     let _ = match format {
         Format::Json => builder.json().try_init(),
-        Format::Text => builder.try_init(),
+        Format::Text => builder.fmt_fields(EscapedFields).try_init(),
     };
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::{Arc, Mutex};
+
     use super::*;
+
+    /// What a subscriber wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn no_field_can_forge_a_log_line_or_drive_a_terminal() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .fmt_fields(EscapedFields)
+            .finish();
+        let name = "a\n2026-01-01T00:00:00Z ERROR forged\x1b[2J\u{202e}";
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("job", route = tracing::field::Empty);
+            span.record("route", name);
+            let _entered = span.enter();
+            tracing::warn!(location = %name, input = ?name, reason = name, "Failed {name}.");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(
+            !text.trim_end().chars().any(is_terminal_control),
+            "{text:?}"
+        );
+        let escaped = "a\\n2026-01-01T00:00:00Z ERROR forged\\u{1b}[2J\\u{202e}";
+        // Display values (`%`, the message) are escaped as they are; Debug values and
+        // plain strings keep their quotes and Rust's own escapes, which are the same.
+        for field in [
+            format!("Failed {escaped}."),
+            format!("location={escaped} "),
+            format!("input=\"{escaped}\""),
+            format!("reason=\"{escaped}\""),
+            format!("route=\"{escaped}\""),
+        ] {
+            assert!(text.contains(&field), "{field} in {text}");
+        }
+    }
 
     #[test]
     fn whisper_internals_are_quiet_unless_asked_for() {

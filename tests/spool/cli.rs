@@ -308,7 +308,8 @@ fn submit_wait_reports_every_file_and_honours_its_timeout() {
 }
 
 /// `chute retry` wakes a running daemon: the job put back into jobs/ runs at once, not
-/// at the next rescan (an hour away here).
+/// at the next rescan (an hour away here). Run again, the oversize input is refused
+/// again (a retry does not lift the route's `max_size`), back in its failed folder.
 #[test]
 fn retry_wakes_the_daemon_instead_of_waiting_for_a_rescan() {
     let mut route = Route::passthrough("small");
@@ -327,10 +328,28 @@ fn retry_wakes_the_daemon_instead_of_waiting_for_a_rescan() {
     let started = std::time::Instant::now();
     let out = spool.cli(["retry", id.as_str()]);
     assert_eq!(out.code, Some(0), "{out:?}");
-    spool.wait_until(secs(20), "the retried job delivered", || {
-        spool.delivered_count("small") == 1
+    let ran_again = |failure: &crate::harness::Outcome| {
+        failure
+            .events()
+            .iter()
+            .any(|event| event["message"] == "queued again by chute retry")
+    };
+    spool.wait_until(secs(20), "the retried job run again", || {
+        spool.job_entries().is_empty()
+            && spool.failed_count("small") == 1
+            && ran_again(&spool.failures("small")[0])
     });
     assert!(started.elapsed() < secs(20), "took {:?}", started.elapsed());
+    let failure = &spool.failures("small")[0];
+    assert_eq!(failure.job_id(), id);
+    assert!(
+        failure.record["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("max_size")),
+        "{}",
+        failure.record
+    );
+    assert_eq!(spool.delivered_count("small"), 0);
 }
 
 /// A listing whose reader went away (`chute models list | head -1`) ends quietly, as

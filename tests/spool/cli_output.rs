@@ -177,3 +177,100 @@ fn submit_names_the_job_or_says_that_no_daemon_runs() {
         "{out:?}"
     );
 }
+
+/// A name holding a colour escape, a bell, a carriage return, a newline and a
+/// right-to-left override.
+const ESCAPES: &str = "quarterly\u{1b}[31m\u{7}\r\n\u{202e}fdp.txt";
+/// Its stem (what result folders are named after) as the commands print it for people.
+const ESCAPES_SHOWN: &str = "quarterly\\u{1b}[31m\\u{7}\\r\\n\\u{202e}fdp";
+
+/// Characters that drive a terminal or forge a line: control characters (but the
+/// newlines that end lines) and Unicode direction controls.
+fn terminal_controls(output: &str) -> Vec<char> {
+    output
+        .chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{2028}' | '\u{2029}')
+        })
+        .collect()
+}
+
+/// A delivered job and a failed one (a FIFO), both named with escape sequences, are
+/// printed escaped by `submit --wait`, `jobs`, `jobs --json`, `show`, `show --json` and
+/// `watch ID`: no output holds a control or direction character, the text outputs show
+/// the escaped name, and the JSON outputs still give the exact name back.
+#[test]
+fn every_command_prints_names_with_escape_sequences_escaped() {
+    let spool = Spool::new(&Config::default());
+    let _daemon = InProcessDaemon::start(&spool);
+    let source = spool.outside.join(ESCAPES);
+    fs::write(&source, b"figures").unwrap();
+    let fifo = format!("pipe{ESCAPES}");
+    rustix::fs::mkfifoat(
+        rustix::fs::CWD,
+        spool.inbox("archive").join(&fifo),
+        rustix::fs::Mode::from_raw_mode(0o644),
+    )
+    .unwrap();
+    let out = spool.cli([
+        "submit".as_ref(),
+        "--route".as_ref(),
+        "archive".as_ref(),
+        "--wait".as_ref(),
+        source.as_os_str(),
+    ]);
+    assert_eq!(out.code, Some(0), "{out:?}");
+    spool.wait_until(secs(30), "the FIFO in failed/", || {
+        spool.failed_count("archive") == 1
+    });
+    let done = spool.deliveries("archive")[0].job_id();
+    let failed = spool.failures("archive")[0].job_id();
+    let mut outputs = vec![("submit --wait".to_owned(), out)];
+    for args in [
+        vec!["jobs"],
+        vec!["jobs", "--json"],
+        vec!["show", done.as_str()],
+        vec!["show", done.as_str(), "--json"],
+        vec!["show", failed.as_str()],
+        vec!["show", failed.as_str(), "--json"],
+        vec!["watch", done.as_str()],
+    ] {
+        outputs.push((args.join(" "), spool.cli(&args)));
+    }
+    for (command, out) in &outputs {
+        assert_eq!(out.code, Some(0), "{command}: {out:?}");
+        for (stream, text) in [("stdout", &out.stdout), ("stderr", &out.stderr)] {
+            let found = terminal_controls(text);
+            assert!(
+                found.is_empty(),
+                "{command} {stream} holds {found:?}: {text:?}"
+            );
+        }
+        if !command.ends_with("--json") {
+            assert!(out.stdout.contains(ESCAPES_SHOWN), "{command}: {out:?}");
+        }
+    }
+    let listed = spool.cli(["jobs", "--json"]).json();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|job| job["input"].as_str())
+        .collect();
+    assert!(
+        names.contains(&ESCAPES) && names.contains(&fifo.as_str()),
+        "{listed}"
+    );
+    let shown = spool.cli(["show", failed.as_str()]);
+    assert!(
+        shown.stdout.contains(&format!("pipe{ESCAPES_SHOWN}.txt")),
+        "{shown:?}"
+    );
+    let shown = spool.cli(["show", failed.as_str(), "--json"]).json();
+    assert_eq!(shown["job"]["input"]["name"], fifo.as_str(), "{shown}");
+    assert_eq!(
+        shown["result"]["removed_entries"][0]["kind"], "fifo",
+        "{shown}"
+    );
+}

@@ -14,6 +14,8 @@ mod dedupe;
 mod drops;
 mod harness;
 mod in_process;
+mod inputs;
+mod logs;
 mod rejects;
 mod unrunnable;
 mod watch;

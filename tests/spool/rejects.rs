@@ -70,11 +70,44 @@ fn assert_failed(f: &Outcome, name: &str, stage: &str, words: &[&str]) {
     );
 }
 
+/// Asserts `error.json` says failed at stage "claim" for a reason containing one of
+/// `words`, and that the entry `name` itself, a `kind` (symlink, FIFO, socket), is not in
+/// the failed folder but recorded in `removed_entries` (with a symlink's `target`).
+fn assert_removed(f: &Outcome, name: &str, kind: &str, target: Option<&Path>, words: &[&str]) {
+    let reason = f.record["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert_eq!(f.record["stage"], "claim", "{}", f.record);
+    assert!(
+        words.iter().any(|w| reason.contains(w)),
+        "{}: reason {reason:?} mentions none of {words:?}",
+        f.dir.display()
+    );
+    assert!(
+        f.payload().is_empty(),
+        "{}: {:?} delivered",
+        f.dir.display(),
+        f.payload()
+    );
+    assert!(fs::symlink_metadata(f.dir.join(name)).is_err());
+    let removed = &f.record["removed_entries"];
+    assert_eq!(removed.as_array().map(Vec::len), Some(1), "{}", f.record);
+    assert_eq!(removed[0]["path"], name, "{}", f.record);
+    assert_eq!(removed[0]["kind"], kind, "{}", f.record);
+    match target {
+        Some(target) => assert_eq!(removed[0]["target"], target.to_str().unwrap()),
+        None => assert!(removed[0].get("target").is_none(), "{}", f.record),
+    }
+}
+
 /// A symlink (to a file outside the spool), a FIFO, a socket and a file with a second
 /// hard link outside the inbox each end in failed/archive/ at stage "claim" with a reason
-/// naming the problem, moved as-is (still a symlink / FIFO / socket / the same inode);
-/// the symlink target and the other hard link are untouched; the daemon keeps running
-/// and delivers a normal file dropped afterwards.
+/// naming the problem. The symlink, FIFO and socket are never delivered: error.json
+/// records what they were (the link's target too), and no FIFO, socket or link is left
+/// under failed/. The hard-linked file is moved as it is (the same inode). The symlink
+/// target and the other hard link are untouched; the daemon keeps running and delivers
+/// a normal file dropped afterwards.
 #[test]
 fn special_entries_are_failed_without_being_opened() {
     let spool = Spool::new(&Config::default());
@@ -109,19 +142,12 @@ fn special_entries_are_failed_without_being_opened() {
     assert_eq!(failures.len(), 4, "{}", spool.summary());
 
     let f = failure_for(&failures, "alpha");
-    assert_failed(f, "alpha.txt", "claim", &["symlink", "symbolic link"]);
-    let moved = f.dir.join("alpha.txt");
-    assert!(
-        fs::symlink_metadata(&moved)
-            .unwrap()
-            .file_type()
-            .is_symlink(),
-        "failed entry alpha.txt is no longer a symlink"
-    );
-    assert_eq!(
-        fs::read_link(&moved).unwrap(),
-        target,
-        "symlink target path"
+    assert_removed(
+        f,
+        "alpha.txt",
+        "symlink",
+        Some(&target),
+        &["symlink", "symbolic link"],
     );
     assert_eq!(
         FileFacts::of(&target),
@@ -130,23 +156,26 @@ fn special_entries_are_failed_without_being_opened() {
     );
 
     let f = failure_for(&failures, "bravo");
-    assert_failed(f, "bravo.dat", "claim", &["fifo", "pipe"]);
-    assert!(
-        fs::symlink_metadata(f.dir.join("bravo.dat"))
-            .unwrap()
-            .file_type()
-            .is_fifo(),
-        "failed entry bravo.dat is no longer a FIFO"
-    );
+    assert_removed(f, "bravo.dat", "fifo", None, &["fifo", "pipe"]);
 
     let f = failure_for(&failures, "charlie");
-    assert_failed(f, "charlie.dat", "claim", &["socket"]);
+    assert_removed(f, "charlie.dat", "socket", None, &["socket"]);
+    let mut specials = Vec::new();
+    let mut pending = vec![spool.path("failed")];
+    while let Some(dir) = pending.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let file_type = fs::symlink_metadata(&path).unwrap().file_type();
+            if file_type.is_dir() {
+                pending.push(path);
+            } else if file_type.is_fifo() || file_type.is_socket() || file_type.is_symlink() {
+                specials.push(path);
+            }
+        }
+    }
     assert!(
-        fs::symlink_metadata(f.dir.join("charlie.dat"))
-            .unwrap()
-            .file_type()
-            .is_socket(),
-        "failed entry charlie.dat is no longer a socket"
+        specials.is_empty(),
+        "special entries under failed/: {specials:?}"
     );
 
     let f = failure_for(&failures, "delta");

@@ -55,13 +55,19 @@ pub fn resolve(folder: &Path, relative: &str, kind: AssetKind) -> Result<PathBuf
         AssetKind::Image => MAX_IMAGE_BYTES,
         AssetKind::Music => MAX_MUSIC_BYTES,
     };
-    if meta.len() > limit {
+    // Size and type are read through the one descriptor that was checked.
+    let file = crate::spool::entry::open_regular(&resolved, None)
+        .map_err(|error| format!("{relative:?} cannot be read: {error}"))?;
+    let size = file
+        .metadata()
+        .map_err(|error| format!("{relative:?} cannot be read: {error}"))?
+        .len();
+    if size > limit {
         return Err(format!(
-            "{relative:?} is {} bytes; at most {limit} are accepted",
-            meta.len()
+            "{relative:?} is {size} bytes; at most {limit} are accepted"
         ));
     }
-    if kind == AssetKind::Image && image_type(&resolved).is_none() {
+    if kind == AssetKind::Image && image_type_of(file).is_none() {
         return Err(format!("{relative:?} is not a PNG, JPEG or WebP image"));
     }
     Ok(resolved)
@@ -69,8 +75,12 @@ pub fn resolve(folder: &Path, relative: &str, kind: AssetKind) -> Result<PathBuf
 
 /// The image type by the file's first bytes (never by its name).
 pub fn image_type(path: &Path) -> Option<&'static str> {
+    image_type_of(crate::spool::entry::open_regular(path, None).ok()?)
+}
+
+/// The image type of what `file` starts with.
+fn image_type_of(file: impl Read) -> Option<&'static str> {
     let mut head = [0u8; 12];
-    let file = crate::spool::entry::open_regular(path, None).ok()?;
     let read = file.take(12).read(&mut head).ok()?;
     let head = &head[..read];
     if head.starts_with(b"\x89PNG\r\n\x1a\n") {

@@ -32,8 +32,8 @@ pub fn execute(cli: &Cli, args: &EstimateArgs) -> Result<(), CliError> {
     })?;
     let estimate = estimate::estimate(&config, &loaded.brief);
     if args.json {
-        let json = serde_json::to_string_pretty(&estimate)
-            .map_err(|error| CliError::failure(error.to_string()))?;
+        let json =
+            text::json_pretty(&estimate).map_err(|error| CliError::failure(error.to_string()))?;
         println!("{json}");
         return Ok(());
     }

@@ -58,7 +58,7 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         jobs.retain(|job| job.state == filter.status());
     }
     if args.json {
-        let text = serde_json::to_string_pretty(&jobs).map_err(CliError::failure)?;
+        let text = text::json_pretty(&jobs).map_err(CliError::failure)?;
         println!("{text}");
         return Ok(());
     }
@@ -79,14 +79,14 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         let waiting = job
             .waiting
             .as_ref()
-            .map(|waiting| format!("  ({waiting})"))
+            .map(|waiting| format!("  ({})", text::escape(waiting)))
             .unwrap_or_default();
         println!(
             "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}{original}{waiting}",
             job.short_id,
             text::state(&job),
-            job.route,
-            job.stage.as_deref().unwrap_or("-"),
+            text::escape(&job.route),
+            text::escape(job.stage.as_deref().unwrap_or("-")),
             job.percent,
             text::escape(&job.input)
         );

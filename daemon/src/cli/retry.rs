@@ -32,7 +32,8 @@ pub fn execute(cli: &Cli, args: &RetryArgs) -> Result<(), CliError> {
     match control::retry(&spool, &args.id, args.from.as_deref()) {
         Ok(location) => {
             println!(
-                "queued again: {location} (a daemon on this host takes it at once; daemons on other hosts at their next rescan)"
+                "queued again: {} (a daemon on this host takes it at once; daemons on other hosts at their next rescan)",
+                text::escape(&location)
             )
         }
         Err(error @ (ControlError::Find(_) | ControlError::UnknownStage { .. })) => {

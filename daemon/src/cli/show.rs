@@ -18,13 +18,17 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
     let (_, spool) = cli.spool()?;
     let details = catalog::find(&spool, &args.id).map_err(CliError::usage)?;
     if args.json {
-        let text = serde_json::to_string_pretty(&details).map_err(CliError::failure)?;
+        let text = text::json_pretty(&details).map_err(CliError::failure)?;
         println!("{text}");
         return Ok(());
     }
     let summary = &details.summary;
     println!("job       {}", summary.id);
-    println!("route     {} ({})", summary.route, summary.pipeline);
+    println!(
+        "route     {} ({})",
+        text::escape(&summary.route),
+        text::escape(&summary.pipeline)
+    );
     println!(
         "input     {} ({} bytes)",
         text::escape(&summary.input),
@@ -54,7 +58,7 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
         for warning in details.warnings() {
             println!(
                 "warning   {}: {} ({})",
-                warning.stage,
+                text::escape(&warning.stage),
                 text::escape(&warning.reason),
                 text::escape(&warning.hint)
             );
@@ -72,7 +76,7 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
         };
         println!(
             "  {:<14} {:<8} attempts {:<3} {took}",
-            stage.name,
+            text::escape(&stage.name),
             format!("{:?}", stage.status).to_lowercase(),
             stage.attempts
         );
@@ -82,7 +86,7 @@ pub fn execute(cli: &Cli, args: &ShowArgs) -> Result<(), CliError> {
         println!(
             "  {}  {:<12} {:>3}%  {}",
             event.ts.format("%H:%M:%S%.3f"),
-            event.stage,
+            text::escape(&event.stage),
             event.percent,
             text::escape(&event.message)
         );

@@ -155,7 +155,11 @@ fn look(spool: &Spool, follow: &mut Follow) -> Seen {
         let summary = &details.summary;
         let now = match (summary.state, &summary.stage) {
             (JobStatus::Running, Some(stage)) => {
-                format!("running {stage} ({} % of the job)", summary.percent)
+                format!(
+                    "running {} ({} % of the job)",
+                    text::escape(stage),
+                    summary.percent
+                )
             }
             (state, _) => state.name().to_owned(),
         };
@@ -172,7 +176,7 @@ fn warn_about_skipped_stages(details: &catalog::JobDetails) {
     for warning in details.warnings() {
         eprintln!(
             "chute: warning: {} failed, so it was delivered without it: {} ({})",
-            warning.stage,
+            text::escape(&warning.stage),
             text::escape(&warning.reason),
             text::escape(&warning.hint)
         );

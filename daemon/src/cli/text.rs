@@ -3,7 +3,11 @@
 //! move the cursor, clear the screen, forge a line of output or reorder what follows it.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 use std::path::Path;
+
+use serde::Serialize;
+use serde_json::ser::{Formatter, PrettyFormatter};
 
 use crate::catalog::JobSummary;
 use crate::dedupe::DuplicateOf;
@@ -12,20 +16,88 @@ use crate::spool::short_id;
 
 /// `text` with control characters (C0, DEL, C1) and Unicode bidirectional controls
 /// written as Rust escapes (`\n`, `\u{1b}`, `\u{202e}`); everything else, other scripts
-/// and emoji included, is kept as it is.
+/// and emoji included, is kept as it is (the rule of the daemon's log,
+/// [`crate::logging::escape`]).
 pub fn escape(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_terminal_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut escaped = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if is_terminal_control(c) {
-            escaped.extend(c.escape_debug());
-        } else {
-            escaped.push(c);
+    crate::logging::escape(text)
+}
+
+/// `value` as pretty JSON for `--json` output. JSON escapes only C0 controls by itself;
+/// here DEL, C1 controls and bidirectional controls are written as `\uXXXX` escapes
+/// too, so the output is the same JSON value (a program reads the exact name) but
+/// nothing in it drives the terminal it is printed on.
+pub fn json_pretty<T: Serialize>(value: &T) -> serde_json::Result<String> {
+    let mut bytes = Vec::new();
+    let mut serializer =
+        serde_json::Serializer::with_formatter(&mut bytes, TerminalSafe(PrettyFormatter::new()));
+    value.serialize(&mut serializer)?;
+    String::from_utf8(bytes).map_err(|error| serde_json::Error::io(io::Error::other(error)))
+}
+
+/// serde_json's pretty formatter, with terminal controls in strings escaped.
+struct TerminalSafe<'a>(PrettyFormatter<'a>);
+
+impl Formatter for TerminalSafe<'_> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (index, c) in fragment.char_indices() {
+            if is_terminal_control(c) {
+                writer.write_all(&fragment.as_bytes()[start..index])?;
+                // Every terminal control is in the Basic Multilingual Plane: one escape.
+                write!(writer, "\\u{:04x}", u32::from(c))?;
+                start = index + c.len_utf8();
+            }
         }
+        writer.write_all(&fragment.as_bytes()[start..])
     }
-    Cow::Owned(escaped)
+
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_array(writer)
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array(writer)
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_array_value(writer)
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object(writer)
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object(writer)
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(writer)
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.0.end_object_value(writer)
+    }
 }
 
 /// A path (lossy UTF-8) through [`escape`].
@@ -77,6 +149,27 @@ mod tests {
         ] {
             assert_eq!(escape(kept), kept);
         }
+    }
+
+    #[test]
+    fn json_output_escapes_terminal_controls_and_keeps_the_value() {
+        let name = "a\x1b[31m\x07\r\n\u{7f}\u{9b}\u{202e}b \"q\" é";
+        let text = json_pretty(&serde_json::json!({ "input": name, "list": [1, 2] })).unwrap();
+        assert!(
+            !text.chars().any(|c| c != '\n' && is_terminal_control(c)),
+            "{text:?}"
+        );
+        assert!(text.contains("\\u202e"), "{text}");
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["input"], name);
+        assert_eq!(
+            text,
+            serde_json::to_string_pretty(&back)
+                .unwrap()
+                .replace('\u{7f}', "\\u007f")
+                .replace('\u{9b}', "\\u009b")
+                .replace('\u{202e}', "\\u202e")
+        );
     }
 
     #[test]

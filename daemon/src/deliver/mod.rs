@@ -8,6 +8,7 @@
 
 pub mod config;
 mod permissions;
+pub mod quarantine;
 mod records;
 
 use std::ffi::OsString;
@@ -38,30 +39,12 @@ pub enum Delivered {
     Failed(String),
 }
 
-/// The input's name as recorded (exact bytes when the record has them).
-fn recorded_input_name(record: &JobRecord) -> OsString {
-    use std::os::unix::ffi::OsStringExt;
-    if let Some(hex) = &record.input.name_hex {
-        let bytes: Option<Vec<u8>> = (0..hex.len())
-            .step_by(2)
-            .map(|i| {
-                hex.get(i..i + 2)
-                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
-            })
-            .collect();
-        if let Some(bytes) = bytes {
-            return OsString::from_vec(bytes);
-        }
-    }
-    OsString::from(&record.input.name)
-}
-
 /// The input's name: from `input/` when it is readable there, else as recorded.
 fn input_name(job: &JobDir, record: &JobRecord) -> OsString {
     job.input_name()
         .ok()
         .flatten()
-        .unwrap_or_else(|| recorded_input_name(record))
+        .unwrap_or_else(|| record.input.original_name())
 }
 
 /// The result folder name `<stem>--<short-id>` of a job.
@@ -245,7 +228,8 @@ impl<'a> Delivery<'a> {
     /// Moves the input (and the job's records, under `.job/`) to failed/ with an
     /// error.json; returns the location relative to the spool root. Safe to call again
     /// after a crash. An `input` entry that cannot be read as a folder is kept as
-    /// `.job/unusable-input`.
+    /// `.job/unusable-input`. No link, FIFO, socket or device node of a refused input
+    /// is delivered ([`quarantine`]): error.json lists them.
     pub fn failed(&self, state: &JobState, error: &JobError) -> io::Result<String> {
         let Delivery { job, record, .. } = *self;
         let publication = self.publication(
@@ -262,11 +246,18 @@ impl<'a> Delivery<'a> {
                 .iter()
                 .map(|dir| (job.path.join(dir), internals.join(dir)))
                 .collect();
+            let mut removed_entries = Vec::new();
             match readable_input {
-                Ok(Some(input)) => moves.push((
-                    job.input_path(&input),
-                    staging.join(entry::delivered_name(&input)),
-                )),
+                Ok(Some(input)) => {
+                    let destination = staging.join(entry::delivered_name(&input));
+                    let snapshot = record.input.snapshot.map(|snapshot| snapshot.inode);
+                    let (rest, removed) =
+                        quarantine::make_safe(&job.input_dir(), &input, snapshot, &destination)?;
+                    removed_entries = removed;
+                    if rest == quarantine::Delivery::MoveAsIs {
+                        moves.push((job.input_path(&input), destination));
+                    }
+                }
                 Ok(None) => {}
                 Err(_) => moves.push((job.input_dir(), internals.join("unusable-input"))),
             }
@@ -288,6 +279,7 @@ impl<'a> Delivery<'a> {
                 stage: error.stage.clone(),
                 reason: error.reason.clone(),
                 hint: error.hint.clone(),
+                removed_entries,
                 failed_at: Some(Utc::now()),
                 stages: stage_summaries(state),
                 events: records::recent_events(job),

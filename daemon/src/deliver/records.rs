@@ -89,6 +89,10 @@ pub struct ErrorFile {
     pub reason: String,
     /// What to do about it.
     pub hint: String,
+    /// Entries of the input that are not in the failed folder: links, FIFOs, sockets,
+    /// device nodes (never delivered), folders nested too deep.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub removed_entries: Vec<super::quarantine::RemovedEntry>,
     /// When it failed.
     pub failed_at: Option<DateTime<Utc>>,
     /// Per-stage timings and attempts.

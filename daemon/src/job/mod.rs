@@ -111,6 +111,20 @@ impl JobDir {
         if self.input_name()?.is_some() {
             return Ok(false);
         }
+        // A snapshot taking the input's place (`spool/snapshot.rs`) is past the claim.
+        let snapshot_under_way = std::fs::read_dir(self.input_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|entry| {
+                entry
+                    .file_name()
+                    .as_encoded_bytes()
+                    .starts_with(b".tmp-snapshot")
+            });
+        if snapshot_under_way {
+            return Ok(false);
+        }
         for entry in std::fs::read_dir(&self.path)? {
             let name = entry?.file_name();
             let expected = name == "lock"

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use crate::spool::entry::InputKind;
 use crate::spool::owner::Owner;
+use crate::spool::snapshot::Snapshot;
 
 /// The claim record of a job.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,8 +66,46 @@ pub struct InputRecord {
     pub size: u64,
     /// Inode number at claim (lets `chute submit --wait` find its job).
     pub inode: u64,
+    /// Latest modification time the claim saw (a folder: of anything inside); the
+    /// snapshot refuses an input changed since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modified: Option<DateTime<Utc>>,
+    /// Entries the claim saw in a folder (the folder itself included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entries: Option<usize>,
+    /// The daemon-owned copy that replaced the dropped input before anything read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<Snapshot>,
     /// blake3 of the content, filled in by the prepare stage.
     pub content_hash: Option<String>,
+}
+
+impl InputRecord {
+    /// The original name: the exact bytes when the name is not UTF-8.
+    pub fn original_name(&self) -> std::ffi::OsString {
+        use std::os::unix::ffi::OsStringExt;
+        if let Some(hex) = &self.name_hex {
+            let bytes: Option<Vec<u8>> = (0..hex.len())
+                .step_by(2)
+                .map(|i| {
+                    hex.get(i..i + 2)
+                        .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+                })
+                .collect();
+            if let Some(bytes) = bytes {
+                return std::ffi::OsString::from_vec(bytes);
+            }
+        }
+        std::ffi::OsString::from(&self.name)
+    }
+
+    /// The inode the stages read: the snapshot's once it was taken, else the claimed
+    /// one (0: unknown).
+    pub fn readable_inode(&self) -> u64 {
+        self.snapshot
+            .as_ref()
+            .map_or(self.inode, |snapshot| snapshot.inode)
+    }
 }
 
 impl Default for InputRecord {
@@ -77,6 +116,9 @@ impl Default for InputRecord {
             kind: InputKind::File,
             size: 0,
             inode: 0,
+            modified: None,
+            entries: None,
+            snapshot: None,
             content_hash: None,
         }
     }

@@ -125,16 +125,27 @@ impl Stage for Generate {
 
 /// Reads and checks the request file (the claimed input).
 fn read_request(context: &StageContext) -> Result<GenerateRequest, StageError> {
-    let name = context.input_name()?;
-    let path = context.job.input_path(&name);
-    let metadata = std::fs::symlink_metadata(&path)?;
-    if !metadata.is_file() || metadata.len() > 1 << 20 {
-        return Err(StageError::job(
+    use std::io::Read;
+    const MAX_REQUEST_BYTES: u64 = 1 << 20;
+    let too_large = || {
+        StageError::job(
             "a generate request must be a TOML file of at most 1 MiB",
             "drop a file like request.toml with kind, prompt and providers",
-        ));
+        )
+    };
+    let name = context.input_name()?;
+    let path = context.job.input_path(&name);
+    // Read through the descriptor that was checked, never past the limit.
+    let file = crate::spool::entry::open_regular(&path, None).map_err(|_| too_large())?;
+    if file.metadata()?.len() > MAX_REQUEST_BYTES {
+        return Err(too_large());
     }
-    let text = std::fs::read_to_string(&path).map_err(|error| {
+    let mut bytes = Vec::new();
+    file.take(MAX_REQUEST_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(too_large());
+    }
+    let text = String::from_utf8(bytes).map_err(|error| {
         StageError::job(
             format!("the request is not UTF-8 text: {error}"),
             "save it as UTF-8 TOML",

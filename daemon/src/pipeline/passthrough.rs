@@ -9,8 +9,9 @@ use serde_json::json;
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::job::JobDir;
 use crate::spool::entry::{self, InputKind};
+use crate::spool::snapshot;
 
-/// Links (or copies) the input into `out/`.
+/// Links (or copies) the input, the daemon's own snapshot, into `out/`.
 pub struct Passthrough;
 
 impl Stage for Passthrough {
@@ -39,9 +40,13 @@ impl Stage for Passthrough {
     }
 }
 
-/// Puts the claimed input into `out/` under its delivered name (hard links, so no data
-/// is copied and the input stays in place until the job folder is retired). Returns the
-/// delivered name. Idempotent.
+/// Puts the claimed input into `out/` under its delivered name. Returns the delivered
+/// name. Idempotent.
+///
+/// The input is the daemon's own snapshot by now (`spool/snapshot.rs`), so it is
+/// hard-linked: no data is copied, and no one but the daemon can write that inode. A
+/// file the daemon does not own (a dropper's, were a snapshot ever missing) is never
+/// linked into a delivery: it is reflinked or copied.
 pub fn link_input_into_out(
     job: &JobDir,
     input_name: &OsStr,
@@ -80,10 +85,15 @@ fn link_input_into(
     Ok(delivered)
 }
 
-/// Hard-links `source` to `target` (same filesystem, no copy); copies when linking is not
-/// possible. Idempotent: an existing `target` that is the same file is fine.
+/// Hard-links `source` to `target` (same filesystem, no copy) when the daemon owns
+/// `source`; reflinks or copies it otherwise, or when linking is not possible.
+/// Idempotent: an existing `target` that is the same file is fine.
 fn link_or_copy(source: &Path, target: &Path) -> io::Result<()> {
     use std::os::unix::fs::MetadataExt;
+    let owned = std::fs::symlink_metadata(source)?.uid() == rustix::process::geteuid().as_raw();
+    if !owned {
+        return copy_into(source, target);
+    }
     match std::fs::hard_link(source, target) {
         Ok(()) => Ok(()),
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
@@ -98,14 +108,25 @@ fn link_or_copy(source: &Path, target: &Path) -> io::Result<()> {
                 link_or_copy(source, target)
             }
         }
-        Err(_) => {
-            let dir = target.parent().unwrap_or(Path::new("."));
-            let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-            io::copy(&mut entry::open_regular(source, None)?, temp.as_file_mut())?;
-            temp.persist(target).map_err(|error| error.error)?;
-            Ok(())
-        }
+        Err(_) => copy_into(source, target),
     }
+}
+
+/// Reflinks or copies the regular file `source` into a new `target` (temp + rename).
+fn copy_into(source: &Path, target: &Path) -> io::Result<()> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    let file = entry::open_regular(source, None)?;
+    let size = file.metadata()?.len();
+    let (_, copied) = snapshot::clone_or_copy(&file, temp.as_file(), size)?;
+    if copied != size {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} changed while it was being copied", source.display()),
+        ));
+    }
+    temp.persist(target).map_err(|error| error.error)?;
+    Ok(())
 }
 
 fn link_tree(source: &Path, target: &Path) -> io::Result<()> {

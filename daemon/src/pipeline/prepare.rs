@@ -1,7 +1,9 @@
 //! `prepare`: hash the claimed input (blake3) and check it against the dedupe index.
 
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use serde_json::json;
@@ -11,6 +13,7 @@ use crate::dedupe::{self, IndexEntry};
 use crate::deliver;
 use crate::spool::entry::{self, InputKind};
 use crate::spool::reprocess;
+use crate::spool::tree::{self, Order, Step};
 
 /// The first stage of every pipeline.
 pub struct Prepare;
@@ -26,7 +29,7 @@ impl Stage for Prepare {
             let input_name = context.input_name()?;
             let input_path = context.job.input_path(&input_name);
             let kind = context.record.input.kind;
-            let inode = context.record.input.inode;
+            let inode = context.record.input.readable_inode();
             let content_hash =
                 tokio::task::spawn_blocking(move || hash_input(&input_path, kind, inode))
                     .await
@@ -130,53 +133,70 @@ const TREE_HASH_CONTEXT: &str = "chute 2026-11 dropped folder tree v1";
 
 /// blake3 of a file (plain, as `b3sum` prints it), or of a folder tree (relative
 /// names, kinds and contents, in sorted order, in blake3's derive-key mode). Never
-/// follows links; refuses anything but regular files and folders.
+/// follows links (a folder is walked through its descriptors); refuses anything but
+/// regular files and folders. `inode`: the input's, when known (0: not checked).
 pub fn hash_input(path: &Path, kind: InputKind, inode: u64) -> Result<String, StageError> {
+    let expected = (inode != 0).then_some(inode);
     let hasher = match kind {
         InputKind::File => {
             let mut hasher = blake3::Hasher::new();
-            let expected = (inode != 0).then_some(inode);
             let file = entry::open_regular(path, expected).map_err(unsafe_input)?;
             hasher.update_reader(file)?;
             hasher
         }
         InputKind::Directory => {
+            let meta = std::fs::symlink_metadata(path)?;
+            if expected.is_some_and(|inode| inode != meta.ino()) {
+                return Err(unsafe_input(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the input folder was replaced by another",
+                )));
+            }
+            let root = tree::open_root(path, &meta).map_err(unsafe_input)?;
             let mut hasher = blake3::Hasher::new_derive_key(TREE_HASH_CONTEXT);
-            hash_tree(path, path, &mut hasher)?;
+            hash_tree(root.as_fd(), &mut hasher)?;
             hasher
         }
     };
     Ok(hasher.finalize().to_hex().to_string())
 }
 
-fn hash_tree(root: &Path, dir: &Path, hasher: &mut blake3::Hasher) -> Result<(), StageError> {
-    let mut children: Vec<_> = std::fs::read_dir(dir)?.collect::<io::Result<_>>()?;
-    children.sort_by_key(|child| child.file_name());
-    for child in children {
-        let path = child.path();
-        let relative = path.strip_prefix(root).unwrap_or(&path);
-        let meta = std::fs::symlink_metadata(&path)?;
-        hasher.update(relative.as_os_str().as_bytes());
-        hasher.update(&[0]);
-        if meta.is_dir() {
-            hasher.update(b"d");
-            hash_tree(root, &path, hasher)?;
-        } else if meta.is_file() {
-            hasher.update(b"f");
-            hasher.update(&meta.len().to_le_bytes());
-            let file = entry::open_regular(&path, None).map_err(unsafe_input)?;
-            hasher.update_reader(file)?;
-        } else {
-            return Err(StageError::job(
-                format!(
-                    "the folder contains {}, which is not a regular file or folder",
-                    relative.display()
-                ),
-                "drop folders that contain only regular files and folders",
-            ));
-        }
+fn hash_tree(root: BorrowedFd<'_>, hasher: &mut blake3::Hasher) -> Result<(), StageError> {
+    let mut refused = None;
+    tree::walk(
+        root,
+        Order::Sorted,
+        &(),
+        &mut |entry: &tree::Entry<'_>, _: &()| {
+            hasher.update(entry.relative.as_os_str().as_bytes());
+            hasher.update(&[0]);
+            if entry.meta.is_dir() {
+                hasher.update(b"d");
+                let child = tree::open_dir_at(entry.parent, entry.name, entry.meta)?;
+                Ok(Step::Descend(child, ()))
+            } else if entry.meta.is_file() {
+                hasher.update(b"f");
+                hasher.update(&entry.meta.len().to_le_bytes());
+                let (file, _) = tree::open_file_at(entry.parent, entry.name, entry.meta)?;
+                hasher.update_reader(file)?;
+                Ok(Step::Next)
+            } else {
+                refused = Some(entry.relative.to_string_lossy().into_owned());
+                Ok(Step::Stop)
+            }
+        },
+    )
+    .map_err(unsafe_input)?;
+    match refused {
+        Some(relative) => Err(StageError::job(
+            format!(
+                "the folder contains {}, which is not a regular file or folder",
+                crate::logging::escape(&relative)
+            ),
+            "drop folders that contain only regular files and folders",
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 fn unsafe_input(error: io::Error) -> StageError {

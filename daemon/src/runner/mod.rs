@@ -3,6 +3,7 @@
 //!
 //! - `recovery.rs`: what a job folder says after a crash (unfinished claims, a lost
 //!   job.json, adoption, missing `finished` events).
+//! - `snapshot.rs`: the input made the daemon's own before the first stage reads it.
 //! - `stages.rs`: the checkpoint loop over a pipeline's stages, with each stage's
 //!   retry policy.
 //! - `heartbeat.rs`: job.json's heartbeat and the cancel watch while a job runs.
@@ -15,6 +16,7 @@
 
 mod heartbeat;
 mod recovery;
+mod snapshot;
 mod stages;
 mod unrunnable;
 
@@ -188,6 +190,9 @@ impl Runner {
         // "running" markers need no fsync: after a power cut the stage simply runs again.
         job.write_state(&state, false)?;
         mark_started();
+        if let Err(error) = self.snapshot_input(&job, &mut record, &route).await? {
+            return Ok(self.fail(&job, &record, state, JobStatus::Failed, error)?);
+        }
 
         let cancel = CancellationToken::new();
         let record_lock = Arc::new(Mutex::new(()));

@@ -2,18 +2,25 @@
 //!
 //! Never trust a file name or a file type: entries are inspected with `lstat` (symlinks
 //! are never followed), opened with `O_NOFOLLOW | O_NONBLOCK` and checked again with
-//! `fstat` after opening, so a swap between the two cannot smuggle in another file.
+//! `fstat` after opening, so a swap between the two cannot smuggle in another file. A
+//! dropped folder is walked through open folder descriptors (`tree.rs`), never by
+//! joining paths.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::{File, Metadata};
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 use std::time::SystemTime;
 
-/// Most entries a dropped folder may contain (deeper or larger trees are rejected).
-pub const MAX_TREE_ENTRIES: usize = 10_000;
+use super::tree::{self, MAX_TREE_DEPTH};
+
+mod folders;
+pub use folders::{check_tree_entry, folder_file_ids};
+
+pub use super::tree::MAX_TREE_ENTRIES;
 
 /// Whether an inbox name is still being written by convention and must wait:
 /// hidden files and `*.part`, `*.tmp`, `*.crdownload`.
@@ -76,6 +83,12 @@ pub enum Rejection {
     /// The dropped folder is too large a tree.
     #[error("the folder has more than {MAX_TREE_ENTRIES} entries")]
     TreeTooLarge,
+    /// The dropped folder nests too deep.
+    #[error("the folder nests more than {MAX_TREE_DEPTH} levels deep")]
+    TreeTooDeep,
+    /// The input changed after it was claimed (written again, grown, replaced).
+    #[error("the input changed {0}; chute takes an input only as it was when claimed")]
+    Changed(String),
     /// Part of a dropped folder cannot be read, and never will be as it is (no
     /// permission, a path longer than the system allows, a loop).
     #[error("part of the folder cannot be read: {0}")]
@@ -101,6 +114,10 @@ impl Rejection {
                 "drop a single file, or use a route that takes folders"
             }
             Rejection::TreeTooLarge => "split the folder into several inputs",
+            Rejection::TreeTooDeep => "flatten the folder and drop it again",
+            Rejection::Changed(_) => {
+                "write the input elsewhere and rename it into the inbox once complete (or use `chute submit`), and leave it alone once dropped"
+            }
             Rejection::Unreadable(_) => {
                 "give the chute user read access to every file and folder inside, keep paths under 4,096 bytes, and drop it again"
             }
@@ -183,17 +200,19 @@ pub fn inspect(path: &Path, route: &EntryLimits<'_>) -> io::Result<Inspection> {
         device: meta.dev(),
     };
     if inspection.verdict == Ok(InputKind::Directory) {
+        // A folder's size is the total of its files (not its own listing's size).
+        inspection.size = 0;
         if !route.allow_directories {
             inspection.verdict = Err(Rejection::DirectoryNotAllowed);
             return Ok(inspection);
         }
-        if let Err(error) = walk_tree(path, &mut inspection) {
-            if !is_permanent(&error) {
-                return Err(error);
+        match tree::open_root(path, &meta) {
+            Ok(root) => folders::walk(root.as_fd(), &mut inspection)?,
+            Err(error) if is_permanent(&error) => {
+                // Retrying would fail the same way at every rescan: refuse it with a reason.
+                inspection.verdict = Err(Rejection::Unreadable(error.to_string()));
             }
-            // Retrying would fail the same way at every rescan: refuse it with a reason.
-            inspection.verdict = Err(Rejection::Unreadable(error.to_string()));
-            return Ok(inspection);
+            Err(error) => return Err(error),
         }
     }
     if inspection.verdict.is_ok() {
@@ -202,7 +221,8 @@ pub fn inspect(path: &Path, route: &EntryLimits<'_>) -> io::Result<Inspection> {
     Ok(inspection)
 }
 
-fn classify(meta: &Metadata) -> Result<InputKind, Rejection> {
+/// What an entry is: an acceptable kind, or why it is refused.
+pub fn classify(meta: &Metadata) -> Result<InputKind, Rejection> {
     let file_type = meta.file_type();
     if file_type.is_symlink() {
         Err(Rejection::Symlink)
@@ -223,68 +243,12 @@ fn classify(meta: &Metadata) -> Result<InputKind, Rejection> {
 
 /// Errors that reading an entry again will meet again: no permission, a name or path
 /// too long for the system, a symlink loop.
-fn is_permanent(error: &io::Error) -> bool {
+pub fn is_permanent(error: &io::Error) -> bool {
     use rustix::io::Errno;
     error.kind() == io::ErrorKind::PermissionDenied
         || [Errno::NAMETOOLONG, Errno::LOOP, Errno::ACCESS, Errno::PERM]
             .iter()
             .any(|errno| error.raw_os_error() == Some(errno.raw_os_error()))
-}
-
-fn walk_tree(root: &Path, inspection: &mut Inspection) -> io::Result<()> {
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for child in std::fs::read_dir(&dir)? {
-            let child = child?;
-            inspection.entries += 1;
-            // `entries` counts the folder itself too.
-            if inspection.entries > MAX_TREE_ENTRIES + 1 {
-                inspection.verdict = Err(Rejection::TreeTooLarge);
-                return Ok(());
-            }
-            let meta = std::fs::symlink_metadata(child.path())?;
-            inspection.mtime = inspection.mtime.max(meta.modified()?);
-            match classify(&meta) {
-                Ok(InputKind::Directory) => pending.push(child.path()),
-                Ok(InputKind::File) => inspection.size += meta.len(),
-                Err(rejection) => {
-                    let relative = child.path();
-                    let relative = relative.strip_prefix(root).unwrap_or(&relative);
-                    inspection.verdict = Err(Rejection::UnsafeTreeEntry(format!(
-                        "{} ({rejection})",
-                        relative.display()
-                    )));
-                    return Ok(());
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The identities of the regular files inside a folder, without following links; like
-/// `inspect`, it stops after [`MAX_TREE_ENTRIES`] entries (a larger tree is refused
-/// anyway).
-pub fn folder_file_ids(root: &Path) -> io::Result<Vec<FileId>> {
-    let mut ids = Vec::new();
-    let mut seen = 0;
-    let mut pending = vec![root.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for child in std::fs::read_dir(&dir)? {
-            let child = child?;
-            seen += 1;
-            if seen > MAX_TREE_ENTRIES {
-                return Ok(ids);
-            }
-            let meta = std::fs::symlink_metadata(child.path())?;
-            if meta.file_type().is_dir() {
-                pending.push(child.path());
-            } else if meta.file_type().is_file() {
-                ids.push(FileId::of(&meta));
-            }
-        }
-    }
-    Ok(ids)
 }
 
 fn check_route_limits(
@@ -441,96 +405,6 @@ mod tests {
         let (text, hex) = display_name(name);
         assert_eq!(text, "a\u{fffd}b");
         assert_eq!(hex.as_deref(), Some("61ff62"));
-    }
-
-    #[test]
-    fn a_folder_nested_past_the_path_limit_is_refused_with_a_reason() {
-        use rustix::fs::{CWD, Mode, OFlags, mkdirat, openat};
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("deep");
-        std::fs::create_dir(&folder).unwrap();
-        // 20 levels of 250-byte names: a path of over 5,000 bytes, made relative to
-        // open folders (no single call sees the whole path).
-        let name = "d".repeat(250);
-        let mut current = openat(
-            CWD,
-            &folder,
-            OFlags::DIRECTORY | OFlags::RDONLY,
-            Mode::empty(),
-        )
-        .unwrap();
-        for _ in 0..20 {
-            mkdirat(&current, name.as_str(), Mode::from_raw_mode(0o755)).unwrap();
-            current = openat(
-                &current,
-                name.as_str(),
-                OFlags::DIRECTORY | OFlags::RDONLY,
-                Mode::empty(),
-            )
-            .unwrap();
-        }
-        let limits = EntryLimits {
-            allow_directories: true,
-            ..EntryLimits::default()
-        };
-        let verdict = inspect(&folder, &limits).unwrap().verdict;
-        assert!(
-            matches!(&verdict, Err(Rejection::Unreadable(why)) if why.contains("too long")),
-            "{verdict:?}"
-        );
-        std::fs::remove_dir_all(&folder).unwrap();
-    }
-
-    #[test]
-    fn a_folder_of_exactly_the_most_entries_is_accepted_and_one_more_is_not() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("tree");
-        std::fs::create_dir(&folder).unwrap();
-        for index in 0..MAX_TREE_ENTRIES {
-            std::fs::write(folder.join(index.to_string()), b"").unwrap();
-        }
-        let limits = EntryLimits {
-            allow_directories: true,
-            ..EntryLimits::default()
-        };
-        assert_eq!(
-            inspect(&folder, &limits).unwrap().verdict,
-            Ok(InputKind::Directory)
-        );
-        std::fs::write(folder.join("one-more"), b"").unwrap();
-        assert_eq!(
-            inspect(&folder, &limits).unwrap().verdict,
-            Err(Rejection::TreeTooLarge)
-        );
-    }
-
-    #[test]
-    fn a_folder_names_the_files_inside_it_and_not_its_folders_or_links() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("album");
-        std::fs::create_dir_all(folder.join("sub/deeper")).unwrap();
-        let files = [folder.join("a.txt"), folder.join("sub/deeper/b.bin")];
-        for file in &files {
-            std::fs::write(file, b"x").unwrap();
-        }
-        std::os::unix::fs::symlink(&files[0], folder.join("sub/link")).unwrap();
-        let mut ids = folder_file_ids(&folder).unwrap();
-        ids.sort_by_key(|id| id.inode);
-        let mut expected: Vec<_> = files
-            .iter()
-            .map(|file| FileId::of(&std::fs::metadata(file).unwrap()))
-            .collect();
-        expected.sort_by_key(|id| id.inode);
-        assert_eq!(ids, expected);
-        let inspection = inspect(&files[0], &EntryLimits::default()).unwrap();
-        assert_eq!(
-            inspection.id(),
-            expected
-                .iter()
-                .find(|id| id.inode == inspection.inode)
-                .copied()
-                .unwrap()
-        );
     }
 
     #[test]

@@ -7,6 +7,8 @@
 //! - `config.rs` — `[spool]`, `[retention]` and `[disk]`.
 //! - `fsutil.rs` — atomic writes, fsync, group commit, verified rename.
 //! - `entry.rs` — inbox entries: waiting names, `lstat` classification, route limits.
+//! - `tree.rs` — dropped folders walked through open folder descriptors.
+//! - `snapshot.rs` — the claimed input replaced by a daemon-owned copy (or reflink).
 //! - `owner.rs` — daemon identity and "is the owner alive".
 //! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
 //! - `disk.rs` — how full the spool's filesystem is.
@@ -18,6 +20,8 @@ pub mod fsutil;
 pub mod inventory;
 pub mod owner;
 pub mod reprocess;
+pub mod snapshot;
+pub mod tree;
 
 use std::path::{Path, PathBuf};
 

@@ -30,6 +30,22 @@ pub fn is_marked(path: &Path) -> bool {
     rustix::fs::lgetxattr(path, REPROCESS_XATTR, &mut value[..]).is_ok()
 }
 
+/// Puts the mark on `to` when `from` carries it (the snapshot of a marked input keeps
+/// the mark). Both are open descriptors (not `O_PATH`).
+pub fn carry(from: std::os::fd::BorrowedFd<'_>, to: std::os::fd::BorrowedFd<'_>) -> io::Result<()> {
+    let mut value = [0u8; 8];
+    match rustix::fs::fgetxattr(from, REPROCESS_XATTR, &mut value[..]) {
+        Ok(length) => rustix::fs::fsetxattr(
+            to,
+            REPROCESS_XATTR,
+            &value[..length],
+            rustix::fs::XattrFlags::empty(),
+        )
+        .map_err(io::Error::from),
+        Err(_) => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -36,7 +36,7 @@ pub enum Status {
     Queued,
     /// Running a stage.
     Running {
-        /// The stage.
+        /// The stage, escaped.
         stage: String,
         /// The stage's own progress, never lower than shown before.
         percent: u8,
@@ -63,7 +63,7 @@ pub enum Status {
     Failed {
         /// Cancelled rather than failed.
         cancelled: bool,
-        /// The stage it ended in.
+        /// The stage it ended in, escaped.
         stage: String,
         /// The first line of the reason, escaped.
         reason: String,
@@ -130,7 +130,7 @@ impl Tracker {
                 let shown = seen.stage_percents.entry(stage.clone()).or_default();
                 *shown = (*shown).max(latest.map_or(0, |event| event.percent));
                 Status::Running {
-                    stage: stage.clone(),
+                    stage: text::escape(stage).into_owned(),
                     percent: *shown,
                     eta: stage_eta(&details.events, stage, now),
                     message: latest.map_or_else(String::new, |e| text::escape(&e.message).into()),
@@ -168,7 +168,7 @@ impl Tracker {
             (None, JobStatus::Done) => Status::Done { location },
             (None, state) => Status::Failed {
                 cancelled: state == JobStatus::Cancelled,
-                stage: summary.stage.clone().unwrap_or_default(),
+                stage: text::escape(summary.stage.as_deref().unwrap_or_default()).into_owned(),
                 reason: result
                     .and_then(|r| r.get("reason"))
                     .and_then(|reason| reason.as_str())
