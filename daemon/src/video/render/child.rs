@@ -191,10 +191,13 @@ async fn run(
     serde_json::to_writer(plan_file.as_file_mut(), plan)
         .map_err(|error| RenderError::Spawn(format!("cannot write the plan file: {error}")))?;
     crate::confine::gstreamer::prepare(exe).await;
+    // Temporary files (mp4mux's faststart file) go beside the output: the only folder
+    // the child may write in.
     let policy = Policy::new(limits.timeout, limits.cpu_cores, MAX_OUTPUT_BYTES)
         .memory(limits.max_memory)
         .writable(folder)
-        .gstreamer();
+        .gstreamer()
+        .env("TMPDIR", temporary_folder(folder));
     let mut command = policy.command(exe, exe);
     command
         .arg("render")
@@ -245,6 +248,12 @@ async fn run(
             detail: diagnostics.joined(),
         }),
     }
+}
+
+/// `folder` as an absolute path, for TMPDIR (the child's working folder is the
+/// daemon's, so a relative one would do, but libraries expect TMPDIR absolute).
+fn temporary_folder(folder: &Path) -> std::path::PathBuf {
+    std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())
 }
 
 /// An exit status for people (see [`crate::confine::describe_status`]).
