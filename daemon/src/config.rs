@@ -507,7 +507,7 @@ mod tests {
                 "chute.toml:2:1: unknown key `max_runing_jobs` in [limits]: did you mean `max_running_jobs`?
   2 | max_runing_jobs = 3
     | ^^^^^^^^^^^^^^^
-    = [limits] takes `max_running_jobs`, `max_queue_depth`, `claim_batch`, `shutdown_grace`",
+    = [limits] takes `max_running_jobs`, `max_queue_depth`, `claim_batch`, `shutdown_grace`, `child_cpu_cores`",
             ),
             (
                 "[spool]\nfsync = true\n\n[limts]\nmax_running_jobs = 3\n",

@@ -18,6 +18,8 @@
 //! - [`brief`]: the sales-video brief contract (formats, fields, files, schema);
 //!   [`video`]: what a brief becomes: the script (its schema, the offline writer) and
 //!   the render of its scenes into the finished video (in a child process).
+//! - [`confine`]: how every child that reads untrusted bytes is started: a cleared
+//!   environment, its own process group, resource limits, Landlock and seccomp.
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`logging`]: log set-up.
 //!
@@ -27,6 +29,7 @@ pub mod brief;
 pub mod catalog;
 pub mod claim;
 pub mod config;
+pub mod confine;
 pub mod control;
 pub mod daemon;
 pub mod dedupe;

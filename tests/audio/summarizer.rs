@@ -20,6 +20,8 @@ async fn worker(context: u32) -> LlamaWorker {
         threads: 1,
         context,
         gpu_layers: 0,
+        launcher: Path::new(super::harness::BIN).to_path_buf(),
+        cpu_cores: 0,
     };
     LlamaWorker::start(&spec, TIMEOUT).await.unwrap()
 }

@@ -76,6 +76,8 @@ async fn summarize(worker: &Path, text: &str, threads: usize, audio_seconds: f64
         threads: threads as u16,
         context: 4096,
         gpu_layers: 0,
+        launcher: std::path::PathBuf::from(env!("CARGO_BIN_EXE_chute")),
+        cpu_cores: 0,
     };
     let started = Instant::now();
     let mut worker = LlamaWorker::start(&spec, timeout)

@@ -11,6 +11,7 @@ use chute::media::child::{DecodeLimits, decode_in_child};
 use chute::media::decode::{DecodeError, DecodeInfo, SAMPLE_RATE};
 use serde_json::Value;
 
+mod confine;
 mod slots;
 mod stopping;
 
@@ -159,7 +160,10 @@ fn bad_inputs_fail_with_a_clear_reason() {
         ("silent.wav", &[], |e| matches!(e, DecodeError::Silent)),
         ("video.webm", &[], |e| matches!(e, DecodeError::NoAudio)),
         ("speech.wav", &["--max-seconds", "2"], |e| {
-            matches!(e, DecodeError::TooLong(2))
+            matches!(
+                e,
+                DecodeError::TooLong(2) | DecodeError::DeclaredTooLong { limit: 2, .. }
+            )
         }),
     ];
     for (name, args, expected) in cases {

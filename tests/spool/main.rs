@@ -12,6 +12,7 @@ mod config_check;
 mod crash;
 mod dedupe;
 mod drops;
+mod hardening;
 mod harness;
 mod in_process;
 mod inputs;

@@ -200,6 +200,7 @@ async fn a_clip_that_breaks_the_child_fails_naming_the_scene() {
     let mut limits = RenderLimits {
         max_memory: 500 << 20,
         timeout: Duration::from_secs(10),
+        ..RenderLimits::default()
     };
     alone.output = d.join("alone.mp4");
     while render_video(exe(), &alone, &limits, |_| {}).await.is_err() {

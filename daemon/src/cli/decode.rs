@@ -1,6 +1,7 @@
 //! `chute decode FILE` (hidden): the decoder child process. Writes 16 kHz mono f32le
-//! samples to stdout and JSON report lines to stderr; the daemon starts it for each
-//! audio input so that a crashing demuxer fails one job, not the daemon.
+//! samples to stdout and JSON report lines to stderr; the daemon starts it (confined,
+//! with the input open as stdin: `chute decode -`) for each audio input so that a
+//! crashing demuxer fails one job, not the daemon.
 
 use std::path::PathBuf;
 
@@ -15,7 +16,7 @@ pub struct DecodeArgs {
     /// Address-space limit for this process, in bytes.
     #[arg(long, default_value_t = 4 << 30)]
     pub max_memory: u64,
-    /// The file to decode.
+    /// The file to decode; `-` decodes the file open as stdin.
     pub input: PathBuf,
 }
 

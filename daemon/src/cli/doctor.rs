@@ -151,6 +151,36 @@ fn check_caption_font(check: &mut impl FnMut(bool, String, &str)) {
     }
 }
 
+/// Starts the trampoline children start through (`chute confine --probe`) and says
+/// what the kernel granted: a warning when Landlock or seccomp is missing (children
+/// still run), a failure when children cannot be started confined at all.
+fn check_confinement(check: &mut impl FnMut(bool, String, &str)) {
+    let remedy = "children that read untrusted files cannot start: run `chute confine --cpu-seconds 10 --file-size 0 --probe` to see why";
+    let probed = crate::confine::own_executable()
+        .map_err(|error| error.to_string())
+        .and_then(|executable| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?
+                .block_on(crate::confine::probe(&executable))
+                .map_err(|error| error.to_string())
+        });
+    match probed {
+        Ok(achieved) => match achieved.remedy() {
+            None => check(true, format!("children: confined ({achieved})"), ""),
+            Some(missing) => {
+                println!("warn  children: partly confined ({achieved})\n      -> {missing}")
+            }
+        },
+        Err(error) => check(
+            false,
+            format!("children: cannot be confined: {error}"),
+            remedy,
+        ),
+    }
+}
+
 /// Runs every check, prints one line per check, fails (exit 1) if any check failed.
 pub fn execute(cli: &Cli) -> Result<(), CliError> {
     let config = cli.load_config()?;
@@ -195,6 +225,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             }
             check_render_elements(&mut check);
             check_caption_font(&mut check);
+            check_confinement(&mut check);
         }
         Err(error) => check(
             false,

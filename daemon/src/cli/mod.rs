@@ -5,6 +5,7 @@
 mod brief;
 mod cancel;
 mod config_check;
+mod confine;
 mod decode;
 mod doctor;
 mod estimate;
@@ -121,6 +122,10 @@ pub enum Command {
     /// Render a video, scene card or thumbnail from a plan (the daemon's render child).
     #[command(hide = true)]
     Render(render::RenderArgs),
+    /// Confine this process, then run a program in its place (how the daemon starts
+    /// every child that reads untrusted bytes).
+    #[command(hide = true)]
+    Confine(confine::ConfineArgs),
 }
 
 /// `chute config …`.
@@ -197,6 +202,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Cancel(args) => cancel::execute(&cli, args),
         Command::Decode(args) => decode::execute(&cli, args),
         Command::Render(args) => render::execute(&cli, args),
+        Command::Confine(args) => confine::execute(&cli, args),
         Command::Doctor => doctor::execute(&cli),
         Command::Models(command) => models::execute(&cli, command),
         Command::Plugins(command) => plugins::execute(&cli, command),

@@ -18,6 +18,11 @@ pub struct LimitsConfig {
     /// On SIGTERM/SIGINT, how long running stages get to reach a checkpoint.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// The CPU time (RLIMIT_CPU) of a child that reads untrusted bytes (decoder, render,
+    /// llama.cpp worker, espeak-ng) is its wall-clock limit (the worker's: its whole
+    /// life's budget, [`crate::summary::worker::WORKER_WALL_BUDGET`]) times this many
+    /// cores; 0: the cores of this machine.
+    pub child_cpu_cores: u32,
 }
 
 impl Default for LimitsConfig {
@@ -27,6 +32,7 @@ impl Default for LimitsConfig {
             max_queue_depth: 1000,
             claim_batch: 128,
             shutdown_grace: Duration::from_secs(30),
+            child_cpu_cores: 0,
         }
     }
 }

@@ -1,7 +1,10 @@
 //! The daemon: wires the intake, the queue and the job runners together and handles
 //! shutdown. `run(config, shutdown)` is the whole daemon, so tests can start it in-process.
+//! `harden.rs`: what `chute run` does to its own process first (no core dumps, not
+//! dumpable, umask 027).
 
 pub mod config;
+pub mod harden;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct DeliverConfig {
     /// Octal mode for delivered files (`"0640"`); folders get the same plus search
     /// permission wherever reading is allowed. `None`: read and write for the owner,
-    /// and for the group what the daemon's umask allows (umask 022 gives 0640).
+    /// and for the group what the daemon's umask allows (`chute run` adds 027 to its
+    /// umask, which gives 0640; a umask of 077 gives 0600).
     pub mode: Option<String>,
 }
 
@@ -61,8 +62,9 @@ impl DeliverConfig {
     }
 }
 
-/// The process's umask, as the kernel reports it in /proc/self/status (read once: chute
-/// never changes it, and every delivery asks).
+/// The process's umask, as the kernel reports it in /proc/self/status (read once: `chute
+/// run` sets it before anything is delivered and never changes it again, and every
+/// delivery asks).
 pub fn process_umask() -> Option<u32> {
     static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
     *UMASK.get_or_init(|| {
@@ -90,6 +92,8 @@ mod tests {
 
     #[test]
     fn the_default_follows_the_umask_for_the_group() {
+        // What the daemon runs with (027 added to the usual 022).
+        assert_eq!(config(None).file_mode_with(0o027), Ok(0o640));
         assert_eq!(config(None).file_mode_with(0o022), Ok(0o640));
         assert_eq!(config(None).file_mode_with(0o002), Ok(0o660));
         assert_eq!(config(None).file_mode_with(0o077), Ok(0o600));

@@ -1,13 +1,20 @@
 //! Decoding any common audio (or video-with-audio) file to 16 kHz mono f32 samples with
 //! GStreamer: `filesrc → decodebin (allow-listed elements only) → audioconvert →
-//! audioresample → appsink`.
+//! audioresample → appsink`. The file is an open descriptor, read through
+//! `/proc/self/fd/N` (a fresh open of the same file, so demuxers can seek: an MP4 whose
+//! index is at its end decodes too), so its name never matters.
+//!
+//! The output is bounded before anything is written: an input whose header declares
+//! more than the limit (a 44 KB WAV claiming a 1 Hz sample rate is six hours long) is
+//! refused before its first sample, and every buffer is checked against the limit in
+//! seconds and bytes before it is written.
 //!
 //! This runs inside the `chute decode` child process (see [`super::child`]): demuxers and
 //! decoders have a long record of crashing on hostile files, so a crash here must only
 //! fail one job. Samples are streamed to a writer as they are decoded.
 
 use std::io::Write;
-use std::path::Path;
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
 
 use gstreamer as gst;
@@ -100,6 +107,16 @@ pub enum DecodeError {
     /// Longer than the configured limit.
     #[error("the input is longer than the limit of {0} seconds")]
     TooLong(u64),
+    /// The header declares more audio than the limit (before any is decoded).
+    #[error(
+        "the input declares {declared} seconds of audio, more than the limit of {limit} seconds (a small file claiming that much is malformed)"
+    )]
+    DeclaredTooLong {
+        /// Seconds the header declares.
+        declared: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// Writing samples failed (the parent went away or the disk is full).
     #[error("writing decoded samples failed: {0}")]
     Output(String),
@@ -128,10 +145,11 @@ struct PadsSeen {
 /// Peak below which audio counts as silent (about -80 dBFS).
 const SILENCE_PEAK: f32 = 1e-4;
 
-/// Decodes `path` and writes 16 kHz mono f32le samples to `out`; `progress` is called
-/// with the decoded duration in seconds every few seconds of audio.
-pub fn decode(
-    path: &Path,
+/// Decodes the open file `fd` (of this process) and writes 16 kHz mono f32le samples
+/// to `out`; `progress` is called with the decoded duration in seconds every few
+/// seconds of audio.
+pub fn decode_fd(
+    fd: RawFd,
     out: &mut dyn Write,
     max_seconds: u64,
     progress: &mut dyn FnMut(f64),
@@ -140,7 +158,7 @@ pub fn decode(
     let setup = |error: glib::BoolError| DecodeError::Setup(error.to_string());
     let pipeline = gst::Pipeline::new();
     let source = gst::ElementFactory::make("filesrc")
-        .property("location", path.to_string_lossy().as_ref())
+        .property("location", format!("/proc/self/fd/{fd}"))
         .build()
         .map_err(setup)?;
     let make = |factory: &str| gst::ElementFactory::make(factory).build().map_err(setup);
@@ -283,6 +301,9 @@ fn pump(
     };
     let mut info = DecodeInfo::default();
     let max_samples = max_seconds.saturating_mul(u64::from(SAMPLE_RATE));
+    let max_bytes = max_samples.saturating_mul(4);
+    let mut written_bytes = 0u64;
+    let mut declared_checked = false;
     let mut next_report = 0u64;
     let bus = pipeline
         .bus()
@@ -299,6 +320,11 @@ fn pump(
             }
             continue;
         };
+        if !declared_checked {
+            // By the first decoded buffer the demuxer has read the header.
+            declared_checked = true;
+            check_declared_duration(pipeline, max_seconds)?;
+        }
         let Some(buffer) = sample.buffer() else {
             continue;
         };
@@ -306,16 +332,22 @@ fn pump(
             .map_readable()
             .map_err(|_| DecodeError::Unreadable("unreadable decoded buffer".into()))?;
         let bytes = map.as_slice();
+        let samples = (bytes.len() / 4) as u64;
+        // Both limits are checked before the buffer is written: what is on disk never
+        // passes them.
+        if info.samples.saturating_add(samples) > max_samples
+            || written_bytes.saturating_add(bytes.len() as u64) > max_bytes
+        {
+            return Err(DecodeError::TooLong(max_seconds));
+        }
         for chunk in bytes.chunks_exact(4) {
             let value = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
             info.peak = info.peak.max(value.abs());
         }
         out.write_all(bytes)
             .map_err(|error| DecodeError::Output(error.to_string()))?;
-        info.samples += (bytes.len() / 4) as u64;
-        if info.samples > max_samples {
-            return Err(DecodeError::TooLong(max_seconds));
-        }
+        written_bytes += bytes.len() as u64;
+        info.samples += samples;
         if info.samples >= next_report {
             progress(info.samples as f64 / f64::from(SAMPLE_RATE));
             next_report = info.samples + 5 * u64::from(SAMPLE_RATE);
@@ -330,6 +362,22 @@ fn pump(
         .map_err(|error| DecodeError::Output(error.to_string()))?;
     info.duration_seconds = info.samples as f64 / f64::from(SAMPLE_RATE);
     Ok(info)
+}
+
+/// Refuses an input whose declared duration (from its header, when the demuxer knows
+/// one) is over the limit by more than a second of rounding.
+fn check_declared_duration(pipeline: &gst::Pipeline, max_seconds: u64) -> Result<(), DecodeError> {
+    let Some(duration) = pipeline.query_duration::<gst::ClockTime>() else {
+        return Ok(());
+    };
+    let declared = duration.seconds();
+    if declared > max_seconds.saturating_add(1) {
+        return Err(DecodeError::DeclaredTooLong {
+            declared,
+            limit: max_seconds,
+        });
+    }
+    Ok(())
 }
 
 fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {

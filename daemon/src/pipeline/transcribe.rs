@@ -48,6 +48,7 @@ impl Stage for Decode {
                 max_seconds: settings.max_duration.as_secs(),
                 max_memory: settings.decode_memory.as_u64(),
                 timeout: settings.decode_timeout,
+                cpu_cores: context.config.limits.child_cpu_cores,
             };
             let executable = crate::pipeline::child_executable()?;
             let started = Instant::now();
@@ -89,6 +90,9 @@ fn decode_failure(error: DecodeError) -> StageError {
         DecodeError::Setup(_) => return StageError::Transient(error.to_string()),
         DecodeError::Output(_) => return StageError::Transient(error.to_string()),
         DecodeError::TooLong(_) => "split the recording or raise transcribe.max_duration",
+        DecodeError::DeclaredTooLong { .. } => {
+            "check the file: its header claims more audio than transcribe.max_duration (raise it only if the recording really is that long)"
+        }
         DecodeError::Silent => "check the recording's input level and microphone",
         DecodeError::NoAudio => "the file has no sound track; drop the audio itself",
         DecodeError::NotAllowed(_) => {

@@ -4,16 +4,44 @@
 //! A worker holds one loaded model. It is only used under the native lease, so one
 //! request is in flight at a time. If it dies (llama.cpp aborted), the request fails
 //! with [`WorkerFailure::Died`] and the next use starts a fresh worker.
+//!
+//! The worker reads transcripts and briefs (hostile text), so it runs confined (see
+//! [`crate::confine`]): no key in its environment, no network, no file it may write
+//! (but the GPU's device nodes when layers are offloaded), its stderr read in bounded
+//! lines and logged at debug level, its replies read in bounded lines. It stays
+//! resident between jobs, so its CPU limit is a budget for its life:
+//! [`WORKER_WALL_BUDGET`] of wall-clock time on `limits.child_cpu_cores` cores. The
+//! daemon counts the wall time of loading and of every request, and starts a fresh
+//! worker before a request whose time limit would no longer fit, so the kernel's limit
+//! only stops a worker that spins on its own.
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chute_llm_protocol::{
     ErrorKind, Generate, Generated, Ready, Reply, ReplyBody, Request, RequestBody, WorkerError,
 };
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::io::AsyncWriteExt;
+use tokio::process::{ChildStdin, ChildStdout};
+
+use crate::confine::lines::{BoundedLines, Diagnostics, STDERR_LINE};
+use crate::confine::{ConfinedChild, Policy};
+
+/// The wall-clock time a worker may spend loading and answering before it is replaced
+/// (its CPU limit is this on the configured cores).
+pub const WORKER_WALL_BUDGET: Duration = Duration::from_secs(24 * 3600);
+
+/// The worker's file-size limit (RLIMIT_FSIZE). It may write no file (Landlock), but
+/// the limit also bounds memory files (memfd), which GPU drivers use.
+const WORKER_FILE_SIZE: u64 = 1 << 30;
+
+/// Longest reply line read from the worker (a longer one is a broken worker).
+const REPLY_LINE: usize = 16 << 20;
+
+/// The worker's stderr lines kept for the message when it dies.
+const DIAGNOSTIC_LINES: usize = 8;
 
 /// How to start a worker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +56,11 @@ pub struct WorkerSpec {
     pub context: u32,
     /// GPU layers.
     pub gpu_layers: u32,
+    /// The chute binary that starts the worker confined (`chute confine`).
+    pub launcher: PathBuf,
+    /// Cores whose time the worker's CPU budget counts (`limits.child_cpu_cores`; 0:
+    /// this machine's).
+    pub cpu_cores: u32,
 }
 
 /// Why talking to the worker failed.
@@ -62,10 +95,20 @@ impl WorkerFailure {
 pub struct LlamaWorker {
     spec: WorkerSpec,
     ready: Ready,
-    child: Child,
+    child: ConfinedChild,
     stdin: ChildStdin,
-    replies: Lines<BufReader<ChildStdout>>,
+    replies: BoundedLines<ChildStdout>,
     next_id: u64,
+    /// The last lines of its stderr.
+    diagnostics: Arc<Mutex<Diagnostics>>,
+    /// The task logging its stderr (ends when the worker's stderr closes).
+    stderr_task: Option<tokio::task::JoinHandle<()>>,
+    /// How long starting it could take (a replacement gets as long).
+    load_timeout: Duration,
+    /// Wall time spent loading and answering, counted against [`WORKER_WALL_BUDGET`].
+    spent: Duration,
+    /// Requests answered or attempted.
+    requests: u64,
 }
 
 impl WorkerSpec {
@@ -82,8 +125,42 @@ impl WorkerSpec {
             threads: settings.threads,
             context: settings.context,
             gpu_layers: settings.gpu_layers,
+            launcher: crate::confine::own_executable()
+                .unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+            cpu_cores: config.limits.child_cpu_cores,
         }
     }
+
+    /// The confinement the worker runs under.
+    fn policy(&self) -> Policy {
+        let mut policy = Policy::new(WORKER_WALL_BUDGET, self.cpu_cores, WORKER_FILE_SIZE)
+            .pass_env("CUDA_VISIBLE_DEVICES")
+            .pass_env("HIP_VISIBLE_DEVICES");
+        if self.gpu_layers > 0 {
+            for device in gpu_devices() {
+                policy = policy.writable(device);
+            }
+        }
+        policy
+    }
+}
+
+/// The device nodes a GPU build of llama.cpp opens for writing (NVIDIA, DRM, AMD KFD).
+fn gpu_devices() -> Vec<PathBuf> {
+    let mut devices: Vec<PathBuf> = std::fs::read_dir("/dev")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with("nvidia"))
+        .map(|entry| entry.path())
+        .collect();
+    devices.extend(
+        ["/dev/dri", "/dev/kfd"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|path| path.exists()),
+    );
+    devices
 }
 
 /// The `chute-llm` next to the running executable.
@@ -103,7 +180,9 @@ impl LlamaWorker {
                 spec.model.display()
             )));
         }
-        let mut child = tokio::process::Command::new(&spec.program)
+        let started = Instant::now();
+        let mut command = spec.policy().command(&spec.launcher, &spec.program);
+        command
             .arg("--model")
             .arg(&spec.model)
             .arg("--threads")
@@ -114,20 +193,23 @@ impl LlamaWorker {
             .arg(spec.gpu_layers.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|error| {
-                WorkerFailure::Start(format!(
-                    "cannot start the llama.cpp worker {}: {error}",
-                    spec.program.display()
-                ))
-            })?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            .stderr(Stdio::piped());
+        let mut child = ConfinedChild::spawn(&mut command).map_err(|error| {
+            WorkerFailure::Start(format!(
+                "cannot start the llama.cpp worker {} through {} confine: {error}",
+                spec.program.display(),
+                spec.launcher.display()
+            ))
+        })?;
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin(), child.stdout(), child.stderr())
+        else {
             return Err(WorkerFailure::Start(
                 "the worker's pipes are missing".into(),
             ));
         };
+        let diagnostics = Arc::new(Mutex::new(Diagnostics::new(DIAGNOSTIC_LINES)));
+        let stderr_task = tokio::spawn(forward_stderr(stderr, diagnostics.clone()));
         let mut worker = LlamaWorker {
             spec: spec.clone(),
             ready: Ready {
@@ -142,10 +224,17 @@ impl LlamaWorker {
             },
             child,
             stdin,
-            replies: BufReader::new(stdout).lines(),
+            replies: BoundedLines::new(stdout, REPLY_LINE),
             next_id: 1,
+            diagnostics,
+            stderr_task: Some(stderr_task),
+            load_timeout,
+            spent: Duration::ZERO,
+            requests: 0,
         };
-        match worker.read_reply(0, load_timeout, &mut |_| {}).await {
+        let loaded = worker.read_reply(0, load_timeout, &mut |_| {}).await;
+        worker.spent += started.elapsed();
+        match loaded {
             Ok(ReplyBody::Ready(ready)) => {
                 worker.ready = ready;
                 Ok(worker)
@@ -211,6 +300,32 @@ impl LlamaWorker {
         timeout: Duration,
         progress: &mut (dyn FnMut(u32) + Send),
     ) -> Result<ReplyBody, WorkerFailure> {
+        self.renew_if_spent(timeout).await?;
+        self.requests += 1;
+        let started = Instant::now();
+        let reply = self.exchange(body, timeout, progress).await;
+        self.spent += started.elapsed();
+        reply
+    }
+
+    /// Replaces the worker with a fresh one (the same model) when a request of
+    /// `timeout` could take it past its budget.
+    async fn renew_if_spent(&mut self, timeout: Duration) -> Result<(), WorkerFailure> {
+        if self.requests == 0 || self.spent + timeout <= WORKER_WALL_BUDGET {
+            return Ok(());
+        }
+        tracing::info!(model = %self.ready.model, spent_seconds = self.spent.as_secs(), "Starting a fresh llama.cpp worker: this one has used its CPU budget.");
+        let fresh = LlamaWorker::start(&self.spec, self.load_timeout).await?;
+        std::mem::replace(self, fresh).stop().await;
+        Ok(())
+    }
+
+    async fn exchange(
+        &mut self,
+        body: RequestBody,
+        timeout: Duration,
+        progress: &mut (dyn FnMut(u32) + Send),
+    ) -> Result<ReplyBody, WorkerFailure> {
         let id = self.next_id;
         self.next_id += 1;
         let mut line = serde_json::to_vec(&Request { id, body })
@@ -237,16 +352,20 @@ impl LlamaWorker {
         let reading = async {
             loop {
                 match self.replies.next_line().await {
-                    Ok(Some(line)) => match serde_json::from_str::<Reply>(&line) {
+                    Ok(Some(line)) if line.cut => {
+                        return Err(format!("it sent a reply longer than {REPLY_LINE} bytes"));
+                    }
+                    Ok(Some(line)) => match serde_json::from_str::<Reply>(&line.text) {
                         Ok(Reply {
                             body: ReplyBody::Progress { tokens },
                             ..
                         }) => progress(tokens),
                         Ok(reply) if reply.id == id => return Ok(reply.body),
                         Ok(_) => {}
-                        Err(_) => {
-                            tracing::debug!(line, "Ignoring a line from the llama.cpp worker.")
-                        }
+                        Err(_) => tracing::debug!(
+                            line = %line.text,
+                            "Ignoring a line from the llama.cpp worker."
+                        ),
                     },
                     Ok(None) => return Err("its output ended".to_owned()),
                     Err(error) => return Err(error.to_string()),
@@ -257,28 +376,57 @@ impl LlamaWorker {
             Ok(Ok(body)) => Ok(body),
             Ok(Err(reason)) => Err(WorkerFailure::Died(self.exit_reason(&reason).await)),
             Err(_) => {
-                let _ = self.child.start_kill();
+                self.child.kill();
                 Err(WorkerFailure::Timeout(timeout))
             }
         }
     }
 
-    /// Why the worker went away, from its exit status when it has one.
+    /// Why the worker went away, from its exit status when it has one, with the last
+    /// lines it wrote to stderr.
     async fn exit_reason(&mut self, fallback: &str) -> String {
-        match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
-            Ok(Ok(status)) => format!("{status} ({fallback})"),
+        let status = match tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await {
+            Ok(Ok(status)) => format!("{} ({fallback})", crate::confine::describe_status(status)),
             _ => fallback.to_owned(),
+        };
+        // Its last lines are read once its stderr closes.
+        if let Some(task) = self.stderr_task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), task).await;
+        }
+        let last = self
+            .diagnostics
+            .lock()
+            .map(|diagnostics| diagnostics.joined())
+            .unwrap_or_default();
+        match last {
+            Some(lines) => format!("{status}: {lines}"),
+            None => status,
         }
     }
 
     /// Stops the worker and waits for it to exit (the model's memory is freed).
-    pub async fn stop(mut self) {
-        drop(self.stdin);
-        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+    pub async fn stop(self) {
+        let LlamaWorker {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        if tokio::time::timeout(Duration::from_secs(5), child.wait())
             .await
             .is_err()
         {
-            let _ = self.child.kill().await;
+            child.kill_and_wait().await;
+        }
+    }
+}
+
+/// Logs the worker's stderr (llama.cpp's own messages) at debug level, in bounded
+/// lines, keeping the last few for the message if it dies.
+async fn forward_stderr(stderr: tokio::process::ChildStderr, diagnostics: Arc<Mutex<Diagnostics>>) {
+    let mut lines = BoundedLines::new(stderr, STDERR_LINE);
+    while let Ok(Some(line)) = lines.next_line().await {
+        tracing::debug!(line = %line.text, "llama.cpp worker");
+        if let Ok(mut kept) = diagnostics.lock() {
+            kept.push(&line.text);
         }
     }
 }

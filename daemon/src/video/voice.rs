@@ -2,17 +2,31 @@
 //! Vietnamese, English, Mandarin and about a hundred other languages.
 //!
 //! The text comes from the brief (hostile), so it goes to espeak-ng on stdin, never as
-//! an argument that could read as an option, and the child starts with an empty
-//! environment: no API key ever reaches it.
+//! an argument that could read as an option, and espeak-ng runs confined (see
+//! [`crate::confine`]): no API key in its environment, no network, and the only file
+//! it may write is the WAV it was asked for.
 
 use std::path::Path;
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
+use crate::confine::{ConfinedChild, Policy};
+
 /// The Debian package that provides espeak-ng.
 pub const PACKAGE: &str = "espeak-ng";
+
+/// The largest file espeak-ng may write (RLIMIT_FSIZE): about 100 minutes of its
+/// 22.05 kHz speech (a scene's voiceover is at most ten). The limit also bounds memory
+/// files, and the PulseAudio library espeak-ng links sizes one to 64 MiB as it starts.
+pub const MAX_VOICE_BYTES: u64 = 256 << 20;
+
+/// espeak-ng's address-space limit.
+const VOICE_MEMORY: u64 = 1 << 30;
+
+/// Most of espeak-ng's stdout or stderr kept.
+const OUTPUT_CAP: usize = 1 << 20;
 
 /// Why espeak-ng could not speak a text.
 #[derive(Debug, thiserror::Error)]
@@ -53,27 +67,46 @@ pub fn espeak_voice(language: &str, voice: Option<&str>) -> String {
     if female { format!("{base}+f3") } else { base }
 }
 
+/// Where and how espeak-ng runs: the chute binary that confines it, its wall-clock
+/// limit, and the cores its CPU time is counted in (`limits.child_cpu_cores`).
+#[derive(Debug, Clone, Copy)]
+pub struct Speaker<'a> {
+    /// The chute binary (`chute confine` starts espeak-ng).
+    pub executable: &'a Path,
+    /// Wall-clock limit of each espeak-ng run.
+    pub timeout: Duration,
+    /// See [`crate::confine::cpu_seconds`].
+    pub cpu_cores: u32,
+}
+
 /// Speaks `text` with espeak-ng `voice` into the WAV file `output`.
 pub async fn speak(
+    speaker: Speaker<'_>,
     text: &str,
     voice: &str,
     output: &Path,
-    timeout: Duration,
 ) -> Result<(), VoiceError> {
+    let timeout = speaker.timeout;
     let failed = |reason: String| VoiceError::Failed {
         voice: voice.to_owned(),
         reason,
     };
     // espeak-ng quietly speaks English for a voice it does not have.
     let language = voice.split('+').next().unwrap_or(voice);
-    if !has_voice(language, timeout).await? {
+    if !has_voice(speaker, language).await? {
         return Err(failed(format!(
             "espeak-ng has no voice for {language:?} (`espeak-ng --voices` lists them); set a speech provider for this language"
         )));
     }
-    let mut child = tokio::process::Command::new(PACKAGE)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+    // The file exists before espeak-ng starts, so it may write exactly that file.
+    std::fs::File::create(output)
+        .map_err(|error| failed(format!("cannot create {}: {error}", output.display())))?;
+    let policy = Policy::new(timeout, speaker.cpu_cores, MAX_VOICE_BYTES)
+        .memory(VOICE_MEMORY)
+        .writable(output)
+        .pass_env("ESPEAK_DATA_PATH");
+    let mut command = policy.command(speaker.executable, PACKAGE);
+    command
         .arg("-v")
         .arg(voice)
         .arg("--stdin")
@@ -81,16 +114,11 @@ pub async fn speak(
         .arg(output)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => VoiceError::Missing,
-            _ => failed(format!("cannot start it: {error}")),
-        })?;
+        .stderr(Stdio::piped());
+    let mut child = ConfinedChild::spawn(&mut command)
+        .map_err(|error| failed(format!("cannot start it through chute confine: {error}")))?;
     let mut stdin = child
-        .stdin
-        .take()
+        .stdin()
         .ok_or_else(|| failed("its stdin is not piped".into()))?;
     // One line: espeak-ng --stdin speaks line by line and a newline inside the
     // voiceover would only add a pause.
@@ -99,18 +127,22 @@ pub async fn speak(
         stdin.write_all(line.as_bytes()).await?;
         stdin.write_all(b"\n").await?;
         drop(stdin);
-        child.wait_with_output().await
+        child.output(OUTPUT_CAP).await
     };
-    let output_status = tokio::time::timeout(timeout, run)
-        .await
-        .map_err(|_| VoiceError::Timeout(timeout))?
-        .map_err(|error| failed(error.to_string()))?;
+    let output_status = match tokio::time::timeout(timeout, run).await {
+        Ok(result) => result.map_err(|error| failed(error.to_string()))?,
+        Err(_) => {
+            child.kill_and_wait().await;
+            return Err(VoiceError::Timeout(timeout));
+        }
+    };
+    missing_if_not_found(output_status.status)?;
     let diagnostics = String::from_utf8_lossy(&output_status.stderr)
         .trim()
         .to_owned();
     if !output_status.status.success() || !diagnostics.is_empty() {
         return Err(failed(if diagnostics.is_empty() {
-            output_status.status.to_string()
+            crate::confine::describe_status(output_status.status)
         } else {
             diagnostics
         }));
@@ -122,26 +154,40 @@ pub async fn speak(
     Ok(())
 }
 
+/// `chute confine` says (exit code 127) when espeak-ng is not installed.
+fn missing_if_not_found(status: ExitStatus) -> Result<(), VoiceError> {
+    if status.code() == Some(i32::from(crate::confine::EXIT_NOT_FOUND)) {
+        Err(VoiceError::Missing)
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether espeak-ng lists a voice for `language`.
-async fn has_voice(language: &str, timeout: Duration) -> Result<bool, VoiceError> {
-    let listing = tokio::process::Command::new(PACKAGE)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
+async fn has_voice(speaker: Speaker<'_>, language: &str) -> Result<bool, VoiceError> {
+    let timeout = speaker.timeout;
+    let cannot_list = |reason: String| VoiceError::Failed {
+        voice: language.to_owned(),
+        reason: format!("cannot list its voices: {reason}"),
+    };
+    let policy = Policy::new(timeout, speaker.cpu_cores, MAX_VOICE_BYTES)
+        .memory(VOICE_MEMORY)
+        .pass_env("ESPEAK_DATA_PATH");
+    let mut command = policy.command(speaker.executable, PACKAGE);
+    command
         .arg(format!("--voices={language}"))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(timeout, listing)
-        .await
-        .map_err(|_| VoiceError::Timeout(timeout))?
-        .map_err(|error| match error.kind() {
-            std::io::ErrorKind::NotFound => VoiceError::Missing,
-            _ => VoiceError::Failed {
-                voice: language.to_owned(),
-                reason: format!("cannot list its voices: {error}"),
-            },
-        })?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = ConfinedChild::spawn(&mut command)
+        .map_err(|error| cannot_list(format!("cannot start chute confine: {error}")))?;
+    let output = match tokio::time::timeout(timeout, child.output(OUTPUT_CAP)).await {
+        Ok(result) => result.map_err(|error| cannot_list(error.to_string()))?,
+        Err(_) => {
+            child.kill_and_wait().await;
+            return Err(VoiceError::Timeout(timeout));
+        }
+    };
+    missing_if_not_found(output.status)?;
     Ok(lists_language(
         &String::from_utf8_lossy(&output.stdout),
         language,
@@ -185,37 +231,5 @@ mod tests {
         assert!(lists_language(listing, "zh-cmn"));
         assert!(!lists_language(listing, "no-such-voice"));
         assert!(!lists_language(listing, "c"));
-    }
-
-    #[tokio::test]
-    async fn speaks_vietnamese_into_a_wav() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let output = dir.path().join("scene.wav");
-        speak(
-            "Serum Sáng Da giúp da sáng đều màu.\n-v en",
-            "vi",
-            &output,
-            Duration::from_secs(20),
-        )
-        .await
-        .expect("espeak-ng speaks");
-        let bytes = std::fs::read(&output).expect("wav");
-        assert_eq!(&bytes[..4], b"RIFF");
-        // More than a second of 22.05 kHz 16-bit audio.
-        assert!(bytes.len() > 44_100, "{} bytes", bytes.len());
-    }
-
-    #[tokio::test]
-    async fn an_unknown_voice_is_a_clear_error() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let error = speak(
-            "hello",
-            "no-such-voice",
-            &dir.path().join("x.wav"),
-            Duration::from_secs(20),
-        )
-        .await
-        .expect_err("unknown voice");
-        assert!(error.to_string().contains("no-such-voice"), "{error}");
     }
 }

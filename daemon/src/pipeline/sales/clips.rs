@@ -166,7 +166,11 @@ async fn last_frame(
     let frame = dir.join(format!("{}-last.png", scene_stem(previous_index)));
     if !frame.is_file() {
         let executable = crate::pipeline::child_executable()?;
-        let limits = context.config.sales_video.render.limits();
+        let limits = context
+            .config
+            .sales_video
+            .render
+            .limits(context.config.limits.child_cpu_cores);
         let video = context.job.path.join(&previous.file);
         context
             .signals()

@@ -194,7 +194,11 @@ async fn render_card(
     index: usize,
 ) -> Result<(), StageError> {
     let executable = crate::pipeline::child_executable()?;
-    let limits = context.config.sales_video.render.limits();
+    let limits = context
+        .config
+        .sales_video
+        .render
+        .limits(context.config.limits.child_cpu_cores);
     context
         .signals()
         .run(render::render_card(&executable, plan, &limits))

@@ -71,7 +71,7 @@ impl Stage for Render {
                 out.join(FINAL_VIDEO),
             );
             let executable = crate::pipeline::child_executable()?;
-            let limits = settings.limits();
+            let limits = settings.limits(context.config.limits.child_cpu_cores);
             context.progress(
                 0,
                 &format!("rendering {count} scenes, {total:.1} s at {width}x{height}"),

@@ -71,7 +71,13 @@ impl SceneWork<'_> {
             None => {
                 let path = self.dir.join(format!("{stem}.wav"));
                 let espeak = voice::espeak_voice(&self.brief.language, self.brief.voice.as_deref());
-                voice::speak(text, &espeak, &path, ESPEAK_TIMEOUT)
+                let executable = crate::pipeline::child_executable()?;
+                let speaker = voice::Speaker {
+                    executable: &executable,
+                    timeout: ESPEAK_TIMEOUT,
+                    cpu_cores: context.config.limits.child_cpu_cores,
+                };
+                voice::speak(speaker, text, &espeak, &path)
                     .await
                     .map_err(|error| {
                         StageError::job(
@@ -139,6 +145,7 @@ async fn measure(context: &StageContext, path: &Path, index: usize) -> Result<f6
         max_seconds: 600,
         max_memory: context.config.transcribe.decode_memory.as_u64(),
         timeout: context.config.transcribe.decode_timeout,
+        cpu_cores: context.config.limits.child_cpu_cores,
     };
     let info = child::decode_in_child(&executable, path, Path::new("/dev/null"), &limits, |_| {})
         .await

@@ -1,17 +1,26 @@
 //! The daemon's side of the render child: `chute render KIND --plan FILE` (the same
 //! binary) renders one plan while its stderr carries JSON lines (what it is working
 //! on, progress, then the outcome). A decoder that crashes on a hostile file, a hang
-//! (wall-clock limit) or a memory blow-up (address-space limit, set by the child on
-//! itself) fails that one render, never the daemon. The child starts with an empty
-//! environment plus what GStreamer, fonts and locales need: API keys never reach it.
+//! (wall-clock and CPU limits) or a memory blow-up (address-space limit) fails that
+//! one render, never the daemon. The child runs confined (see [`crate::confine`]): an
+//! environment with only what GStreamer, fonts and locales need (API keys never reach
+//! it), no network sockets, and writes only in the output's folder.
+//!
+//! Its inputs (images, clips, voices, music) stay paths in the plan rather than open
+//! files: a plan names a varying number of them, each opened in turn deep inside
+//! GStreamer or the image decoder, and all of them are files the daemon itself wrote
+//! into the job folder under names it chose (downloads are materialised there, brief
+//! assets are checked to be inside the brief folder with no links), so there is no
+//! hostile name or link to guard against that an open descriptor would.
 
-use std::ffi::OsString;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::confine::lines::{BoundedLines, Diagnostics, STDERR_LINE};
+use crate::confine::{ConfinedChild, Policy};
 
 use super::error::RenderError;
 use super::last_frame::LastFramePlan;
@@ -26,6 +35,9 @@ pub struct RenderLimits {
     pub max_memory: u64,
     /// Wall-clock limit.
     pub timeout: Duration,
+    /// Cores whose time over `timeout` the child's CPU time may take (RLIMIT_CPU; 0:
+    /// this machine's cores).
+    pub cpu_cores: u32,
 }
 
 impl Default for RenderLimits {
@@ -33,9 +45,18 @@ impl Default for RenderLimits {
         Self {
             max_memory: 4 << 30,
             timeout: Duration::from_secs(15 * 60),
+            cpu_cores: 0,
         }
     }
 }
+
+/// The largest file a render child may write (RLIMIT_FSIZE): ten minutes of
+/// 1080x1920 video at the highest bitrate a plan allows is about 15 GB; no real render
+/// comes near 4 GiB.
+pub const MAX_OUTPUT_BYTES: u64 = 4 << 30;
+
+/// Lines of the child's stderr that are not reports, kept for the error message.
+const DIAGNOSTIC_LINES: usize = 8;
 
 /// What to render: the child's subcommand argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -152,31 +173,6 @@ fn unexpected(report: &ChildReport) -> RenderError {
     RenderError::Pipeline(format!("the render child answered {report:?}"))
 }
 
-/// The environment the child gets: the variables GStreamer, fontconfig, the locale and
-/// temporary files need, nothing else (no API keys, no proxies).
-pub fn child_environment() -> Vec<(OsString, OsString)> {
-    std::env::vars_os()
-        .filter(|(key, _)| key.to_str().is_some_and(is_passed_on))
-        .collect()
-}
-
-/// Whether the child inherits the variable `key`.
-pub fn is_passed_on(key: &str) -> bool {
-    matches!(
-        key,
-        "PATH"
-            | "HOME"
-            | "LANG"
-            | "LANGUAGE"
-            | "TZ"
-            | "TMPDIR"
-            | "XDG_CACHE_HOME"
-            | "XDG_DATA_DIRS"
-    ) || key.starts_with("LC_")
-        || key.starts_with("GST_")
-        || key.starts_with("FONTCONFIG_")
-}
-
 /// Writes the plan next to the output, starts the child, follows its reports.
 async fn run(
     exe: &Path,
@@ -194,45 +190,41 @@ async fn run(
         .map_err(|error| RenderError::Spawn(format!("cannot write the plan file: {error}")))?;
     serde_json::to_writer(plan_file.as_file_mut(), plan)
         .map_err(|error| RenderError::Spawn(format!("cannot write the plan file: {error}")))?;
-    let mut child = tokio::process::Command::new(exe)
+    crate::confine::gstreamer::prepare(exe).await;
+    // Temporary files (mp4mux's faststart file) go beside the output: the only folder
+    // the child may write in.
+    let policy = Policy::new(limits.timeout, limits.cpu_cores, MAX_OUTPUT_BYTES)
+        .memory(limits.max_memory)
+        .writable(folder)
+        .gstreamer()
+        .env("TMPDIR", temporary_folder(folder));
+    let mut command = policy.command(exe, exe);
+    command
         .arg("render")
         .arg(kind.argument())
         .arg("--max-memory")
         .arg(limits.max_memory.to_string())
         .arg("--plan")
         .arg(plan_file.path())
-        .env_clear()
-        .envs(child_environment())
-        // glibc reserves 64 MiB of address space per thread arena; with GStreamer's and
-        // x264's threads that alone would eat the address-space limit.
-        .env("MALLOC_ARENA_MAX", "2")
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
+        .stderr(Stdio::piped());
+    let mut child = ConfinedChild::spawn(&mut command)
         .map_err(|error| RenderError::Spawn(error.to_string()))?;
     let stderr = child
-        .stderr
-        .take()
+        .stderr()
         .ok_or_else(|| RenderError::Spawn("the child's stderr is not piped".into()))?;
-    let mut lines = BufReader::new(stderr).lines();
+    let mut lines = BoundedLines::new(stderr, STDERR_LINE);
     let mut outcome: Option<Result<ChildReport, RenderError>> = None;
     let mut during: Option<String> = None;
-    let mut diagnostics: Vec<String> = Vec::new();
+    let mut diagnostics = Diagnostics::new(DIAGNOSTIC_LINES);
     let reading = async {
         while let Ok(Some(line)) = lines.next_line().await {
-            match serde_json::from_str::<ChildReport>(&line) {
+            match serde_json::from_str::<ChildReport>(&line.text) {
                 Ok(ChildReport::Working(what)) => during = Some(what),
                 Ok(ChildReport::Progress(fraction)) => progress(fraction),
                 Ok(ChildReport::Failed(error)) => outcome = Some(Err(error)),
                 Ok(done) => outcome = Some(Ok(done)),
-                Err(_) => {
-                    if diagnostics.len() == 8 {
-                        diagnostics.remove(0);
-                    }
-                    diagnostics.push(line.chars().take(300).collect());
-                }
+                Err(_) => diagnostics.push(&line.text),
             }
         }
         child.wait().await
@@ -240,6 +232,7 @@ async fn run(
     let status = match tokio::time::timeout(limits.timeout, reading).await {
         Ok(status) => status.map_err(|error| RenderError::Spawn(error.to_string()))?,
         Err(_) => {
+            child.kill_and_wait().await;
             return Err(RenderError::TimedOut {
                 seconds: limits.timeout.as_secs(),
                 during,
@@ -252,33 +245,20 @@ async fn run(
         None => Err(RenderError::Crashed {
             status: describe_status(status),
             during,
-            detail: (!diagnostics.is_empty()).then(|| diagnostics.join(" | ")),
+            detail: diagnostics.joined(),
         }),
     }
 }
 
-/// An exit status for people: `exit code 101`, `killed by signal 11 (SIGSEGV)`.
+/// `folder` as an absolute path, for TMPDIR (the child's working folder is the
+/// daemon's, so a relative one would do, but libraries expect TMPDIR absolute).
+fn temporary_folder(folder: &Path) -> std::path::PathBuf {
+    std::path::absolute(folder).unwrap_or_else(|_| folder.to_path_buf())
+}
+
+/// An exit status for people (see [`crate::confine::describe_status`]).
 fn describe_status(status: ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
-    if let Some(code) = status.code() {
-        return format!("exit code {code}");
-    }
-    match status.signal() {
-        Some(signal) => {
-            let name = match signal {
-                4 => " (SIGILL)",
-                5 => " (SIGTRAP)",
-                6 => " (SIGABRT)",
-                7 => " (SIGBUS)",
-                8 => " (SIGFPE)",
-                9 => " (SIGKILL)",
-                11 => " (SIGSEGV)",
-                _ => "",
-            };
-            format!("killed by signal {signal}{name}")
-        }
-        None => status.to_string(),
-    }
+    crate::confine::describe_status(status)
 }
 
 #[cfg(test)]
@@ -286,31 +266,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn keys_and_proxies_stay_with_the_daemon() {
-        for kept in [
-            "PATH",
-            "LANG",
-            "LC_ALL",
-            "GST_PLUGIN_PATH",
-            "FONTCONFIG_FILE",
-            "HOME",
-        ] {
-            assert!(is_passed_on(kept), "{kept}");
-        }
-        for dropped in [
-            "GEMINI_API_KEY",
-            "OPENAI_API_KEY",
-            "CHUTE_CONFIG",
-            "AWS_SECRET_ACCESS_KEY",
-            "HTTPS_PROXY",
-            "LD_PRELOAD",
-            "RUST_LOG",
-        ] {
-            assert!(!is_passed_on(dropped), "{dropped}");
-        }
-    }
 
     #[test]
     fn reports_round_trip_as_json_lines() {

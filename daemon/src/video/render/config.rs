@@ -178,11 +178,13 @@ impl RenderConfig {
         }
     }
 
-    /// The render child's limits.
-    pub fn limits(&self) -> RenderLimits {
+    /// The render child's limits; its CPU time is `timeout` on `cpu_cores` cores
+    /// (`limits.child_cpu_cores`).
+    pub fn limits(&self, cpu_cores: u32) -> RenderLimits {
         RenderLimits {
             max_memory: self.max_memory.as_u64(),
             timeout: self.timeout,
+            cpu_cores,
         }
     }
 
