@@ -34,6 +34,7 @@ pub mod control;
 pub mod daemon;
 pub mod dedupe;
 pub mod deliver;
+pub mod digest;
 pub mod intake;
 pub mod job;
 pub mod logging;

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::digest::hex;
 use backon::{ExponentialBuilder, Retryable};
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -98,10 +99,6 @@ impl Write for HashWriter<'_> {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Downloads `url` to `destination` unless it is already there with checksum `sha256`.

@@ -43,7 +43,7 @@ impl Fixture {
 
     /// The cache file of a plugin.
     fn artifact(&self, name: &str) -> PathBuf {
-        let sha = engine::hex(&<Sha256 as sha2::Digest>::digest(
+        let sha = crate::digest::hex(&<Sha256 as sha2::Digest>::digest(
             std::fs::read(self.wasm(name)).unwrap(),
         ));
         self.cache.join(format!("{sha}.cwasm"))

@@ -16,6 +16,7 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Engine, Strategy};
 
 use super::compile_cache::{Binding, CompileCache};
+use crate::digest::hex;
 
 /// How often the epoch advances; the granularity of call deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -180,9 +181,4 @@ pub fn load(
         sha256,
         from_cache: false,
     })
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

@@ -69,7 +69,7 @@ pub enum KeyError {
 /// The stable, non-secret name of a key.
 pub fn fingerprint(secret: &str) -> String {
     let digest = Sha256::digest(secret.as_bytes());
-    format!("key-{}", &super::engine::hex(&digest)[..8])
+    format!("key-{}", &crate::digest::hex(&digest)[..8])
 }
 
 /// Whether a config value is a key reference (`env:`, `file:` or `credential:`)
