@@ -21,7 +21,8 @@
 //! - [`confine`]: how every child that reads untrusted bytes is started: a cleared
 //!   environment, its own process group, resource limits, Landlock and seccomp.
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
-//! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`logging`]: log set-up.
+//! - [`daemon`]: `run(config, shutdown)`, the whole daemon, and its shared status
+//!   (what holds claiming); [`logging`]: log set-up.
 //!
 //! The data path: drop → intake → claim → queue → runner (stages) → deliver.
 

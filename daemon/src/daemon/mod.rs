@@ -1,10 +1,11 @@
 //! The daemon: wires the intake, the queue and the job runners together and handles
 //! shutdown. `run(config, shutdown)` is the whole daemon, so tests can start it in-process.
 //! `harden.rs`: what `chute run` does to its own process first (no core dumps, not
-//! dumpable, umask 027).
+//! dumpable, umask 027); `status.rs`: what holds claiming and what the reports show.
 
 pub mod config;
 pub mod harden;
+pub mod status;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -85,7 +86,14 @@ pub async fn run_notifying(
             }
         }),
     ));
-    let intake = Intake::new(spool.clone(), config.clone(), routes.clone(), queue.clone());
+    let status = Arc::new(status::DaemonStatus::default());
+    let intake = Intake::new(
+        spool.clone(),
+        config.clone(),
+        routes.clone(),
+        queue.clone(),
+        status.clone(),
+    );
     let watcher = intake.watch(sender.clone())?;
     let intake_thread = std::thread::Builder::new()
         .name("chute-intake".into())

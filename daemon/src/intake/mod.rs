@@ -28,6 +28,7 @@ use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
 use crate::config::Config;
+use crate::daemon::status::{ClaimHold, DaemonStatus};
 use crate::job::{self, JobLock};
 use crate::pipeline::config::RouteConfig;
 use crate::queue::JobQueue;
@@ -86,6 +87,10 @@ pub struct Intake {
     liveness: Liveness,
     me: Owner,
     queue_full_logged: bool,
+    /// What may hold claiming (operator, disk); asked before every claim round.
+    status: Arc<DaemonStatus>,
+    /// The hold last logged, so each change is logged once.
+    hold_logged: Option<ClaimHold>,
     /// No walk of `/proc` before this: walks take at most a tenth of the intake's time
     /// on a host with many open files.
     next_writer_walk: Instant,
@@ -98,6 +103,7 @@ impl Intake {
         config: Arc<Config>,
         routes: Vec<RouteConfig>,
         queue: Arc<JobQueue>,
+        status: Arc<DaemonStatus>,
     ) -> Self {
         let inbox_dirs = routes
             .iter()
@@ -133,6 +139,8 @@ impl Intake {
             liveness,
             me: Owner::current(),
             queue_full_logged: false,
+            status,
+            hold_logged: None,
             next_writer_walk: Instant::now(),
         }
     }
@@ -440,8 +448,11 @@ impl Intake {
         self.candidates.retain(|key, _| seen.contains(key));
     }
 
-    /// Claims ready entries while the queue has room.
+    /// Claims ready entries while the queue has room and nothing holds claiming.
     fn claim_ready(&mut self) {
+        if self.held() {
+            return;
+        }
         loop {
             let room = self.queue.room();
             if self.ready.is_empty() {
@@ -511,6 +522,24 @@ impl Intake {
                 }
             }
         }
+    }
+
+    /// Whether claiming is held (paused, draining, disk full); logs each change once.
+    /// Held inputs stay in the inbox, untouched, and are claimed once the hold lifts.
+    fn held(&mut self) -> bool {
+        let hold = self.status.claim_hold();
+        if hold != self.hold_logged {
+            match hold {
+                Some(hold) => tracing::info!(
+                    waiting = self.ready.len(),
+                    "Claiming is held: {}; new inputs wait in the inbox.",
+                    hold.describe()
+                ),
+                None => tracing::info!("Claiming resumes."),
+            }
+            self.hold_logged = hold;
+        }
+        hold.is_some()
     }
 
     /// Queues jobs in jobs/ that nobody runs: lock free and owner dead (or this daemon
