@@ -31,7 +31,8 @@ use serde::{Deserialize, Serialize};
 use self::document::{Document, Part};
 pub use self::excerpt::Place;
 use crate::{
-    brief, daemon, dedupe, deliver, intake, media, models, pipeline, provider, spool, summary,
+    brief, daemon, dedupe, deliver, intake, media, metrics, models, pipeline, provider, spool,
+    summary,
 };
 
 /// Environment variable that overrides the spool root (like `--spool`).
@@ -75,6 +76,8 @@ pub struct Config {
     pub providers: BTreeMap<String, provider::config::ProviderConfig>,
     /// Spending caps for paid provider calls.
     pub budget: provider::config::BudgetConfig,
+    /// Prometheus metrics: a loopback endpoint and/or a node-exporter textfile.
+    pub metrics: metrics::config::MetricsConfig,
     /// The file this configuration was read from (`None`: built-in defaults).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -230,6 +233,9 @@ impl Config {
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         self.sales_video
+            .validate()
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.metrics
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         Ok(())
@@ -514,7 +520,7 @@ mod tests {
                 "chute.toml:4:2: unknown section [limts]: did you mean [limits]?
   4 | [limts]
     |  ^^^^^
-    = the sections are [spool], [watch], [limits], [dedupe], [deliver], [retention], [disk], [models], [transcribe], [summarize], [native], [sales_video], [[routes]], [plugins], [providers.NAME], [budget]",
+    = the sections are [spool], [watch], [limits], [dedupe], [deliver], [retention], [disk], [models], [transcribe], [summarize], [native], [sales_video], [[routes]], [plugins], [providers.NAME], [budget], [metrics]",
             ),
             (
                 "[watch]\nmax_running_jobs = 3\n",

@@ -21,6 +21,9 @@
 //! - [`confine`]: how every child that reads untrusted bytes is started: a cleared
 //!   environment, its own process group, resource limits, Landlock and seccomp.
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
+//! - [`hooks`]: completion hooks (a command, a signed webhook) when a job ends;
+//!   [`metrics`]: Prometheus metrics (endpoint, textfile); [`integrations`] starts both
+//!   services at daemon start.
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon, and its shared status
 //!   (what holds claiming); [`logging`]: log set-up.
 //!
@@ -36,10 +39,13 @@ pub mod daemon;
 pub mod dedupe;
 pub mod deliver;
 pub mod digest;
+pub mod hooks;
 pub mod intake;
+pub mod integrations;
 pub mod job;
 pub mod logging;
 pub mod media;
+pub mod metrics;
 pub mod models;
 pub mod pipeline;
 pub mod provider;

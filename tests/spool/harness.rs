@@ -232,6 +232,11 @@ impl Spool {
 
     /// Starts `chute run` and waits until its heartbeat file exists.
     pub fn start_daemon(&self) -> Daemon {
+        self.start_daemon_with_env(&[])
+    }
+
+    /// [`Spool::start_daemon`] with extra environment variables for the daemon.
+    pub fn start_daemon_with_env(&self, env: &[(&str, &str)]) -> Daemon {
         let n = self.daemon_count.fetch_add(1, Ordering::SeqCst);
         let log_path = self.logs.join(format!("daemon-{n}.log"));
         let log = fs::File::create(&log_path).expect("create daemon log");
@@ -246,6 +251,7 @@ impl Spool {
             .env_remove("CHUTE_SPOOL")
             .env_remove("CHUTE_CONFIG")
             .env_remove("CHUTE_LOG_FORMAT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)

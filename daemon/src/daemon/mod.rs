@@ -134,6 +134,9 @@ pub async fn run_notifying(
         pid = me.pid,
         "chute is ready."
     );
+    // Metrics exporters and pending webhooks; stopped when this guard drops at the end.
+    let _integrations = crate::integrations::start(&config, &spool, queue.clone(), status.clone())
+        .map_err(FatalError::Other)?;
     notify_systemd(&[sd_notify::NotifyState::Ready]);
     on_ready();
 

@@ -61,6 +61,35 @@ pub struct RouteConfig {
     /// passthrough route always delivers it: it is the result).
     #[serde(default = "default_true")]
     pub keep_input: bool,
+    /// Command run when a job of this route is done: argv, no shell; the program an
+    /// absolute path. The job's facts are in `CHUTE_*` variables ([`crate::hooks`]).
+    #[serde(default)]
+    pub on_done: Vec<String>,
+    /// Command run when a job of this route failed or was cancelled.
+    #[serde(default)]
+    pub on_failed: Vec<String>,
+    /// How long a hook command may run (it is then killed), and one webhook request.
+    #[serde(
+        default = "crate::hooks::config::default_hook_timeout",
+        with = "humantime_serde"
+    )]
+    pub hook_timeout: Duration,
+    /// URL the job's event is POSTed to when a job of this route ends; empty: none.
+    #[serde(default)]
+    pub webhook: String,
+    /// The HMAC key signing webhook requests: `env:NAME`, `credential:NAME` or
+    /// `file:PATH`; empty: unsigned.
+    #[serde(default)]
+    pub webhook_secret: String,
+    /// Attempts at delivering one webhook event before giving up.
+    #[serde(default = "crate::hooks::config::default_webhook_attempts")]
+    pub webhook_attempts: u32,
+    /// No webhook attempt starts later than this after the job ended.
+    #[serde(
+        default = "crate::hooks::config::default_webhook_give_up_after",
+        with = "humantime_serde"
+    )]
+    pub webhook_give_up_after: Duration,
 }
 
 fn default_true() -> bool {
@@ -77,6 +106,16 @@ impl RouteConfig {
         }
     }
 
+    /// The webhook's URL, when one is configured.
+    pub fn webhook_url(&self) -> Option<&str> {
+        Some(self.webhook.trim()).filter(|url| !url.is_empty())
+    }
+
+    /// The webhook secret's reference, when one is configured.
+    pub fn webhook_secret_reference(&self) -> Option<&str> {
+        Some(self.webhook_secret.trim()).filter(|reference| !reference.is_empty())
+    }
+
     /// A route with only a name and a pipeline.
     pub fn new(name: &str, pipeline: PipelineKind) -> Self {
         Self {
@@ -87,6 +126,13 @@ impl RouteConfig {
             allow_directories: true,
             simulate_work: None,
             keep_input: true,
+            on_done: Vec::new(),
+            on_failed: Vec::new(),
+            hook_timeout: crate::hooks::config::default_hook_timeout(),
+            webhook: String::new(),
+            webhook_secret: String::new(),
+            webhook_attempts: crate::hooks::config::default_webhook_attempts(),
+            webhook_give_up_after: crate::hooks::config::default_webhook_give_up_after(),
         }
     }
 }
@@ -102,6 +148,7 @@ pub fn validate_routes(routes: &[RouteConfig]) -> Result<(), RouteConfigError> {
         if !seen.insert(route.name.as_str()) {
             return Err(RouteConfigError::Duplicate { index, name });
         }
+        crate::hooks::config::validate(index, route).map_err(RouteConfigError::Hook)?;
     }
     Ok(())
 }
@@ -142,6 +189,9 @@ pub enum RouteConfigError {
         /// The shared name.
         name: String,
     },
+    /// A completion-hook key (`on_done`, `webhook`, …) cannot be used.
+    #[error(transparent)]
+    Hook(crate::hooks::config::HookConfigError),
 }
 
 impl RouteConfigError {
@@ -151,6 +201,7 @@ impl RouteConfigError {
             RouteConfigError::Name { index, .. } | RouteConfigError::Duplicate { index, .. } => {
                 vec![format!("routes.{index}.name"), format!("routes.{index}")]
             }
+            RouteConfigError::Hook(error) => error.keys(),
         }
     }
 }

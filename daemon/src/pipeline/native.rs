@@ -147,6 +147,7 @@ impl NativeModels {
             && let Some((_, model, _)) = resident.whisper.take()
         {
             self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::metrics().model_unloaded();
             self.lease.set_resident(ModelKind::Whisper, false);
             tracing::info!(model = %model.name(), budget = %self.budget.model_budget, "Unloading the whisper model to fit the model budget.");
         }
@@ -155,6 +156,7 @@ impl NativeModels {
             && let Some((worker, _)) = resident.llama.take()
         {
             self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::metrics().model_unloaded();
             self.lease.set_resident(ModelKind::Llama, false);
             tracing::info!(model = %worker.ready().model, budget = %self.budget.model_budget, "Unloading the llama.cpp model to fit the model budget.");
             worker.stop().await;
@@ -180,6 +182,7 @@ impl NativeModels {
         }
         if let Some((_, previous, _)) = resident.whisper.take() {
             self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::metrics().model_unloaded();
             self.lease.set_resident(ModelKind::Whisper, false);
             tracing::info!(model = %previous.name(), "Unloading the whisper model (another one is configured).");
         }
@@ -204,6 +207,7 @@ impl NativeModels {
         })??;
         let model = Arc::new(model);
         let count = self.counters.whisper_loads.fetch_add(1, Ordering::Relaxed) + 1;
+        crate::metrics::metrics().model_loaded("whisper");
         tracing::info!(model = %model.name(), loads = count, "Loaded the whisper model.");
         resident.whisper = Some((path, model.clone(), footprint));
         self.lease.set_resident(ModelKind::Whisper, true);
@@ -225,6 +229,7 @@ impl NativeModels {
         if !reusable {
             if let Some((previous, _)) = resident.llama.take() {
                 self.counters.unloads.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::metrics().model_unloaded();
                 self.lease.set_resident(ModelKind::Llama, false);
                 tracing::info!(model = %previous.ready().model, "Stopping the llama.cpp worker (another model or setting is configured).");
                 previous.stop().await;
@@ -234,6 +239,7 @@ impl NativeModels {
                 .await;
             let worker = LlamaWorker::start(spec, load_timeout).await?;
             let count = self.counters.llama_loads.fetch_add(1, Ordering::Relaxed) + 1;
+            crate::metrics::metrics().model_loaded("llama");
             let ready = worker.ready();
             tracing::info!(model = %ready.model, device = %ready.device, context = ready.context, load_seconds = ready.load_seconds, loads = count, "Loaded the llama.cpp model.");
             resident.llama = Some((worker, footprint));

@@ -299,7 +299,14 @@ impl Provider {
         } else {
             match self.wait_for_key(only_key).await {
                 Ok(lease) => Some(lease),
-                Err(error) => return (Err(error), None, Vec::new()),
+                Err(error) => {
+                    let outcome = match error {
+                        ServeError::KeysBusy { .. } => "keys_busy",
+                        _ => "no_key",
+                    };
+                    crate::metrics::metrics().provider_call(&self.name, None, outcome);
+                    return (Err(error), None, Vec::new());
+                }
             }
         };
         let fingerprint = key.as_ref().map(|key| key.fingerprint().to_owned());
@@ -310,6 +317,8 @@ impl Provider {
             job: job.map(str::to_owned),
         };
         let (result, trace) = self.plugin.call(operation, context).await;
+        let outcome = result.as_ref().map_or_else(failure_kind, |_| "ok");
+        crate::metrics::metrics().provider_call(&self.name, fingerprint.as_deref(), outcome);
         let result = result.map_err(|failure| {
             if let CallFailure::Provider(error) = &failure {
                 self.learn(fingerprint.as_deref(), error, &trace.exchanges);
@@ -371,6 +380,25 @@ impl Provider {
             }
             _ => {}
         }
+    }
+}
+
+/// A failed call attempt in one word, for the metrics.
+fn failure_kind(failure: &CallFailure) -> &'static str {
+    match failure {
+        CallFailure::Provider(error) => match error {
+            ProviderError::RateLimited(_) => "rate_limited",
+            ProviderError::QuotaExhausted(_) => "quota_exhausted",
+            ProviderError::Unauthorized(_) => "unauthorized",
+            ProviderError::BadRequest(_) => "bad_request",
+            ProviderError::ContentBlocked(_) => "content_blocked",
+            ProviderError::Unavailable(_) => "unavailable",
+            ProviderError::Other(_) => "other",
+        },
+        CallFailure::Timeout(_) => "timeout",
+        CallFailure::MemoryCap(_) => "memory_cap",
+        CallFailure::Trapped(_) => "trapped",
+        CallFailure::Invalid(_) => "invalid",
     }
 }
 

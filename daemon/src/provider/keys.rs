@@ -72,6 +72,8 @@ pub fn until_pacific_midnight(now: chrono::DateTime<chrono::Utc>) -> Duration {
 pub struct Key {
     /// `key-xxxxxxxx`.
     pub fingerprint: String,
+    /// The provider the key belongs to (for the metrics).
+    provider: String,
     secret: Secret,
     per_minute: Option<DefaultDirectRateLimiter>,
     per_day: Option<DefaultDirectRateLimiter>,
@@ -91,7 +93,7 @@ struct Health {
 }
 
 impl Key {
-    fn new(secret: Secret, rpm: Option<u32>, rpd: Option<u32>) -> Key {
+    fn new(provider: &str, secret: Secret, rpm: Option<u32>, rpd: Option<u32>) -> Key {
         let spaced = |count: u32, over: Duration| {
             NonZeroU32::new(count)
                 .and_then(|count| Quota::with_period(over / count.get()).map(RateLimiter::direct))
@@ -102,6 +104,7 @@ impl Key {
         });
         Key {
             fingerprint: fingerprint(secret.expose()),
+            provider: provider.to_owned(),
             secret,
             per_minute: rpm.and_then(|rpm| spaced(rpm, Duration::from_secs(60))),
             per_day,
@@ -180,7 +183,7 @@ impl KeyPool {
         for reference in references {
             match resolve(reference) {
                 Ok(secret) => {
-                    let key = Key::new(secret, rpm, rpd);
+                    let key = Key::new(provider, secret, rpm, rpd);
                     if keys
                         .iter()
                         .all(|known| known.fingerprint != key.fingerprint)
@@ -273,6 +276,7 @@ impl KeyPool {
             let until = Instant::now() + rest;
             let mut health = key.health();
             health.cool_until = Some(health.cool_until.map_or(until, |known| known.max(until)));
+            crate::metrics::metrics().key_cooled_down(&self.provider, fingerprint);
         }
     }
 
@@ -410,6 +414,7 @@ impl KeyLease {
                 };
                 let until = Instant::now() + rest;
                 health.cool_until = Some(health.cool_until.map_or(until, |known| known.max(until)));
+                crate::metrics::metrics().key_cooled_down(&key.provider, &key.fingerprint);
                 tracing::info!(key = %key.fingerprint, rest = ?rest, "Key rate limited; it rests.");
             }
             Some(401 | 403) => {

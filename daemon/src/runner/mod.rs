@@ -55,6 +55,8 @@ pub struct Runner {
     pub providers: Arc<crate::provider::Providers>,
     /// Jobs that failed outside any stage, with their attempts and next allowed run.
     unrunnable: unrunnable::Unrunnable,
+    /// Completion hooks, run when a job has ended.
+    hooks: crate::hooks::Hooks,
 }
 
 /// How a run ended.
@@ -98,6 +100,7 @@ impl Runner {
         providers: Arc<crate::provider::Providers>,
     ) -> Self {
         Self {
+            hooks: crate::hooks::Hooks::new(spool.clone(), config.spool.fsync),
             spool,
             config,
             routes,
@@ -168,6 +171,8 @@ impl Runner {
             let delivered = self
                 .delivery(&job, &record)
                 .finish_final(existing, stages::duplicate_of(existing))?;
+            let (Delivered::Done(location) | Delivered::Failed(location)) = &delivered;
+            self.announce(&record, existing, existing.status, location);
             return Ok(delivered.into());
         }
         let route = match self.route_for(&record) {
@@ -278,7 +283,9 @@ impl Runner {
                 passthrough::keep_input_in_out(job, &name, record.input.kind)?;
             }
         }
+        let ended = state.clone();
         let location = self.delivery(job, record).complete(state, duplicate_of)?;
+        self.announce(record, &ended, JobStatus::Done, &location);
         let took = (Utc::now() - record.claimed_at)
             .to_std()
             .unwrap_or_default();
@@ -294,9 +301,29 @@ impl Runner {
         status: JobStatus,
         error: JobError,
     ) -> std::io::Result<RunOutcome> {
+        let mut ended = state.clone();
+        ended.error = Some(error.clone());
         let location = self.delivery(job, record).fail(state, status, &error)?;
+        self.announce(record, &ended, status, &location);
         tracing::warn!(stage = %error.stage, reason = %error.reason, %location, "Job {}.", status.name());
         Ok(RunOutcome::Failed(location))
+    }
+}
+
+impl Runner {
+    /// Tells the metrics and the route's completion hooks that a delivered job ended.
+    fn announce(&self, record: &JobRecord, state: &JobState, status: JobStatus, location: &str) {
+        crate::metrics::metrics().job_ended(&record.route, &record.pipeline, status, state);
+        if let Some(route) = self.routes.get(&record.route) {
+            let event = crate::hooks::event::JobEvent::new(
+                &self.spool,
+                record,
+                status,
+                state.error.as_ref(),
+                location,
+            );
+            self.hooks.job_ended(route, record, event);
+        }
     }
 }
 

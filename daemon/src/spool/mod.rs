@@ -149,6 +149,12 @@ impl Spool {
         self.cache().join("results")
     }
 
+    /// `hooks/pending/`: webhook events not yet delivered (one `<event_id>.json` each),
+    /// sent again by the next daemon that starts when their sender died.
+    pub fn pending_webhooks(&self) -> PathBuf {
+        self.root.join("hooks").join("pending")
+    }
+
     /// `ledger/`: what paid provider calls cost, per day and per job.
     pub fn ledger(&self) -> PathBuf {
         self.root.join("ledger")
