@@ -21,6 +21,8 @@
 //! - [`confine`]: how every child that reads untrusted bytes is started: a cleared
 //!   environment, its own process group, resource limits, Landlock and seccomp.
 //! - [`catalog`] and [`control`]: what the CLI reads and changes in the spool.
+//! - [`housekeeping`]: the disk monitor (watermarks, emergency cleanup) and retention
+//!   (the daemon's schedule and `chute gc`).
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon, and its shared status
 //!   (what holds claiming); [`logging`]: log set-up.
 //!
@@ -36,6 +38,7 @@ pub mod daemon;
 pub mod dedupe;
 pub mod deliver;
 pub mod digest;
+pub mod housekeeping;
 pub mod intake;
 pub mod job;
 pub mod logging;
