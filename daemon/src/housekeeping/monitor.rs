@@ -127,7 +127,45 @@ pub fn emergency_candidates(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::test_spool::{DAY, HOUR, age, cache_file, result, spool};
     use super::*;
+
+    #[test]
+    fn the_emergency_plan_is_trash_then_cache_then_results_past_the_minimum_age_oldest_first() {
+        let (_dir, spool, _config) = spool();
+        let now = SystemTime::now();
+        result(&spool.outbox_root(), "old--00000001", 1, now, 3 * HOUR);
+        result(&spool.outbox_root(), "young--00000002", 1, now, HOUR / 2);
+        result(&spool.failed_root(), "older--00000003", 1, now, 5 * HOUR);
+        cache_file(&spool, "k2.json", 1, now, HOUR);
+        cache_file(&spool, "k1.json", 1, now, DAY);
+        let trash = spool.trash().join("0193a1b2-0000-7000-8000-000000000001");
+        std::fs::create_dir(&trash).unwrap();
+        age(&trash, now, std::time::Duration::ZERO);
+        let job = spool.job_dir(uuid::Uuid::now_v7());
+        std::fs::create_dir_all(&job).unwrap();
+
+        let plan = emergency_candidates(&spool, &DiskConfig::default(), 93, now);
+        let order: Vec<_> = plan
+            .iter()
+            .map(|candidate| candidate.shown.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "trash/0193a1b2-0000-7000-8000-000000000001",
+                "cache/results/k1",
+                "cache/results/k2",
+                "failed/audio/older--00000003",
+                "outbox/audio/old--00000001",
+            ]
+        );
+        assert_eq!(
+            plan[4].rule,
+            "disk.emergency_cleanup: 93% used, at or above disk.pause_percent = 90; then results older than disk.cleanup_min_age = 1h, oldest first (3h ago)"
+        );
+    }
 
     fn usage(bytes: u64, inodes: u64) -> DiskUsage {
         DiskUsage {
