@@ -58,18 +58,22 @@ pub fn apply(
 /// The running housekeeper; [`Housekeeper::stop`] ends it.
 pub struct Housekeeper {
     stop: CancellationToken,
-    task: JoinHandle<()>,
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl Housekeeper {
     /// Stops the rounds (a removal under way finishes on its thread).
     pub fn stop(self) {
         self.stop.cancel();
-        self.task.abort();
+        for task in self.tasks {
+            task.abort();
+        }
     }
 }
 
-/// Starts the disk monitor and the retention schedule on the daemon's runtime.
+/// Starts the disk monitor and the retention schedule on the daemon's runtime, each on
+/// its own rhythm (a long retention round never delays a disk reading; removals of
+/// both are claimed, so they never collide).
 pub fn spawn(spool: Spool, config: Arc<Config>, status: Arc<DaemonStatus>) -> Housekeeper {
     let stop = CancellationToken::new();
     let work = Arc::new(Housework {
@@ -78,22 +82,38 @@ pub fn spawn(spool: Spool, config: Arc<Config>, status: Arc<DaemonStatus>) -> Ho
         status,
         monitor: Mutex::new(MonitorState::default()),
     });
-    let task = tokio::spawn(rounds(work, stop.clone()));
-    Housekeeper { stop, task }
+    let config = work.config();
+    let tasks = vec![
+        tokio::spawn(every(
+            config.disk.interval,
+            work.clone(),
+            Housework::disk_round,
+            stop.clone(),
+        )),
+        tokio::spawn(every(
+            config.retention.interval,
+            work,
+            Housework::retention_round,
+            stop.clone(),
+        )),
+    ];
+    Housekeeper { stop, tasks }
 }
 
-async fn rounds(work: Arc<Housework>, stop: CancellationToken) {
-    let config = work.config();
-    let mut disk_tick = tokio::time::interval(config.disk.interval);
-    disk_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut retention_tick = tokio::time::interval(config.retention.interval);
-    retention_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+/// Runs `round` off the runtime's workers now and then every `period`, until `stop`.
+async fn every(
+    period: std::time::Duration,
+    work: Arc<Housework>,
+    round: fn(&Housework),
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        let round = tokio::select! {
+        tokio::select! {
             () = stop.cancelled() => return,
-            _ = disk_tick.tick() => Housework::disk_round as fn(&Housework),
-            _ = retention_tick.tick() => Housework::retention_round as fn(&Housework),
-        };
+            _ = tick.tick() => {}
+        }
         let work = work.clone();
         if let Err(error) = tokio::task::spawn_blocking(move || round(&work)).await {
             tracing::error!(%error, "A housekeeping round failed; the next one runs on schedule.");
