@@ -54,9 +54,9 @@ pub struct Config {
     pub dedupe: dedupe::DedupeConfig,
     /// Permissions of delivered files.
     pub deliver: deliver::config::DeliverConfig,
-    /// How long finished results are kept (applied by `chute gc`, a later issue).
+    /// How long ended material is kept (applied by `housekeeping/` and `chute gc`).
     pub retention: spool::config::RetentionConfig,
-    /// Disk-usage thresholds (applied by housekeeping, a later issue).
+    /// Disk-usage thresholds (applied by the disk monitor in `housekeeping/`).
     pub disk: spool::config::DiskConfig,
     /// Where models live.
     pub models: models::config::ModelsConfig,
@@ -222,6 +222,9 @@ impl Config {
             .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         provider::config::validate(&self.plugins, &self.providers, &self.budget)
+            .map_err(|error| invalid(&error, error.keys()))?;
+        self.retention
+            .validate()
             .map_err(|error| invalid(&error, error.keys()))?;
         self.disk
             .validate()

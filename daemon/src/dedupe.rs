@@ -5,7 +5,7 @@
 //! daemons cannot both win) is the original; a later identical input within the window
 //! is delivered as a pointer to it. An entry whose job failed, or that is older than the
 //! window, is replaced. [`prune`] removes entries older than an age, so the index does
-//! not grow without end.
+//! not grow without end; [`forget_locations`] those whose result retention removed.
 
 use std::ffi::OsStr;
 use std::io;
@@ -209,9 +209,46 @@ pub fn prune(spool: &Spool, max_age: Duration, now: DateTime<Utc>) -> io::Result
     Ok(removed)
 }
 
+/// Removes the index entries of `route` that point at one of `locations` (result
+/// folders that retention removed), so no later duplicate is linked to a result that is
+/// gone. Safe like [`prune`]: an entry is taken aside, read again, and put back when a
+/// daemon replaced it meanwhile. Returns how many entries it removed.
+pub fn forget_locations(
+    spool: &Spool,
+    route: &str,
+    locations: &std::collections::BTreeSet<String>,
+) -> io::Result<usize> {
+    let entries = match std::fs::read_dir(spool.dedupe_index(route)) {
+        Ok(entries) => entries,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(error) => return Err(error),
+    };
+    let points_at_removed = |path: &Path| matches!(fsutil::read_json::<IndexEntry>(path), Ok(Some(entry)) if locations.contains(&entry.location));
+    let mut removed = 0;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().unwrap_or_default();
+        if is_entry_name(name)
+            && points_at_removed(&path)
+            && remove_aside_if(&path, points_at_removed)?
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Takes the entry at `path` aside and deletes it if it is still older than `cutoff`;
 /// puts it back when a daemon replaced it meanwhile. Whether it was removed.
 fn remove_if_still_old(path: &Path, cutoff: SystemTime) -> io::Result<bool> {
+    remove_aside_if(path, |aside| {
+        claimed_at(aside).is_none_or(|time| time < cutoff)
+    })
+}
+
+/// Takes the entry at `path` aside and deletes it if `still` holds for it there; puts it
+/// back otherwise (unless a newer entry took the name). Whether it was removed.
+fn remove_aside_if(path: &Path, still: impl Fn(&Path) -> bool) -> io::Result<bool> {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
         return Ok(false);
     };
@@ -226,7 +263,7 @@ fn remove_if_still_old(path: &Path, cutoff: SystemTime) -> io::Result<bool> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(error) => return Err(error),
     }
-    let still_old = claimed_at(&aside).is_none_or(|time| time < cutoff);
+    let still_old = still(&aside);
     if !still_old {
         match std::fs::hard_link(&aside, path) {
             // A newer entry took the name meanwhile: it wins.

@@ -24,6 +24,8 @@
 //! - [`hooks`]: completion hooks (a command, a signed webhook) when a job ends;
 //!   [`metrics`]: Prometheus metrics (endpoint, textfile); [`integrations`] starts both
 //!   services at daemon start.
+//! - [`housekeeping`]: the disk monitor (watermarks, emergency cleanup) and retention
+//!   (the daemon's schedule and `chute gc`).
 //! - [`daemon`]: `run(config, shutdown)`, the whole daemon, and its shared status
 //!   (what holds claiming); [`logging`]: log set-up.
 //!
@@ -40,6 +42,7 @@ pub mod dedupe;
 pub mod deliver;
 pub mod digest;
 pub mod hooks;
+pub mod housekeeping;
 pub mod intake;
 pub mod integrations;
 pub mod job;

@@ -9,6 +9,7 @@ mod confine;
 mod decode;
 mod doctor;
 mod estimate;
+mod gc;
 mod jobs;
 mod lookup;
 mod models;
@@ -100,6 +101,9 @@ pub enum Command {
     Retry(retry::RetryArgs),
     /// Cancel a queued or running job.
     Cancel(cancel::CancelArgs),
+    /// Apply the [retention] rules now: list (--dry-run) or remove expired results,
+    /// trash and caches, with the rule that matched and the space freed.
+    Gc(gc::GcArgs),
     /// The calls per provider, the expected time and the price a brief would take.
     Estimate(estimate::EstimateArgs),
     /// Brief commands: the schema, and checking a brief without running it.
@@ -200,6 +204,7 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Watch(args) => watch::execute(&cli, args),
         Command::Retry(args) => retry::execute(&cli, args),
         Command::Cancel(args) => cancel::execute(&cli, args),
+        Command::Gc(args) => gc::execute(&cli, args),
         Command::Decode(args) => decode::execute(&cli, args),
         Command::Render(args) => render::execute(&cli, args),
         Command::Confine(args) => confine::execute(&cli, args),

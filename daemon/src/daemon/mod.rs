@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::housekeeping;
 use crate::intake::{Intake, IntakeMessage};
 use crate::pipeline::native::NativeModels;
 use crate::pipeline::slot::JobSlot;
@@ -74,7 +75,6 @@ pub async fn run_notifying(
     config.spool.root = std::fs::canonicalize(&config.spool.root).map_err(layout_error)?;
     let config = Arc::new(config);
     let spool = Spool::new(config.spool.root.clone());
-    clear_trash(&spool);
 
     let (sender, receiver) = std::sync::mpsc::channel::<IntakeMessage>();
     let room_sender = std::sync::Mutex::new(sender.clone());
@@ -87,6 +87,7 @@ pub async fn run_notifying(
         }),
     ));
     let status = Arc::new(status::DaemonStatus::default());
+    let housekeeping = housekeeping::spawn(spool.clone(), config.clone(), status.clone());
     let intake = Intake::new(
         spool.clone(),
         config.clone(),
@@ -223,6 +224,7 @@ pub async fn run_notifying(
         }
     }
     heartbeat.abort();
+    housekeeping.stop();
     let _ = intake_thread.join();
     let _ = std::fs::remove_file(&record_path);
     tracing::info!("chute stopped.");
@@ -284,15 +286,5 @@ fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
         && let Err(error) = sd_notify::notify(false, states)
     {
         tracing::warn!(%error, "Could not notify systemd.");
-    }
-}
-
-fn clear_trash(spool: &Spool) {
-    if let Ok(entries) = std::fs::read_dir(spool.trash()) {
-        for entry in entries.flatten() {
-            if let Err(error) = fsutil::remove_tree(&entry.path()) {
-                tracing::warn!(path = %entry.path().display(), %error, "Could not empty trash/.");
-            }
-        }
     }
 }

@@ -1,5 +1,6 @@
 //! `[spool]`, `[retention]` and `[disk]`: where the spool lives, how it is scanned and
-//! made durable, how long ended folders stay, and how full its disk may get.
+//! made durable, how long ended folders stay, and how full its disk may get
+//! (`housekeeping/` acts on the last two).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,7 +68,8 @@ impl SpoolConfig {
     }
 }
 
-/// `[retention]`: ages after which results are removed by garbage collection.
+/// `[retention]`: ages after which ended material is removed, and how often the daemon
+/// looks (`chute gc` applies the same rules at once).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
@@ -77,6 +79,20 @@ pub struct RetentionConfig {
     /// Age of failed results before removal.
     #[serde(with = "humantime_serde")]
     pub failed: Duration,
+    /// Age of folders left in trash/ (a retired job whose deletion was interrupted).
+    #[serde(with = "humantime_serde")]
+    pub trash: Duration,
+    /// Provider results in cache/results/ unused for this long are removed (the
+    /// cache's size bound is `plugins.cache_size`).
+    #[serde(with = "humantime_serde")]
+    pub cache: Duration,
+    /// Compiled plugins (`plugins.compile_cache`, outside the spool) unused for this long
+    /// are removed; a plugin whose artifact is gone is compiled again at the next start.
+    #[serde(with = "humantime_serde")]
+    pub component_cache: Duration,
+    /// How often the daemon applies these rules (the first time just after it starts).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -84,7 +100,28 @@ impl Default for RetentionConfig {
         Self {
             done: Duration::from_secs(7 * 86400),
             failed: Duration::from_secs(14 * 86400),
+            trash: Duration::from_secs(3600),
+            cache: Duration::from_secs(30 * 86400),
+            component_cache: Duration::from_secs(30 * 86400),
+            interval: Duration::from_secs(3600),
         }
+    }
+}
+
+impl RetentionConfig {
+    /// Checks what serde cannot: the schedule must tick, and results must be kept for
+    /// some time (a zero age would delete every result as it is delivered).
+    pub fn validate(&self) -> Result<(), SpoolConfigError> {
+        for (key, value) in [
+            ("retention.interval", self.interval),
+            ("retention.done", self.done),
+            ("retention.failed", self.failed),
+        ] {
+            if value.is_zero() {
+                return Err(SpoolConfigError::ZeroDuration(key));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -98,8 +135,16 @@ pub struct DiskConfig {
     pub pause_percent: u8,
     /// Claiming resumes below this usage.
     pub resume_percent: u8,
-    /// Remove the oldest finished job folders when above `pause_percent`.
+    /// Remove the oldest finished material when above `pause_percent`: trash, then the
+    /// provider result cache, then delivered and failed results older than
+    /// `cleanup_min_age`; never a queued or running job.
     pub emergency_cleanup: bool,
+    /// How often the spool's filesystem is measured (space and inodes).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Results younger than this are never removed by the emergency cleanup.
+    #[serde(with = "humantime_serde")]
+    pub cleanup_min_age: Duration,
 }
 
 impl Default for DiskConfig {
@@ -109,13 +154,21 @@ impl Default for DiskConfig {
             pause_percent: 90,
             resume_percent: 85,
             emergency_cleanup: true,
+            interval: Duration::from_secs(10),
+            cleanup_min_age: Duration::from_secs(3600),
         }
     }
 }
 
 impl DiskConfig {
-    /// Checks what serde cannot: the watermarks must be in order.
+    /// Checks what serde cannot: the watermarks must be in order, the monitor must tick.
     pub fn validate(&self) -> Result<(), SpoolConfigError> {
+        if self.interval.is_zero() {
+            return Err(SpoolConfigError::ZeroDuration("disk.interval"));
+        }
+        if self.warn_percent > 100 {
+            return Err(SpoolConfigError::WarnPercent(self.warn_percent));
+        }
         if !(self.resume_percent <= self.pause_percent && self.pause_percent <= 100) {
             return Err(SpoolConfigError::Watermarks {
                 resume_percent: self.resume_percent,
@@ -133,6 +186,12 @@ pub enum SpoolConfigError {
     /// A rescan or heartbeat every 0 s would never end (the key that is 0).
     #[error("spool.rescan_interval and spool.heartbeat_interval must be longer than 0s")]
     ZeroInterval(&'static str),
+    /// A `[retention]` or `[disk]` duration that must be longer than 0 s (the key).
+    #[error("{0} must be longer than 0s")]
+    ZeroDuration(&'static str),
+    /// A warning level above 100 % would never be reached.
+    #[error("disk.warn_percent ({0}) must not exceed 100")]
+    WarnPercent(u8),
     /// Claiming would resume above the level where it pauses.
     #[error(
         "disk.resume_percent ({resume_percent}) must not exceed disk.pause_percent ({pause_percent}), which must not exceed 100"
@@ -150,6 +209,8 @@ impl SpoolConfigError {
     pub fn keys(&self) -> Vec<String> {
         match self {
             SpoolConfigError::ZeroInterval(key) => vec![format!("spool.{key}")],
+            SpoolConfigError::ZeroDuration(key) => vec![(*key).to_owned()],
+            SpoolConfigError::WarnPercent(_) => vec!["disk.warn_percent".into()],
             SpoolConfigError::Watermarks {
                 resume_percent,
                 pause_percent,
@@ -158,5 +219,60 @@ impl SpoolConfigError {
             }
             SpoolConfigError::Watermarks { .. } => vec!["disk.pause_percent".into()],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn zero_intervals_ages_and_impossible_levels_are_refused_naming_the_key() {
+        for (key, retention) in [
+            (
+                "retention.interval",
+                RetentionConfig {
+                    interval: Duration::ZERO,
+                    ..RetentionConfig::default()
+                },
+            ),
+            (
+                "retention.done",
+                RetentionConfig {
+                    done: Duration::ZERO,
+                    ..RetentionConfig::default()
+                },
+            ),
+        ] {
+            let error = retention.validate().unwrap_err();
+            assert_eq!(error.to_string(), format!("{key} must be longer than 0s"));
+            assert_eq!(error.keys(), [key]);
+        }
+        let trash_at_once = RetentionConfig {
+            trash: Duration::ZERO,
+            ..RetentionConfig::default()
+        };
+        assert!(trash_at_once.validate().is_ok());
+
+        let error = DiskConfig {
+            interval: Duration::ZERO,
+            ..DiskConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(error.to_string(), "disk.interval must be longer than 0s");
+        let error = DiskConfig {
+            warn_percent: 120,
+            ..DiskConfig::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "disk.warn_percent (120) must not exceed 100"
+        );
+        assert_eq!(error.keys(), ["disk.warn_percent"]);
+        assert!(DiskConfig::default().validate().is_ok());
     }
 }

@@ -1,5 +1,6 @@
 //! How full the spool's filesystem is: space and inodes, counted the way `df` counts
-//! them. `chute doctor` reports it; the `[disk]` watermarks (a later issue) act on it.
+//! them. `chute doctor` reports it; the disk monitor
+//! (`housekeeping/monitor.rs`) holds claiming by the `[disk]` watermarks.
 
 use std::io;
 use std::path::Path;
@@ -27,6 +28,14 @@ pub fn usage(path: &Path) -> io::Result<DiskUsage> {
         inodes_used_percent: used_percent(stats.f_files, stats.f_ffree, stats.f_favail),
         free_inodes: stats.f_favail,
     })
+}
+
+impl DiskUsage {
+    /// The level the `[disk]` watermarks compare: the higher of the space and inode
+    /// percentages (a disk out of inodes is as full as one out of bytes).
+    pub fn level(&self) -> u64 {
+        self.used_percent.max(self.inodes_used_percent)
+    }
 }
 
 /// Use as `df` reports it: used units (blocks or inodes) over what users could have

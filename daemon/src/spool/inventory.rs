@@ -2,8 +2,9 @@
 //! in `failed/<route>/`, and retired job folders still in `trash/`.
 //!
 //! This is the one list of what has ended and still takes space: `chute jobs` and
-//! `chute show` read it, and retention (a later issue) decides from the same list what to
-//! remove. A listing is a snapshot of a spool that other daemons change meanwhile, so a
+//! `chute show` read it, and retention (`housekeeping/`) decides from the same list what
+//! to remove (`abandoned_removals` adds what an interrupted removal left). A listing is
+//! a snapshot of a spool that other daemons change meanwhile, so a
 //! folder that vanishes or cannot be read is skipped, never an error.
 //!
 //! Hidden names (`.…`) are skipped: they are folders still being moved into place.
@@ -12,6 +13,7 @@
 use std::ffi::OsStr;
 use std::fs::DirEntry;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -74,6 +76,33 @@ pub fn ended_folders(spool: &Spool, kinds: &[EndedKind]) -> Vec<EndedFolder> {
     folders
 }
 
+/// Removals taken aside in trash/ (`.gc-<id>`, see [`Spool::removal_claim`]) by a
+/// process that may have died before it finished; `modified` is when the entry last
+/// changed (its ctime: the claim's rename, or the last file removed from it).
+pub fn abandoned_removals(spool: &Spool) -> Vec<EndedFolder> {
+    let prefix = super::REMOVAL_CLAIM_PREFIX.as_bytes();
+    std::fs::read_dir(spool.trash())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().as_bytes().starts_with(prefix))
+        .filter_map(|entry| {
+            let meta = entry.metadata().ok()?;
+            let changed = std::time::UNIX_EPOCH
+                + std::time::Duration::new(
+                    u64::try_from(meta.ctime()).unwrap_or(0),
+                    u32::try_from(meta.ctime_nsec()).unwrap_or(0),
+                );
+            Some(EndedFolder {
+                kind: EndedKind::Trash,
+                route: None,
+                path: entry.path(),
+                modified: Some(changed),
+            })
+        })
+        .collect()
+}
+
 /// The result folders under `top/<route>/`.
 fn result_folders(top: &Path, kind: EndedKind, out: &mut Vec<EndedFolder>) {
     for route in visible_folders(top) {
@@ -110,7 +139,7 @@ fn is_hidden(name: &OsStr) -> bool {
 
 /// Bytes of the regular files (and links themselves) under `path`; unreadable parts
 /// count as nothing.
-fn tree_size(path: &Path) -> u64 {
+pub fn tree_size(path: &Path) -> u64 {
     let Ok(meta) = std::fs::symlink_metadata(path) else {
         return 0;
     };

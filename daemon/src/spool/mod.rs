@@ -122,6 +122,13 @@ impl Spool {
         self.trash().join(id.to_string())
     }
 
+    /// `trash/.gc-<id>`: a folder or file taken aside by housekeeping to be removed (the
+    /// rename is the claim: of several daemons removing the same thing, one wins).
+    pub fn removal_claim(&self, id: Uuid) -> PathBuf {
+        self.trash()
+            .join(format!("{REMOVAL_CLAIM_PREFIX}{}", id.simple()))
+    }
+
     /// `index/`: the dedupe indexes, one folder per route.
     pub fn dedupe_root(&self) -> PathBuf {
         self.root.join("index")
@@ -194,6 +201,9 @@ impl Spool {
             .unwrap_or_else(|_| path.to_path_buf())
     }
 }
+
+/// The name prefix of [`Spool::removal_claim`] folders in trash/.
+pub const REMOVAL_CLAIM_PREFIX: &str = ".gc-";
 
 /// Whether `name` is safe as a folder name under inbox/, outbox/ and failed/ (routes)
 /// and as a file name in the plugins folder (providers).
