@@ -79,19 +79,21 @@ pub fn write(path: &Path, control: &Control) -> io::Result<()> {
 }
 
 /// The instruction that applies to the daemons of `host`: the latest of the host's
-/// file and the all-hosts file; `None` when neither exists (run as usual). Unreadable
-/// files are logged and skipped.
-pub fn effective(spool: &Spool, host: &str) -> Option<Control> {
-    [spool.host_control(host), spool.all_hosts_control()]
+/// file and the all-hosts file; `None` when neither exists (run as usual). Files that
+/// cannot be read are skipped and described in the second half.
+pub fn effective(spool: &Spool, host: &str) -> (Option<Control>, Vec<String>) {
+    let mut problems = Vec::new();
+    let control = [spool.host_control(host), spool.all_hosts_control()]
         .iter()
         .filter_map(|path| match read(path) {
             Ok(control) => control,
             Err(error) => {
-                tracing::warn!(path = %path.display(), %error, "Ignoring an unreadable control file.");
+                problems.push(format!("{}: {error}", path.display()));
                 None
             }
         })
-        .max_by_key(|control| control.set_at)
+        .max_by_key(|control| control.set_at);
+    (control, problems)
 }
 
 #[cfg(test)]
@@ -103,19 +105,19 @@ mod tests {
     fn the_latest_instruction_wins_between_host_and_all_hosts() {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path());
-        assert_eq!(effective(&spool, "h1"), None);
+        assert_eq!(effective(&spool, "h1").0, None);
         let pause_all = Control::now(OperatorMode::Paused, "test");
         write(&spool.all_hosts_control(), &pause_all).unwrap();
-        assert_eq!(effective(&spool, "h1"), Some(pause_all.clone()));
+        assert_eq!(effective(&spool, "h1").0, Some(pause_all.clone()));
         let mut resume_here = Control::now(OperatorMode::Running, "test");
         resume_here.set_at = pause_all.set_at + chrono::Duration::seconds(1);
         write(&spool.host_control("h1"), &resume_here).unwrap();
-        assert_eq!(effective(&spool, "h1"), Some(resume_here));
-        assert_eq!(effective(&spool, "h2"), Some(pause_all.clone()));
+        assert_eq!(effective(&spool, "h1").0, Some(resume_here));
+        assert_eq!(effective(&spool, "h2").0, Some(pause_all.clone()));
         let mut drain_all = Control::now(OperatorMode::Draining { exit: true }, "test");
         drain_all.set_at = pause_all.set_at + chrono::Duration::seconds(2);
         write(&spool.all_hosts_control(), &drain_all).unwrap();
-        assert_eq!(effective(&spool, "h1"), Some(drain_all));
+        assert_eq!(effective(&spool, "h1").0, Some(drain_all));
     }
 
     #[test]
@@ -129,7 +131,9 @@ mod tests {
         assert!(read(&spool.host_control("h1")).is_err());
         std::fs::write(spool.all_hosts_control(), b"{not json").unwrap();
         assert!(read(&spool.all_hosts_control()).is_err());
-        assert_eq!(effective(&spool, "h1"), None);
+        let (control, problems) = effective(&spool, "h1");
+        assert_eq!(control, None);
+        assert_eq!(problems.len(), 2, "{problems:?}");
         assert_eq!(
             spool.host_control("a/../b"),
             spool.controls().join("host-a_.._b.json")

@@ -141,6 +141,7 @@ pub async fn run_with(
             ..DaemonRecord::default()
         },
         applied: Arc::default(),
+        problems: Arc::default(),
     };
     // A pause or drain persisted before this start holds from the first claim on.
     operator.apply();

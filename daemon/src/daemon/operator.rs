@@ -27,6 +27,8 @@ pub(super) struct Operator {
     pub record: DaemonRecord,
     /// When the instruction applied now was given (`None`: no control file).
     pub applied: Arc<std::sync::Mutex<Option<DateTime<Utc>>>>,
+    /// The unreadable control files last logged (each change is logged once).
+    pub problems: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Operator {
@@ -40,7 +42,15 @@ impl Operator {
     /// Reads the controls and applies them; whether anything changed (the mode or the
     /// instruction).
     pub fn apply(&self) -> bool {
-        let control = controls::effective(&self.spool, &self.record.owner.host);
+        let (control, problems) = controls::effective(&self.spool, &self.record.owner.host);
+        if let Ok(mut logged) = self.problems.lock()
+            && *logged != problems
+        {
+            for problem in &problems {
+                tracing::warn!(%problem, "Ignoring an unreadable control file (rewrite it with chute pause, resume or drain).");
+            }
+            *logged = problems;
+        }
         let mode = control
             .as_ref()
             .map_or(OperatorMode::Running, |control| control.mode);
