@@ -99,6 +99,13 @@ impl JobQueue {
         }
     }
 
+    /// Puts a popped job back at the front, still queued (a drain began before it got
+    /// a slot).
+    pub fn put_back(&self, id: Uuid) {
+        self.lock().waiting.push_front(id);
+        self.job_available.notify_one();
+    }
+
     /// The job's runner has checkpointed it as running, or given it up: it no longer
     /// counts against the queue depth.
     pub fn started(&self) {

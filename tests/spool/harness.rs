@@ -232,11 +232,11 @@ impl Spool {
 
     /// Starts `chute run` and waits until its heartbeat file exists.
     pub fn start_daemon(&self) -> Daemon {
-        self.start_daemon_with_env(&[])
+        self.start_daemon_with_env::<&str>(&[])
     }
 
-    /// [`Spool::start_daemon`] with extra environment variables for the daemon.
-    pub fn start_daemon_with_env(&self, env: &[(&str, &str)]) -> Daemon {
+    /// [`Spool::start_daemon`] with more environment variables (e.g. NOTIFY_SOCKET).
+    pub fn start_daemon_with_env<V: AsRef<OsStr>>(&self, env: &[(&str, V)]) -> Daemon {
         let n = self.daemon_count.fetch_add(1, Ordering::SeqCst);
         let log_path = self.logs.join(format!("daemon-{n}.log"));
         let log = fs::File::create(&log_path).expect("create daemon log");
@@ -251,7 +251,10 @@ impl Spool {
             .env_remove("CHUTE_SPOOL")
             .env_remove("CHUTE_CONFIG")
             .env_remove("CHUTE_LOG_FORMAT")
-            .envs(env.iter().copied())
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("WATCHDOG_PID")
+            .envs(env.iter().map(|(name, value)| (name, value.as_ref())))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
@@ -721,6 +724,31 @@ impl Daemon {
             panic!(
                 "daemon {} did not exit within {timeout:?} of SIGTERM; log:\n{tail}",
                 self.pid
+            );
+        }
+        self.child = None;
+        status.expect("exit status")
+    }
+
+    /// Sends `signal` to the daemon.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let child = self.child.as_ref().expect("daemon already reaped");
+        rustix::process::kill_process(rustix::process::Pid::from_child(child), signal)
+            .expect("send a signal to the daemon");
+    }
+
+    /// Waits up to `timeout` for the daemon to exit by itself; its exit status.
+    pub fn wait_exit(mut self, timeout: Duration) -> ExitStatus {
+        let mut status = None;
+        let exited = poll_until(timeout, || {
+            status = self.try_exit_status();
+            status.is_some()
+        });
+        if !exited {
+            panic!(
+                "daemon {} did not exit by itself within {timeout:?}; log:\n{}",
+                self.pid,
+                self.log_tail(40)
             );
         }
         self.child = None;

@@ -307,6 +307,22 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             check(false, message, "run one chute daemon per host")
         }
     }
+    // The operator's mode: not a failure, but a paused spool claims nothing.
+    let (_, daemons) = super::controls::spool_mode(&config, &spool);
+    for daemon in &daemons {
+        let held = matches!(daemon.mode.as_str(), "paused" | "draining" | "drained");
+        println!(
+            "info  daemon {} pid {}: {}{}",
+            super::text::escape(&daemon.owner.host),
+            daemon.owner.pid,
+            super::controls::describe(daemon),
+            if held {
+                " — `chute resume` ends it"
+            } else {
+                ""
+            }
+        );
+    }
     if let Ok(text) = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches") {
         let watches: u64 = text.trim().parse().unwrap_or(0);
         check(

@@ -49,6 +49,7 @@ impl StateFilter {
 pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
     let (config, spool) = cli.spool()?;
     super::warn_if_no_daemon(&config, &spool);
+    let (mode, daemons) = super::controls::spool_mode(&config, &spool);
     let mut jobs: Vec<_> = catalog::list(&spool)
         .map_err(CliError::failure)?
         .into_iter()
@@ -58,9 +59,31 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         jobs.retain(|job| job.state == filter.status());
     }
     if args.json {
+        // Each job carries the spool's daemon mode (`running`, `paused`, `draining`,
+        // `drained`, `mixed`, `stopped`): whether queued jobs can start.
+        let jobs: Vec<serde_json::Value> = jobs
+            .iter()
+            .map(|job| {
+                let mut value = serde_json::to_value(job).unwrap_or_default();
+                if let Some(fields) = value.as_object_mut() {
+                    fields.insert("daemon_mode".into(), mode.clone().into());
+                }
+                value
+            })
+            .collect();
         let text = text::json_pretty(&jobs).map_err(CliError::failure)?;
         println!("{text}");
         return Ok(());
+    }
+    if !matches!(mode.as_str(), "running" | "stopped") {
+        for daemon in &daemons {
+            println!(
+                "daemon {} pid {}: {}",
+                text::escape(&daemon.owner.host),
+                daemon.owner.pid,
+                super::controls::describe(daemon)
+            );
+        }
     }
     if jobs.is_empty() {
         println!("no jobs");

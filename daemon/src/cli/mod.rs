@@ -6,6 +6,7 @@ mod brief;
 mod cancel;
 mod config_check;
 mod confine;
+mod controls;
 mod decode;
 mod doctor;
 mod estimate;
@@ -30,6 +31,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{CONFIG_ENV, Config, ConfigError, SPOOL_ENV};
+use crate::daemon::status::OperatorMode;
 use crate::spool::Spool;
 
 /// The environment, signals and exit codes, under every `--help`.
@@ -42,6 +44,7 @@ Environment:
 
 Signals (chute run): SIGTERM or SIGINT stop claiming, let running stages reach a
 checkpoint within limits.shutdown_grace, and exit 0; stopped jobs resume later.
+SIGHUP re-reads the configuration (an invalid file is logged and the old one stays).
 
 Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error.";
 
@@ -104,6 +107,14 @@ pub enum Command {
     /// Apply the [retention] rules now: list (--dry-run) or remove expired results,
     /// trash and caches, with the rule that matched and the space freed.
     Gc(gc::GcArgs),
+    /// Stop claiming new inputs (they wait in the inbox); queued and running jobs go
+    /// on. Survives a restart until `chute resume`.
+    Pause(controls::ControlArgs),
+    /// Claim and start jobs again after `chute pause` or `chute drain`.
+    Resume(controls::ControlArgs),
+    /// Claim nothing, start nothing new, let running jobs finish, then idle (or stop,
+    /// with --exit). Survives a restart until `chute resume` (--exit: until it stops).
+    Drain(controls::DrainArgs),
     /// The calls per provider, the expected time and the price a brief would take.
     Estimate(estimate::EstimateArgs),
     /// Brief commands: the schema, and checking a brief without running it.
@@ -205,6 +216,13 @@ fn dispatch(cli: Cli) -> Result<(), CliError> {
         Command::Retry(args) => retry::execute(&cli, args),
         Command::Cancel(args) => cancel::execute(&cli, args),
         Command::Gc(args) => gc::execute(&cli, args),
+        Command::Pause(target) => controls::execute(&cli, OperatorMode::Paused, target),
+        Command::Resume(target) => controls::execute(&cli, OperatorMode::Running, target),
+        Command::Drain(args) => controls::execute(
+            &cli,
+            OperatorMode::Draining { exit: args.exit },
+            &args.target,
+        ),
         Command::Decode(args) => decode::execute(&cli, args),
         Command::Render(args) => render::execute(&cli, args),
         Command::Confine(args) => confine::execute(&cli, args),

@@ -1,18 +1,28 @@
 //! The daemon: wires the intake, the queue and the job runners together and handles
-//! shutdown. `run(config, shutdown)` is the whole daemon, so tests can start it in-process.
-//! `harden.rs`: what `chute run` does to its own process first (no core dumps, not
-//! dumpable, umask 027); `status.rs`: what holds claiming and what the reports show.
+//! shutdown. `run(config, shutdown)` is the whole daemon, so tests can start it in-process;
+//! [`run_with`] also takes a reload trigger (`chute run` sends one per SIGHUP).
+//!
+//! - `dispatch.rs`: the loop that starts queued jobs (and stops starting them while
+//!   draining); `notify.rs`: what systemd is told (READY, STATUS, WATCHDOG, RELOADING,
+//!   STOPPING); `reload.rs`: re-reading the configuration; `controls.rs`: the
+//!   operator's controls persisted in the spool; `operator.rs`: the daemon following
+//!   them, and its record in `daemons/`; `status.rs`: what holds claiming and what the
+//!   reports show; `harden.rs`: what `chute run` does to its own process first.
 
 pub mod config;
+pub mod controls;
+mod dispatch;
 pub mod harden;
+pub mod notify;
+mod operator;
+pub mod reload;
 pub mod status;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -20,12 +30,10 @@ use crate::config::Config;
 use crate::housekeeping;
 use crate::intake::{Intake, IntakeMessage};
 use crate::pipeline::native::NativeModels;
-use crate::pipeline::slot::JobSlot;
 use crate::queue::JobQueue;
-use crate::runner::{RunOutcome, Runner};
+use crate::runner::Runner;
+use crate::spool::Spool;
 use crate::spool::owner::{self, DaemonRecord, Owner};
-use crate::spool::{Spool, fsutil};
-
 /// A problem that stops the daemon (exit code 1), with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum FatalError {
@@ -43,25 +51,63 @@ pub enum FatalError {
     #[error(
         "cannot watch the inboxes: {0} (raise fs.inotify.max_user_watches or max_user_instances)"
     )]
-    Watch(#[from] notify::Error),
+    Watch(#[from] ::notify::Error),
     /// Any other start-up failure.
     #[error("{0}")]
     Other(String),
 }
 
+/// What the daemon's background tasks share (housekeeping, metrics): the spool, the
+/// configuration as reloads publish it, the shared status and the shutdown token.
+#[derive(Clone)]
+pub struct DaemonContext {
+    /// The spool (its root canonical).
+    pub spool: Spool,
+    /// The current configuration: `borrow()` for now, `changed().await` to follow
+    /// reloads. Restart-only keys keep the value the daemon started with.
+    pub config: watch::Receiver<Arc<Config>>,
+    /// What holds claiming and what the reports show.
+    pub status: Arc<status::DaemonStatus>,
+    /// Fires when the daemon stops.
+    pub shutdown: CancellationToken,
+}
+
+/// Starts the background tasks that follow the daemon's context (the housekeeper's
+/// disk monitor and retention schedule); they are aborted at shutdown.
+fn spawn_background(context: &DaemonContext) -> Vec<tokio::task::JoinHandle<()>> {
+    housekeeping::spawn(
+        context.spool.clone(),
+        context.config.clone(),
+        context.status.clone(),
+        context.shutdown.child_token(),
+    )
+}
+
 /// Runs the daemon on `config.spool.root` until `shutdown` fires; then lets running
 /// stages reach a checkpoint (up to `limits.shutdown_grace`) and returns.
 pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), FatalError> {
-    run_notifying(config, shutdown, || {}).await
+    run_with(config, shutdown, || {}, None).await
 }
 
 /// [`run`], calling `on_ready` once the daemon is ready: the spool is laid out, the
-/// inboxes are watched, its record is in `daemons/` and the plugins are loaded (the
-/// moment systemd is told READY=1). Tests that start the daemon in-process wait for it.
+/// inboxes are watched and scanned once, its record is in `daemons/` and the plugins
+/// are loaded (the moment systemd is told READY=1). Tests that start the daemon
+/// in-process wait for it.
 pub async fn run_notifying(
+    config: Config,
+    shutdown: CancellationToken,
+    on_ready: impl FnOnce(),
+) -> Result<(), FatalError> {
+    run_with(config, shutdown, on_ready, None).await
+}
+
+/// [`run_notifying`] with a reload trigger: each request re-reads the configuration
+/// (see [`reload`]). The daemon also returns by itself after `chute drain --exit`.
+pub async fn run_with(
     mut config: Config,
     shutdown: CancellationToken,
     on_ready: impl FnOnce(),
+    reload: Option<reload::ReloadTrigger>,
 ) -> Result<(), FatalError> {
     let routes = config.effective_routes();
     let layout_error = |source| FatalError::SpoolLayout {
@@ -74,6 +120,7 @@ pub async fn run_notifying(
     // The watcher reports absolute paths; so must every path we compare with them.
     config.spool.root = std::fs::canonicalize(&config.spool.root).map_err(layout_error)?;
     let config = Arc::new(config);
+    let (config_sender, config_updates) = watch::channel(config.clone());
     let spool = Spool::new(config.spool.root.clone());
 
     let (sender, receiver) = std::sync::mpsc::channel::<IntakeMessage>();
@@ -87,15 +134,33 @@ pub async fn run_notifying(
         }),
     ));
     let status = Arc::new(status::DaemonStatus::default());
-    let housekeeping = housekeeping::spawn(spool.clone(), config.clone(), status.clone());
-    let intake = Intake::new(
+    let me = Owner::current();
+    let operator = operator::Operator {
+        spool: spool.clone(),
+        status: status.clone(),
+        queue: queue.clone(),
+        record: DaemonRecord {
+            owner: me.clone(),
+            started_at: Some(Utc::now()),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            ..DaemonRecord::default()
+        },
+        applied: Arc::default(),
+        problems: Arc::default(),
+    };
+    // A pause or drain persisted before this start holds from the first claim on.
+    operator.apply();
+    let liveness = Arc::new(notify::Liveness::default());
+    let mut intake = Intake::new(
         spool.clone(),
         config.clone(),
         routes.clone(),
         queue.clone(),
         status.clone(),
     );
-    let watcher = intake.watch(sender.clone())?;
+    let (first_scan_sender, first_scan) = tokio::sync::oneshot::channel();
+    intake.signal(liveness.intake.clone(), first_scan_sender);
+    intake.watch(sender.clone())?;
     let intake_thread = std::thread::Builder::new()
         .name("chute-intake".into())
         .spawn(move || intake.run(receiver))
@@ -108,19 +173,20 @@ pub async fn run_notifying(
             "Removed the daemons/ records of daemons of this host that are gone."
         );
     }
-    let me = Owner::current();
-    let record = DaemonRecord {
-        owner: me.clone(),
-        started_at: Some(Utc::now()),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    let record_path = owner::write_daemon_record(&spool.daemons(), &record).map_err(|error| {
-        FatalError::Other(format!(
-            "cannot write the daemon record in daemons/: {error}"
-        ))
-    })?;
+    let record_path = owner::write_daemon_record(&spool.daemons(), &operator.record_now())
+        .map_err(|error| {
+            FatalError::Other(format!(
+                "cannot write the daemon record in daemons/: {error}"
+            ))
+        })?;
     // Plugins are compiled (or taken from the cache) before the daemon says it is ready.
     let providers = Arc::new(crate::provider::Providers::load(&config, spool.root()).await);
+    // Ready only once every inbox has been scanned (and orphans adopted) once.
+    if first_scan.await.is_err() {
+        return Err(FatalError::Other(
+            "the intake thread ended before its first scan of the inboxes".into(),
+        ));
+    }
     let route_names: Vec<String> = routes
         .iter()
         .map(|route| format!("{} ({})", route.name, route.pipeline.name()))
@@ -132,79 +198,84 @@ pub async fn run_notifying(
         whisper = %config.models.resolve(&config.transcribe.model).display(),
         llm = %config.models.resolve(&config.summarize.model).display(),
         plugins = providers.providers.len(),
+        mode = status.mode_name(),
         pid = me.pid,
         "chute is ready."
     );
     // Metrics exporters and pending webhooks; stopped when this guard drops at the end.
     let _integrations = crate::integrations::start(&config, &spool, queue.clone(), status.clone())
         .map_err(FatalError::Other)?;
-    notify_systemd(&[sd_notify::NotifyState::Ready]);
+    notify::ready(&notify::current_status(&queue, &status));
     on_ready();
 
     let runner = Arc::new(Runner::new(
         spool.clone(),
-        config.clone(),
-        routes
-            .into_iter()
-            .map(|route| (route.name.clone(), route))
-            .collect::<HashMap<_, _>>(),
+        config_updates.clone(),
         Arc::new(NativeModels::new(config.native.clone())),
         providers,
     ));
-    let heartbeat = spawn_daemon_heartbeat(
-        spool.clone(),
-        record.clone(),
-        queue.clone(),
-        runner.providers.clone(),
-        config.spool.heartbeat_interval,
-    );
+    let mut tasks = vec![
+        operator
+            .clone()
+            .spawn_heartbeat(runner.providers.clone(), config.spool.heartbeat_interval),
+        operator.clone().spawn(),
+        notify::spawn(
+            queue.clone(),
+            status.clone(),
+            liveness.clone(),
+            config.spool.heartbeat_interval,
+        ),
+    ];
+    if let Some(trigger) = reload {
+        let reloader = reload::Reloader {
+            load: trigger.load,
+            current: config_sender,
+            spool: spool.clone(),
+            intake: sender.clone(),
+        };
+        tasks.push(spawn_reloads(
+            reloader,
+            trigger.requests,
+            queue.clone(),
+            status.clone(),
+        ));
+    }
+    let context = DaemonContext {
+        spool: spool.clone(),
+        config: config_updates,
+        status: status.clone(),
+        shutdown: shutdown.clone(),
+    };
+    tasks.extend(spawn_background(&context));
 
-    let slots = Arc::new(Semaphore::new(config.limits.max_running_jobs));
+    let dispatcher = dispatch::Dispatcher {
+        queue: queue.clone(),
+        runner: runner.clone(),
+        slots: Arc::new(Semaphore::new(config.limits.max_running_jobs)),
+        status: status.clone(),
+        alive: liveness.dispatcher.clone(),
+        shutdown: shutdown.clone(),
+    };
     let mut running = JoinSet::new();
-    loop {
-        // The job first, then its slot: a slot is never held idle while the queue is
-        // empty, so a job that gave its slot back can always get one again.
-        let id = tokio::select! {
-            () = shutdown.cancelled() => break,
-            id = queue.pop() => id,
-        };
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = slots.clone().acquire_owned() => permit,
-        };
-        let Ok(permit) = permit else { break };
-        let runner = runner.clone();
-        let queue = queue.clone();
-        let slots = slots.clone();
-        running.spawn(async move {
-            // Forgotten even if the runner panics, so a rescan can pick the job up again.
-            let _forget = Forget(queue.clone(), id);
-            let queue_for_start = queue.clone();
-            let slot = Arc::new(JobSlot::new(slots.clone(), permit));
-            runner
-                .run(id, slot, move || queue_for_start.started())
-                .await
-        });
-        while let Some(finished) = running.try_join_next() {
-            log_join(finished);
-        }
+    let ended = dispatcher.run(&mut running).await;
+    if ended == dispatch::Ended::DrainedExit {
+        operator.clear_drain_exit();
     }
 
     while let Some(finished) = running.try_join_next() {
-        log_join(finished);
+        dispatch::log_join(finished);
     }
     tracing::info!(
         running = running.len(),
         "Shutting down: no new claims; running stages may reach a checkpoint."
     );
-    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    notify::stopping();
     let _ = sender.send(IntakeMessage::Shutdown);
-    drop(watcher);
     runner.drain.cancel();
     let grace = config.limits.shutdown_grace;
     let drained = tokio::time::timeout(grace, async {
         while let Some(finished) = running.join_next().await {
-            log_join(finished);
+            dispatch::log_join(finished);
         }
     })
     .await;
@@ -223,68 +294,28 @@ pub async fn run_notifying(
             running.abort_all();
         }
     }
-    heartbeat.abort();
-    housekeeping.stop();
+    for task in tasks {
+        task.abort();
+    }
     let _ = intake_thread.join();
     let _ = std::fs::remove_file(&record_path);
     tracing::info!("chute stopped.");
     Ok(())
 }
 
-/// Removes a job from the queue's known set when its task ends, however it ends.
-struct Forget(Arc<JobQueue>, uuid::Uuid);
-
-impl Drop for Forget {
-    fn drop(&mut self) {
-        self.0.forget(self.1);
-    }
-}
-
-fn log_join(finished: Result<RunOutcome, tokio::task::JoinError>) {
-    if let Err(error) = finished {
-        tracing::error!(%error, "A job task panicked; the job stays in jobs/ and is retried at the next rescan.");
-    }
-}
-
-/// Refreshes this daemon's record (its heartbeat for peers on other hosts) and tells
-/// systemd how many jobs are queued and running.
-fn spawn_daemon_heartbeat(
-    spool: Spool,
-    record: DaemonRecord,
+/// Reloads the configuration on each request, telling systemd RELOADING=1 before and
+/// READY=1 after (also when the new file was refused: the daemon runs on).
+fn spawn_reloads(
+    reloader: reload::Reloader,
+    mut requests: tokio::sync::mpsc::Receiver<()>,
     queue: Arc<JobQueue>,
-    providers: Arc<crate::provider::Providers>,
-    interval: Duration,
+    status: Arc<status::DaemonStatus>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        loop {
-            ticker.tick().await;
-            let daemons = spool.daemons();
-            let health_path = spool.key_health(&record.owner);
-            let record = record.clone();
-            // Key health (by fingerprint) for `chute doctor`, next to the daemon record.
-            let health = providers.key_health();
-            let _ = tokio::task::spawn_blocking(move || {
-                if !health.is_empty() {
-                    let _ = fsutil::write_json_atomic(&health_path, &health, false);
-                }
-                owner::write_daemon_record(&daemons, &record)
-            })
-            .await;
-            let queued = queue.queued();
-            let running = queue.known().saturating_sub(queued);
-            notify_systemd(&[
-                sd_notify::NotifyState::Status(&format!("{queued} queued, {running} running")),
-                sd_notify::NotifyState::Watchdog,
-            ]);
+        while requests.recv().await.is_some() {
+            notify::reloading();
+            reloader.reload().await;
+            notify::ready(&notify::current_status(&queue, &status));
         }
     })
-}
-
-fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
-    if std::env::var_os("NOTIFY_SOCKET").is_some()
-        && let Err(error) = sd_notify::notify(false, states)
-    {
-        tracing::warn!(%error, "Could not notify systemd.");
-    }
 }

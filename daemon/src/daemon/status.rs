@@ -65,6 +65,8 @@ pub struct DiskReading {
 struct Inner {
     mode: OperatorMode,
     disk: Option<DiskReading>,
+    /// Draining, and nothing runs any more.
+    drained: bool,
 }
 
 /// The daemon's shared status; one per daemon, behind an `Arc`.
@@ -87,7 +89,34 @@ impl DaemonStatus {
 
     /// Records the operator's choice (read from the control files).
     pub fn set_mode(&self, mode: OperatorMode) {
-        self.lock().mode = mode;
+        let mut inner = self.lock();
+        if !matches!(mode, OperatorMode::Draining { .. }) {
+            inner.drained = false;
+        }
+        inner.mode = mode;
+    }
+
+    /// Whether a drain has finished: draining, and no job runs any more.
+    pub fn is_drained(&self) -> bool {
+        let inner = self.lock();
+        inner.drained && matches!(inner.mode, OperatorMode::Draining { .. })
+    }
+
+    /// Records whether a drain has finished (the dispatcher knows what runs).
+    pub fn set_drained(&self, drained: bool) {
+        self.lock().drained = drained;
+    }
+
+    /// The mode as reports spell it: `running`, `paused`, `draining` or `drained`
+    /// (`chute jobs --json`, `chute doctor`, the daemon's record in `daemons/`).
+    pub fn mode_name(&self) -> &'static str {
+        let inner = self.lock();
+        match inner.mode {
+            OperatorMode::Running => "running",
+            OperatorMode::Paused => "paused",
+            OperatorMode::Draining { .. } if inner.drained => "drained",
+            OperatorMode::Draining { .. } => "draining",
+        }
     }
 
     /// The last disk reading, if the monitor has made one.

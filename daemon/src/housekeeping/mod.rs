@@ -26,6 +26,7 @@ mod test_spool;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
@@ -55,27 +56,17 @@ pub fn apply(
     sweeper.finish(Some(config.dedupe.window))
 }
 
-/// The running housekeeper; [`Housekeeper::stop`] ends it.
-pub struct Housekeeper {
-    stop: CancellationToken,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Housekeeper {
-    /// Stops the rounds (a removal under way finishes on its thread).
-    pub fn stop(self) {
-        self.stop.cancel();
-        for task in self.tasks {
-            task.abort();
-        }
-    }
-}
-
 /// Starts the disk monitor and the retention schedule on the daemon's runtime, each on
 /// its own rhythm (a long retention round never delays a disk reading; removals of
-/// both are claimed, so they never collide).
-pub fn spawn(spool: Spool, config: Arc<Config>, status: Arc<DaemonStatus>) -> Housekeeper {
-    let stop = CancellationToken::new();
+/// both are claimed, so they never collide), until `stop` fires. Each round reads the
+/// configuration `config` holds then, so a reload's new ages and watermarks apply from
+/// the next round (the two rhythms keep the values they started with).
+pub fn spawn(
+    spool: Spool,
+    config: watch::Receiver<Arc<Config>>,
+    status: Arc<DaemonStatus>,
+    stop: CancellationToken,
+) -> Vec<JoinHandle<()>> {
     let work = Arc::new(Housework {
         spool,
         config,
@@ -83,7 +74,7 @@ pub fn spawn(spool: Spool, config: Arc<Config>, status: Arc<DaemonStatus>) -> Ho
         monitor: Mutex::new(MonitorState::default()),
     });
     let config = work.config();
-    let tasks = vec![
+    vec![
         tokio::spawn(every(
             config.disk.interval,
             work.clone(),
@@ -94,10 +85,9 @@ pub fn spawn(spool: Spool, config: Arc<Config>, status: Arc<DaemonStatus>) -> Ho
             config.retention.interval,
             work,
             Housework::retention_round,
-            stop.clone(),
+            stop,
         )),
-    ];
-    Housekeeper { stop, tasks }
+    ]
 }
 
 /// Runs `round` off the runtime's workers now and then every `period`, until `stop`.
@@ -132,7 +122,7 @@ struct MonitorState {
 
 struct Housework {
     spool: Spool,
-    config: Arc<Config>,
+    config: watch::Receiver<Arc<Config>>,
     status: Arc<DaemonStatus>,
     monitor: Mutex<MonitorState>,
 }
@@ -141,7 +131,7 @@ impl Housework {
     /// The configuration in force: the one place it is read, so a reload can take its
     /// place here.
     fn config(&self) -> Arc<Config> {
-        self.config.clone()
+        self.config.borrow().clone()
     }
 
     fn retention_round(&self) {

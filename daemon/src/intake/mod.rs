@@ -13,6 +13,7 @@
 //! writing (`open_files`). An old mtime alone proves nothing: the writer may be paused.
 
 pub mod config;
+mod inboxes;
 mod open_files;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -20,11 +21,11 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime};
 
+use notify::EventKind;
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
-use notify::{EventKind, RecursiveMode, Watcher};
 
 use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
 use crate::config::Config;
@@ -44,6 +45,8 @@ pub enum IntakeMessage {
     Fs(notify::Result<notify::Event>),
     /// The queue has room again.
     QueueRoom,
+    /// The configuration was reloaded: follow its routes (watch new inboxes).
+    Reload(Arc<Config>),
     /// Stop.
     Shutdown,
 }
@@ -94,6 +97,12 @@ pub struct Intake {
     /// No walk of `/proc` before this: walks take at most a tenth of the intake's time
     /// on a host with many open files.
     next_writer_walk: Instant,
+    /// The inbox watcher (kept here so a reload can watch new inboxes).
+    watcher: Option<notify::RecommendedWatcher>,
+    /// Stamped every turn of the loop (the systemd watchdog asks for it).
+    alive: Arc<crate::daemon::notify::AliveStamp>,
+    /// Told once the first full rescan is done (the daemon is ready after it).
+    first_scan: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Intake {
@@ -142,41 +151,41 @@ impl Intake {
             status,
             hold_logged: None,
             next_writer_walk: Instant::now(),
+            watcher: None,
+            alive: Arc::default(),
+            first_scan: None,
         }
     }
 
-    /// Starts watching the inboxes; events arrive on `sender`.
-    pub fn watch(
-        &self,
-        sender: Sender<IntakeMessage>,
-    ) -> notify::Result<notify::RecommendedWatcher> {
-        let mut watcher = notify::recommended_watcher(move |event| {
-            let _ = sender.send(IntakeMessage::Fs(event));
-        })?;
-        for dir in self.inbox_dirs.keys() {
-            watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        }
-        // A job renamed into jobs/ (`chute retry` puts a failed job back) is adopted at
-        // once instead of at the next rescan.
-        watcher.watch(&self.jobs_dir, RecursiveMode::NonRecursive)?;
-        Ok(watcher)
+    /// Stamps `alive` every turn of the loop and tells `first_scan` once the first full
+    /// rescan is done.
+    pub fn signal(
+        &mut self,
+        alive: Arc<crate::daemon::notify::AliveStamp>,
+        first_scan: tokio::sync::oneshot::Sender<()>,
+    ) {
+        self.alive = alive;
+        self.first_scan = Some(first_scan);
     }
 
     /// Runs until a `Shutdown` message; blocking.
     pub fn run(mut self, messages: Receiver<IntakeMessage>) {
-        let tick = (self.config.watch.settle / 4)
-            .clamp(Duration::from_millis(50), Duration::from_millis(500));
         let rescan_every = self.config.spool.rescan_interval;
         self.full_rescan();
+        if let Some(first_scan) = self.first_scan.take() {
+            let _ = first_scan.send(());
+        }
         let mut next_rescan = Instant::now() + rescan_every;
-        let mut next_tick = Instant::now() + tick;
+        let mut next_tick = Instant::now() + self.tick_interval();
         loop {
+            self.alive.stamp();
             self.claim_ready();
             let now = Instant::now();
             let wait = next_tick.min(next_rescan).saturating_duration_since(now);
             match messages.recv_timeout(wait) {
                 Ok(IntakeMessage::Shutdown) | Err(RecvTimeoutError::Disconnected) => return,
                 Ok(IntakeMessage::Fs(event)) => self.on_event(event),
+                Ok(IntakeMessage::Reload(config)) => self.reload(config),
                 Ok(IntakeMessage::QueueRoom) => {}
                 Err(RecvTimeoutError::Timeout) => {}
             }
@@ -185,19 +194,25 @@ impl Intake {
                 match message {
                     IntakeMessage::Shutdown => return,
                     IntakeMessage::Fs(event) => self.on_event(event),
+                    IntakeMessage::Reload(config) => self.reload(config),
                     IntakeMessage::QueueRoom => {}
                 }
             }
             let now = Instant::now();
             if now >= next_tick {
                 self.tick();
-                next_tick = now + tick;
+                next_tick = now + self.tick_interval();
             }
             if now >= next_rescan {
                 self.full_rescan();
                 next_rescan = now + jittered(rescan_every);
             }
         }
+    }
+
+    /// How often entries that are not ready are looked at again.
+    fn tick_interval(&self) -> Duration {
+        (self.config.watch.settle / 4).clamp(Duration::from_millis(50), Duration::from_millis(500))
     }
 
     fn locate(&self, path: &Path) -> Option<Key> {

@@ -24,6 +24,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -41,10 +42,12 @@ use crate::stop::Stopped;
 pub struct Runner {
     /// The spool.
     pub spool: Spool,
-    /// The configuration.
+    /// The configuration the daemon started with: the keys a reload cannot change
+    /// (`[spool]`, `[limits]`, …) are read from here.
     pub config: Arc<Config>,
-    /// Effective routes by name.
-    pub routes: HashMap<String, RouteConfig>,
+    /// The current configuration, as reloads publish it: a job takes it (and its route
+    /// map) when it starts and keeps it until it ends.
+    current: watch::Receiver<Arc<Config>>,
     /// Fired on shutdown: no new stage starts.
     pub drain: CancellationToken,
     /// Fired when the shutdown grace has run out: stages stop at their next safe point.
@@ -84,6 +87,8 @@ impl From<Delivered> for RunOutcome {
 /// What the stages of one running job share.
 struct Execution<'a> {
     job: &'a JobDir,
+    /// The configuration current when the job started.
+    config: &'a Arc<Config>,
     route: &'a RouteConfig,
     cancel: &'a CancellationToken,
     record_lock: &'a Arc<Mutex<()>>,
@@ -91,25 +96,36 @@ struct Execution<'a> {
 }
 
 impl Runner {
-    /// A runner for these routes, models and providers.
+    /// A runner following the configuration `current` (its routes included), with
+    /// these models and providers.
     pub fn new(
         spool: Spool,
-        config: Arc<Config>,
-        routes: HashMap<String, RouteConfig>,
+        current: watch::Receiver<Arc<Config>>,
         natives: Arc<crate::pipeline::native::NativeModels>,
         providers: Arc<crate::provider::Providers>,
     ) -> Self {
+        let config = current.borrow().clone();
         Self {
             hooks: crate::hooks::Hooks::new(spool.clone(), config.spool.fsync),
             spool,
             config,
-            routes,
+            current,
             drain: CancellationToken::new(),
             stop: CancellationToken::new(),
             natives,
             providers,
             unrunnable: unrunnable::Unrunnable::default(),
         }
+    }
+
+    /// The configuration current now (what a job starting now runs with).
+    pub fn current_config(&self) -> Arc<Config> {
+        self.current.borrow().clone()
+    }
+
+    /// The routes of the current configuration, by name.
+    pub fn routes(&self) -> HashMap<String, RouteConfig> {
+        routes_by_name(&self.current_config())
     }
 
     /// Runs job `id` in `slot`; `started` is called once the job no longer counts as
@@ -175,7 +191,10 @@ impl Runner {
             self.announce(&record, existing, existing.status, location);
             return Ok(delivered.into());
         }
-        let route = match self.route_for(&record) {
+        // The job keeps the configuration (and route) current now until it ends: a
+        // reload changes jobs that start after it.
+        let config = self.current_config();
+        let route = match route_for(&routes_by_name(&config), &record) {
             Ok(route) => route,
             Err(error) => {
                 tracing::warn!(reason = %error.reason, "Refused the job before running it.");
@@ -210,6 +229,7 @@ impl Runner {
         );
         let execution = Execution {
             job: &job,
+            config: &config,
             route: &route,
             cancel: &cancel,
             record_lock: &record_lock,
@@ -221,7 +241,7 @@ impl Runner {
         heartbeat.abort();
         drop(record_lock);
         let outcome = match result {
-            Ok(()) => self.complete(&job, &record, state)?,
+            Ok(()) => self.complete(&job, &record, &route, state)?,
             Err((stage, error)) => match ending(stage, error) {
                 Some((status, error)) => self.fail(&job, &record, state, status, error)?,
                 None => RunOutcome::Interrupted,
@@ -242,38 +262,16 @@ impl Runner {
         }
     }
 
-    /// The job's route, or why it cannot run (the route is gone, or the claim refused
-    /// the input).
-    fn route_for(&self, record: &JobRecord) -> Result<RouteConfig, JobError> {
-        let Some(route) = self.routes.get(&record.route) else {
-            return Err(JobError {
-                stage: CLAIM_STAGE.into(),
-                reason: format!("the route {:?} is not configured (any more)", record.route),
-                hint: "add the route back to the configuration and run `chute retry`".into(),
-            });
-        };
-        match &record.rejection {
-            Some(rejection) => Err(JobError {
-                stage: CLAIM_STAGE.into(),
-                reason: rejection.reason.clone(),
-                hint: rejection.hint.clone(),
-            }),
-            None => Ok(route.clone()),
-        }
-    }
-
     /// Delivers a job whose stages all succeeded.
     fn complete(
         &self,
         job: &JobDir,
         record: &JobRecord,
+        route: &RouteConfig,
         state: JobState,
     ) -> anyhow::Result<RunOutcome> {
         let duplicate_of = stages::duplicate_of(&state);
-        let keep_input = self
-            .routes
-            .get(&record.route)
-            .is_some_and(|route| route.keep_input && route.pipeline != PipelineKind::Passthrough);
+        let keep_input = route.keep_input && route.pipeline != PipelineKind::Passthrough;
         if let Some(name) = job.input_name()? {
             if duplicate_of.is_some() {
                 // Not processed again, but nothing is lost: the duplicate's own input is
@@ -314,7 +312,7 @@ impl Runner {
     /// Tells the metrics and the route's completion hooks that a delivered job ended.
     fn announce(&self, record: &JobRecord, state: &JobState, status: JobStatus, location: &str) {
         crate::metrics::metrics().job_ended(&record.route, &record.pipeline, status, state);
-        if let Some(route) = self.routes.get(&record.route) {
+        if let Some(route) = self.routes().get(&record.route) {
             let event = crate::hooks::event::JobEvent::new(
                 &self.spool,
                 record,
@@ -324,6 +322,38 @@ impl Runner {
             );
             self.hooks.job_ended(route, record, event);
         }
+    }
+}
+
+/// The effective routes of `config` by name.
+fn routes_by_name(config: &Config) -> HashMap<String, RouteConfig> {
+    config
+        .effective_routes()
+        .into_iter()
+        .map(|route| (route.name.clone(), route))
+        .collect()
+}
+
+/// The job's route, or why it cannot run (the route is gone, or the claim refused the
+/// input).
+fn route_for(
+    routes: &HashMap<String, RouteConfig>,
+    record: &JobRecord,
+) -> Result<RouteConfig, JobError> {
+    let Some(route) = routes.get(&record.route) else {
+        return Err(JobError {
+            stage: CLAIM_STAGE.into(),
+            reason: format!("the route {:?} is not configured (any more)", record.route),
+            hint: "add the route back to the configuration and run `chute retry`".into(),
+        });
+    };
+    match &record.rejection {
+        Some(rejection) => Err(JobError {
+            stage: CLAIM_STAGE.into(),
+            reason: rejection.reason.clone(),
+            hint: rejection.hint.clone(),
+        }),
+        None => Ok(route.clone()),
     }
 }
 

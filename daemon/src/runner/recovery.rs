@@ -65,7 +65,7 @@ impl Runner {
             .or_else(|| job.tagged_route())
             .unwrap_or_else(|| "unknown".to_owned());
         let pipeline = self
-            .routes
+            .routes()
             .get(&route_name)
             .map(|route| route.pipeline.name().to_owned())
             .unwrap_or_default();

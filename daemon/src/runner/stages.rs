@@ -71,6 +71,7 @@ impl Runner {
     ) -> Result<(), Stopped> {
         let Execution {
             job,
+            config,
             route,
             cancel,
             record_lock,
@@ -95,7 +96,7 @@ impl Runner {
 
         let context = StageContext {
             spool: self.spool.clone(),
-            config: self.config.clone(),
+            config: config.clone(),
             route: route.clone(),
             job: job.clone(),
             record: record.clone(),

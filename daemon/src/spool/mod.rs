@@ -106,6 +106,35 @@ impl Spool {
         self.daemon_file(&owner.key_health_name())
     }
 
+    /// `controls/`: the operator's persisted controls (`chute pause`, `resume`,
+    /// `drain`), one file per host and one for every host.
+    pub fn controls(&self) -> PathBuf {
+        self.root.join("controls")
+    }
+
+    /// `controls/host-<host>.json`: the control for the daemons of host `host` (the
+    /// name as `daemons/` records spell it; characters other than letters, digits,
+    /// `.`, `-` and `_` become `_`).
+    pub fn host_control(&self, host: &str) -> PathBuf {
+        let host: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.controls().join(format!("host-{host}.json"))
+    }
+
+    /// `controls/all-hosts.json`: the control for every daemon on the spool
+    /// (`--all-hosts`).
+    pub fn all_hosts_control(&self) -> PathBuf {
+        self.controls().join("all-hosts.json")
+    }
+
     /// `jobs/.restoring-<id>/`: a failed job being put back by `chute retry` (hidden,
     /// so no daemon takes it before it is whole).
     pub fn restoring_job(&self, id: Uuid) -> PathBuf {

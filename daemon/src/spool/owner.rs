@@ -134,6 +134,16 @@ pub struct DaemonRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// chute version.
     pub version: String,
+    /// The operator's mode as the daemon applies it: `running`, `paused`, `draining`
+    /// or `drained` (empty: a daemon from before operator controls).
+    pub mode: String,
+    /// When the control instruction the daemon applies was given (`controls/`), so
+    /// `chute pause` can tell the daemon has seen its instruction.
+    pub control_set_at: Option<DateTime<Utc>>,
+    /// Jobs claimed and waiting for a slot.
+    pub queued: usize,
+    /// Jobs running.
+    pub running: usize,
 }
 
 /// Answers "is the owner of this job still alive?".
