@@ -82,16 +82,11 @@ pub struct Candidate {
 pub fn retention(spool: &Spool, config: &Config, now: SystemTime) -> Vec<Candidate> {
     let retention = &config.retention;
     let mut plan = Vec::new();
-    for folder in inventory::ended_folders(spool, &[EndedKind::Trash]) {
-        push_if_older(
-            &mut plan,
-            spool,
-            folder,
-            now,
-            ("retention.trash", retention.trash),
-        );
-    }
-    for folder in inventory::abandoned_removals(spool) {
+    // Retired job folders, and removals another sweeper claimed but never finished.
+    let trash = inventory::ended_folders(spool, &[EndedKind::Trash])
+        .into_iter()
+        .chain(inventory::abandoned_removals(spool));
+    for folder in trash {
         push_if_older(
             &mut plan,
             spool,
