@@ -58,28 +58,46 @@ impl Drop for Mounted {
     }
 }
 
-/// A daemon on `spool` with `config`, logging JSON lines at `info` into `log`.
-fn start_daemon(spool: &Path, config: &Path, log: &Path) -> Child {
-    let model = whisper_model();
-    Command::new(env!("CARGO_BIN_EXE_chute"))
-        .args(["run", "--spool"])
-        .arg(spool)
-        .arg("--config")
-        .arg(config)
-        .env("CHUTE_LOG", "info")
-        .env("CHUTE_LOG_FORMAT", "json")
-        .env(
-            "CHUTE_MODELS_DIR",
-            model.parent().unwrap().parent().unwrap(),
-        )
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+/// A running daemon, killed when dropped (also when a test fails).
+struct Daemon(Child);
+
+impl Daemon {
+    fn id(&self) -> u32 {
+        self.0.id()
+    }
 }
 
-fn stop(mut daemon: Child) {
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A daemon on `spool` with `config`, logging JSON lines at `info` into `log`.
+fn start_daemon(spool: &Path, config: &Path, log: &Path) -> Daemon {
+    let model = whisper_model();
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_chute"))
+            .args(["run", "--spool"])
+            .arg(spool)
+            .arg("--config")
+            .arg(config)
+            .env("CHUTE_LOG", "info")
+            .env("CHUTE_LOG_FORMAT", "json")
+            .env(
+                "CHUTE_MODELS_DIR",
+                model.parent().unwrap().parent().unwrap(),
+            )
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn stop(daemon: Daemon) {
+    drop(daemon);
 }
 
 /// `chute ARGS` on `spool`: success and stdout.
@@ -274,9 +292,12 @@ fn a_full_disk_mid_decode_loses_nothing_and_the_job_finishes_when_space_returns(
     wait_for("the inbox", 30, || inbox.is_dir());
     // About 100 s of speech: three or four 30 s chunks, 6.4 MB of samples.
     let script = vec![SENTENCES.join(" "); 5].join(" ");
-    let (long, seconds) = speech(dir.path(), "long.wav", &script);
+    // Made on the small filesystem, so the drops are renames.
+    let staging = fs.0.join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
+    let (long, seconds) = speech(&staging, "long.wav", &script);
     assert!(seconds > 70.0, "{seconds} s");
-    let (other, _) = speech(dir.path(), "other.wav", SENTENCES[2]);
+    let (other, _) = speech(&staging, "other.wav", SENTENCES[2]);
     std::fs::rename(&long, inbox.join("long.wav")).unwrap();
     wait_for("long.wav's claim", 30, || {
         job_folder(&spool, "long.wav").is_some()
@@ -325,7 +346,7 @@ fn a_full_disk_mid_decode_loses_nothing_and_the_job_finishes_when_space_returns(
     let listed = jobs(&spool);
     assert_eq!(listed["long.wav"]["state"], "running", "{listed:?}");
     assert!(
-        std::fs::read_dir(spool.join("failed"))
+        std::fs::read_dir(spool.join("failed/audio"))
             .map_or(true, |mut entries| entries.next().is_none()),
         "nothing fails on a full disk"
     );
@@ -396,11 +417,16 @@ fn a_full_disk_mid_decode_loses_nothing_and_the_job_finishes_when_space_returns(
 #[test]
 fn three_decodes_that_do_not_fit_together_take_turns_and_all_finish() {
     let dir = tempfile::tempdir().unwrap();
-    // About 60 s of speech each: 3.9 MB of samples per decode.
-    let script = vec![SENTENCES.join(" "); 3].join(" ");
+    // About 60 s of speech each (different, or they would be duplicates): 3.9 MB of
+    // samples per decode.
     let recordings: Vec<(PathBuf, f64)> = ["one.wav", "two.wav", "three.wav"]
         .iter()
-        .map(|name| speech(dir.path(), name, &script))
+        .enumerate()
+        .map(|(index, name)| {
+            let mut sentences = SENTENCES.to_vec();
+            sentences.rotate_left(index);
+            speech(dir.path(), name, &vec![sentences.join(" "); 3].join(" "))
+        })
         .collect();
     let inputs: u64 = recordings
         .iter()
@@ -424,8 +450,12 @@ fn three_decodes_that_do_not_fit_together_take_turns_and_all_finish() {
     let daemon = start_daemon(&spool, &config, &log);
     let inbox = spool.join("inbox/audio");
     wait_for("the inbox", 30, || inbox.is_dir());
+    let staging = fs.0.join("staging");
+    std::fs::create_dir_all(&staging).unwrap();
     for (wav, _) in &recordings {
-        std::fs::rename(wav, inbox.join(wav.file_name().unwrap())).unwrap();
+        let name = wav.file_name().unwrap();
+        std::fs::copy(wav, staging.join(name)).unwrap();
+        std::fs::rename(staging.join(name), inbox.join(name)).unwrap();
     }
     let outbox = spool.join("outbox/audio");
     wait_for("three deliveries", 420, || {

@@ -216,7 +216,10 @@ impl Stage for Transcribe {
             }
             let started = Instant::now();
             let worker_model = model.clone();
+            // The worker's log lines name the job and the stage, like the stage's own.
+            let span = tracing::Span::current();
             let result = tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
                 // A chunk whose checkpoint meets a full disk is kept here, not
                 // transcribed again: whisper goes on, and the chunk is saved later.
                 let mut unsaved = UnsavedChunks::default();
