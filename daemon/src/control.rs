@@ -44,7 +44,9 @@ pub enum ControlError {
 }
 
 /// Cancels a queued or running job. A job no daemon holds is moved to failed/ at once
-/// (state `cancelled`); a running one is asked to stop via a `cancel` file.
+/// (state `cancelled`); a running one is asked to stop via a `cancel` file. Both work
+/// on a full disk: the spool's emergency reserve is released for the records when
+/// the disk is full (see [`crate::spool::space`]).
 pub fn cancel(
     spool: &Spool,
     query: &str,
@@ -58,7 +60,12 @@ pub fn cancel(
             details.summary.state.name()
         )));
     };
-    fsutil::write_atomic(&job.cancel_path(), b"", false)?;
+    let reserve = crate::spool::space::EmergencyReserve::for_spool(spool);
+    reserve.install();
+    let cancel_path = job.cancel_path();
+    crate::spool::space::with_reserve_released(&cancel_path, || {
+        fsutil::write_atomic(&cancel_path, b"", false)
+    })?;
     let Some(lock) = JobLock::try_acquire(&job.lock_path())? else {
         return Ok(CancelOutcome::Requested);
     };
@@ -86,6 +93,7 @@ pub fn cancel(
         durable: config.spool.fsync,
         file_mode: config.deliver.file_mode(),
     };
+    reserve.release_if_low();
     let location = delivery.fail(state, JobStatus::Cancelled, &error)?;
     drop(lock);
     Ok(CancelOutcome::Finished(location))

@@ -13,6 +13,7 @@ use serde_json::Value;
 
 mod confine;
 mod slots;
+mod space;
 mod stopping;
 
 const SPEECH: &str =

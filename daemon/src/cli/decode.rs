@@ -16,13 +16,18 @@ pub struct DecodeArgs {
     /// Address-space limit for this process, in bytes.
     #[arg(long, default_value_t = 4 << 30)]
     pub max_memory: u64,
+    /// Read only up to the first decoded buffer and report the duration the header
+    /// declares, writing nothing (the daemon sizes the decode's output with it).
+    #[arg(long)]
+    pub probe: bool,
     /// The file to decode; `-` decodes the file open as stdin.
     pub input: PathBuf,
 }
 
 /// Runs the decoder; the outcome is on stderr, the exit code says success (0) or not (1).
 pub fn execute(_cli: &Cli, args: &DecodeArgs) -> Result<(), CliError> {
-    match crate::media::child::run_child(&args.input, args.max_seconds, args.max_memory) {
+    match crate::media::child::run_child(&args.input, args.max_seconds, args.max_memory, args.probe)
+    {
         0 => Ok(()),
         _ => Err(CliError::failure("")),
     }

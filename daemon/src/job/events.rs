@@ -1,4 +1,11 @@
 //! `events.jsonl`: append-only progress lines `{ts, stage, percent, message}`.
+//!
+//! The file keeps a pre-allocated tail of [`TAIL_BYTES`] beyond its end
+//! (`fallocate(FALLOC_FL_KEEP_SIZE)`, renewed when less than [`TAIL_LOW`] is left), so
+//! the lines that matter on a full disk ("waiting for disk space", "cancelled") land
+//! in blocks the file already owns. Where the filesystem cannot pre-allocate, an
+//! append that meets a full disk releases the spool's emergency reserve instead
+//! (see [`crate::spool::space`]).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
@@ -18,6 +25,30 @@ pub struct Event {
     pub percent: u8,
     /// A sentence for people.
     pub message: String,
+}
+
+/// What the file keeps allocated beyond its end.
+pub const TAIL_BYTES: u64 = 64 << 10;
+/// Below this much allocated tail, the tail is renewed.
+pub const TAIL_LOW: u64 = 16 << 10;
+
+/// Allocates [`TAIL_BYTES`] beyond the end of `file` when less than [`TAIL_LOW`] is
+/// left; a filesystem that cannot (or a full disk) leaves it as it is.
+fn keep_tail(file: &File) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(metadata) = file.metadata() else {
+        return;
+    };
+    let allocated = metadata.blocks().saturating_mul(512);
+    if allocated >= metadata.len().saturating_add(TAIL_LOW) {
+        return;
+    }
+    let _ = rustix::fs::fallocate(
+        file,
+        rustix::fs::FallocateFlags::KEEP_SIZE,
+        metadata.len(),
+        TAIL_BYTES,
+    );
 }
 
 /// The event log of one job.
@@ -42,9 +73,21 @@ impl EventLog {
         };
         let mut line = serde_json::to_vec(&event).map_err(io::Error::other)?;
         line.push(b'\n');
-        let mut file = File::options().create(true).append(true).open(&self.path)?;
-        file.write_all(&line)?;
+        crate::spool::space::with_reserve_released(&self.path, || {
+            let mut file = File::options().create(true).append(true).open(&self.path)?;
+            file.write_all(&line)?;
+            keep_tail(&file);
+            Ok(())
+        })?;
         Ok(event)
+    }
+
+    /// Makes sure the file owns at least [`TAIL_LOW`] bytes beyond its end (best
+    /// effort), so the next lines need no new space.
+    pub fn preallocate(&self) {
+        if let Ok(file) = File::options().create(true).append(true).open(&self.path) {
+            keep_tail(&file);
+        }
     }
 
     /// All events; lines that do not parse (a torn last line after a crash) are skipped.
@@ -83,5 +126,21 @@ mod tests {
         let events = log.read_all().unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].message, "started (attempt 1)");
+    }
+
+    #[test]
+    fn the_log_owns_room_for_more_lines_beyond_its_end() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::new(dir.path().join("events.jsonl"));
+        log.append("decode", 0, "started (attempt 1)").unwrap();
+        let metadata = std::fs::metadata(dir.path().join("events.jsonl")).unwrap();
+        if metadata.blocks() * 512 < metadata.len() + TAIL_LOW {
+            eprintln!("SKIPPED: this filesystem does not pre-allocate (fallocate KEEP_SIZE)");
+            return;
+        }
+        // The tail is beyond the end: readers see only the lines.
+        assert_eq!(log.read_all().unwrap().len(), 1);
+        assert!(metadata.len() < 200);
     }
 }

@@ -158,9 +158,14 @@ impl JobDir {
         fsutil::read_json(&self.state_path())
     }
 
-    /// Replaces state.json atomically.
+    /// Replaces state.json atomically. On a full disk the spool's emergency reserve is
+    /// released and the write tried once more (see [`crate::spool::space`]): the
+    /// checkpoints that end, pause or resume a job need no new space.
     pub fn write_state(&self, state: &JobState, durable: bool) -> io::Result<()> {
-        fsutil::write_json_atomic(&self.state_path(), state, durable)
+        let path = self.state_path();
+        crate::spool::space::with_reserve_released(&path, || {
+            fsutil::write_json_atomic(&path, state, durable)
+        })
     }
 
     /// Records the route as an extended attribute of the job folder (best effort), so a

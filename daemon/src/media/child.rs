@@ -98,23 +98,49 @@ pub async fn decode_in_child(
     limits: &DecodeLimits,
     progress: impl FnMut(f64),
 ) -> Result<DecodeInfo, DecodeError> {
-    let result = run_decoder(executable, input, output, limits, progress).await;
+    let result = run_decoder(executable, input, Some(output), limits, progress).await;
     if result.is_err() {
         remove_partial(output);
     }
     result
 }
 
+/// Reads `input` in a confined child up to its first decoded buffer, writing nothing,
+/// and returns the duration its header declares (`None` when it declares none), so a
+/// stage knows the size of its output before it decodes.
+pub async fn probe_in_child(
+    executable: &Path,
+    input: &Path,
+    limits: &DecodeLimits,
+) -> Result<Option<f64>, DecodeError> {
+    let info = run_decoder(executable, input, None, limits, |_| {}).await?;
+    Ok(info.declared_seconds)
+}
+
+/// The bytes a decode of `seconds` of audio writes (16 kHz mono f32), with a margin
+/// for the resampler's rounding.
+pub fn expected_output_bytes(seconds: f64) -> u64 {
+    let samples = (seconds.max(0.0) * f64::from(SAMPLE_RATE)).ceil() as u64;
+    let bytes = samples.saturating_mul(BYTES_PER_SAMPLE);
+    bytes.saturating_add(bytes / 100).saturating_add(64 << 10)
+}
+
+/// Runs `chute decode` on `input`: a decode into `output`, or (without one) a probe
+/// that writes nothing.
 async fn run_decoder(
     executable: &Path,
     input: &Path,
-    output: &Path,
+    output: Option<&Path>,
     limits: &DecodeLimits,
     mut progress: impl FnMut(f64),
 ) -> Result<DecodeInfo, DecodeError> {
     let source = open_input(input)?;
-    let samples =
-        std::fs::File::create(output).map_err(|error| DecodeError::Output(error.to_string()))?;
+    let samples = match output {
+        Some(output) => {
+            Stdio::from(std::fs::File::create(output).map_err(|error| DecodeError::output(&error))?)
+        }
+        None => Stdio::null(),
+    };
     crate::confine::gstreamer::prepare(executable).await;
     let policy = Policy::new(
         limits.timeout,
@@ -129,11 +155,15 @@ async fn run_decoder(
         .arg("--max-seconds")
         .arg(limits.max_seconds.to_string())
         .arg("--max-memory")
-        .arg(limits.max_memory.to_string())
+        .arg(limits.max_memory.to_string());
+    if output.is_none() {
+        command.arg("--probe");
+    }
+    command
         .arg("--")
         .arg(STDIN_INPUT)
         .stdin(Stdio::from(source))
-        .stdout(Stdio::from(samples))
+        .stdout(samples)
         .stderr(Stdio::piped());
     let mut child = ConfinedChild::spawn(&mut command).map_err(|error| {
         DecodeError::Setup(format!("cannot start the decoder process: {error}"))
@@ -215,9 +245,10 @@ fn remove_partial(output: &Path) {
 }
 
 /// The body of `chute decode`: sets the memory limit, decodes `input` (a path, or
-/// [`STDIN_INPUT`] for the file the parent opened as stdin) to stdout, reports on
-/// stderr. Returns the process exit code.
-pub fn run_child(input: &Path, max_seconds: u64, max_memory: u64) -> u8 {
+/// [`STDIN_INPUT`] for the file the parent opened as stdin) to stdout (with `probe`,
+/// only up to its header, writing nothing), reports on stderr. Returns the process
+/// exit code.
+pub fn run_child(input: &Path, max_seconds: u64, max_memory: u64, probe: bool) -> u8 {
     let limit = rustix::process::Rlimit {
         current: Some(max_memory),
         maximum: Some(max_memory),
@@ -248,12 +279,20 @@ pub fn run_child(input: &Path, max_seconds: u64, max_memory: u64) -> u8 {
             }
         }
     };
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
-    let result = super::decode::decode_fd(fd, &mut out, max_seconds, &mut |seconds| {
-        report(&ChildReport::Progress(seconds));
-    });
-    drop(out);
+    let result = if probe {
+        super::decode::probe_fd(fd, max_seconds)
+    } else {
+        let stdout = std::io::stdout();
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+        let result = super::decode::decode_fd(fd, &mut out, max_seconds, &mut |seconds| {
+            report(&ChildReport::Progress(seconds));
+        });
+        // A buffered tail that cannot be written is a failed decode, never a success.
+        match (result, std::io::Write::flush(&mut out)) {
+            (Ok(_), Err(error)) => Err(DecodeError::output(&error)),
+            (result, _) => result,
+        }
+    };
     match result {
         Ok(info) => {
             report(&ChildReport::Done(info));

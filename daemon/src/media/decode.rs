@@ -77,6 +77,10 @@ pub struct DecodeInfo {
     pub elements: Vec<String>,
     /// Largest absolute sample value (0 for silence).
     pub peak: f32,
+    /// The duration the input's header declares, in seconds, when it declares one
+    /// (what a probe reports: see [`probe_fd`]).
+    #[serde(default)]
+    pub declared_seconds: Option<f64>,
 }
 
 /// Why decoding failed; each message says what the user can do.
@@ -117,9 +121,23 @@ pub enum DecodeError {
         /// The limit.
         limit: u64,
     },
-    /// Writing samples failed (the parent went away or the disk is full).
+    /// Writing samples failed (the parent went away).
     #[error("writing decoded samples failed: {0}")]
     Output(String),
+    /// Writing samples failed because the disk (or the quota) is full.
+    #[error("writing decoded samples failed, the disk is full: {0}")]
+    NoSpace(String),
+}
+
+impl DecodeError {
+    /// The error of a failed write of samples: [`DecodeError::NoSpace`] on a full disk.
+    pub fn output(error: &std::io::Error) -> Self {
+        if crate::spool::space::is_out_of_space(error) {
+            DecodeError::NoSpace(error.to_string())
+        } else {
+            DecodeError::Output(error.to_string())
+        }
+    }
 }
 
 /// What the allow-list let through and what it refused.
@@ -152,6 +170,38 @@ pub fn decode_fd(
     fd: RawFd,
     out: &mut dyn Write,
     max_seconds: u64,
+    progress: &mut dyn FnMut(f64),
+) -> Result<DecodeInfo, DecodeError> {
+    run_pipeline(fd, out, max_seconds, Until::End, progress)
+}
+
+/// Reads the open file `fd` up to its first decoded buffer, writing nothing, and
+/// reports the duration its header declares (`declared_seconds`), so the output's
+/// size is known before the decode that writes it starts.
+pub fn probe_fd(fd: RawFd, max_seconds: u64) -> Result<DecodeInfo, DecodeError> {
+    run_pipeline(
+        fd,
+        &mut std::io::sink(),
+        max_seconds,
+        Until::Header,
+        &mut |_| {},
+    )
+}
+
+/// How far a pipeline runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// The end of the stream (a decode).
+    End,
+    /// The first decoded buffer, when the header has been read (a probe).
+    Header,
+}
+
+fn run_pipeline(
+    fd: RawFd,
+    out: &mut dyn Write,
+    max_seconds: u64,
+    until: Until,
     progress: &mut dyn FnMut(f64),
 ) -> Result<DecodeInfo, DecodeError> {
     gst::init().map_err(|error| DecodeError::Setup(error.to_string()))?;
@@ -208,8 +258,11 @@ pub fn decode_fd(
             bus_error(&pipeline).unwrap_or_else(|| "the pipeline would not start".into()),
         )
     })?;
-    let result = pump(&pipeline, &sink, out, max_seconds, progress, &pads);
+    let result = pump(&pipeline, &sink, out, max_seconds, until, progress, &pads);
     let _ = pipeline.set_state(gst::State::Null);
+    if until == Until::Header {
+        return result;
+    }
     let plugging = plugging.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let audio = pads.lock().unwrap_or_else(|p| p.into_inner()).audio;
     // A stream that broke after an element was refused broke because of the refusal; one
@@ -288,6 +341,7 @@ fn pump(
     sink: &gst_app::AppSink,
     out: &mut dyn Write,
     max_seconds: u64,
+    until: Until,
     progress: &mut dyn FnMut(f64),
     pads: &Arc<Mutex<PadsSeen>>,
 ) -> Result<DecodeInfo, DecodeError> {
@@ -323,7 +377,10 @@ fn pump(
         if !declared_checked {
             // By the first decoded buffer the demuxer has read the header.
             declared_checked = true;
-            check_declared_duration(pipeline, max_seconds)?;
+            info.declared_seconds = check_declared_duration(pipeline, max_seconds)?;
+            if until == Until::Header {
+                return Ok(info);
+            }
         }
         let Some(buffer) = sample.buffer() else {
             continue;
@@ -345,7 +402,7 @@ fn pump(
             info.peak = info.peak.max(value.abs());
         }
         out.write_all(bytes)
-            .map_err(|error| DecodeError::Output(error.to_string()))?;
+            .map_err(|error| DecodeError::output(&error))?;
         written_bytes += bytes.len() as u64;
         info.samples += samples;
         if info.samples >= next_report {
@@ -358,17 +415,19 @@ fn pump(
     {
         return Err(stream_error(error.error().to_string()));
     }
-    out.flush()
-        .map_err(|error| DecodeError::Output(error.to_string()))?;
+    out.flush().map_err(|error| DecodeError::output(&error))?;
     info.duration_seconds = info.samples as f64 / f64::from(SAMPLE_RATE);
     Ok(info)
 }
 
 /// Refuses an input whose declared duration (from its header, when the demuxer knows
-/// one) is over the limit by more than a second of rounding.
-fn check_declared_duration(pipeline: &gst::Pipeline, max_seconds: u64) -> Result<(), DecodeError> {
+/// one) is over the limit by more than a second of rounding; returns it in seconds.
+fn check_declared_duration(
+    pipeline: &gst::Pipeline,
+    max_seconds: u64,
+) -> Result<Option<f64>, DecodeError> {
     let Some(duration) = pipeline.query_duration::<gst::ClockTime>() else {
-        return Ok(());
+        return Ok(None);
     };
     let declared = duration.seconds();
     if declared > max_seconds.saturating_add(1) {
@@ -377,7 +436,7 @@ fn check_declared_duration(pipeline: &gst::Pipeline, max_seconds: u64) -> Result
             limit: max_seconds,
         });
     }
-    Ok(())
+    Ok(Some(duration.mseconds() as f64 / 1000.0))
 }
 
 fn bus_error(pipeline: &gst::Pipeline) -> Option<String> {

@@ -16,6 +16,7 @@ pub mod remote;
 pub mod sales;
 pub mod script;
 pub mod slot;
+pub mod space;
 pub mod summarize;
 pub mod transcribe;
 
@@ -119,6 +120,11 @@ pub enum StageError {
     /// The daemon is shutting down; the stage will run again after restart.
     #[error("the daemon is shutting down")]
     Interrupted,
+    /// The disk (or the quota) is full. The stage has removed its partial work files;
+    /// the runner waits for space and runs it again from its checkpoint, without
+    /// counting a failed attempt (see [`crate::spool::space`]).
+    #[error("out of disk space: {0}")]
+    OutOfSpace(String),
 }
 
 impl StageError {
@@ -141,9 +147,12 @@ impl From<crate::stop::Stopped> for StageError {
 }
 
 impl From<std::io::Error> for StageError {
-    /// I/O errors are worth a retry — except a failed fsync, which fails the job loudly.
+    /// I/O errors are worth a retry — a full disk after waiting for space, a failed
+    /// fsync (of anything but a full disk) never: it fails the job loudly.
     fn from(error: std::io::Error) -> Self {
-        if crate::spool::fsutil::is_fsync_failure(&error) {
+        if crate::spool::space::is_out_of_space(&error) {
+            StageError::OutOfSpace(error.to_string())
+        } else if crate::spool::fsutil::is_fsync_failure(&error) {
             StageError::job(
                 error.to_string(),
                 "check the disk (dmesg, SMART, free space), then run `chute retry ID`",
@@ -196,6 +205,8 @@ pub struct StageContext {
     pub remote: Arc<std::sync::Mutex<BTreeMap<String, serde_json::Value>>>,
     /// The job's running slot, given back while it waits for the native lease.
     pub slot: Arc<slot::JobSlot>,
+    /// The daemon's disk space reservations for this spool.
+    pub space: Arc<crate::spool::space::SpaceTable>,
 }
 
 impl StageContext {

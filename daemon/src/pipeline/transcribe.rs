@@ -51,6 +51,10 @@ impl Stage for Decode {
                 cpu_cores: context.config.limits.child_cpu_cores,
             };
             let executable = crate::pipeline::child_executable()?;
+            // The output's room is reserved before anything is written, so decodes
+            // running at once never fill the disk together.
+            let expected = expected_samples_bytes(&executable, &input, &limits).await;
+            let reservation = context.reserve_space(expected, &output).await?;
             let started = Instant::now();
             // The child reports every few seconds of audio; the log gets a line at most
             // every two seconds of wall time (a 4 h recording once wrote ~2,900).
@@ -63,6 +67,7 @@ impl Stage for Decode {
             })
             .await
             .map_err(decode_failure)?;
+            drop(reservation);
             let wall = started.elapsed().as_secs_f64();
             context.progress(
                 100,
@@ -85,8 +90,32 @@ impl Stage for Decode {
     }
 }
 
+/// The bytes the decode of `input` will write: the duration its header declares (read
+/// by a probe child), or, when it declares none, eight bytes per input byte (a
+/// compressed recording at 64 kbit/s), never more than `transcribe.max_duration` allows.
+async fn expected_samples_bytes(
+    executable: &std::path::Path,
+    input: &std::path::Path,
+    limits: &DecodeLimits,
+) -> u64 {
+    let ceiling = limits.max_output_bytes();
+    match child::probe_in_child(executable, input, limits).await {
+        Ok(Some(seconds)) => child::expected_output_bytes(seconds).min(ceiling),
+        outcome => {
+            if let Err(error) = outcome {
+                // The decode itself says what is wrong with the input.
+                tracing::debug!(%error, "The probe could not read the input.");
+            }
+            let size = std::fs::metadata(input).map_or(0, |metadata| metadata.len());
+            size.saturating_mul(8).min(ceiling)
+        }
+    }
+}
+
 fn decode_failure(error: DecodeError) -> StageError {
     let hint = match &error {
+        // The partial output is already removed (`decode_in_child`).
+        DecodeError::NoSpace(_) => return StageError::OutOfSpace(error.to_string()),
         DecodeError::Setup(_) => return StageError::Transient(error.to_string()),
         DecodeError::Output(_) => return StageError::Transient(error.to_string()),
         DecodeError::TooLong(_) => "split the recording or raise transcribe.max_duration",
@@ -187,40 +216,61 @@ impl Stage for Transcribe {
             }
             let started = Instant::now();
             let worker_model = model.clone();
+            // The worker's log lines name the job and the stage, like the stage's own.
+            let span = tracing::Span::current();
             let result = tokio::task::spawn_blocking(move || {
+                let _entered = span.enter();
+                // A chunk whose checkpoint meets a full disk is kept here, not
+                // transcribed again: whisper goes on, and the chunk is saved later.
+                let mut unsaved = UnsavedChunks::default();
                 let mut record = |index: u64, chunk: &ChunkTranscript| {
-                    chunks.record(&ItemCheckpoints::indexed(index as usize), chunk)
+                    tracing::info!(chunk = index, "Transcribed a chunk.");
+                    unsaved.record(&chunks, index, chunk)
                 };
-                worker_model.transcribe_resumable(
+                let transcript = worker_model.transcribe_resumable(
                     &samples,
                     &transcribe_settings,
                     progress,
                     stop,
                     &finished,
                     &mut record,
-                )
+                );
+                (transcript, unsaved, chunks)
             })
             .await;
             watcher.abort();
-            let transcript = match result {
-                Ok(Ok(transcript)) => transcript,
-                Ok(Err(TranscribeError::Stopped)) => {
+            let (transcript, mut unsaved, chunks) = match result {
+                Ok((Ok(transcript), unsaved, chunks)) => (transcript, unsaved, chunks),
+                Ok((Err(TranscribeError::Stopped), ..)) => {
                     context.check_stop()?;
                     return Err(StageError::Interrupted);
                 }
-                Ok(Err(error)) => return Err(transcribe_failure(error)),
+                Ok((Err(error), ..)) => return Err(transcribe_failure(error)),
                 Err(error) => {
                     return Err(StageError::Transient(format!(
                         "transcription task failed: {error}"
                     )));
                 }
             };
+            // The native work is over: other jobs may use the model while this one
+            // waits for room to save what it made.
+            drop(model);
+            drop(lease);
+            if !unsaved.is_empty() {
+                context
+                    .write_when_space("the transcribed chunks", || unsaved.save(&chunks))
+                    .await?;
+            }
             let wall = started.elapsed().as_secs_f64();
-            write_transcript(
-                &context.job.out_dir(),
-                &transcript,
-                context.config.spool.fsync,
-            )?;
+            context
+                .write_when_space("the transcript", || {
+                    write_transcript(
+                        &context.job.out_dir(),
+                        &transcript,
+                        context.config.spool.fsync,
+                    )
+                })
+                .await?;
             context.progress(
                 100,
                 &format!("{} segments in {wall:.2} s", transcript.segments.len()),
@@ -278,6 +328,51 @@ fn transcribe_failure(error: TranscribeError) -> StageError {
     }
 }
 
+/// Finished chunks whose checkpoints could not be written yet (the disk was full), in
+/// the order they finished.
+#[derive(Debug, Default)]
+struct UnsavedChunks {
+    chunks: Vec<(u64, ChunkTranscript)>,
+}
+
+impl UnsavedChunks {
+    fn is_empty(&self) -> bool {
+        self.chunks.is_empty()
+    }
+
+    /// Checkpoints `chunk` (and any kept before it); on a full disk it is kept in
+    /// memory instead. Other errors stop the transcription.
+    fn record(
+        &mut self,
+        checkpoints: &ItemCheckpoints,
+        index: u64,
+        chunk: &ChunkTranscript,
+    ) -> std::io::Result<()> {
+        self.chunks.push((index, chunk.clone()));
+        match self.save(checkpoints) {
+            Err(error) if crate::spool::space::is_out_of_space(&error) => {
+                tracing::warn!(
+                    chunk = index,
+                    kept = self.chunks.len(),
+                    "The disk is full; the chunk's checkpoint is kept in memory."
+                );
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Writes every kept chunk, oldest first; stops at the first error (what is not
+    /// written stays kept).
+    fn save(&mut self, checkpoints: &ItemCheckpoints) -> std::io::Result<()> {
+        while let Some((index, chunk)) = self.chunks.first() {
+            checkpoints.record(&ItemCheckpoints::indexed(*index as usize), chunk)?;
+            self.chunks.remove(0);
+        }
+        Ok(())
+    }
+}
+
 /// Writes the four transcript files into `out/` atomically.
 fn write_transcript(
     out: &std::path::Path,
@@ -301,4 +396,53 @@ fn write_transcript(
         durable,
     )?;
     fsutil::write_json_atomic(&out.join("transcript.json"), transcript, durable)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::spool::space::test_fs::{Unmount, fill, small_tmpfs};
+
+    fn chunk(index: u64) -> ChunkTranscript {
+        ChunkTranscript {
+            model: "ggml-tiny.en.bin".into(),
+            chunk_seconds: 30,
+            language: "en".into(),
+            source: "audio".into(),
+            segments: vec![crate::media::transcript::Segment {
+                start: index as f64 * 30.0,
+                end: index as f64 * 30.0 + 2.0,
+                text: format!("chunk {index} {}", "words ".repeat(200)),
+                words: Vec::new(),
+            }],
+        }
+    }
+
+    /// Chunks finished while the disk is full stay in memory (whisper goes on) and are
+    /// saved, in order, once space returns; nothing is transcribed twice.
+    #[test]
+    fn chunks_finished_on_a_full_disk_are_kept_and_saved_when_space_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(mount) = small_tmpfs(dir.path(), "2m") else {
+            return;
+        };
+        let _unmount = Unmount(mount.clone());
+        let checkpoints = ItemCheckpoints::new(&mount.join("job"), "transcribe", true);
+        let mut unsaved = UnsavedChunks::default();
+        unsaved.record(&checkpoints, 0, &chunk(0)).unwrap();
+        assert!(unsaved.is_empty());
+        let ballast = fill(&mount);
+        unsaved.record(&checkpoints, 1, &chunk(1)).unwrap();
+        unsaved.record(&checkpoints, 2, &chunk(2)).unwrap();
+        assert_eq!(unsaved.chunks.len(), 2, "kept in memory, not an error");
+        let error = unsaved.save(&checkpoints).unwrap_err();
+        assert!(crate::spool::space::is_out_of_space(&error));
+        std::fs::remove_file(ballast).unwrap();
+        unsaved.save(&checkpoints).unwrap();
+        assert!(unsaved.is_empty());
+        let saved = checkpoints.load::<ChunkTranscript>().unwrap();
+        assert_eq!(saved.len(), 3);
+        assert_eq!(saved["00002"], chunk(2));
+    }
 }

@@ -56,6 +56,8 @@ pub struct Runner {
     pub natives: Arc<crate::pipeline::native::NativeModels>,
     /// Provider plugins, loaded at start.
     pub providers: Arc<crate::provider::Providers>,
+    /// Disk space reservations of stages that write a lot, and the emergency reserve.
+    pub space: Arc<crate::spool::space::SpaceTable>,
     /// Jobs that failed outside any stage, with their attempts and next allowed run.
     unrunnable: unrunnable::Unrunnable,
     /// Completion hooks, run when a job has ended.
@@ -105,8 +107,15 @@ impl Runner {
         providers: Arc<crate::provider::Providers>,
     ) -> Self {
         let config = current.borrow().clone();
+        let space = crate::spool::space::SpaceTable::new(&spool, config.disk.reserve);
+        if let Ok(room) = space.room()
+            && let Err(error) = space.emergency().ensure(space.reserve_bytes(room))
+        {
+            tracing::warn!(%error, "Cannot put the emergency disk reserve in place.");
+        }
         Self {
             hooks: crate::hooks::Hooks::new(spool.clone(), config.spool.fsync),
+            space,
             spool,
             config,
             current,
@@ -152,6 +161,15 @@ impl Runner {
             .instrument(span.clone())
             .await;
         mark_started();
+        // A job that ended may have freed the room the emergency reserve needs.
+        if let Ok(room) = self.space.room()
+            && let Err(error) = self
+                .space
+                .emergency()
+                .ensure(self.space.reserve_bytes(room))
+        {
+            tracing::debug!(%error, "Cannot put the emergency disk reserve back yet.");
+        }
         match outcome {
             Ok(outcome) => {
                 self.unrunnable.forget(id);
@@ -207,12 +225,43 @@ impl Runner {
         let names = pipeline.stage_names();
         let mut state = state.unwrap_or_else(|| JobState::new(&names));
         state.align_stages(&names);
+        if job.cancel_path().exists() {
+            // Cancelled before it (re)started: it ends here, before its input is
+            // snapshotted or anything else needs room.
+            let stage = state
+                .current_stage()
+                .filter(|stage| stage.attempts > 0)
+                .map_or_else(|| CLAIM_STAGE.to_owned(), |stage| stage.name.clone());
+            let error = JobError {
+                stage,
+                reason: Stopped::CANCEL_REASON.into(),
+                hint: Stopped::CANCEL_HINT.into(),
+            };
+            return Ok(self.fail(&job, &record, state, JobStatus::Cancelled, error)?);
+        }
+        if let Some(room) = self.space.room().ok().filter(|room| {
+            room.free
+                < self
+                    .space
+                    .reserve_bytes(*room)
+                    .max(crate::spool::space::emergency::RESERVE_BYTES)
+        }) {
+            // Starting would write records, a snapshot and work files into the room kept
+            // for jobs that are running: the job waits in jobs/ for the next rescan.
+            tracing::info!(
+                free = room.free,
+                "The disk is full; the job starts when space returns."
+            );
+            return Ok(RunOutcome::Interrupted);
+        }
         recovery::repair_finished_events(&job, &state);
         state.route = Some(record.route.clone());
         state.status = JobStatus::Running;
         state.updated_at = Some(Utc::now());
         // "running" markers need no fsync: after a power cut the stage simply runs again.
         job.write_state(&state, false)?;
+        // Room for the events that matter on a full disk, taken while there is some.
+        job.events().preallocate();
         mark_started();
         if let Err(error) = self.snapshot_input(&job, &mut record, &route).await? {
             return Ok(self.fail(&job, &record, state, JobStatus::Failed, error)?);
@@ -271,6 +320,13 @@ impl Runner {
         state: JobState,
     ) -> anyhow::Result<RunOutcome> {
         let duplicate_of = stages::duplicate_of(&state);
+        // Delivering frees the job's work files: worth the emergency reserve's room
+        // when the disk is nearly full.
+        if self.space.emergency().release_if_low() {
+            tracing::warn!(
+                "The disk is nearly full; released the emergency reserve to deliver the job."
+            );
+        }
         let keep_input = route.keep_input && route.pipeline != PipelineKind::Passthrough;
         if let Some(name) = job.input_name()? {
             if duplicate_of.is_some() {
@@ -299,6 +355,13 @@ impl Runner {
         status: JobStatus,
         error: JobError,
     ) -> std::io::Result<RunOutcome> {
+        // A job ending on a nearly full disk gets the emergency reserve's room for its
+        // records (error.json, state.json, its folder in failed/).
+        if self.space.emergency().release_if_low() {
+            tracing::warn!(
+                "The disk is nearly full; released the emergency reserve to fail the job."
+            );
+        }
         let mut ended = state.clone();
         ended.error = Some(error.clone());
         let location = self.delivery(job, record).fail(state, status, &error)?;
@@ -361,7 +424,8 @@ fn route_for(
 /// end (the daemon is shutting down: it resumes after the restart).
 fn ending(stage: String, error: StageError) -> Option<(JobStatus, JobError)> {
     Some(match error {
-        StageError::Interrupted => return None,
+        // A full disk never ends a job: it stays in jobs/ and resumes later.
+        StageError::Interrupted | StageError::OutOfSpace(_) => return None,
         StageError::Cancelled => (
             JobStatus::Cancelled,
             JobError {

@@ -13,6 +13,12 @@ use super::{Execution, Runner};
 use crate::dedupe::DuplicateOf;
 use crate::job::{JobDir, JobRecord, JobState, StageStatus};
 use crate::pipeline::{self, Pipeline, Stage, StageContext, StageError};
+use crate::spool::space::{WAITING_FOR_SPACE, emergency::RESERVE_BYTES, show_bytes};
+use crate::stop::{StopSignals, Stopped as StopReason};
+
+/// Room (beyond `disk.reserve` and the reservations held) a stage stopped by a full
+/// disk waits for before it runs again; the stage reserves what it needs itself.
+const RESUME_ROOM: u64 = 2 * RESERVE_BYTES;
 
 /// A stage that stopped the job: its name and why.
 type Stopped = (String, StageError);
@@ -60,8 +66,74 @@ impl Runner {
         Ok(())
     }
 
-    /// One stage: checkpoint `running`, run it (with its retries), checkpoint the result.
+    /// One stage, run again from its checkpoint whenever it stops on a full disk (after
+    /// waiting for space: a full disk is never a failed attempt).
     async fn run_stage(
+        &self,
+        execution: &Execution<'_>,
+        record: &mut JobRecord,
+        state: &mut JobState,
+        index: usize,
+        stage: &dyn Stage,
+    ) -> Result<(), Stopped> {
+        loop {
+            match self
+                .attempt_stage(execution, record, state, index, stage)
+                .await
+            {
+                Err((name, StageError::OutOfSpace(reason))) => {
+                    self.wait_for_space(execution, &name, &reason).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits (slot given back, the job's events saying so) until the disk has room
+    /// again; a cancel, the end of the shutdown grace or the start of a shutdown ends
+    /// the wait.
+    async fn wait_for_space(
+        &self,
+        execution: &Execution<'_>,
+        name: &str,
+        reason: &str,
+    ) -> Result<(), Stopped> {
+        let Execution {
+            job, cancel, slot, ..
+        } = *execution;
+        slot.release();
+        // The event lands in the log's pre-allocated tail: it needs no new space.
+        let _ = job
+            .events()
+            .append(name, 0, &format!("{WAITING_FOR_SPACE} ({reason})"));
+        tracing::warn!(%reason, "The disk is full; the stage's partial files are gone and it runs again from its checkpoint when space returns.");
+        let signals = StopSignals {
+            cancel: cancel.clone(),
+            shutdown: self.stop.clone(),
+        };
+        let waited = tokio::select! {
+            waited = self.space.wait_for_room(RESUME_ROOM, &signals, |shortfall| {
+                tracing::info!(needed = shortfall.needed, available = shortfall.available, "Waiting for disk space.");
+            }) => waited,
+            () = self.drain.cancelled() => Err(StopReason::Interrupted),
+        };
+        if let Err(stopped) = waited {
+            return Err((name.to_owned(), stopped.into()));
+        }
+        let free = self.space.room().map(|room| room.free).unwrap_or_default();
+        let _ = job.events().append(
+            name,
+            0,
+            &format!("disk space is back ({} free); going on", show_bytes(free)),
+        );
+        tracing::info!(free, "Disk space is back; the stage runs again.");
+        slot.reacquire().await;
+        Ok(())
+    }
+
+    /// One attempt at a stage: checkpoint `running`, run it (with its retries),
+    /// checkpoint the result.
+    async fn attempt_stage(
         &self,
         execution: &Execution<'_>,
         record: &mut JobRecord,
@@ -88,7 +160,10 @@ impl Runner {
         };
         // Only "done" checkpoints are fsynced: losing a "running" marker just re-runs an
         // idempotent stage, losing a "done" one would redo finished (maybe paid) work.
-        checkpoint(job, state, name, false)?;
+        if let Err(stopped) = checkpoint(job, state, name, false) {
+            state.stages[index].attempts = attempt.saturating_sub(1);
+            return Err(stopped);
+        }
         let _ = job
             .events()
             .append(name, 0, &format!("started (attempt {attempt})"));
@@ -109,6 +184,7 @@ impl Runner {
             providers: self.providers.clone(),
             remote: Arc::new(std::sync::Mutex::new(state.stages[index].remote.clone())),
             slot: slot.clone(),
+            space: self.space.clone(),
         };
         let result = (|| stage.run(&context))
             .retry(stage.retry().backoff())
@@ -130,7 +206,16 @@ impl Runner {
                 entry.finished_at = Some(Utc::now());
                 entry.outputs = outputs;
                 entry.error = None;
-                checkpoint(job, state, name, durable)?;
+                // The outputs are in memory: a full disk delays the checkpoint, it does
+                // not throw the stage's work away.
+                loop {
+                    match checkpoint(job, state, name, durable) {
+                        Err((_, StageError::OutOfSpace(reason))) => {
+                            self.wait_for_space(execution, name, &reason).await?;
+                        }
+                        other => break other?,
+                    }
+                }
                 let _ = job.events().append(name, 100, "finished");
                 tracing::info!("Stage finished.");
                 if let Ok(Some(updated)) = job.read_record() {
@@ -147,6 +232,12 @@ impl Runner {
                 );
                 let reason = format!("{reason} (gave up after retries)");
                 self.give_up_optional(job, state, index, reason, hint)
+            }
+            Err(StageError::OutOfSpace(reason)) => {
+                // Not a failed attempt: the runner waits for space and runs it again.
+                let entry = &mut state.stages[index];
+                entry.attempts = entry.attempts.saturating_sub(1);
+                Err((name.into(), StageError::OutOfSpace(reason)))
             }
             Err(error) => {
                 let entry = &mut state.stages[index];
@@ -194,7 +285,7 @@ impl Runner {
 }
 
 /// Writes state.json (fsynced when `durable`); a failure stops the job at `stage` as
-/// transient.
+/// transient, or as out of space when the disk is full.
 fn checkpoint(
     job: &JobDir,
     state: &mut JobState,
@@ -203,10 +294,13 @@ fn checkpoint(
 ) -> Result<(), Stopped> {
     state.updated_at = Some(Utc::now());
     job.write_state(state, durable).map_err(|error| {
-        (
-            stage.to_owned(),
-            StageError::Transient(format!("could not checkpoint state.json: {error}")),
-        )
+        let reason = format!("could not checkpoint state.json: {error}");
+        let error = if crate::spool::space::is_out_of_space(&error) {
+            StageError::OutOfSpace(reason)
+        } else {
+            StageError::Transient(reason)
+        };
+        (stage.to_owned(), error)
     })
 }
 

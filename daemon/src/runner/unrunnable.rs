@@ -84,6 +84,17 @@ impl Runner {
         id: Uuid,
         error: &anyhow::Error,
     ) -> RunOutcome {
+        let full_disk = error.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(crate::spool::space::is_out_of_space)
+        });
+        if full_disk {
+            // A full disk is not the job's fault: it is not counted, and the job is
+            // picked up again at the next rescan.
+            tracing::warn!(%error, "The job could not be run: the disk is full; it stays in jobs/ and is tried again at the next rescan.");
+            return RunOutcome::Interrupted;
+        }
         let (errors, wait) = self.unrunnable.record_error(id);
         if errors < MAX_ERRORS {
             tracing::error!(%error, attempt = errors, "The job could not be run; it stays in jobs/ and is tried again in {wait:?} (attempt {errors} of {MAX_ERRORS}).");

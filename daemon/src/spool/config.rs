@@ -145,6 +145,62 @@ pub struct DiskConfig {
     /// Results younger than this are never removed by the emergency cleanup.
     #[serde(with = "humantime_serde")]
     pub cleanup_min_age: Duration,
+    /// Free space no space-hungry stage may take (see `spool/space.rs`): `"auto"`
+    /// (5 % of the filesystem, at most 256 MiB) or a size such as `"512MiB"`.
+    pub reserve: SpaceReserve,
+}
+
+/// `disk.reserve`: the free space stages leave alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SpaceReserve {
+    /// 5 % of the filesystem, at most 256 MiB (3.2 MiB of a 64 MiB filesystem).
+    #[default]
+    Auto,
+    /// This many bytes.
+    Bytes(u64),
+}
+
+impl SpaceReserve {
+    /// The most `Auto` keeps free.
+    pub const AUTO_MAX: u64 = 256 << 20;
+    /// The share of the filesystem `Auto` keeps free, in percent.
+    pub const AUTO_PERCENT: u64 = 5;
+
+    /// The bytes kept free on a filesystem of `total` bytes.
+    pub fn bytes(self, total: u64) -> u64 {
+        match self {
+            SpaceReserve::Auto => (total / 100 * Self::AUTO_PERCENT).min(Self::AUTO_MAX),
+            SpaceReserve::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+impl Serialize for SpaceReserve {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SpaceReserve::Auto => serializer.serialize_str("auto"),
+            SpaceReserve::Bytes(bytes) => {
+                serializer.serialize_str(&bytesize::ByteSize::b(*bytes).display().iec().to_string())
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SpaceReserve {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim() == "auto" {
+            return Ok(SpaceReserve::Auto);
+        }
+        text.trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|size| SpaceReserve::Bytes(size.as_u64()))
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "disk.reserve must be \"auto\" or a size such as \"256MiB\", not {text:?}"
+                ))
+            })
+    }
 }
 
 impl Default for DiskConfig {
@@ -156,6 +212,7 @@ impl Default for DiskConfig {
             emergency_cleanup: true,
             interval: Duration::from_secs(10),
             cleanup_min_age: Duration::from_secs(3600),
+            reserve: SpaceReserve::Auto,
         }
     }
 }

@@ -20,6 +20,12 @@ use serde::de::DeserializeOwned;
 )]
 pub struct FsyncFailed(io::Error);
 
+/// A failed fsync of `error`, as [`fsync`] reports it (for tests elsewhere).
+#[cfg(test)]
+pub(crate) fn fsync_failed_for_tests(error: io::Error) -> io::Error {
+    io::Error::new(error.kind(), FsyncFailed(error))
+}
+
 /// Whether `error` came from a failed fsync.
 pub fn is_fsync_failure(error: &io::Error) -> bool {
     error

@@ -12,6 +12,8 @@
 //! - `owner.rs` — daemon identity and "is the owner alive".
 //! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
 //! - `disk.rs` — how full the spool's filesystem is.
+//! - `space.rs` — out-of-space errors, reservations for large outputs, the emergency
+//!   reserve that keeps records writable on a full disk.
 
 pub mod config;
 pub mod disk;
@@ -21,6 +23,7 @@ pub mod inventory;
 pub mod owner;
 pub mod reprocess;
 pub mod snapshot;
+pub mod space;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

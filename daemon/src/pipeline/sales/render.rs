@@ -76,6 +76,12 @@ impl Stage for Render {
                 0,
                 &format!("rendering {count} scenes, {total:.1} s at {width}x{height}"),
             );
+            // The video's room is reserved first: its bound comes from the plan's
+            // bitrates (constant quality is taken at 12 Mbit/s, beyond what scenes of
+            // stills and clips reach), so renders and decodes never overcommit the disk.
+            let reservation = context
+                .reserve_space(video_bound(&plan.encoder, total), &out.join(FINAL_VIDEO))
+                .await?;
             let mut last_percent = 0;
             let report = context
                 .signals()
@@ -91,6 +97,7 @@ impl Stage for Render {
                 }))
                 .await?
                 .map_err(|error| super::render_failure("the render failed", error))?;
+            drop(reservation);
             context.progress(92, "drawing the thumbnail");
             let candidates = images.iter().map(|image| job.join(&image.file)).collect();
             let thumbnail = ThumbnailPlan {
@@ -246,6 +253,16 @@ pub fn caption_lines(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// The most bytes a video of `seconds` encoded with `encoder` takes: its video and
+/// audio bitrates (12 Mbit/s for constant quality), a tenth more for the container,
+/// and 1 MiB.
+fn video_bound(encoder: &crate::video::render::plan::EncoderSettings, seconds: f64) -> u64 {
+    let kbps =
+        u64::from(encoder.bitrate_kbps.unwrap_or(12_000)) + u64::from(encoder.audio_bitrate_kbps);
+    let bytes = (seconds.max(0.0) * kbps as f64 * 1000.0 / 8.0) as u64;
+    bytes.saturating_add(bytes / 10).saturating_add(1 << 20)
 }
 
 #[cfg(test)]

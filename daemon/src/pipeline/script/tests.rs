@@ -41,6 +41,10 @@ fn context(dir: &Path, config: Config, brief: &Brief) -> StageContext {
         providers: Arc::new(crate::provider::Providers::default()),
         remote: Arc::new(Mutex::new(BTreeMap::new())),
         slot: Arc::new(JobSlot::new(slots, permit)),
+        space: crate::spool::space::SpaceTable::new(
+            &crate::spool::Spool::new(dir),
+            crate::spool::config::SpaceReserve::Auto,
+        ),
     }
 }
 
