@@ -15,7 +15,7 @@ use chute::media::decode::{DecodeError, SAMPLE_RATE};
 use serde_json::Value;
 use tokio::io::AsyncBufReadExt;
 
-use super::{SENTENCES, fixtures, gst, run, wait_for, whisper_model};
+use super::{DaemonChild, SENTENCES, fixtures, gst, run, wait_for, whisper_model};
 
 /// The variable the canary test puts in the parent's environment.
 const CANARY: &str = "CHUTE_CANARY_KEY";
@@ -459,7 +459,7 @@ fn spawn_daemon_with(
     config: &Path,
     models: &Path,
     env: &[(&str, &str)],
-) -> std::process::Child {
+) -> DaemonChild {
     Command::new(env!("CARGO_BIN_EXE_chute"))
         .args(["run", "--spool"])
         .arg(spool)
@@ -469,6 +469,7 @@ fn spawn_daemon_with(
         .env("CHUTE_MODELS_DIR", models)
         .envs(env.iter().copied())
         .spawn()
+        .map(DaemonChild)
         .unwrap()
 }
 

@@ -351,6 +351,7 @@ fn audio_route_delivers_transcripts_and_loads_whisper_once() {
         )
         .stderr(log)
         .spawn()
+        .map(DaemonChild)
         .unwrap();
     let inbox = spool.join("inbox/audio");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -543,7 +544,7 @@ fn drop_speech(staging: &Path, inbox: &Path, name: &str, text: &str) -> f64 {
 }
 
 /// Starts `chute run` on `spool` (with `config`, if any) and the test models.
-fn spawn_daemon(spool: &Path, config: Option<&Path>, model: &Path) -> std::process::Child {
+fn spawn_daemon(spool: &Path, config: Option<&Path>, model: &Path) -> DaemonChild {
     spawn_daemon_from(
         Path::new(env!("CARGO_BIN_EXE_chute")),
         spool,
@@ -558,7 +559,7 @@ fn spawn_daemon_from(
     spool: &Path,
     config: Option<&Path>,
     models: &Path,
-) -> std::process::Child {
+) -> DaemonChild {
     let mut command = Command::new(program);
     command.args(["run", "--spool"]).arg(spool);
     if let Some(config) = config {
@@ -568,7 +569,32 @@ fn spawn_daemon_from(
         .env("CHUTE_LOG", "warn")
         .env("CHUTE_MODELS_DIR", models)
         .spawn()
+        .map(DaemonChild)
         .unwrap()
+}
+
+/// A daemon started by a test, killed when the test ends, also when it panics (a
+/// failed test must not leave a daemon running over a deleted spool).
+struct DaemonChild(std::process::Child);
+
+impl std::ops::Deref for DaemonChild {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for DaemonChild {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for DaemonChild {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Polls `done` every 20 ms; panics naming `what` after `seconds`.

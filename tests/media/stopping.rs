@@ -58,9 +58,7 @@ fn long_chunk_config(dir: &Path, grace: &str) -> PathBuf {
 
 /// A daemon (with this shutdown grace) whisper is busy with a long chunk in: its
 /// folder, spool, process and the job's folder.
-fn long_chunk_in_whisper(
-    grace: &str,
-) -> (tempfile::TempDir, PathBuf, std::process::Child, PathBuf) {
+fn long_chunk_in_whisper(grace: &str) -> (tempfile::TempDir, PathBuf, DaemonChild, PathBuf) {
     let model = whisper_model();
     let dir = tempfile::tempdir().unwrap();
     let spool = dir.path().join("spool");
