@@ -1,12 +1,31 @@
 //! The completion-hook keys of a `[[routes]]` entry (`on_done`, `on_failed`,
 //! `hook_timeout`, `webhook`, `webhook_secret`, `webhook_attempts`,
 //! `webhook_give_up_after`): their defaults and their checks. The keys themselves are
-//! fields of [`RouteConfig`](crate::pipeline::config::RouteConfig).
+//! fields of [`RouteConfig`](crate::pipeline::config::RouteConfig), which lends them
+//! here as [`HookKeys`].
 
 use std::time::Duration;
 
-use crate::pipeline::config::RouteConfig;
 use crate::provider::secret::is_reference;
+
+/// The hook keys of one route, as [`validate`] reads them.
+#[derive(Debug, Clone, Copy)]
+pub struct HookKeys<'a> {
+    /// `on_done`: argv of the command run when a job is done.
+    pub on_done: &'a [String],
+    /// `on_failed`: argv of the command run when a job failed or was cancelled.
+    pub on_failed: &'a [String],
+    /// `hook_timeout`.
+    pub hook_timeout: Duration,
+    /// `webhook`, when one is configured.
+    pub webhook: Option<&'a str>,
+    /// `webhook_secret`, when one is configured.
+    pub webhook_secret: Option<&'a str>,
+    /// `webhook_attempts`.
+    pub webhook_attempts: u32,
+    /// `webhook_give_up_after`.
+    pub webhook_give_up_after: Duration,
+}
 
 /// `hook_timeout` when unset.
 pub fn default_hook_timeout() -> Duration {
@@ -52,9 +71,9 @@ impl HookConfigError {
 }
 
 /// Checks the hook keys of route number `index`.
-pub fn validate(index: usize, route: &RouteConfig) -> Result<(), HookConfigError> {
+pub fn validate(index: usize, route: &HookKeys<'_>) -> Result<(), HookConfigError> {
     let error = |key: &'static str, why: String| HookConfigError { index, key, why };
-    for (key, argv) in [("on_done", &route.on_done), ("on_failed", &route.on_failed)] {
+    for (key, argv) in [("on_done", route.on_done), ("on_failed", route.on_failed)] {
         let Some(program) = argv.first() else {
             continue;
         };
@@ -76,7 +95,7 @@ pub fn validate(index: usize, route: &RouteConfig) -> Result<(), HookConfigError
             "must be between 1ms and 1h, like \"30s\"".into(),
         ));
     }
-    if let Some(url) = route.webhook_url() {
+    if let Some(url) = route.webhook {
         let parsed = reqwest::Url::parse(url).map_err(|why| {
             error(
                 "webhook",
@@ -98,14 +117,14 @@ pub fn validate(index: usize, route: &RouteConfig) -> Result<(), HookConfigError
             ));
         }
     }
-    if let Some(secret) = route.webhook_secret_reference() {
+    if let Some(secret) = route.webhook_secret {
         if !is_reference(secret) {
             return Err(error(
                 "webhook_secret",
                 "must be a reference: \"env:NAME\", \"credential:NAME\" or \"file:/path\" (a secret is never written in the config)".into(),
             ));
         }
-        if route.webhook_url().is_none() {
+        if route.webhook.is_none() {
             return Err(error(
                 "webhook_secret",
                 "is set but webhook is not: add the webhook URL or remove the secret".into(),
@@ -125,53 +144,4 @@ pub fn validate(index: usize, route: &RouteConfig) -> Result<(), HookConfigError
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::pipeline::config::PipelineKind;
-
-    #[test]
-    fn each_bad_hook_key_is_named() {
-        let good = || {
-            let mut route = RouteConfig::new("archive", PipelineKind::Passthrough);
-            route.on_done = vec!["/usr/bin/true".into()];
-            route.webhook = "https://example.com/hook".into();
-            route.webhook_secret = "env:CHUTE_WEBHOOK_SECRET".into();
-            route
-        };
-        assert_eq!(validate(0, &good()), Ok(()));
-        type Spoil = fn(&mut RouteConfig);
-        let cases: [(&str, Spoil); 7] = [
-            ("on_done", |route| route.on_done = vec!["true".into()]),
-            ("on_failed", |route| {
-                route.on_failed = vec!["/bin/echo".into(), "a\0b".into()]
-            }),
-            ("hook_timeout", |route| route.hook_timeout = Duration::ZERO),
-            ("webhook", |route| {
-                route.webhook = "ftp://example.com/x".into()
-            }),
-            ("webhook", |route| {
-                route.webhook = "https://user:pw@example.com/x".into()
-            }),
-            ("webhook_secret", |route| {
-                route.webhook_secret = "hunter2".into()
-            }),
-            ("webhook_attempts", |route| route.webhook_attempts = 0),
-        ];
-        for (key, spoil) in cases {
-            let mut route = good();
-            spoil(&mut route);
-            let error = validate(3, &route).expect_err(key);
-            assert_eq!(error.key, key, "{error}");
-            assert_eq!(error.keys()[0], format!("routes.3.{key}"));
-        }
-        let mut route = good();
-        route.webhook.clear();
-        assert_eq!(
-            validate(0, &route).map_err(|error| error.key),
-            Err("webhook_secret")
-        );
-    }
 }

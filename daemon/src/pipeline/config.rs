@@ -106,6 +106,19 @@ impl RouteConfig {
         }
     }
 
+    /// The route's hook keys, for checking them.
+    pub fn hook_keys(&self) -> crate::hooks::config::HookKeys<'_> {
+        crate::hooks::config::HookKeys {
+            on_done: &self.on_done,
+            on_failed: &self.on_failed,
+            hook_timeout: self.hook_timeout,
+            webhook: self.webhook_url(),
+            webhook_secret: self.webhook_secret_reference(),
+            webhook_attempts: self.webhook_attempts,
+            webhook_give_up_after: self.webhook_give_up_after,
+        }
+    }
+
     /// The webhook's URL, when one is configured.
     pub fn webhook_url(&self) -> Option<&str> {
         Some(self.webhook.trim()).filter(|url| !url.is_empty())
@@ -148,7 +161,8 @@ pub fn validate_routes(routes: &[RouteConfig]) -> Result<(), RouteConfigError> {
         if !seen.insert(route.name.as_str()) {
             return Err(RouteConfigError::Duplicate { index, name });
         }
-        crate::hooks::config::validate(index, route).map_err(RouteConfigError::Hook)?;
+        crate::hooks::config::validate(index, &route.hook_keys())
+            .map_err(RouteConfigError::Hook)?;
     }
     Ok(())
 }
@@ -224,5 +238,56 @@ impl Default for NativeConfig {
             model_budget: ByteSize::gib(4),
             working_memory: ByteSize::mib(256),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::hooks::config::validate;
+
+    #[test]
+    fn each_bad_hook_key_is_named() {
+        let good = || {
+            let mut route = RouteConfig::new("archive", PipelineKind::Passthrough);
+            route.on_done = vec!["/usr/bin/true".into()];
+            route.webhook = "https://example.com/hook".into();
+            route.webhook_secret = "env:CHUTE_WEBHOOK_SECRET".into();
+            route
+        };
+        assert_eq!(validate(0, &good().hook_keys()), Ok(()));
+        type Spoil = fn(&mut RouteConfig);
+        let cases: [(&str, Spoil); 7] = [
+            ("on_done", |route| route.on_done = vec!["true".into()]),
+            ("on_failed", |route| {
+                route.on_failed = vec!["/bin/echo".into(), "a\0b".into()]
+            }),
+            ("hook_timeout", |route| route.hook_timeout = Duration::ZERO),
+            ("webhook", |route| {
+                route.webhook = "ftp://example.com/x".into()
+            }),
+            ("webhook", |route| {
+                route.webhook = "https://user:pw@example.com/x".into()
+            }),
+            ("webhook_secret", |route| {
+                route.webhook_secret = "hunter2".into()
+            }),
+            ("webhook_attempts", |route| route.webhook_attempts = 0),
+        ];
+        for (key, spoil) in cases {
+            let mut route = good();
+            spoil(&mut route);
+            let error = validate(3, &route.hook_keys()).expect_err(key);
+            assert_eq!(error.key, key, "{error}");
+            assert_eq!(error.keys()[0], format!("routes.3.{key}"));
+        }
+        let mut route = good();
+        route.webhook.clear();
+        assert_eq!(
+            validate(0, &route.hook_keys()).map_err(|error| error.key),
+            Err("webhook_secret")
+        );
     }
 }
