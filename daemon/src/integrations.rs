@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::daemon::status::DaemonStatus;
 use crate::hooks::Hooks;
 use crate::metrics::{self, Exporters, Sources};
 use crate::queue::JobQueue;
 use crate::spool::Spool;
+use crate::status::DaemonStatus;
 
 /// The running integrations; dropping it stops them.
 #[derive(Debug)]

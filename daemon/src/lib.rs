@@ -26,8 +26,9 @@
 //!   services at daemon start.
 //! - [`housekeeping`]: the disk monitor (watermarks, emergency cleanup) and retention
 //!   (the daemon's schedule and `chute gc`).
-//! - [`daemon`]: `run(config, shutdown)`, the whole daemon, and its shared status
-//!   (what holds claiming); [`logging`]: log set-up.
+//! - [`daemon`]: `run(config, shutdown)`, the whole daemon; [`status`]: what holds
+//!   claiming (pause, drain, a full disk) and what reports show, shared by the daemon,
+//!   the intake, the housekeeper and the metrics; [`logging`]: log set-up.
 //!
 //! The data path: drop → intake → claim → queue → runner (stages) → deliver.
 
@@ -55,6 +56,7 @@ pub mod provider;
 pub mod queue;
 pub mod runner;
 pub mod spool;
+pub mod status;
 pub mod stop;
 pub mod summary;
 pub mod video;

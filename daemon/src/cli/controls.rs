@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use super::{Cli, CliError};
 use crate::config::Config;
 use crate::daemon::controls::{self, Control};
-use crate::daemon::status::OperatorMode;
 use crate::spool::Spool;
 use crate::spool::owner::{self, DaemonRecord, Owner};
+use crate::status::OperatorMode;
 
 /// How long the command waits for the daemons to acknowledge.
 const ACK_WAIT: Duration = Duration::from_secs(3);

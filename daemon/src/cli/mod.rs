@@ -31,8 +31,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config::{CONFIG_ENV, Config, ConfigError, SPOOL_ENV};
-use crate::daemon::status::OperatorMode;
 use crate::spool::Spool;
+use crate::status::OperatorMode;
 
 /// The environment, signals and exit codes, under every `--help`.
 const ENVIRONMENT_HELP: &str = "\

@@ -15,8 +15,8 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::status::OperatorMode;
 use crate::spool::{Spool, fsutil};
+use crate::status::OperatorMode;
 
 /// The largest control file read; anything longer is not one chute wrote.
 const MAX_CONTROL_BYTES: u64 = 4096;

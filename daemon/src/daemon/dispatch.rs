@@ -11,10 +11,10 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::notify::AliveStamp;
-use super::status::{DaemonStatus, OperatorMode};
 use crate::pipeline::slot::JobSlot;
 use crate::queue::JobQueue;
 use crate::runner::{RunOutcome, Runner};
+use crate::status::{DaemonStatus, OperatorMode};
 
 /// How often the loop wakes when nothing else wakes it.
 const TICK: Duration = Duration::from_millis(250);

@@ -6,8 +6,9 @@
 //!   draining); `notify.rs`: what systemd is told (READY, STATUS, WATCHDOG, RELOADING,
 //!   STOPPING); `reload.rs`: re-reading the configuration; `controls.rs`: the
 //!   operator's controls persisted in the spool; `operator.rs`: the daemon following
-//!   them, and its record in `daemons/`; `status.rs`: what holds claiming and what the
-//!   reports show; `harden.rs`: what `chute run` does to its own process first.
+//!   them, and its record in `daemons/`; `harden.rs`: what `chute run` does to its own
+//!   process first. What holds claiming is [`crate::status`], shared with the intake
+//!   and the housekeeper.
 
 pub mod config;
 pub mod controls;
@@ -16,7 +17,6 @@ pub mod harden;
 pub mod notify;
 mod operator;
 pub mod reload;
-pub mod status;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,7 @@ use crate::queue::JobQueue;
 use crate::runner::Runner;
 use crate::spool::Spool;
 use crate::spool::owner::{self, DaemonRecord, Owner};
+use crate::status;
 /// A problem that stops the daemon (exit code 1), with what to do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum FatalError {

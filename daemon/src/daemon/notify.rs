@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
 
-use super::status::{DaemonStatus, OperatorMode};
 use crate::queue::JobQueue;
+use crate::status::{DaemonStatus, OperatorMode};
 
 /// A loop's "last alive" instant: the loop stamps it every turn, the watchdog reads it.
 #[derive(Debug)]
@@ -186,7 +186,7 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::daemon::status::DiskReading;
+    use crate::status::DiskReading;
 
     #[test]
     fn status_line_names_the_mode_and_the_disk() {

@@ -9,10 +9,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::controls::{self, Control};
-use super::status::{DaemonStatus, OperatorMode};
 use crate::queue::JobQueue;
 use crate::spool::owner::{self, DaemonRecord};
 use crate::spool::{Spool, fsutil};
+use crate::status::{DaemonStatus, OperatorMode};
 
 /// How often the control files are read.
 const POLL: Duration = Duration::from_millis(300);

@@ -35,9 +35,9 @@ use self::monitor::{Change, Watermarks};
 use self::plan::Candidate;
 use self::sweep::{Outcome, Sweeper};
 use crate::config::Config;
-use crate::daemon::status::{DaemonStatus, DiskReading};
 use crate::spool::Spool;
 use crate::spool::disk::{self, DiskUsage};
+use crate::status::{DaemonStatus, DiskReading};
 
 /// Applies `plan` (from [`plan::retention`]): removes each candidate, reporting each
 /// outcome to `report`, then tidies the dedupe index. Returns how many index entries

@@ -29,7 +29,6 @@ use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
 
 use crate::claim::{ClaimOutcome, ClaimRequest, Claimer};
 use crate::config::Config;
-use crate::daemon::status::{ClaimHold, DaemonStatus};
 use crate::job::{self, JobLock};
 use crate::pipeline::config::RouteConfig;
 use crate::queue::JobQueue;
@@ -37,6 +36,7 @@ use crate::spool::Spool;
 use crate::spool::config::ClaimCommit;
 use crate::spool::entry::{self, FileId, InputKind, Inspection, Rejection};
 use crate::spool::owner::{Liveness, Owner};
+use crate::status::{ClaimHold, DaemonStatus};
 
 /// Messages the intake thread reacts to.
 #[derive(Debug)]

@@ -23,8 +23,8 @@ use tokio_util::sync::CancellationToken;
 
 pub use registry::{Metrics, metrics};
 
-use crate::daemon::status::{ClaimHold, DaemonStatus};
 use crate::queue::JobQueue;
+use crate::status::{ClaimHold, DaemonStatus};
 
 /// What the gauges are read from at each scrape or write.
 #[derive(Clone)]
