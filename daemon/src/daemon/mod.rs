@@ -196,7 +196,7 @@ pub async fn run_with(
         spool = %spool.root().display(),
         config = %config.source.as_deref().map_or_else(|| "built-in defaults".to_owned(), |path| path.display().to_string()),
         routes = %route_names.join(", "),
-        whisper = %config.models.resolve(&config.transcribe.model).display(),
+        whisper = %config.transcribe.model_file(&config.models).0.display(),
         llm = %config.models.resolve(&config.summarize.model).display(),
         plugins = providers.providers.len(),
         mode = status.mode_name(),

@@ -1,11 +1,19 @@
 //! `[transcribe]`: decoding untrusted audio (the child process's limits) and
 //! speech-to-text with whisper.cpp.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytesize::ByteSize;
 use serde::{Deserialize, Serialize};
+
+use super::whisper::TranscribeSettings;
+use crate::models::config::ModelsConfig;
+use crate::models::quantize::Weights;
+
+/// The bundled faster-whisper model (from scripts/fetch-test-models.sh), inside the
+/// models folder; the default model is converted from it.
+pub const BUNDLED_CT2_MODEL: &str = "ct2/whisper-tiny.en";
 
 /// `[transcribe]`: decoding and speech-to-text settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -14,6 +22,9 @@ pub struct TranscribeConfig {
     /// whisper.cpp ggml model, relative to the models folder (or absolute). When it is
     /// missing and `ct2/whisper-tiny.en/` is there, it is converted on first use.
     pub model: PathBuf,
+    /// How the matrices of the converted default model are stored (`f16`, `q8_0`,
+    /// `q5_1`, `q5_0`); each has its own file, so changing it converts once more.
+    pub weights: Weights,
     /// CPU threads for whisper.cpp.
     pub threads: usize,
     /// Beam search width; 0 decodes greedily (faster, a little less accurate).
@@ -40,6 +51,7 @@ impl Default for TranscribeConfig {
     fn default() -> Self {
         Self {
             model: PathBuf::from("ggml/whisper-tiny.en.bin"),
+            weights: DEFAULT_WEIGHTS,
             threads: 2,
             beam_size: 5,
             language: "auto".to_owned(),
@@ -51,6 +63,14 @@ impl Default for TranscribeConfig {
         }
     }
 }
+
+/// The weights of the converted default model. Measured greedily on tiny.en (WER on
+/// the benchmark's paragraph at 140 wpm / the same read by en-gb+f3 at 180 wpm): f16
+/// 0.050 / 0.118, q8_0 0.050 / 0.124, q5_1 0.044 / 0.124, q5_0 0.037 / 0.130; every
+/// quantized file ran about twice as fast as f16, with no clear order among them. q5_1
+/// heard one of the audio tests' sentences wrong where q8_0 did not, so q8_0: f16's
+/// accuracy at the quantized speed, and 44 MB instead of 78.
+pub const DEFAULT_WEIGHTS: Weights = Weights::Q8_0;
 
 /// A `[transcribe]` value the daemon cannot use.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,6 +93,39 @@ impl TranscribeConfigError {
 }
 
 impl TranscribeConfig {
+    /// What the transcribe stage hands whisper.cpp for these settings (the benchmark
+    /// measures the defaults through this, as the daemon runs them).
+    pub fn settings(&self) -> TranscribeSettings {
+        TranscribeSettings {
+            threads: self.threads,
+            language: Some(self.language.clone()),
+            beam_size: (self.beam_size > 0).then_some(self.beam_size),
+            chunk_seconds: self.chunk.as_secs().clamp(30, u64::from(u32::MAX)) as u32,
+            word_timestamps: self.word_timestamps,
+        }
+    }
+
+    /// The whisper model file to load, and the faster-whisper folder to convert it
+    /// from when it is missing. Only the default model is ever converted (a configured
+    /// model that is missing is an error, never silently replaced): while the bundled
+    /// faster-whisper model is there, into `ggml/whisper-tiny.en-WEIGHTS.bin` (f16 keeps
+    /// the plain name); without it, the default name is used as it is (a pulled model).
+    pub fn model_file(&self, models: &ModelsConfig) -> (PathBuf, Option<PathBuf>) {
+        let configured = models.resolve(&self.model);
+        if self.model != Self::default().model {
+            return (configured, None);
+        }
+        let ct2 = models.dir().join(BUNDLED_CT2_MODEL);
+        if !ct2.join("model.bin").is_file() {
+            return (configured, None);
+        }
+        let converted = match self.weights {
+            Weights::F16 => configured,
+            weights => converted_name(&configured, weights),
+        };
+        (converted, Some(ct2))
+    }
+
     /// Checks what serde cannot: the language is one whisper.cpp knows (from its own
     /// table; no model is loaded).
     pub fn validate(&self) -> Result<(), TranscribeConfigError> {
@@ -83,5 +136,53 @@ impl TranscribeConfig {
             given: self.language.clone(),
             suggestion: super::language::suggest(&self.language).map(str::to_owned),
         })
+    }
+}
+
+/// `dir/name.bin` → `dir/name-WEIGHTS.bin`.
+fn converted_name(path: &Path, weights: Weights) -> PathBuf {
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    path.with_file_name(format!("{stem}-{}.bin", weights.name()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_default_model_is_converted_with_its_weights_only_when_the_bundle_is_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let models = ModelsConfig {
+            dir: dir.path().to_owned(),
+            ..ModelsConfig::default()
+        };
+        let mut config = TranscribeConfig {
+            weights: Weights::Q5_0,
+            ..TranscribeConfig::default()
+        };
+        let plain = dir.path().join("ggml/whisper-tiny.en.bin");
+        assert_eq!(config.model_file(&models), (plain.clone(), None));
+
+        let ct2 = dir.path().join(BUNDLED_CT2_MODEL);
+        std::fs::create_dir_all(&ct2).unwrap();
+        std::fs::write(ct2.join("model.bin"), b"x").unwrap();
+        let quantized = dir.path().join("ggml/whisper-tiny.en-q5_0.bin");
+        assert_eq!(config.model_file(&models), (quantized, Some(ct2.clone())));
+        config.weights = Weights::F16;
+        assert_eq!(config.model_file(&models), (plain, Some(ct2)));
+
+        config.model = PathBuf::from("/elsewhere/whisper-base.bin");
+        let configured = (PathBuf::from("/elsewhere/whisper-base.bin"), None);
+        assert_eq!(config.model_file(&models), configured);
+    }
+
+    #[test]
+    fn weights_are_named_in_the_config() {
+        let config: TranscribeConfig = toml::from_str("weights = \"q8_0\"").unwrap();
+        assert_eq!(config.weights, Weights::Q8_0);
+        let error = toml::from_str::<TranscribeConfig>("weights = \"q4\"").unwrap_err();
+        assert!(error.to_string().contains("q5_1"), "{error}");
     }
 }

@@ -161,6 +161,11 @@ impl WhisperModel {
             .unwrap_or_default()
     }
 
+    /// How the model's matrices are stored (`f16`, `q8_0`, `q5_1`, …), from its file.
+    pub fn weights(&self) -> String {
+        crate::models::quantize::ftype_name(self.context.model_ftype())
+    }
+
     /// Transcribes a file of 16 kHz mono f32le samples. `progress` gets the fraction done
     /// (0.0–1.0); setting `stop` ends the work within about a second (whisper.cpp
     /// checks it after every encoder pass and decoder step).

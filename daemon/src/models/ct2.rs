@@ -35,6 +35,8 @@ use std::path::{Path, PathBuf};
 
 use half::{bf16, f16};
 
+pub use super::quantize::Weights;
+use super::quantize::{self, Quantization};
 use crate::spool::fsutil;
 
 /// Magic number that opens a whisper.cpp ggml model file (`"ggml"` as a little-endian u32).
@@ -51,14 +53,10 @@ const N_FFT: usize = 400;
 const END_OF_TEXT: &str = "<|endoftext|>";
 /// whisper.cpp's `ftype` for "all matrices in f16".
 const FTYPE_MOSTLY_F16: u32 = 1;
-/// ggml's `ftype` for "matrices in q8_0" (conv kernels stay f16).
-const FTYPE_MOSTLY_Q8_0: u32 = 7;
 /// ggml's quantization format version, stored in `ftype` as version × factor.
 const GGML_QNT_VERSION: u32 = 2;
 /// See [`GGML_QNT_VERSION`].
 const GGML_QNT_VERSION_FACTOR: u32 = 1000;
-/// Weights per q8_0 block.
-const Q8_0_BLOCK: usize = 32;
 /// Name of the token embedding, which also serves as the (tied) output projection.
 const EMBEDDINGS: &str = "decoder/embeddings/weight";
 /// Name of the output projection, an alias of [`EMBEDDINGS`].
@@ -264,16 +262,6 @@ pub fn convert_if_missing(
     convert_as(ct2_dir, output, weights).map(|_| true)
 }
 
-/// How the matrices of a converted model are stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Weights {
-    /// Half precision (whisper.cpp's usual files).
-    F16,
-    /// ggml's 8-bit blocks (`q8_0`): 32 weights share one f16 scale. About half the size
-    /// of f16; whisper.cpp multiplies them without converting back to floats.
-    Q8_0,
-}
-
 /// Like [`convert`], with the matrices stored as `weights`.
 pub fn convert_as(
     ct2_dir: &Path,
@@ -289,15 +277,17 @@ pub fn convert_as(
     let mut hparams = model.hparams()?;
     let mut tensors = plan_tensors(&mut model, &hparams)?;
     model.check_all_used()?;
-    if weights == Weights::Q8_0 {
-        hparams.ftype = FTYPE_MOSTLY_Q8_0 + GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR;
+    if let Some(quantization) = weights.quantization() {
+        // As whisper.cpp's own quantizer: every f16 matrix whose rows cut into whole
+        // blocks; the conv kernels (rank 3) stay f16.
+        hparams.ftype = weights.ftype() + GGML_QNT_VERSION * GGML_QNT_VERSION_FACTOR;
         for tensor in &mut tensors {
             let innermost = tensor.dims.last().copied().unwrap_or(0);
             if tensor.ggml_type == GgmlType::F16
                 && tensor.dims.len() == 2
-                && innermost % Q8_0_BLOCK == 0
+                && innermost % quantize::BLOCK == 0
             {
-                tensor.ggml_type = GgmlType::Q8_0;
+                tensor.ggml_type = GgmlType::Blocks(quantization);
             }
         }
     }
@@ -934,7 +924,7 @@ impl<'a> Ct2Model<'a> {
 enum GgmlType {
     F32,
     F16,
-    Q8_0,
+    Blocks(Quantization),
 }
 
 impl GgmlType {
@@ -952,7 +942,7 @@ impl GgmlType {
         match self {
             Self::F32 => 0,
             Self::F16 => 1,
-            Self::Q8_0 => 8,
+            Self::Blocks(quantization) => quantization.type_code(),
         }
     }
 }
@@ -1196,7 +1186,7 @@ fn write_data(writer: &mut dyn Write, source: Source<'_>, ggml_type: GgmlType) -
         (Float::F32, GgmlType::F32) | (Float::F16, GgmlType::F16) => {
             return writer.write_all(source.data);
         }
-        (_, GgmlType::Q8_0) => return write_q8_0(writer, source),
+        (_, GgmlType::Blocks(quantization)) => return write_blocks(writer, source, quantization),
         _ => {}
     }
     const CHUNK: usize = 64 * 1024;
@@ -1206,7 +1196,7 @@ fn write_data(writer: &mut dyn Write, source: Source<'_>, ggml_type: GgmlType) -
         match ggml_type {
             GgmlType::F32 => buffer.extend_from_slice(&value.to_le_bytes()),
             GgmlType::F16 => buffer.extend_from_slice(&f16::from_f32(value).to_le_bytes()),
-            GgmlType::Q8_0 => unreachable!("q8_0 is written by write_q8_0"),
+            GgmlType::Blocks(_) => unreachable!("blocks are written by write_blocks"),
         }
         if buffer.len() >= CHUNK {
             writer.write_all(&buffer)?;
@@ -1216,23 +1206,21 @@ fn write_data(writer: &mut dyn Write, source: Source<'_>, ggml_type: GgmlType) -
     writer.write_all(&buffer)
 }
 
-/// Writes `source` as q8_0 blocks, as ggml's `quantize_row_q8_0_ref` does: per 32
-/// weights, the scale `d = max|x| / 127` (f16) and the 32 values `round(x / d)`.
-fn write_q8_0(writer: &mut dyn Write, source: Source<'_>) -> io::Result<()> {
+/// Writes `source` as blocks of `quantization` (ggml's reference quantizers; a short
+/// last block is padded with zeros, though only whole rows of blocks are quantized).
+fn write_blocks(
+    writer: &mut dyn Write,
+    source: Source<'_>,
+    quantization: Quantization,
+) -> io::Result<()> {
     let size = source.float.size();
-    let mut buffer = Vec::with_capacity(64 * 1024 + 34);
-    for block in source.data.chunks(Q8_0_BLOCK * size) {
-        let mut values = [0f32; Q8_0_BLOCK];
+    let mut buffer = Vec::with_capacity(64 * 1024 + quantization.block_bytes());
+    for block in source.data.chunks(quantize::BLOCK * size) {
+        let mut values = [0f32; quantize::BLOCK];
         for (value, element) in values.iter_mut().zip(block.chunks_exact(size)) {
             *value = source.float.decode(element);
         }
-        let amax = values.iter().fold(0f32, |max, v| max.max(v.abs()));
-        let d = amax / 127.0;
-        let inverse = if d != 0.0 { 1.0 / d } else { 0.0 };
-        buffer.extend_from_slice(&f16::from_f32(d).to_le_bytes());
-        for value in values {
-            buffer.push((value * inverse).round().clamp(-128.0, 127.0) as i8 as u8);
-        }
+        quantization.quantize_block(&values, &mut buffer);
         if buffer.len() >= 64 * 1024 {
             writer.write_all(&buffer)?;
             buffer.clear();
@@ -1671,30 +1659,6 @@ mod tests {
         bytes.extend_from_slice(&(count * 4).to_le_bytes());
         bytes.extend_from_slice(data);
         bytes
-    }
-
-    #[test]
-    fn q8_0_blocks_hold_a_scale_and_rounded_values() {
-        let values: Vec<u8> = (0..64)
-            .flat_map(|i| {
-                let value = if i < 32 { i as f32 - 16.0 } else { 0.0 };
-                value.to_le_bytes()
-            })
-            .collect();
-        let source = Source {
-            float: Float::F32,
-            data: &values,
-        };
-        let mut out = Vec::new();
-        write_q8_0(&mut out, source).unwrap();
-        assert_eq!(out.len(), 2 * 34, "two blocks of f16 scale + 32 bytes");
-        let scale = f16::from_le_bytes([out[0], out[1]]).to_f32();
-        assert!((scale - 16.0 / 127.0).abs() < 1e-3, "{scale}");
-        assert_eq!(out[2] as i8, -127, "-16 is the largest magnitude");
-        assert_eq!(out[2 + 16] as i8, 0);
-        assert_eq!(out[2 + 24] as i8, (8.0f32 * 127.0 / 16.0).round() as i8);
-        assert_eq!(&out[34..36], &[0, 0], "an all-zero block has scale 0");
-        assert!(out[36..].iter().all(|&b| b == 0));
     }
 
     fn convert_bytes(model_bin: &[u8]) -> (ConvertError, tempfile::TempDir) {

@@ -2,6 +2,7 @@
 //!
 //! - [`ct2`]: converts a faster-whisper (CTranslate2) whisper model folder into the single
 //!   legacy ggml file that whisper.cpp loads.
+//! - [`quantize`]: ggml's q8_0, q5_0 and q5_1 blocks for the converted matrices.
 //! - [`catalog`]: the models known by name, with their published URL and SHA-256.
 //! - [`pull`]: verified downloads (`chute models pull`).
 //!
@@ -15,6 +16,7 @@ pub mod catalog;
 pub mod config;
 pub mod ct2;
 pub mod pull;
+pub mod quantize;
 
 use std::path::PathBuf;
 

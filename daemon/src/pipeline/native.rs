@@ -167,12 +167,14 @@ impl NativeModels {
     }
 
     /// The whisper model at `path`, loaded once and kept; converted first from the
-    /// faster-whisper folder `ct2_fallback` when the ggml file is missing.
+    /// faster-whisper folder `ct2_fallback` (with its matrices as `weights`) when the
+    /// ggml file is missing.
     pub async fn whisper(
         &self,
         _lease: &NativeLease<'_>,
         path: &Path,
         ct2_fallback: Option<&Path>,
+        weights: ct2::Weights,
     ) -> Result<Arc<WhisperModel>, TranscribeError> {
         let mut resident = self.resident.lock().await;
         if let Some((loaded, model, _)) = resident.whisper.as_ref()
@@ -189,11 +191,13 @@ impl NativeModels {
         let path = path.to_owned();
         let ct2_fallback = ct2_fallback.map(Path::to_owned);
         let converted_path = path.clone();
-        tokio::task::spawn_blocking(move || convert_if_missing(&converted_path, ct2_fallback))
-            .await
-            .map_err(|error| {
-                TranscribeError::Whisper(format!("model conversion task failed: {error}"))
-            })??;
+        tokio::task::spawn_blocking(move || {
+            convert_if_missing(&converted_path, ct2_fallback, weights)
+        })
+        .await
+        .map_err(|error| {
+            TranscribeError::Whisper(format!("model conversion task failed: {error}"))
+        })??;
         let footprint = self.footprint(&path);
         self.make_room(&mut resident, ModelKind::Whisper, footprint)
             .await;
@@ -259,9 +263,13 @@ impl NativeModels {
     }
 }
 
-fn convert_if_missing(path: &Path, ct2_fallback: Option<PathBuf>) -> Result<(), TranscribeError> {
+fn convert_if_missing(
+    path: &Path,
+    ct2_fallback: Option<PathBuf>,
+    weights: ct2::Weights,
+) -> Result<(), TranscribeError> {
     if let Some(ct2_dir) = ct2_fallback {
-        ct2::convert_if_missing(&ct2_dir, path, ct2::Weights::F16).map_err(|error| {
+        ct2::convert_if_missing(&ct2_dir, path, weights).map_err(|error| {
             TranscribeError::Model {
                 path: path.to_owned(),
                 reason: error.to_string(),

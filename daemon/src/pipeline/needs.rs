@@ -114,7 +114,7 @@ fn magic(path: &Path) -> Option<[u8; 4]> {
 fn whisper_model(config: &Config) -> Need {
     let settings = &config.transcribe;
     let value = shown(&settings.model);
-    let path = config.models.resolve(&settings.model);
+    let (path, ct2) = settings.model_file(&config.models);
     let remedy = model_remedy(
         config,
         &settings.model,
@@ -134,20 +134,19 @@ fn whisper_model(config: &Config) -> Need {
     }
     // As the transcribe stage does: only the default model is made from the bundled
     // faster-whisper one; a configured model that is missing is never replaced.
-    let ct2 = config.models.dir().join("ct2/whisper-tiny.en");
-    let status =
-        if settings.model == TranscribeConfig::default().model && ct2.join("model.bin").is_file() {
-            Status::Later(format!(
-                "{} is made on first use from {}",
-                path.display(),
-                ct2.display()
-            ))
-        } else {
-            Status::Problem {
-                what: format!("{} is missing", path.display()),
-                remedy,
-            }
-        };
+    let status = if let Some(ct2) = ct2 {
+        Status::Later(format!(
+            "{} is made on first use from {} ({} weights)",
+            path.display(),
+            ct2.display(),
+            settings.weights.name()
+        ))
+    } else {
+        Status::Problem {
+            what: format!("{} is missing", path.display()),
+            remedy,
+        }
+    };
     Need::new("transcribe.model", value, status)
 }
 

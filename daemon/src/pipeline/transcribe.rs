@@ -12,10 +12,9 @@ use serde_json::json;
 use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::job::ItemCheckpoints;
 use crate::media::child::{self, DecodeLimits};
-use crate::media::config::TranscribeConfig;
 use crate::media::decode::DecodeError;
 use crate::media::transcript::Transcript;
-use crate::media::whisper::{ChunkTranscript, TranscribeError, TranscribeSettings};
+use crate::media::whisper::{ChunkTranscript, TranscribeError};
 use crate::spool::fsutil;
 
 /// Least wall time between two decode progress events.
@@ -153,28 +152,19 @@ impl Stage for Transcribe {
                 ));
             }
             let settings = &context.config.transcribe;
-            let models_dir = context.config.models.dir();
-            let model_path = context.config.models.resolve(&settings.model);
             // Only the default model is made from the bundled faster-whisper model: a
             // configured model that is missing is an error, never silently replaced.
-            let fallback = (settings.model == TranscribeConfig::default().model)
-                .then(|| models_dir.join("ct2/whisper-tiny.en"));
+            let (model_path, fallback) = settings.model_file(&context.config.models);
             let signals = context.signals();
             let lease = context
                 .native_lease(super::lease::ModelKind::Whisper)
                 .await?;
             let model = context
                 .natives
-                .whisper(&lease, &model_path, fallback.as_deref())
+                .whisper(&lease, &model_path, fallback.as_deref(), settings.weights)
                 .await
                 .map_err(transcribe_failure)?;
-            let transcribe_settings = TranscribeSettings {
-                threads: settings.threads,
-                language: Some(settings.language.clone()),
-                beam_size: (settings.beam_size > 0).then_some(settings.beam_size),
-                chunk_seconds: settings.chunk.as_secs().clamp(30, u64::from(u32::MAX)) as u32,
-                word_timestamps: settings.word_timestamps,
-            };
+            let transcribe_settings = settings.settings();
             let events = context.job.events();
             let stage = context.stage;
             let last = Arc::new(std::sync::atomic::AtomicU8::new(0));
@@ -216,6 +206,7 @@ impl Stage for Transcribe {
             }
             let started = Instant::now();
             let worker_model = model.clone();
+            let weights = model.weights();
             // The worker's log lines name the job and the stage, like the stage's own.
             let span = tracing::Span::current();
             let result = tokio::task::spawn_blocking(move || {
@@ -277,6 +268,7 @@ impl Stage for Transcribe {
             );
             let mut outputs = StageOutputs::new();
             outputs.insert("model".into(), json!(transcript.model));
+            outputs.insert("weights".into(), json!(weights));
             outputs.insert("language".into(), json!(transcript.language));
             outputs.insert("segments".into(), json!(transcript.segments.len()));
             outputs.insert("threads".into(), json!(settings.threads));
@@ -296,11 +288,16 @@ impl Stage for Transcribe {
                     "cpu"
                 }),
             );
-            outputs.insert("wall_seconds".into(), json!(wall));
-            outputs.insert(
-                "realtime_factor".into(),
-                json!(wall / transcript.duration_seconds.max(1e-9)),
+            let realtime_factor = wall / transcript.duration_seconds.max(1e-9);
+            tracing::info!(
+                audio_seconds = transcript.duration_seconds,
+                wall_seconds = wall,
+                realtime_factor,
+                weights = %weights,
+                "Transcribed the recording."
             );
+            outputs.insert("wall_seconds".into(), json!(wall));
+            outputs.insert("realtime_factor".into(), json!(realtime_factor));
             outputs.insert(
                 "files".into(),
                 json!([
