@@ -90,6 +90,7 @@ async fn summarize(worker: &Path, text: &str, threads: usize, audio_seconds: f64
         temperature: 0.3,
         attempts: 3,
         timeout,
+        repetition: chute::summary::config::SummarizeConfig::default().repetition(),
     };
     let started = Instant::now();
     let mut summarizer =
