@@ -44,6 +44,42 @@ pub struct Generate {
     pub temperature: f32,
     /// Seed of the sampler.
     pub seed: u32,
+    /// Penalties against repeating what was already generated (off unless set).
+    #[serde(default)]
+    pub repetition: Repetition,
+}
+
+/// Penalties against repetition, applied to the generated tokens before sampling.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Repetition {
+    /// Generated tokens the repeat penalty looks back at (0: no repeat penalty).
+    pub last_n: u32,
+    /// Repeat penalty: a token among the last `last_n` has its logit divided by this
+    /// (1.0: off; at most 2.0).
+    pub penalty: f32,
+    /// DRY ("don't repeat yourself") multiplier: continuing a token sequence that
+    /// already occurred in the answer is penalized, more the longer the repeat (0: off;
+    /// at most 5.0). Sequences are broken at newlines, `:`, `"` and `*`.
+    pub dry_multiplier: f32,
+    /// DRY: repeats up to this many tokens long go unpenalized (1–64).
+    pub dry_allowed_length: u32,
+}
+
+impl Repetition {
+    /// No penalty at all.
+    pub const OFF: Repetition = Repetition {
+        last_n: 0,
+        penalty: 1.0,
+        dry_multiplier: 0.0,
+        dry_allowed_length: 2,
+    };
+}
+
+impl Default for Repetition {
+    fn default() -> Self {
+        Repetition::OFF
+    }
 }
 
 /// One chat message.

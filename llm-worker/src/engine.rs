@@ -11,7 +11,8 @@ use std::path::Path;
 use std::time::Instant;
 
 use chute_llm_protocol::{
-    ErrorKind, Generate, Generated, Ready, ReplyBody, RequestBody, StopReason, WorkerError,
+    ErrorKind, Generate, Generated, Ready, Repetition, ReplyBody, RequestBody, StopReason,
+    WorkerError,
 };
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
@@ -243,6 +244,28 @@ impl Session<'_> {
             None => None,
         };
         let mut chain = Vec::new();
+        // Penalties change the logits, so they come before the samplers that choose.
+        let repetition = &request.repetition;
+        if repetition.last_n > 0 && repetition.penalty > 1.0 {
+            chain.push(LlamaSampler::penalties(
+                self.engine.model.n_vocab(),
+                repetition.last_n as i32,
+                repetition.penalty,
+                0.0,
+                0.0,
+            ));
+        }
+        if repetition.dry_multiplier > 0.0 {
+            chain.push(LlamaSampler::dry(
+                &self.engine.model,
+                repetition.dry_multiplier,
+                DRY_BASE,
+                repetition.dry_allowed_length as i32,
+                // The whole answer: a sentence repeated far from its first telling counts.
+                request.max_tokens as i32,
+                DRY_BREAKERS,
+            ));
+        }
         if request.temperature <= 0.0 {
             chain.push(LlamaSampler::greedy());
         } else {
@@ -284,6 +307,7 @@ impl Session<'_> {
                 ),
             ));
         }
+        check_repetition(&request.repetition)?;
         let mut sampler = self.sampler(request)?;
         let vocab = self.engine.model.vocab();
         self.context.clear_kv_cache();
@@ -340,6 +364,33 @@ impl Session<'_> {
             generate_seconds: started.elapsed().as_secs_f64(),
             stop,
         })
+    }
+}
+
+/// DRY's exponential base: each token a repeat grows by multiplies its penalty by this.
+const DRY_BASE: f32 = 1.75;
+/// Where DRY's repeated sequences end (llama.cpp's defaults): list items and JSON
+/// strings start afresh after a quote.
+const DRY_BREAKERS: [&str; 4] = ["\n", ":", "\"", "*"];
+
+/// Refuses repetition settings llama.cpp would misbehave with (it asserts or divides
+/// by them).
+fn check_repetition(repetition: &Repetition) -> Result<(), WorkerError> {
+    let fine = repetition.penalty.is_finite()
+        && (1.0..=2.0).contains(&repetition.penalty)
+        && repetition.dry_multiplier.is_finite()
+        && (0.0..=5.0).contains(&repetition.dry_multiplier)
+        && (1..=64).contains(&repetition.dry_allowed_length)
+        && repetition.last_n <= 8192;
+    if fine {
+        Ok(())
+    } else {
+        Err(error(
+            ErrorKind::BadRequest,
+            format!(
+                "repetition settings out of range (penalty 1–2, dry_multiplier 0–5, dry_allowed_length 1–64, last_n at most 8192): {repetition:?}"
+            ),
+        ))
     }
 }
 

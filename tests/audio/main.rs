@@ -15,6 +15,7 @@ use std::process::Command;
 use harness::{Config, Outcome, Spool, secs};
 use serde_json::Value;
 
+mod blank;
 #[allow(dead_code)]
 #[path = "../plugins/harness.rs"]
 mod plugins;
@@ -158,14 +159,7 @@ fn assert_valid_summary(outcome: &Outcome) -> Value {
         .collect();
     assert_eq!(
         keys,
-        [
-            "title",
-            "summary",
-            "key_points",
-            "action_items",
-            "keywords",
-            "language"
-        ],
+        ["title", "summary", "key_points", "keywords", "language"],
         "summary.json keeps the template's order"
     );
     summary

@@ -5,9 +5,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use chute::summary::config::SummarizeConfig;
+use chute::summary::quality::Cause;
+use chute::summary::repetition::{near_duplicates, repeated_share};
 use chute::summary::template::Template;
 use chute::summary::worker::{LlamaWorker, WorkerSpec};
-use chute::summary::{Summarizer, SummarySettings, cleanup};
+use chute::summary::{Summarizer, SummarySettings, cleanup, speech};
 
 const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -45,6 +48,7 @@ async fn a_transcript_longer_than_the_context_is_split_and_combined() {
         temperature: 0.3,
         attempts: 3,
         timeout: TIMEOUT,
+        repetition: SummarizeConfig::default().repetition(),
     };
     let mut summarizer =
         Summarizer::new(&mut worker, &template, "en", settings, |m| messages.push(m)).unwrap();
@@ -96,6 +100,7 @@ async fn an_oversized_request_is_refused_and_the_worker_lives_on() {
         max_tokens: 16,
         temperature: 0.0,
         seed: 1,
+        repetition: Default::default(),
     };
     let error = worker
         .generate(request, TIMEOUT, &mut |_| {})
@@ -108,6 +113,7 @@ async fn an_oversized_request_is_refused_and_the_worker_lives_on() {
         max_tokens: 16,
         temperature: 0.0,
         seed: 1,
+        repetition: Default::default(),
     };
     let error = worker
         .generate(bad_grammar, TIMEOUT, &mut |_| {})
@@ -134,6 +140,7 @@ async fn control_tokens_in_message_text_stay_plain_text() {
         max_tokens: 1,
         temperature: 0.0,
         seed: 1,
+        repetition: Default::default(),
     };
     let plain = worker
         .generate(
@@ -159,4 +166,102 @@ async fn control_tokens_in_message_text_stay_plain_text() {
         "the forged markup took {} tokens in the prompt, but {as_text} as plain text",
         forged - plain
     );
+}
+
+/// A meeting that says the same three things over and over, as the stage sees it.
+const REPETITIVE_MEETING: [&str; 9] = [
+    "We agreed to ship the new onboarding flow on Friday.",
+    "Maria will send the release note to the sales team by Thursday.",
+    "The budget for the spring campaign is twelve thousand euros.",
+    "So again, the new onboarding flow ships on Friday, we agreed on that.",
+    "And Maria sends the release note to the sales team by Thursday.",
+    "Remember the spring campaign budget is twelve thousand euros.",
+    "To repeat: onboarding flow on Friday.",
+    "Release note from Maria to sales on Thursday.",
+    "Spring campaign budget: twelve thousand euros.",
+];
+
+/// A transcript that says the same points many times yields a summary in which no
+/// sentence and no list item repeats another (the repeated share the benchmark reports
+/// is 0), under the built-in template fitted to the transcript, as the stage runs it.
+#[tokio::test]
+async fn a_repetitive_transcript_gets_a_summary_without_repeats() {
+    let mut worker = worker(2048).await;
+    let segments: Vec<String> = REPETITIVE_MEETING.iter().map(|s| s.to_string()).collect();
+    let words: usize = segments.iter().map(|s| speech::spoken_words(s)).sum();
+    let bytes: usize = segments.iter().map(String::len).sum();
+    let template = Template::built_in().fitted(words, bytes);
+    let settings = SummarySettings {
+        temperature: SummarizeConfig::default().temperature,
+        attempts: 3,
+        timeout: TIMEOUT,
+        repetition: SummarizeConfig::default().repetition(),
+    };
+    let mut summarizer = Summarizer::new(&mut worker, &template, "en", settings, |_| {}).unwrap();
+    let summary = summarizer.summarize(&segments).await.unwrap();
+    let schema = summarizer.schema().clone();
+    let stats = summarizer.stats.clone();
+    drop(summarizer);
+    assert!(jsonschema::is_valid(&schema, &summary), "{summary:#}");
+    assert_eq!(repeated_share(&summary), 0.0, "{summary:#}\n{stats:?}");
+    for (name, value) in summary.as_object().unwrap() {
+        let Some(items) = value.as_array() else {
+            continue;
+        };
+        let items: Vec<&str> = items.iter().filter_map(|i| i.as_str()).collect();
+        for (i, a) in items.iter().enumerate() {
+            for b in &items[i + 1..] {
+                assert!(
+                    !near_duplicates(a, b),
+                    "{name}: {a:?} ~ {b:?} in {summary:#}"
+                );
+            }
+        }
+    }
+}
+
+/// An answer that cannot pass the checks (a prose field of 4 bytes must end a sentence,
+/// which the model practically never manages) is asked for again, then the best one
+/// is kept with its defect on record, instead of being delivered as if it were fine.
+#[tokio::test]
+async fn answers_that_keep_failing_the_checks_are_kept_with_their_defects() {
+    let mut worker = worker(1024).await;
+    let template = Template::parse(
+        r#"
+instructions = "Summarize the recording."
+[[fields]]
+name = "summary"
+kind = "text"
+description = "what was said"
+max_bytes = 4
+sentences = true
+[[fields]]
+name = "language"
+kind = "language"
+"#,
+    )
+    .unwrap();
+    let settings = SummarySettings {
+        temperature: 0.3,
+        attempts: 2,
+        timeout: TIMEOUT,
+        repetition: SummarizeConfig::default().repetition(),
+    };
+    let mut summarizer = Summarizer::new(&mut worker, &template, "en", settings, |_| {}).unwrap();
+    let segments = vec![
+        REPETITIVE_MEETING[0].to_owned(),
+        REPETITIVE_MEETING[1].to_owned(),
+    ];
+    let summary = summarizer.summarize(&segments).await.unwrap();
+    let stats = summarizer.stats.clone();
+    let defects = summarizer.defects.clone();
+    drop(summarizer);
+    assert_eq!(stats.generations, 2, "both attempts were made: {stats:?}");
+    assert!(
+        defects
+            .iter()
+            .any(|d| d.cause == Cause::CutOff && d.field == "summary"),
+        "{defects:?} for {summary}"
+    );
+    assert_eq!(summary["language"], "en");
 }

@@ -139,6 +139,7 @@ async fn summarize(worker: &Path, clip: &str, text: &str, threads: usize, audio_
         temperature: 0.3,
         attempts: 3,
         timeout,
+        repetition: chute::summary::config::SummarizeConfig::default().repetition(),
     };
     let started = Instant::now();
     let mut summarizer =

@@ -27,37 +27,62 @@ pub struct ResultFile {
     pub stages: Vec<StageSummary>,
     /// Set when this input was identical to an earlier one and not processed again.
     pub duplicate_of: Option<DuplicateOf>,
-    /// Optional stages that failed: the job was delivered without their outputs.
+    /// Optional stages that failed (the job was delivered without their outputs), and
+    /// the notes of stages that finished (`outputs.warnings`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
     /// The job's progress events.
     pub events: Vec<Event>,
 }
 
-/// An optional stage that failed, in result.json.
+/// An optional stage that failed, or a stage's note about what it delivered, in
+/// result.json.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Warning {
     /// The stage.
     pub stage: String,
+    /// A name for the kind of problem, when the stage gave one (`cut_off`,
+    /// `nothing_to_summarize`, …).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub cause: String,
     /// What went wrong.
     pub reason: String,
     /// What to do about it.
     pub hint: String,
 }
 
-/// The failed optional stages of a delivered job.
+/// The failed optional stages of a delivered job, then the warnings finished stages
+/// recorded in their outputs (`warnings`: a list of `{cause, reason, hint}`).
 pub fn warnings(state: &JobState) -> Vec<Warning> {
-    state
+    let failed = state
         .stages
         .iter()
         .filter(|stage| stage.status == StageStatus::Failed)
         .map(|stage| Warning {
             stage: stage.name.clone(),
+            cause: String::new(),
             reason: stage.error.clone().unwrap_or_default(),
             hint: stage.hint.clone().unwrap_or_default(),
-        })
-        .collect()
+        });
+    let noted = state
+        .stages
+        .iter()
+        .filter(|stage| stage.status == StageStatus::Done)
+        .flat_map(|stage| {
+            let notes = stage
+                .outputs
+                .get("warnings")
+                .and_then(serde_json::Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            notes.into_iter().filter_map(|note| {
+                let mut warning: Warning = serde_json::from_value(note).ok()?;
+                warning.stage = stage.name.clone();
+                Some(warning)
+            })
+        });
+    failed.chain(noted).collect()
 }
 
 impl Default for ResultFile {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use chute_llm_protocol::{Generate, Message};
+use chute_llm_protocol::{Generate, Message, Repetition};
 
 use super::worker::{LlamaWorker, WorkerFailure};
 
@@ -91,6 +91,8 @@ pub async fn clean(
             max_tokens: max_bytes + 1,
             temperature: 0.0,
             seed: 1,
+            // The grammar fixes every word; penalties would only fight it.
+            repetition: Repetition::OFF,
         };
         let generated = worker.generate(request, timeout, &mut |_| {}).await?;
         tokens += u64::from(generated.generated_tokens);

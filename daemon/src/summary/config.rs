@@ -31,6 +31,16 @@ pub struct SummarizeConfig {
     pub temperature: f32,
     /// Generations tried before the output is declared unusable.
     pub attempts: u32,
+    /// Repeat penalty over the last 64 generated tokens (1.0: off, the default: it also
+    /// penalizes the JSON's quotes and commas); retries add 0.05.
+    pub repeat_penalty: f32,
+    /// DRY multiplier against repeating a token sequence already in the answer (0: off);
+    /// retries raise it by half.
+    pub dry_multiplier: f32,
+    /// Fewest spoken words (non-speech markers such as `[BLANK_AUDIO]` not counted) a
+    /// transcript needs to be summarized; below it no summary.json is written and
+    /// result.json says there was nothing to summarize. 0: always summarize.
+    pub min_words: u32,
     /// Also write `transcript.clean.txt` with punctuation and casing restored (the words
     /// themselves cannot change).
     pub cleanup: bool,
@@ -53,6 +63,9 @@ impl Default for SummarizeConfig {
             gpu_layers: if cfg!(feature = "cuda") { 999 } else { 0 },
             temperature: 0.3,
             attempts: 3,
+            repeat_penalty: 1.0,
+            dry_multiplier: 0.8,
+            min_words: 6,
             cleanup: false,
             timeout: Duration::from_secs(600),
             worker: PathBuf::new(),
@@ -76,9 +89,30 @@ impl SummarizeConfig {
         if !(0.0..=2.0).contains(&self.temperature) {
             return Err(SummarizeConfigError::Temperature(self.temperature));
         }
+        if !(1.0..=2.0).contains(&self.repeat_penalty) {
+            return Err(SummarizeConfigError::RepeatPenalty(self.repeat_penalty));
+        }
+        if !(0.0..=5.0).contains(&self.dry_multiplier) {
+            return Err(SummarizeConfigError::DryMultiplier(self.dry_multiplier));
+        }
         Ok(())
     }
+
+    /// The repetition penalties of a summary's first attempt.
+    pub fn repetition(&self) -> chute_llm_protocol::Repetition {
+        chute_llm_protocol::Repetition {
+            last_n: REPEAT_LAST_N,
+            penalty: self.repeat_penalty,
+            dry_multiplier: self.dry_multiplier,
+            dry_allowed_length: DRY_ALLOWED_LENGTH,
+        }
+    }
 }
+
+/// Generated tokens the repeat penalty looks back at.
+const REPEAT_LAST_N: u32 = 64;
+/// Repeats of up to this many tokens go unpenalized by DRY (names, "the budget").
+const DRY_ALLOWED_LENGTH: u32 = 2;
 
 /// A `[summarize]` value no summary can be made with; the message says what to write.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -91,6 +125,12 @@ pub enum SummarizeConfigError {
     /// The temperature is outside 0–2.
     #[error("summarize.temperature must be between 0 and 2, not {0}")]
     Temperature(f32),
+    /// The repeat penalty is outside 1–2.
+    #[error("summarize.repeat_penalty must be between 1.0 (off) and 2.0, not {0}")]
+    RepeatPenalty(f32),
+    /// The DRY multiplier is outside 0–5.
+    #[error("summarize.dry_multiplier must be between 0 (off) and 5, not {0}")]
+    DryMultiplier(f32),
 }
 
 impl SummarizeConfigError {
@@ -99,6 +139,34 @@ impl SummarizeConfigError {
         match self {
             SummarizeConfigError::TooSmall(key) => vec![format!("summarize.{key}")],
             SummarizeConfigError::Temperature(_) => vec!["summarize.temperature".into()],
+            SummarizeConfigError::RepeatPenalty(_) => vec!["summarize.repeat_penalty".into()],
+            SummarizeConfigError::DryMultiplier(_) => vec!["summarize.dry_multiplier".into()],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repetition_settings_out_of_range_are_refused_naming_the_key() {
+        let config = SummarizeConfig {
+            repeat_penalty: 0.5,
+            ..SummarizeConfig::default()
+        };
+        let error = config.validate().expect_err("refused");
+        assert_eq!(error.keys(), ["summarize.repeat_penalty"]);
+        assert!(
+            error.to_string().contains("summarize.repeat_penalty"),
+            "{error}"
+        );
+        let config = SummarizeConfig {
+            dry_multiplier: f32::NAN,
+            ..SummarizeConfig::default()
+        };
+        let error = config.validate().expect_err("refused");
+        assert_eq!(error.keys(), ["summarize.dry_multiplier"]);
+        assert!(SummarizeConfig::default().validate().is_ok());
     }
 }

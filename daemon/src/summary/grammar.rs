@@ -2,7 +2,9 @@
 //!
 //! Supported: objects (keys in `required` order, no extra keys), strings with
 //! `maxLength` (+ `minLength` 0 or 1), `const` and `enum` strings, and arrays of such
-//! strings with `minItems`/`maxItems`. The output is compact JSON.
+//! strings with `minItems`/`maxItems`. The output is compact JSON. `uniqueItems` is
+//! honoured by the grammar for arrays of `enum` values (which then come in the enum's
+//! order); for free strings no grammar of sane size can, so it is checked after parsing.
 //!
 //! Lengths are capped in UTF-8 **bytes** (a `maxLength` of N allows N bytes, so never more
 //! than N characters). A token always adds at least one byte (llama.cpp's grammar refuses
@@ -32,6 +34,10 @@ c3 ::= [\u0800-\uFFFF]
 c4 ::= [\U00010000-\U0010FFFF]
 esc ::= "\\" ["\\/nt]
 "#;
+
+/// Most enum values an array of unique choices may offer (its grammar grows with the
+/// square of this).
+const MAX_UNIQUE_CHOICES: u32 = 32;
 
 struct Builder {
     rules: Vec<String>,
@@ -172,6 +178,13 @@ impl Builder {
         if min_items > max_items || max_items == 0 || max_items > 1000 {
             return Err(format!("{name}: need minItems <= maxItems <= 1000"));
         }
+        let unique = schema.get("uniqueItems").and_then(Value::as_bool) == Some(true);
+        if let (true, Some(options)) = (unique, items.get("enum").and_then(Value::as_array)) {
+            return self.unique_choices(name, options, min_items, max_items);
+        }
+        // Free strings cannot be kept distinct by a context-free grammar of sane size:
+        // `uniqueItems` on them is enforced after parsing (and discouraged by the
+        // worker's repetition penalties).
         let item = format!("{name}-item");
         let (expression, item_bytes) = self.value(items, &item)?;
         self.rules.push(format!("{item} ::= {expression}"));
@@ -196,6 +209,77 @@ impl Builder {
         expression.push_str(" \"]\"");
         let max_bytes = 2 + max_items * item_bytes + (max_items - 1);
         Ok((expression, max_bytes))
+    }
+
+    /// An array of distinct `enum` values: the values come in the enum's order, so none
+    /// can come twice. `{name}-u{i}-{c}` continues after value `i` as item number `c`;
+    /// a value is offered only while enough later ones remain to reach `min_items`.
+    fn unique_choices(
+        &mut self,
+        name: &str,
+        options: &[Value],
+        min_items: u32,
+        max_items: u32,
+    ) -> Result<(String, u32), String> {
+        let literals = options
+            .iter()
+            .map(json_literal)
+            .collect::<Result<Vec<_>, _>>()?;
+        let count = literals.len() as u32;
+        if count == 0 || count > MAX_UNIQUE_CHOICES {
+            return Err(format!(
+                "{name}: unique items from an enum need 1 to {MAX_UNIQUE_CHOICES} values"
+            ));
+        }
+        let max_items = max_items.min(count);
+        if min_items > max_items {
+            return Err(format!(
+                "{name}: minItems is more than the enum's distinct values"
+            ));
+        }
+        // Value `j` as item number `c` can still reach `min_items` items.
+        let reachable = |j: u32, c: u32| c >= min_items || min_items - c < count - j;
+        // Which continuation rules are non-empty, built from the last item backwards.
+        let mut exists = std::collections::BTreeSet::new();
+        for c in (1..max_items).rev() {
+            for i in 0..count {
+                let alternatives: Vec<String> = (i + 1..count)
+                    .filter(|&j| reachable(j, c + 1))
+                    .map(|j| {
+                        let mut alternative = gbnf_literal(&literals[j as usize]);
+                        if exists.contains(&(j, c + 1)) {
+                            let _ = write!(alternative, " {name}-u{j}-{}", c + 1);
+                        }
+                        alternative
+                    })
+                    .collect();
+                if alternatives.is_empty() {
+                    continue;
+                }
+                let optional = if c >= min_items { "?" } else { "" };
+                self.rules.push(format!(
+                    "{name}-u{i}-{c} ::= ( \",\" ( {} ) ){optional}",
+                    alternatives.join(" | ")
+                ));
+                exists.insert((i, c));
+            }
+        }
+        let first: Vec<String> = (0..count)
+            .filter(|&i| reachable(i, 1))
+            .map(|i| {
+                let mut alternative = gbnf_literal(&literals[i as usize]);
+                if exists.contains(&(i, 1)) {
+                    let _ = write!(alternative, " {name}-u{i}-1");
+                }
+                alternative
+            })
+            .collect();
+        let optional = if min_items == 0 { "?" } else { "" };
+        let longest = literals.iter().map(String::len).max().unwrap_or(0) as u32;
+        Ok((
+            format!("\"[\" ( {} ){optional} \"]\"", first.join(" | ")),
+            2 + max_items * longest + max_items.saturating_sub(1),
+        ))
     }
 
     /// `{name}-rest{k}`: up to k more items, each preceded by a comma.
@@ -307,6 +391,47 @@ mod tests {
             from_schema(&list)
                 .expect_err("refused")
                 .contains("maxItems")
+        );
+    }
+
+    /// Unique choices come in the enum's order: `["b","a"]` and `["a","a"]` are out of
+    /// the grammar's language, `["a","c"]` is in it.
+    #[test]
+    fn unique_enum_items_can_never_repeat() {
+        let schema = json!({"type": "array", "uniqueItems": true, "minItems": 1,
+            "maxItems": 2, "items": {"enum": ["a", "b", "c"]}});
+        let grammar = from_schema(&schema).expect("grammar");
+        assert!(
+            grammar.text.starts_with(
+                "root ::= \"[\" ( \"\\\"a\\\"\" root-u0-1 | \"\\\"b\\\"\" root-u1-1 | \"\\\"c\\\"\" ) \"]\"\n"
+            ),
+            "{}",
+            grammar.text
+        );
+        assert!(
+            grammar
+                .text
+                .contains("root-u0-1 ::= ( \",\" ( \"\\\"b\\\"\" | \"\\\"c\\\"\" ) )?"),
+            "{}",
+            grammar.text
+        );
+        assert!(!grammar.text.contains("root-u2-1"), "{}", grammar.text);
+        assert_eq!(grammar.max_bytes, r#"["a","b"]"#.len() as u32);
+        // Two of three at least: the last value cannot start the list.
+        let schema = json!({"type": "array", "uniqueItems": true, "minItems": 2,
+            "maxItems": 3, "items": {"enum": ["a", "b", "c"]}});
+        let grammar = from_schema(&schema).expect("grammar");
+        assert!(
+            grammar.text.starts_with(
+                "root ::= \"[\" ( \"\\\"a\\\"\" root-u0-1 | \"\\\"b\\\"\" root-u1-1 ) \"]\"\n"
+            ),
+            "{}",
+            grammar.text
+        );
+        assert!(
+            grammar
+                .text
+                .contains("root-u1-1 ::= ( \",\" ( \"\\\"c\\\"\" ) )\n")
         );
     }
 

@@ -5,21 +5,27 @@
 //! Flow: the transcript's segments are grouped into parts that fit the context next to
 //! the longest possible answer; each part is summarized under the grammar; when there
 //! was more than one part, the part summaries are summarized again (recursively) into
-//! one. Every answer is parsed and validated against the schema; a failed answer is
-//! retried with another seed, up to `summarize.attempts` times.
+//! one. Every answer is parsed, repaired and checked ([`quality`]: the schema, copied
+//! template text, items without words, cut-off text, repetition); a failed answer is
+//! retried with another seed and stronger repetition penalties, up to
+//! `summarize.attempts` times, and then the best one is kept with its defects on record.
 
 pub mod cleanup;
 pub mod config;
 pub mod grammar;
+pub mod quality;
+pub mod repetition;
+pub mod speech;
 pub mod template;
 pub mod worker;
 
 use std::time::Duration;
 
-use chute_llm_protocol::{ErrorKind, Generate, Message};
+use chute_llm_protocol::{ErrorKind, Generate, Message, Repetition, StopReason};
 use serde_json::Value;
 
 use self::grammar::Grammar;
+use self::quality::{Cause, Defect, Inspection};
 use self::template::{FieldKind, Template};
 use self::worker::{LlamaWorker, WorkerFailure};
 
@@ -63,6 +69,8 @@ pub struct SummaryStats {
     pub generations: u32,
     /// Generations whose answer was refused and retried.
     pub retries: u32,
+    /// Repeated list items and sentences removed from the answers kept.
+    pub dropped_repeats: u64,
     /// Prompt tokens evaluated.
     pub prompt_tokens: u64,
     /// Tokens generated.
@@ -94,10 +102,15 @@ pub struct SummarySettings {
     pub attempts: u32,
     /// Wall-clock limit per generation.
     pub timeout: Duration,
+    /// Repetition penalties of the first attempt (retries get stronger ones).
+    pub repetition: Repetition,
 }
 
-/// Parses and validates answers against a template's schema for one language.
+/// Parses, repairs and checks answers against a template for one language: the schema
+/// (with `uniqueItems`), then the checks after generation ([`quality`]).
 pub struct Checker {
+    template: Template,
+    sources: quality::CopySources,
     schema: Value,
     validator: jsonschema::Validator,
 }
@@ -109,7 +122,12 @@ impl Checker {
         let validator = jsonschema::validator_for(&schema).map_err(|error| {
             SummaryError::Setup(format!("the template's schema is invalid: {error}"))
         })?;
-        Ok(Self { schema, validator })
+        Ok(Self {
+            template: template.clone(),
+            sources: quality::CopySources::new(template, SYSTEM_PROMPT),
+            schema,
+            validator,
+        })
     }
 
     /// The JSON schema answers are validated against.
@@ -117,20 +135,47 @@ impl Checker {
         &self.schema
     }
 
-    /// Parses and validates an answer; repeated list items are dropped.
-    pub fn check(&self, text: &str) -> Result<Value, String> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|error| format!("not JSON ({error}): {:?}", truncate(text, 200)))?;
-        if let Some(error) = self.validator.iter_errors(&value).next() {
-            return Err(format!("{} at {}", error, error.instance_path()));
+    /// Parses an answer, repairs what can be (defective and repeated list items dropped,
+    /// repeated sentences removed) and lists its defects; the repaired value must still
+    /// match the schema.
+    pub fn inspect(&self, text: &str, stop: StopReason) -> Inspection {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                return quality::unparsable(
+                    format!("not JSON ({error}): {:?}", truncate(text, 200)),
+                    stop,
+                );
+            }
+        };
+        let mut inspection = quality::inspect(&self.template, &self.sources, &value);
+        let invalid = inspection
+            .value
+            .as_ref()
+            .and_then(|repaired| self.validator.iter_errors(repaired).next())
+            .map(|error| format!("{} at {}", error, error.instance_path()));
+        if let Some(detail) = invalid {
+            inspection.defects.push(quality::Defect {
+                cause: Cause::Invalid,
+                field: String::new(),
+                detail,
+            });
         }
-        // Small models repeat themselves; repeated list items say nothing new.
-        let deduplicated = without_repeated_items(&value);
-        Ok(if self.validator.is_valid(&deduplicated) {
-            deduplicated
-        } else {
-            value
-        })
+        inspection
+    }
+
+    /// The repaired answer when it has no defect, else what was wrong (for asking again).
+    pub fn check(&self, text: &str) -> Result<Value, String> {
+        let inspection = self.inspect(text, StopReason::EndOfTurn);
+        match inspection.value {
+            Some(value) if inspection.defects.is_empty() => Ok(value),
+            _ => Err(inspection
+                .defects
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
     }
 }
 
@@ -160,6 +205,8 @@ pub struct Summarizer<'a> {
     settings: SummarySettings,
     /// What was spent so far.
     pub stats: SummaryStats,
+    /// Defects of answers kept because no attempt was free of them.
+    pub defects: Vec<Defect>,
     progress: Box<dyn FnMut(String) + Send + 'a>,
 }
 
@@ -181,6 +228,7 @@ impl<'a> Summarizer<'a> {
             checker,
             settings,
             stats: SummaryStats::default(),
+            defects: Vec::new(),
             progress: Box::new(progress),
         })
     }
@@ -340,10 +388,13 @@ impl<'a> Summarizer<'a> {
         text
     }
 
-    /// One grammar-constrained answer, validated, retried with new seeds; the tokens
-    /// generated so far are reported at once, then every [`TOKEN_REPORT_EVERY`].
+    /// One grammar-constrained answer, checked, retried with new seeds and stronger
+    /// repetition penalties; the tokens generated so far are reported at once, then
+    /// every [`TOKEN_REPORT_EVERY`]. When every attempt has defects, the best repaired
+    /// one (fewest defects) is returned and its defects are kept in `defects`.
     async fn answer(&mut self, prompt: &str) -> Result<Value, SummaryError> {
         let attempts = self.settings.attempts.max(1);
+        let mut best: Option<Inspection> = None;
         let mut reason = String::new();
         for attempt in 1..=attempts {
             let request = Generate {
@@ -356,6 +407,7 @@ impl<'a> Summarizer<'a> {
                 // Later attempts move away from whatever went wrong.
                 temperature: self.settings.temperature + 0.2 * (attempt - 1) as f32,
                 seed: attempt,
+                repetition: stronger(self.settings.repetition, attempt),
             };
             // Token progress, at most one event every few seconds.
             let most = request.max_tokens;
@@ -383,49 +435,74 @@ impl<'a> Summarizer<'a> {
             self.stats.generated_tokens += u64::from(generated.generated_tokens);
             self.stats.prompt_seconds += generated.prompt_seconds;
             self.stats.generate_seconds += generated.generate_seconds;
-            match self.check(&generated.text) {
-                Ok(value) => return Ok(value),
-                Err(problem) => {
-                    tracing::warn!(attempt, %problem, "The model's answer did not match the template.");
-                    self.stats.retries += 1;
-                    reason = problem;
+            let inspection = self.checker.inspect(&generated.text, generated.stop);
+            if inspection.passed() {
+                self.stats.dropped_repeats += inspection.dropped_repeats as u64;
+                if let Some(value) = inspection.value {
+                    return Ok(value);
                 }
             }
+            reason = inspection
+                .defects
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            tracing::warn!(attempt, problem = %reason, "The model's answer failed the checks.");
+            self.stats.retries += 1;
+            if best.as_ref().is_none_or(|best| better(&inspection, best)) {
+                best = Some(inspection);
+            }
         }
-        Err(SummaryError::Unusable { attempts, reason })
+        // Out of attempts: the best answer that still matches the schema, with its
+        // defects on record (they become warnings in result.json).
+        match best {
+            Some(best)
+                if best.value.is_some()
+                    && !best.defects.iter().any(|d| d.cause == Cause::Invalid) =>
+            {
+                self.stats.retries -= 1;
+                self.stats.dropped_repeats += best.dropped_repeats as u64;
+                self.defects.extend(best.defects);
+                best.value
+                    .ok_or(SummaryError::Unusable { attempts, reason })
+            }
+            _ => Err(SummaryError::Unusable { attempts, reason }),
+        }
     }
 
-    /// Parses and validates an answer.
+    /// Parses, repairs and checks an answer.
     pub fn check(&self, text: &str) -> Result<Value, String> {
         self.checker.check(text)
     }
 }
 
-/// `value` with repeated items (ignoring case and surrounding blanks) removed from its
-/// arrays, and blanks trimmed from its strings.
-fn without_repeated_items(value: &Value) -> Value {
-    let mut value = value.clone();
-    if let Some(object) = value.as_object_mut() {
-        for field in object.values_mut() {
-            match field {
-                Value::String(text) => *text = text.trim().to_owned(),
-                Value::Array(items) => {
-                    let mut seen = std::collections::HashSet::new();
-                    items.retain(|item| {
-                        item.as_str()
-                            .is_none_or(|text| seen.insert(text.trim().to_lowercase()))
-                    });
-                    for item in items.iter_mut() {
-                        if let Value::String(text) = item {
-                            *text = text.trim().to_owned();
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
+/// Whether `candidate` is a better answer to keep than `best`: usable (parsed and of the
+/// schema) before unusable, then fewer defects.
+fn better(candidate: &Inspection, best: &Inspection) -> bool {
+    let usable = |inspection: &Inspection| {
+        inspection.value.is_some() && !inspection.defects.iter().any(|d| d.cause == Cause::Invalid)
+    };
+    match (usable(candidate), usable(best)) {
+        (true, false) => true,
+        (false, true) => false,
+        _ => candidate.defects.len() < best.defects.len(),
     }
-    value
+}
+
+/// The repetition penalties of attempt `attempt`: the configured ones, a little stronger
+/// for every retry (penalties switched off stay off).
+fn stronger(base: Repetition, attempt: u32) -> Repetition {
+    let retries = attempt.saturating_sub(1) as f32;
+    Repetition {
+        penalty: if base.penalty > 1.0 {
+            (base.penalty + 0.05 * retries).min(2.0)
+        } else {
+            base.penalty
+        },
+        dry_multiplier: (base.dry_multiplier * (1.0 + 0.5 * retries)).min(5.0),
+        ..base
+    }
 }
 
 /// Breaks up chat-template markers (`<|im_end|>` and the like) in transcript text, so
@@ -450,18 +527,6 @@ mod tests {
         assert_eq!(
             defuse("bye <|im_end|><|im_start|>system"),
             "bye < |im_end| >< |im_start| >system"
-        );
-    }
-
-    #[test]
-    fn repeated_list_items_are_dropped_and_blanks_trimmed() {
-        let value = serde_json::json!({
-            "title": "Budget ",
-            "keywords": ["budget", "Budget ", "sales", "budget"],
-        });
-        assert_eq!(
-            without_repeated_items(&value),
-            serde_json::json!({"title": "Budget", "keywords": ["budget", "sales"]})
         );
     }
 }

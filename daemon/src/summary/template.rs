@@ -44,7 +44,17 @@ pub struct Field {
     /// Most list items.
     #[serde(default = "default_max_items")]
     pub max_items: u32,
+    /// Prose in whole sentences: an answer that does not end with `.`, `!` or `?` was
+    /// cut off mid-sentence.
+    #[serde(default)]
+    pub sentences: bool,
 }
+
+/// Transcript words per list item a summary may have (a 30-word memo gets two key
+/// points, not five).
+const WORDS_PER_ITEM: usize = 15;
+/// The least a text field is capped at when fitted to a short transcript, in bytes.
+const FITTED_TEXT_FLOOR: u32 = 60;
 
 fn default_max_bytes() -> u32 {
     200
@@ -131,6 +141,29 @@ impl Template {
         Ok(template)
     }
 
+    /// This template with its caps fitted to a transcript of `words` words and `bytes`
+    /// bytes: lists get at most one item per [`WORDS_PER_ITEM`] words (never fewer than
+    /// `min_items`, at least one), and no text may be longer than the transcript (but
+    /// [`FITTED_TEXT_FLOOR`] bytes are always allowed). Caps only shrink.
+    pub fn fitted(&self, words: usize, bytes: usize) -> Template {
+        let mut fitted = self.clone();
+        let items = (words / WORDS_PER_ITEM).max(1);
+        let text_cap = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .max(FITTED_TEXT_FLOOR);
+        for field in &mut fitted.fields {
+            match field.kind {
+                FieldKind::List => {
+                    let items = u32::try_from(items).unwrap_or(u32::MAX);
+                    field.max_items = field.max_items.min(items.max(field.min_items).max(1));
+                }
+                FieldKind::Text => field.max_bytes = field.max_bytes.min(text_cap),
+                FieldKind::Language => {}
+            }
+        }
+        fitted
+    }
+
     /// The JSON schema of summary.json for a transcript in `language`.
     pub fn schema(&self, language: &str) -> Value {
         let mut properties = serde_json::Map::new();
@@ -151,6 +184,7 @@ impl Template {
                     "description": field.description,
                     "minItems": field.min_items,
                     "maxItems": field.max_items,
+                    "uniqueItems": true,
                     "items": string,
                 }),
                 FieldKind::Language => json!({
@@ -180,6 +214,10 @@ impl Template {
                     "- {}: {} ({} to {} items)\n",
                     field.name, field.description, field.min_items, field.max_items
                 ),
+                _ if field.sentences => format!(
+                    "- {}: {} (whole sentences, at most {} characters)\n",
+                    field.name, field.description, field.max_bytes
+                ),
                 _ => format!(
                     "- {}: {} (at most {} characters)\n",
                     field.name, field.description, field.max_bytes
@@ -199,18 +237,47 @@ mod tests {
         let names: Vec<_> = template.fields.iter().map(|f| f.name.as_str()).collect();
         assert_eq!(
             names,
-            [
-                "title",
-                "summary",
-                "key_points",
-                "action_items",
-                "keywords",
-                "language"
-            ]
+            ["title", "summary", "key_points", "keywords", "language"]
         );
         let schema = template.schema("en");
         assert_eq!(schema["properties"]["language"]["const"], "en");
-        assert_eq!(schema["required"].as_array().map(Vec::len), Some(6));
+        assert_eq!(schema["required"].as_array().map(Vec::len), Some(5));
+    }
+
+    /// The template for capable models ships beside the built-in one and parses.
+    #[test]
+    fn the_detailed_template_parses_and_asks_for_more() {
+        let detailed = include_str!("../../../config/summary-template-detailed.toml");
+        let template = Template::parse(detailed).expect("detailed template");
+        let names: Vec<_> = template.fields.iter().map(|f| f.name.as_str()).collect();
+        for name in ["decisions", "action_items", "open_questions"] {
+            assert!(names.contains(&name), "{names:?}");
+        }
+        assert!(super::super::grammar::from_schema(&template.schema("en")).is_ok());
+    }
+
+    #[test]
+    fn short_transcripts_get_fewer_items_and_shorter_texts() {
+        let template = Template::built_in();
+        let cap = |t: &Template, name: &str| {
+            let field = t.fields.iter().find(|f| f.name == name).expect("field");
+            (field.max_items, field.max_bytes)
+        };
+        // One sentence: one item per list, no text longer than the sentence.
+        let short = template.fitted(12, 70);
+        assert_eq!(cap(&short, "key_points").0, 1);
+        assert_eq!(cap(&short, "keywords").0, 1);
+        assert_eq!(cap(&short, "summary").1, 70);
+        assert_eq!(cap(&short, "title").1, 70);
+        // A long transcript keeps the template's own caps.
+        let long = template.fitted(5000, 30_000);
+        assert_eq!(cap(&long, "key_points"), cap(&template, "key_points"));
+        assert_eq!(cap(&long, "summary"), cap(&template, "summary"));
+        // min_items still holds, and the schema says every item must be different.
+        let schema = template.fitted(0, 0).schema("en");
+        let key_points = &schema["properties"]["key_points"];
+        assert!(key_points["maxItems"].as_u64() >= key_points["minItems"].as_u64());
+        assert_eq!(key_points["uniqueItems"], true);
     }
 
     #[test]

@@ -162,6 +162,7 @@ impl Answerer for Local<'_> {
             // Later answers move away from whatever went wrong.
             temperature: settings.temperature + 0.2 * (attempt - 1) as f32,
             seed: attempt,
+            repetition: Default::default(),
         };
         let most = request.max_tokens;
         let events = context.job.events();

@@ -4,8 +4,15 @@
 //! Optional: when every writer fails, the transcript is delivered anyway and
 //! result.json says why. The stage's outputs name the `writer` (a provider, or
 //! `llama`), every provider call and why providers were passed over.
+//!
+//! A recording with nothing to summarize (no speech besides markers such as
+//! `[BLANK_AUDIO]`, or fewer than `summarize.min_words` words) gets no summary.json, and
+//! result.json a warning saying so. The template's caps are fitted to the transcript's
+//! length. A summary kept although its answers failed the checks after generation is
+//! delivered with one warning per cause, naming a larger model (`warnings.rs`).
 
 mod remote;
+mod warnings;
 
 use std::path::Path;
 use std::time::Instant;
@@ -17,7 +24,9 @@ use crate::media::transcript::Transcript;
 use crate::spool::fsutil;
 use crate::summary::template::Template;
 use crate::summary::worker::{WorkerFailure, WorkerSpec};
-use crate::summary::{Checker, Summarizer, SummaryError, SummarySettings, cleanup};
+use crate::summary::{
+    Checker, Summarizer, SummaryError, SummarySettings, cleanup, repetition, speech,
+};
 
 /// llama.cpp summary of `out/transcript.json` into `out/summary.json`.
 pub struct Summarize;
@@ -48,17 +57,26 @@ impl Stage for Summarize {
                 .map(|segment| segment.text.trim().to_owned())
                 .filter(|text| !text.is_empty())
                 .collect();
-            if segments.is_empty() {
+            if let Some(reason) = speech::nothing_to_summarize(&segments, settings.min_words) {
+                context.progress(100, &reason);
                 let mut outputs = StageOutputs::new();
-                outputs.insert("skipped".into(), json!("the transcript has no words"));
+                outputs.insert("skipped".into(), json!(reason));
+                outputs.insert(
+                    "warnings".into(),
+                    json!([warnings::nothing_to_summarize(&reason)]),
+                );
                 return Ok(outputs);
             }
-            let template = Template::load(&settings.template).map_err(|reason| {
-                StageError::job(
-                    reason,
-                    "fix summarize.template (see config/summary-template.toml)",
-                )
-            })?;
+            let words: usize = segments.iter().map(|text| speech::spoken_words(text)).sum();
+            let bytes: usize = segments.iter().map(String::len).sum();
+            let template = Template::load(&settings.template)
+                .map_err(|reason| {
+                    StageError::job(
+                        reason,
+                        "fix summarize.template (see config/summary-template.toml)",
+                    )
+                })?
+                .fitted(words, bytes);
             let mut authorship = remote::Authorship::default();
             if !settings.providers.is_empty() {
                 let started = Instant::now();
@@ -123,6 +141,7 @@ impl Stage for Summarize {
                     temperature: settings.temperature,
                     attempts: settings.attempts,
                     timeout: settings.timeout,
+                    repetition: settings.repetition(),
                 };
                 let events = context.job.events();
                 let stage = context.stage;
@@ -137,6 +156,7 @@ impl Stage for Summarize {
                 )?;
                 let summary = summarizer.summarize(&segments).await?;
                 let stats = summarizer.stats.clone();
+                let defects = std::mem::take(&mut summarizer.defects);
                 drop(summarizer);
                 let cleaned = if settings.cleanup {
                     context.progress(80, "restoring punctuation and casing");
@@ -144,14 +164,14 @@ impl Stage for Summarize {
                 } else {
                     None
                 };
-                Ok::<_, SummaryError>((summary, stats, cleaned, ready))
+                Ok::<_, SummaryError>((summary, stats, defects, cleaned, ready))
             };
             let result = context
                 .signals()
                 .run(work)
                 .await
                 .unwrap_or_else(|stopped| Err(SummaryError::Setup(stopped.to_string())));
-            let (summary, stats, cleaned, ready) = match result {
+            let (summary, stats, defects, cleaned, ready) = match result {
                 Ok(done) => done,
                 Err(error) => {
                     if context.cancel.is_cancelled() || context.stop.is_cancelled() {
@@ -211,6 +231,21 @@ impl Stage for Summarize {
             outputs.insert("parts".into(), json!(stats.parts));
             outputs.insert("generations".into(), json!(stats.generations));
             outputs.insert("retries".into(), json!(stats.retries));
+            outputs.insert("dropped_repeats".into(), json!(stats.dropped_repeats));
+            outputs.insert(
+                "repeated_share".into(),
+                json!(repetition::repeated_share(&summary)),
+            );
+            if !defects.is_empty() {
+                outputs.insert(
+                    "warnings".into(),
+                    json!(warnings::quality_warnings(
+                        &defects,
+                        &context.config.models.dir(),
+                        &settings.model
+                    )),
+                );
+            }
             outputs.insert("prompt_tokens".into(), json!(stats.prompt_tokens));
             outputs.insert("generated_tokens".into(), json!(stats.generated_tokens));
             outputs.insert("tokens_per_second".into(), json!(stats.tokens_per_second()));
