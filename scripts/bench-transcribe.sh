@@ -335,7 +335,7 @@ for clip in clips:
         print(f"chute summarize           load {med(summary, 'load_s'):.3f} s | {med(summary, 'summarize_s'):.3f} s | "
               f"prompt {med(summary, 'prompt_tokens'):.0f} tokens at {med(summary, 'prompt_tok_s'):.1f} tokens/s, "
               f"generated {med(summary, 'generated_tokens'):.0f} tokens at {med(summary, 'tok_s'):.1f} tokens/s"
-              f"  [SmolLM2-135M Q4_1, built-in template; repeated share: not measured yet]")
+              f" | repeated share {med(summary, 'repeated'):.3f} (goal 0)  [SmolLM2-135M Q4_1, built-in template]")
     matrix = sorted(key for key in rows if key[0] == "matrix" and key[1] == clip)
     for key in matrix:
         print(f"   matrix {key[2]:<14} transcribe {med(key, 'transcribe_s'):.3f} s (RTF {med(key, 'transcribe_s') / audio:.4f})"

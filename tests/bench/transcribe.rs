@@ -144,13 +144,13 @@ async fn summarize(worker: &Path, clip: &str, text: &str, threads: usize, audio_
     let started = Instant::now();
     let mut summarizer =
         Summarizer::new(&mut worker, &template, "en", settings, |_| {}).expect("summarizer");
-    summarizer.summarize(&segments).await.expect("summary");
+    let summary = summarizer.summarize(&segments).await.expect("summary");
     let wall = started.elapsed().as_secs_f64();
     let stats = summarizer.stats.clone();
-    // The repeated share of summary.json's items is printed here once the summary
-    // module offers it.
+    // Share of summary.json's list items and sentences that repeat another (goal 0).
+    let repeated = chute::summary::repetition::repeated_share(&summary);
     println!(
-        "result tool=chute-summary clip={clip} load_s={load:.4} prompt_tokens={} prompt_tok_s={:.2} generated_tokens={} tok_s={:.2} summarize_s={wall:.4} audio_s={audio_seconds:.3}",
+        "result tool=chute-summary clip={clip} load_s={load:.4} prompt_tokens={} prompt_tok_s={:.2} generated_tokens={} tok_s={:.2} summarize_s={wall:.4} audio_s={audio_seconds:.3} repeated={repeated:.4}",
         stats.prompt_tokens,
         stats.prompt_tokens_per_second(),
         stats.generated_tokens,

@@ -171,14 +171,19 @@ fn look(spool: &Spool, follow: &mut Follow) -> Seen {
     }
 }
 
-/// Tells the user on stderr which optional stages of a delivered job failed.
+/// Tells the user on stderr which optional stages of a delivered job failed, and what
+/// finished stages noted about their output (a warning with a cause).
 fn warn_about_skipped_stages(details: &catalog::JobDetails) {
     for warning in details.warnings() {
-        eprintln!(
-            "chute: warning: {} failed, so it was delivered without it: {} ({})",
+        let (stage, reason, hint) = (
             text::escape(&warning.stage),
             text::escape(&warning.reason),
-            text::escape(&warning.hint)
+            text::escape(&warning.hint),
         );
+        if warning.cause.is_empty() {
+            eprintln!("chute: warning: {stage} failed, so it was delivered without it: {reason} ({hint})");
+        } else {
+            eprintln!("chute: warning: {stage}: {reason} ({hint})");
+        }
     }
 }
