@@ -21,6 +21,7 @@ mod plugins;
 mod providers;
 mod pull;
 mod summarizer;
+mod vad;
 mod word_timestamps;
 
 /// Five sentences; spoken at four speeds they make 20 distinct recordings.
@@ -69,6 +70,12 @@ fn models_ready() -> PathBuf {
             let ggml = models.join("ggml/whisper-tiny.en.bin");
             chute::models::ct2::convert_if_missing(&ct2, &ggml, chute::models::ct2::Weights::F16)
                 .unwrap();
+            // The Silero VAD model too (on by default when it is there).
+            chute::models::silero::convert_if_missing(
+                &models.join(chute::media::config::VAD_SAFETENSORS),
+                &models.join(chute::media::config::DEFAULT_VAD_MODEL),
+            )
+            .unwrap();
             let worker = Path::new(harness::BIN).with_file_name("chute-llm");
             assert!(
                 worker.exists(),
