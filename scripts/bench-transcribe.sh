@@ -311,14 +311,14 @@ for clip in clips:
     first = rows[chute][0]
     print(f"-- {clip}: {audio:.1f} s")
     decode, transcribe = med(chute, "decode_s"), med(chute, "transcribe_s")
-    print(f"chute defaults ({first['weights']}, {first['decoding']})  load {med(chute, 'load_s'):.3f} s | "
+    print(f"chute defaults ({first['weights']}, {first['decoding']}, VAD {first['vad']})  load {med(chute, 'load_s'):.3f} s | "
           f"decode {decode:.3f} s + transcribe {transcribe:.3f} s = {med(chute, 'work_s'):.3f} s "
           f"(best {best(chute, 'work_s'):.3f}) | RTF decode {decode / audio:.4f}, transcribe {transcribe / audio:.4f} | "
           f"WER {med(chute, 'wer'):.4f}")
-    for mode in ("vad",):
-        key = ("chute", clip, mode)
-        if key in rows:
-            print(f"chute with VAD            decode + transcribe {med(key, 'work_s'):.3f} s | WER {med(key, 'wer'):.4f}")
+    key = ("chute", clip, "novad")
+    if key in rows:
+        print(f"chute defaults, VAD off   decode + transcribe {med(key, 'work_s'):.3f} s (best {best(key, 'work_s'):.3f}) | "
+              f"RTF {med(key, 'work_s') / audio:.4f} | WER {med(key, 'wer'):.4f}")
     for mode, label in (("novad", "defaults"), ("vad", "vad_filter")):
         key = ("faster-whisper", clip, mode)
         print(f"faster-whisper {label:<10} load {med(key, 'load_s'):.3f} s | decode+transcribe {med(key, 'work_s'):.3f} s "
@@ -361,11 +361,15 @@ for clip in clips:
     ratio_line(f"{clip}: chute (defaults) / faster-whisper (defaults):", ("chute", clip, "defaults"),
                ("faster-whisper", clip, "novad"), 0.8)
 for clip in clips:
-    if ("chute", clip, "vad") in rows:
-        ratio_line(f"{clip}: chute with VAD / faster-whisper vad_filter:", ("chute", clip, "vad"),
+    chute = ("chute", clip, "defaults")
+    if rows[chute][0]["vad"] == "on":
+        ratio_line(f"{clip}: chute (defaults, VAD) / faster-whisper vad_filter:", chute,
                    ("faster-whisper", clip, "vad"), 0.8)
+    if ("chute", clip, "novad") in rows:
+        ratio_line(f"{clip}: chute (VAD off) / faster-whisper (defaults):", ("chute", clip, "novad"),
+                   ("faster-whisper", clip, "novad"), 0.8)
     else:
-        print(f"RATIO {clip + ': chute with VAD / faster-whisper vad_filter:':<58} skipped ({'; '.join(sorted(notes)) or 'no rows'})")
+        print(f"RATIO {clip + ': chute with and without VAD:':<58} only one measured ({'; '.join(sorted(notes)) or 'no rows'})")
 for clip in clips:
     for mode in ("greedy", "beam5"):
         chute = ("chute", clip, "defaults")

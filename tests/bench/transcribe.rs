@@ -37,9 +37,10 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use chute::media::child::{DecodeLimits, decode_in_child};
-use chute::media::config::TranscribeConfig;
+use chute::media::config::{DEFAULT_VAD_MODEL, TranscribeConfig, VAD_SAFETENSORS, VadEnabled};
 use chute::media::decode::DecodeInfo;
 use chute::media::transcript::{Transcript, word_error_rate};
+use chute::media::vad::VadSettings;
 use chute::media::whisper::{TranscribeSettings, WhisperModel};
 use chute::models::config::ModelsConfig;
 use chute::models::quantize::Weights;
@@ -86,7 +87,9 @@ fn parse_weights(name: &str) -> Weights {
 }
 
 /// The daemon's default `[transcribe]` settings, with CHUTE_BENCH_THREADS threads
-/// when it is set (every tool of a run gets the same threads).
+/// when it is set (every tool of a run gets the same threads), and voice activity
+/// detection on when the daemon would run it (`transcribe.vad.enabled = "auto"` and the
+/// Silero model is there).
 fn default_settings() -> TranscribeSettings {
     let mut settings = TranscribeConfig::default().settings();
     if let Some(threads) = std::env::var("CHUTE_BENCH_THREADS")
@@ -95,14 +98,37 @@ fn default_settings() -> TranscribeSettings {
     {
         settings.threads = threads;
     }
+    settings.vad = daemon_vad();
     settings
 }
 
-/// The daemon's defaults with voice activity detection on, once the library can do it.
-/// Until `TranscribeSettings` has its VAD fields this returns `None` and the run prints
-/// a note instead of the "chute with VAD" row.
-fn vad_settings(_defaults: &TranscribeSettings) -> Option<TranscribeSettings> {
-    None
+/// The VAD settings the daemon's defaults give, converting the default Silero model as
+/// the daemon would; `None` when the model is missing or unusable.
+fn daemon_vad() -> Option<VadSettings> {
+    let config = TranscribeConfig::default();
+    if config.vad.enabled == VadEnabled::Off {
+        return None;
+    }
+    let models = chute::models::default_models_dir();
+    let model = models.join(DEFAULT_VAD_MODEL);
+    let usable = chute::models::silero::convert_if_missing(&models.join(VAD_SAFETENSORS), &model)
+        .and_then(|_| chute::models::silero::check_ggml(&model));
+    match usable {
+        Ok(()) => Some(config.vad.settings(model)),
+        Err(error) => {
+            println!("note chute's default VAD is off here: {error}");
+            None
+        }
+    }
+}
+
+/// The daemon's defaults with voice activity detection off, for the comparison with
+/// faster-whisper's own defaults (no VAD either).
+fn without_vad(defaults: &TranscribeSettings) -> Option<TranscribeSettings> {
+    defaults.vad.is_some().then(|| TranscribeSettings {
+        vad: None,
+        ..defaults.clone()
+    })
 }
 
 /// How `settings` decode, for the result lines.
@@ -236,10 +262,10 @@ fn run(clip: &str, audio: &Path, reference: &Path, out: &Path, decode_only: &[&s
     let weights = TranscribeConfig::default().weights;
     let (model, load_seconds) = load(&ggml_model(weights));
     let mut runs = vec![("defaults", settings.clone())];
-    match vad_settings(&settings) {
-        Some(vad) => runs.push(("vad", vad)),
+    match without_vad(&settings) {
+        Some(novad) => runs.push(("novad", novad)),
         None => println!(
-            "note clip={clip} chute with VAD not measured: TranscribeSettings has no VAD yet"
+            "note clip={clip} chute's defaults ran without VAD (no usable Silero model), so there is no VAD row"
         ),
     }
     let mut default_text = String::new();
@@ -253,9 +279,10 @@ fn run(clip: &str, audio: &Path, reference: &Path, out: &Path, decode_only: &[&s
         std::fs::write(out.join(format!("chute-{clip}-{mode}.txt")), &text)
             .expect("write transcript");
         println!(
-            "result tool=chute clip={clip} mode={mode} weights={} decoding={} threads={} load_s={load_seconds:.4} decode_s={decode_seconds:.4} transcribe_s={transcribe_seconds:.4} audio_s={:.3} wer={:.4}",
+            "result tool=chute clip={clip} mode={mode} weights={} decoding={} vad={} threads={} load_s={load_seconds:.4} decode_s={decode_seconds:.4} transcribe_s={transcribe_seconds:.4} audio_s={:.3} wer={:.4}",
             model.weights(),
             decoding(settings),
+            if settings.vad.is_some() { "on" } else { "off" },
             settings.threads,
             info.duration_seconds,
             word_error_rate(&reference, &text)
@@ -363,7 +390,8 @@ fn long(audio: &Path, out: &Path) {
                 Ok(())
             },
         )
-        .expect("transcribe");
+        .expect("transcribe")
+        .transcript;
     let transcribe_seconds = started.elapsed().as_secs_f64();
     std::fs::remove_file(&samples).expect("remove samples");
     std::fs::write(out.join("chute-long.txt"), transcript.to_txt()).expect("write transcript");

@@ -59,6 +59,7 @@ fn list(cli: &Cli) -> Result<(), CliError> {
             let role = match model.role {
                 Role::Speech => "speech",
                 Role::Language => "language",
+                Role::VoiceActivity => "vad",
             };
             (
                 model.name.to_owned(),
@@ -108,6 +109,7 @@ fn pull_model(
 ) -> Result<(), CliError> {
     let config = cli.load_config()?;
     let dir = config.models.dir();
+    let mut member = None;
     let (url, sha256, destination) = match (name, url, sha256, to) {
         (_, Some(url), Some(sha256), Some(to)) => {
             if !(sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())) {
@@ -134,6 +136,7 @@ fn pull_model(
                 }
                 _ => url.to_owned(),
             };
+            member = model.member;
             (url, sha256.to_owned(), dir.join(model.path))
         }
         _ => {
@@ -165,7 +168,12 @@ fn pull_model(
         .enable_all()
         .build()
         .map_err(|error| CliError::failure(error.to_string()))?;
-    let outcome = runtime.block_on(pull::pull(&url, &sha256, &destination, &progress));
+    let outcome = runtime.block_on(async {
+        match &member {
+            Some(member) => pull::pull_member(&url, &sha256, member, &destination, &progress).await,
+            None => pull::pull(&url, &sha256, &destination, &progress).await,
+        }
+    });
     bar.finish_and_clear();
     match outcome {
         Ok(Pulled::AlreadyPresent) => {
@@ -177,7 +185,7 @@ fn pull_model(
                 "downloaded {} ({}), sha256 verified: {}",
                 destination.display(),
                 bytesize::ByteSize(bytes),
-                sha256
+                member.map_or(sha256.as_str(), |member| member.sha256)
             );
             Ok(())
         }

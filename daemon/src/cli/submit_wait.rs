@@ -181,7 +181,9 @@ fn warn_about_skipped_stages(details: &catalog::JobDetails) {
             text::escape(&warning.hint),
         );
         if warning.cause.is_empty() {
-            eprintln!("chute: warning: {stage} failed, so it was delivered without it: {reason} ({hint})");
+            eprintln!(
+                "chute: warning: {stage} failed, so it was delivered without it: {reason} ({hint})"
+            );
         } else {
             eprintln!("chute: warning: {stage}: {reason} ({hint})");
         }

@@ -18,6 +18,7 @@ use whisper_rs::{FullParams, SamplingStrategy, WhisperContext, WhisperContextPar
 use super::decode::SAMPLE_RATE;
 use super::seam::{self, OVERLAP_SECONDS};
 use super::transcript::{Segment, Transcript};
+use super::vad::{SpeechCut, VadModel, VadSettings};
 use super::whisper_abort::full_until_stopped;
 
 /// Magic number of whisper.cpp's legacy ggml model files ("ggml", little-endian).
@@ -38,6 +39,10 @@ pub struct TranscribeSettings {
     /// Give each segment its words with their times (whisper.cpp's token timestamps).
     #[serde(default)]
     pub word_timestamps: bool,
+    /// Voice activity detection: when set, whisper hears only the speech the Silero
+    /// model finds in each chunk (times still refer to the original audio).
+    #[serde(default)]
+    pub vad: Option<VadSettings>,
 }
 
 impl Default for TranscribeSettings {
@@ -49,6 +54,7 @@ impl Default for TranscribeSettings {
             beam_size: Some(5),
             chunk_seconds: 300,
             word_timestamps: false,
+            vad: None,
         }
     }
 }
@@ -59,6 +65,14 @@ pub enum TranscribeError {
     /// The model file is missing or not a whisper.cpp ggml model.
     #[error("the whisper model {path} is not usable: {reason}")]
     Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong (and what to do).
+        reason: String,
+    },
+    /// The voice activity model is missing or not a ggml Silero model.
+    #[error("the voice activity model {path} is not usable: {reason}")]
+    VadModel {
         /// The model file.
         path: PathBuf,
         /// What is wrong (and what to do).
@@ -95,6 +109,23 @@ pub struct ChunkTranscript {
     pub source: String,
     /// Its segments, in seconds from the start of the whole recording.
     pub segments: Vec<Segment>,
+    /// Samples whisper was given for this chunk (its speech only, with VAD).
+    pub processed_samples: u64,
+    /// Samples of speech the voice activity model found (0 without VAD).
+    pub speech_samples: u64,
+}
+
+/// A transcript and how much audio whisper really processed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transcription {
+    /// The transcript.
+    pub transcript: Transcript,
+    /// Samples of the whole recording.
+    pub total_samples: u64,
+    /// Samples handed to whisper (all chunks, overlaps and padding included).
+    pub processed_samples: u64,
+    /// Samples of speech found by voice activity detection; `None` when it did not run.
+    pub speech_samples: Option<u64>,
 }
 
 /// Called with each chunk as it finishes (its index and transcript), to checkpoint
@@ -176,6 +207,19 @@ impl WhisperModel {
         progress: Arc<dyn Fn(f64) + Send + Sync>,
         stop: Arc<AtomicBool>,
     ) -> Result<Transcript, TranscribeError> {
+        self.transcribe_counted(samples_path, settings, progress, stop)
+            .map(|done| done.transcript)
+    }
+
+    /// Like [`transcribe`](Self::transcribe), also saying how many samples whisper
+    /// processed.
+    pub fn transcribe_counted(
+        &self,
+        samples_path: &Path,
+        settings: &TranscribeSettings,
+        progress: Arc<dyn Fn(f64) + Send + Sync>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Transcription, TranscribeError> {
         self.transcribe_resumable(
             samples_path,
             settings,
@@ -197,7 +241,16 @@ impl WhisperModel {
         stop: Arc<AtomicBool>,
         finished: &BTreeMap<u64, ChunkTranscript>,
         on_chunk: OnChunk<'_>,
-    ) -> Result<Transcript, TranscribeError> {
+    ) -> Result<Transcription, TranscribeError> {
+        let mut vad = match &settings.vad {
+            Some(vad_settings) => Some((
+                VadModel::load(&vad_settings.model, settings.threads)?,
+                vad_settings,
+            )),
+            None => None,
+        };
+        let mut processed_samples = 0u64;
+        let mut speech_samples = 0u64;
         let total_samples = std::fs::metadata(samples_path)?.len() / 4;
         let chunk_samples = u64::from(settings.chunk_seconds.max(30)) * u64::from(SAMPLE_RATE);
         let chunks = total_samples.div_ceil(chunk_samples).max(1);
@@ -225,6 +278,8 @@ impl WhisperModel {
                     transcript.language = done.language.clone();
                 }
                 transcript.segments.extend(done.segments.iter().cloned());
+                processed_samples += done.processed_samples;
+                speech_samples += done.speech_samples;
                 progress((chunk + 1) as f64 / chunks as f64);
                 continue;
             }
@@ -239,51 +294,42 @@ impl WhisperModel {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            // whisper.cpp needs at least one second of audio per call; pad short tails.
-            let mut samples = samples;
-            if samples.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
-                samples.resize(SAMPLE_RATE as usize * 11 / 10, 0.0);
-            }
-            let offset = first_sample as f64 / f64::from(SAMPLE_RATE);
-            let params = self.params(settings, &transcript.language, chunk, chunks, &progress);
-            let ran = full_until_stopped(&mut state, params, &samples, &stop);
-            if stop.load(Ordering::Relaxed) {
-                return Err(TranscribeError::Stopped);
-            }
-            ran.map_err(|error| TranscribeError::Whisper(error.to_string()))?;
-            if transcript.language.is_empty() {
-                transcript.language = if self.english_only {
-                    "en".to_owned()
-                } else {
-                    whisper_rs::get_lang_str(state.full_lang_id_from_state())
-                        .unwrap_or("und")
-                        .to_owned()
-                };
-            }
-            let mut heard = Vec::new();
-            for segment in state.as_iter() {
-                let text = segment
-                    .to_str_lossy()
-                    .map_err(|error| TranscribeError::Whisper(error.to_string()))?
-                    .trim()
-                    .to_owned();
-                if text.is_empty() {
-                    continue;
+            // With VAD, whisper hears only the chunk's speech, joined (see `vad`).
+            let (mut samples, cut) = match vad.as_mut() {
+                Some((model, vad_settings)) => {
+                    let spans = model.speech(&samples, vad_settings)?;
+                    let (joined, cut) = SpeechCut::join(&samples, &spans);
+                    (joined, Some(cut))
                 }
-                let start = offset + segment.start_timestamp() as f64 / 100.0;
-                let end = offset + segment.end_timestamp() as f64 / 100.0;
-                let end = end.min(transcript.duration_seconds).max(start);
-                heard.push(Segment {
-                    start: start.min(end),
-                    end,
-                    text,
-                    words: if settings.word_timestamps {
-                        segment_words(&segment, offset, start.min(end), end)
-                    } else {
-                        Vec::new()
-                    },
-                });
+                None => (samples, None),
+            };
+            let chunk_speech = cut.as_ref().map_or(0, SpeechCut::speech_samples);
+            let offset = first_sample as f64 / f64::from(SAMPLE_RATE);
+            let to_recording = |seconds: f64, is_start: bool| {
+                offset
+                    + cut
+                        .as_ref()
+                        .map_or(seconds, |cut| cut.to_source(seconds, is_start))
+            };
+            let silent = cut.as_ref().is_some_and(SpeechCut::is_empty);
+            let mut heard = Vec::new();
+            let mut chunk_processed = 0u64;
+            if !silent {
+                // whisper.cpp needs at least one second of audio per call; pad short tails.
+                if samples.len() < SAMPLE_RATE as usize + SAMPLE_RATE as usize / 10 {
+                    samples.resize(SAMPLE_RATE as usize * 11 / 10, 0.0);
+                }
+                chunk_processed = samples.len() as u64;
+                let params = self.params(settings, &transcript.language, chunk, chunks, &progress);
+                let ran = full_until_stopped(&mut state, params, &samples, &stop);
+                if stop.load(Ordering::Relaxed) {
+                    return Err(TranscribeError::Stopped);
+                }
+                ran.map_err(|error| TranscribeError::Whisper(error.to_string()))?;
+                self.detect_language(&mut transcript, &state);
+                heard = self.heard(&state, settings, &to_recording, transcript.duration_seconds)?;
             }
+            drop(samples);
             let boundary_seconds = boundary as f64 / f64::from(SAMPLE_RATE);
             let this_chunk = ChunkTranscript {
                 model: model_name.clone(),
@@ -291,12 +337,82 @@ impl WhisperModel {
                 language: transcript.language.clone(),
                 source: source.clone(),
                 segments: seam::trim_repeats(transcript.segments.last(), boundary_seconds, heard),
+                processed_samples: chunk_processed,
+                speech_samples: chunk_speech,
             };
             on_chunk(chunk, &this_chunk).map_err(TranscribeError::Checkpoint)?;
+            processed_samples += chunk_processed;
+            speech_samples += chunk_speech;
             transcript.segments.extend(this_chunk.segments);
             progress((chunk + 1) as f64 / chunks as f64);
         }
-        Ok(transcript)
+        if transcript.language.is_empty() {
+            // No chunk had speech: the configured language, else "und" (undetermined).
+            transcript.language = if self.english_only {
+                "en".to_owned()
+            } else {
+                settings
+                    .language
+                    .clone()
+                    .filter(|code| code != "auto")
+                    .unwrap_or_else(|| "und".to_owned())
+            };
+        }
+        Ok(Transcription {
+            transcript,
+            total_samples,
+            processed_samples,
+            speech_samples: settings.vad.is_some().then_some(speech_samples),
+        })
+    }
+
+    /// Records the language whisper detected (or was told) in its first run.
+    fn detect_language(&self, transcript: &mut Transcript, state: &whisper_rs::WhisperState) {
+        if transcript.language.is_empty() {
+            transcript.language = if self.english_only {
+                "en".to_owned()
+            } else {
+                whisper_rs::get_lang_str(state.full_lang_id_from_state())
+                    .unwrap_or("und")
+                    .to_owned()
+            };
+        }
+    }
+
+    /// The segments of whisper's last run, timed in the recording by `to_recording`
+    /// (seconds in what whisper heard, and whether it is a start).
+    fn heard(
+        &self,
+        state: &whisper_rs::WhisperState,
+        settings: &TranscribeSettings,
+        to_recording: &dyn Fn(f64, bool) -> f64,
+        duration_seconds: f64,
+    ) -> Result<Vec<Segment>, TranscribeError> {
+        let mut heard = Vec::new();
+        for segment in state.as_iter() {
+            let text = segment
+                .to_str_lossy()
+                .map_err(|error| TranscribeError::Whisper(error.to_string()))?
+                .trim()
+                .to_owned();
+            if text.is_empty() {
+                continue;
+            }
+            let start = to_recording(segment.start_timestamp() as f64 / 100.0, true);
+            let end = to_recording(segment.end_timestamp() as f64 / 100.0, false);
+            let end = end.min(duration_seconds).max(start);
+            heard.push(Segment {
+                start: start.min(end),
+                end,
+                text,
+                words: if settings.word_timestamps {
+                    segment_words(&segment, to_recording, start.min(end), end)
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        Ok(heard)
     }
 
     /// What a chunk checkpoint must have been made from to be reused: the decoded
@@ -320,8 +436,14 @@ impl WhisperModel {
         } else {
             ""
         };
+        // Likewise named only when on.
+        let vad = settings
+            .vad
+            .as_ref()
+            .map(|vad| format!("; {}", vad.describe()))
+            .unwrap_or_default();
         Ok(format!(
-            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s, overlap {OVERLAP_SECONDS} s; language {:?}; beam {:?}{words}",
+            "audio {} bytes @{modified}; model {} ({model_bytes} bytes); chunk {} s, overlap {OVERLAP_SECONDS} s; language {:?}; beam {:?}{words}{vad}",
             audio.len(),
             self.name(),
             settings.chunk_seconds.max(30),
@@ -370,10 +492,10 @@ impl WhisperModel {
 }
 
 /// The words of one whisper.cpp segment from its token timestamps, in seconds from the
-/// start of the recording (`offset` is the chunk's start), within `start..end`.
+/// start of the recording (`to_recording` maps whisper's times), within `start..end`.
 fn segment_words(
     segment: &whisper_rs::WhisperSegment<'_>,
-    offset: f64,
+    to_recording: &dyn Fn(f64, bool) -> f64,
     start: f64,
     end: f64,
 ) -> Vec<super::transcript::Word> {
@@ -384,8 +506,8 @@ fn segment_words(
             let data = token.token_data();
             Some(TimedToken {
                 bytes: token.to_bytes().ok()?,
-                start: offset + data.t0 as f64 / 100.0,
-                end: offset + data.t1 as f64 / 100.0,
+                start: to_recording(data.t0 as f64 / 100.0, true),
+                end: to_recording(data.t1 as f64 / 100.0, false),
             })
         });
     words_from_tokens(tokens, start, end)

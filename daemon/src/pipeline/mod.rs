@@ -19,6 +19,7 @@ pub mod slot;
 pub mod space;
 pub mod summarize;
 pub mod transcribe;
+pub mod vad;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::config::PipelineKind;
 use crate::config::Config;
-use crate::media::config::TranscribeConfig;
+use crate::media::config::{DEFAULT_VAD_MODEL, TranscribeConfig, VAD_SAFETENSORS, VadEnabled};
 use crate::media::{language, whisper};
 use crate::models::catalog;
 use crate::summary::template::Template;
@@ -78,6 +78,9 @@ pub fn check(config: &Config) -> Vec<Need> {
         return Vec::new();
     }
     let mut needs = vec![whisper_model(config), whisper_language(&config.transcribe)];
+    if config.transcribe.vad.enabled != VadEnabled::Off {
+        needs.push(vad_model(config));
+    }
     if config.summarize.enabled {
         needs.push(summary_model(config));
         if !config.summarize.template.as_os_str().is_empty() {
@@ -148,6 +151,43 @@ fn whisper_model(config: &Config) -> Need {
         }
     };
     Need::new("transcribe.model", value, status)
+}
+
+/// The Silero model for voice activity detection: with `enabled = "auto"` a missing or
+/// broken one only turns VAD off (said so); with `true` it is a problem.
+fn vad_model(config: &Config) -> Need {
+    let vad = &config.transcribe.vad;
+    let value = shown(&vad.model);
+    let path = config.models.resolve(&vad.model);
+    let source = config.models.dir().join(VAD_SAFETENSORS);
+    let remedy = "run `chute models pull silero-vad`, or set transcribe.vad.enabled = false";
+    let unusable = |what: String| {
+        if vad.enabled == VadEnabled::On {
+            Status::Problem {
+                what,
+                remedy: remedy.to_owned(),
+            }
+        } else {
+            Status::Ok(format!(
+                "{what}: recordings are transcribed without voice activity detection ({remedy})"
+            ))
+        }
+    };
+    let status = if path.is_file() {
+        match crate::models::silero::check_ggml(&path) {
+            Ok(()) => Status::Ok(format!("{} is there", path.display())),
+            Err(error) => unusable(error.to_string()),
+        }
+    } else if vad.model == Path::new(DEFAULT_VAD_MODEL) && source.is_file() {
+        Status::Later(format!(
+            "{} is made on first use from {}",
+            path.display(),
+            source.display()
+        ))
+    } else {
+        unusable(format!("{} is missing", path.display()))
+    };
+    Need::new("transcribe.vad.model", value, status)
 }
 
 fn whisper_language(settings: &TranscribeConfig) -> Need {
@@ -299,17 +339,46 @@ mod tests {
             lines[1],
             "transcribe.language = \"German\": not a language whisper knows; did you mean \"de\"? write \"auto\" or a code like \"en\", \"de\", \"fr\", \"es\" or \"ja\""
         );
+        // With "auto", a missing VAD model is no problem: VAD is off, said so.
         assert!(
-            lines[2].contains("run scripts/fetch-test-models.sh"),
+            lines[2].starts_with("transcribe.vad.model = ")
+                && lines[2].contains("without voice activity detection"),
             "{}",
             lines[2]
         );
         assert!(
-            lines[3].starts_with(
+            lines[3].contains("run scripts/fetch-test-models.sh"),
+            "{}",
+            lines[3]
+        );
+        assert!(
+            lines[4].starts_with(
                 "summarize.worker = \"/nonexistent/chute-llm\": /nonexistent/chute-llm is missing; "
             ),
             "{}",
-            lines[3]
+            lines[4]
+        );
+    }
+
+    #[test]
+    fn a_vad_model_that_is_required_must_be_there_and_sound() {
+        let models = tempfile::tempdir().unwrap();
+        let required = "[transcribe.vad]\nenabled = true\n[summarize]\nenabled = false\n";
+        assert_eq!(
+            problems(&check(&config(required, models.path()))),
+            ["transcribe.model", "transcribe.vad.model"]
+        );
+        let model = models.path().join(DEFAULT_VAD_MODEL);
+        std::fs::create_dir_all(model.parent().unwrap()).unwrap();
+        std::fs::write(&model, b"lmggjunk").unwrap();
+        let needs = check(&config(required, models.path()));
+        let line = needs[2].to_string();
+        assert!(line.contains("not a Silero VAD model"), "{line}");
+        let off = "[transcribe.vad]\nenabled = false\n[summarize]\nenabled = false\n";
+        assert!(
+            check(&config(off, models.path()))
+                .iter()
+                .all(|need| need.key != "transcribe.vad.model")
         );
     }
 

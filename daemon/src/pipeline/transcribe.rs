@@ -13,8 +13,9 @@ use super::{Stage, StageContext, StageError, StageFuture, StageOutputs};
 use crate::job::ItemCheckpoints;
 use crate::media::child::{self, DecodeLimits};
 use crate::media::decode::DecodeError;
+use crate::media::decode::SAMPLE_RATE;
 use crate::media::transcript::Transcript;
-use crate::media::whisper::{ChunkTranscript, TranscribeError};
+use crate::media::whisper::{ChunkTranscript, TranscribeError, TranscribeSettings, Transcription};
 use crate::spool::fsutil;
 
 /// Least wall time between two decode progress events.
@@ -155,6 +156,7 @@ impl Stage for Transcribe {
             // Only the default model is made from the bundled faster-whisper model: a
             // configured model that is missing is an error, never silently replaced.
             let (model_path, fallback) = settings.model_file(&context.config.models);
+            let vad = super::vad::choose(&context.config).await?;
             let signals = context.signals();
             let lease = context
                 .native_lease(super::lease::ModelKind::Whisper)
@@ -164,7 +166,10 @@ impl Stage for Transcribe {
                 .whisper(&lease, &model_path, fallback.as_deref(), settings.weights)
                 .await
                 .map_err(transcribe_failure)?;
-            let transcribe_settings = settings.settings();
+            let transcribe_settings = TranscribeSettings {
+                vad: vad.settings.clone(),
+                ..settings.settings()
+            };
             let events = context.job.events();
             let stage = context.stage;
             let last = Arc::new(std::sync::atomic::AtomicU8::new(0));
@@ -230,8 +235,8 @@ impl Stage for Transcribe {
             })
             .await;
             watcher.abort();
-            let (transcript, mut unsaved, chunks) = match result {
-                Ok((Ok(transcript), unsaved, chunks)) => (transcript, unsaved, chunks),
+            let (transcription, mut unsaved, chunks) = match result {
+                Ok((Ok(transcription), unsaved, chunks)) => (transcription, unsaved, chunks),
                 Ok((Err(TranscribeError::Stopped), ..)) => {
                     context.check_stop()?;
                     return Err(StageError::Interrupted);
@@ -253,11 +258,13 @@ impl Stage for Transcribe {
                     .await?;
             }
             let wall = started.elapsed().as_secs_f64();
+            let transcript = &transcription.transcript;
+            log_decoder_work(&transcription, &vad);
             context
                 .write_when_space("the transcript", || {
                     write_transcript(
                         &context.job.out_dir(),
-                        &transcript,
+                        transcript,
                         context.config.spool.fsync,
                     )
                 })
@@ -298,6 +305,12 @@ impl Stage for Transcribe {
             );
             outputs.insert("wall_seconds".into(), json!(wall));
             outputs.insert("realtime_factor".into(), json!(realtime_factor));
+            outputs.insert("total_samples".into(), json!(transcription.total_samples));
+            outputs.insert(
+                "processed_samples".into(),
+                json!(transcription.processed_samples),
+            );
+            outputs.insert("vad".into(), vad_report(&transcription, &vad));
             outputs.insert(
                 "files".into(),
                 json!([
@@ -312,11 +325,54 @@ impl Stage for Transcribe {
     }
 }
 
+/// result.json's `vad`: whether it ran, the model, the speech it found (or why it did
+/// not run).
+fn vad_report(transcription: &Transcription, vad: &super::vad::VadChoice) -> serde_json::Value {
+    let model = vad
+        .model
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned());
+    match (&vad.settings, transcription.speech_samples) {
+        (Some(settings), Some(speech)) => json!({
+            "ran": true,
+            "model": model,
+            "threshold": settings.threshold,
+            "min_speech_ms": settings.min_speech_ms,
+            "min_silence_ms": settings.min_silence_ms,
+            "padding_ms": settings.padding_ms,
+            "speech_seconds": speech as f64 / f64::from(SAMPLE_RATE),
+        }),
+        _ => json!({
+            "ran": false,
+            "model": model,
+            "reason": vad.skipped,
+        }),
+    }
+}
+
+fn log_decoder_work(transcription: &Transcription, vad: &super::vad::VadChoice) {
+    let speech_seconds = transcription
+        .speech_samples
+        .map(|speech| speech as f64 / f64::from(SAMPLE_RATE));
+    tracing::info!(
+        vad = transcription.speech_samples.is_some(),
+        vad_model = %vad.model.display(),
+        speech_seconds,
+        processed_samples = transcription.processed_samples,
+        total_samples = transcription.total_samples,
+        "Transcribed."
+    );
+}
+
 fn transcribe_failure(error: TranscribeError) -> StageError {
     match error {
         TranscribeError::Model { .. } => StageError::job(
             error.to_string(),
             "fetch it with `chute models pull NAME` (`chute models list` shows the names), or set transcribe.model to a whisper.cpp ggml file you have",
+        ),
+        TranscribeError::VadModel { .. } => StageError::job(
+            error.to_string(),
+            "run `chute models pull silero-vad`, or set transcribe.vad.enabled = false",
         ),
         TranscribeError::Samples(_)
         | TranscribeError::Whisper(_)
@@ -407,6 +463,8 @@ mod tests {
             chunk_seconds: 30,
             language: "en".into(),
             source: "audio".into(),
+            processed_samples: 0,
+            speech_samples: 0,
             segments: vec![crate::media::transcript::Segment {
                 start: index as f64 * 30.0,
                 end: index as f64 * 30.0 + 2.0,
