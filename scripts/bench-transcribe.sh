@@ -13,7 +13,9 @@
 #      ~/.cache/chute/models/ggml/ (made by the bench target if missing);
 #   2. chute: builds the bench target `transcribe` (tests/bench/transcribe.rs, release).
 #      It takes its settings from the library's defaults (`TranscribeConfig::default()`),
-#      as the daemon runs them, only the threads set to $CHUTE_BENCH_THREADS;
+#      as the daemon runs them, only the threads set to $CHUTE_BENCH_THREADS: with the
+#      Silero model present (fetch-test-models.sh) that includes voice activity detection,
+#      and chute runs once more with VAD off;
 #   3. whisper-cli: whisper.cpp's own CLI, if you point WHISPER_CLI at one built from the
 #      whisper.cpp version whisper-rs-sys vendors (Release, OpenMP off). The crates.io copy
 #      has no examples/, and this script builds nothing from outside the package
@@ -32,7 +34,7 @@
 #        text;
 #      (chute also times decoding an MP3 of the paragraph, for the decode stage alone);
 #   6. $CHUTE_BENCH_RUNS rounds (default 3), each running on both clips: chute (one
-#      process per clip, model loaded once; then, with CHUTE_BENCH_LLM, chute's summary of
+#      process per clip, model loaded once, defaults then VAD off; then, with CHUTE_BENCH_LLM, chute's summary of
 #      its transcript by llama.cpp in a release chute-llm, SmolLM2-135M, built-in
 #      template: tokens per second), faster-whisper without and with VAD, whisper-cli
 #      greedy + beam 5, in an order that rotates from round to round. The summary uses
@@ -46,7 +48,10 @@
 #                   init + reading the WAV + whisper_full), process wall time shown too;
 #   faster-whisper: WhisperModel.transcribe(wav) with its segments consumed (includes its
 #                   own PyAV decode of the file).
-# WER: chute's word_error_rate against the reference text, for every tool.
+# Ratios, both ways fair: chute's defaults ÷ faster-whisper's defaults (no VAD); chute
+# with VAD ÷ faster-whisper with vad_filter; chute without VAD ÷ faster-whisper without.
+# WER: chute's word_error_rate against the reference text, for every tool. The summary
+# line also gives the share of repeated items and sentences in summary.json (goal 0).
 #
 # Environment: CHUTE_BENCH_CACHE (default ~/.cache/chute/bench), CHUTE_BENCH_RUNS (3),
 # CHUTE_BENCH_THREADS (2), CHUTE_BENCH_MATRIX, CHUTE_BENCH_LONG, WHISPER_CLI,

@@ -276,11 +276,15 @@ fn twenty_audio_jobs_load_each_model_once_and_take_turns_on_the_lease() {
                 outcome.record
             );
         }
-        assert!(
-            outcome.record.get("warnings").is_none(),
-            "{}",
-            outcome.record
-        );
+        // No stage failed; the small model's answers may carry quality notes (a
+        // warning with a cause), which the summary tests look at.
+        let failed_stages: Vec<&Value> = outcome.record["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|warning| warning.get("cause").is_none())
+            .collect();
+        assert!(failed_stages.is_empty(), "{}", outcome.record);
         let summary: Value =
             serde_json::from_slice(&std::fs::read(outcome.dir.join("summary.json")).unwrap())
                 .unwrap();

@@ -4,7 +4,7 @@
 //! transcript and result.json names it; when the server answers 503 to everything, the
 //! local llama.cpp model writes it instead and the job is still delivered.
 
-use chute::summary::template::{FieldKind, Template};
+use chute::summary::template::Template;
 use chute_fakes::{FakeOpenAi, Fault, Flavor};
 use serde_json::{Value, json};
 
@@ -39,29 +39,26 @@ fn spool(fake: &FakeOpenAi) -> Spool {
     spool
 }
 
-/// The summary a capable model writes for the built-in template (each field within
-/// its bounds).
+/// The summary a capable model writes for the built-in template and the budget sentence
+/// (each field within its bounds, one item per list as the short transcript allows).
 fn summary_answer() -> Value {
+    let answer = json!({
+        "title": "Spring campaign budget",
+        "summary": "The budget for the spring campaign is twelve thousand euros.",
+        "key_points": ["The spring campaign has a budget of twelve thousand euros."],
+        "keywords": ["budget"],
+        "language": "en",
+    });
     let template = Template::built_in();
-    let mut summary = serde_json::Map::new();
-    for field in &template.fields {
-        let text = format!("Budget for the spring campaign ({})", field.name);
-        let text: String = text.chars().take(field.max_bytes as usize).collect();
-        let value = match field.kind {
-            FieldKind::Text => json!(text),
-            FieldKind::List => json!(
-                (0..field.min_items.max(1))
-                    .map(|n| format!(
-                        "{} {n}",
-                        &text[..text.len().min(field.max_bytes as usize - 2)]
-                    ))
-                    .collect::<Vec<_>>()
-            ),
-            FieldKind::Language => json!("en"),
-        };
-        summary.insert(field.name.clone(), value);
-    }
-    Value::Object(summary)
+    let names: Vec<&str> = template.fields.iter().map(|f| f.name.as_str()).collect();
+    let keys: Vec<&str> = answer
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, names, "the answer follows the built-in template");
+    answer
 }
 
 fn delivered(spool: &Spool) -> Outcome {
@@ -128,11 +125,15 @@ fn a_failing_provider_falls_back_to_the_local_model() {
 
     assert_valid_summary(&outcome);
     assert_eq!(outcome.record["state"], "done");
-    assert!(
-        outcome.record.get("warnings").is_none(),
-        "{}",
-        outcome.record
-    );
+    // The summary stage did not fail; the small local model's answer may carry quality
+    // notes (warnings with a cause).
+    let failed_stages: Vec<&Value> = outcome.record["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|warning| warning.get("cause").is_none())
+        .collect();
+    assert!(failed_stages.is_empty(), "{}", outcome.record);
     let outputs = &stage(&outcome, "summarize")["outputs"];
     assert_eq!(outputs["writer"], "llama", "{outputs}");
     assert_eq!(outputs["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");

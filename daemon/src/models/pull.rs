@@ -109,6 +109,27 @@ impl Write for HashWriter<'_> {
     }
 }
 
+/// `None` when `destination` already holds the file with checksum `expected`; else its
+/// folder, created if needed.
+fn folder_unless_present<'a>(
+    destination: &'a Path,
+    expected: &str,
+) -> Result<Option<&'a Path>, PullError> {
+    let io = |source| PullError::Io {
+        path: destination.to_owned(),
+        source,
+    };
+    if destination.is_file() && sha256_file(destination).map_err(io)? == expected {
+        return Ok(None);
+    }
+    let folder = destination
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(folder).map_err(io)?;
+    Ok(Some(folder))
+}
+
 /// Downloads `url` to `destination` unless it is already there with checksum `sha256`.
 /// `progress` gets (bytes so far, total if known).
 pub async fn pull(
@@ -122,14 +143,9 @@ pub async fn pull(
         source,
     };
     let expected = sha256.to_ascii_lowercase();
-    if destination.is_file() && sha256_file(destination).map_err(io)? == expected {
+    let Some(folder) = folder_unless_present(destination, &expected)? else {
         return Ok(Pulled::AlreadyPresent);
-    }
-    let folder = destination
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).map_err(io)?;
+    };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(30))
         .read_timeout(Duration::from_secs(60))
@@ -226,14 +242,9 @@ pub async fn pull_member(
         source,
     };
     let expected = member.sha256.to_ascii_lowercase();
-    if destination.is_file() && sha256_file(destination).map_err(io)? == expected {
+    let Some(folder) = folder_unless_present(destination, &expected)? else {
         return Ok(Pulled::AlreadyPresent);
-    }
-    let folder = destination
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder).map_err(io)?;
+    };
     let scratch = tempfile::Builder::new()
         .prefix(".pull-")
         .tempdir_in(folder)

@@ -246,6 +246,9 @@ pub fn inspect(template: &Template, sources: &CopySources, answer: &Value) -> In
                 }
                 (FieldKind::List, Value::Array(items)) => {
                     let mut kept: Vec<String> = Vec::new();
+                    // Cut-off items still hold words: they are put back when removing
+                    // them would leave the list shorter than the template allows.
+                    let mut cut_items: Vec<(String, String)> = Vec::new();
                     for item in items.iter().filter_map(Value::as_str) {
                         let item = item.trim();
                         let found = sources
@@ -257,7 +260,9 @@ pub fn inspect(template: &Template, sources: &CopySources, answer: &Value) -> In
                                     .map(|detail| (detail, Cause::CopiedTemplate))
                             })
                             .or_else(|| cut_off(field, item).map(|detail| (detail, Cause::CutOff)));
-                        if let Some((detail, cause)) = found {
+                        if let Some((detail, Cause::CutOff)) = found {
+                            cut_items.push((item.to_owned(), detail));
+                        } else if let Some((detail, cause)) = found {
                             defect(format!("{detail} (item removed)"), cause);
                         } else if kept
                             .iter()
@@ -266,6 +271,19 @@ pub fn inspect(template: &Template, sources: &CopySources, answer: &Value) -> In
                             dropped_repeats += 1;
                         } else {
                             kept.push(item.to_owned());
+                        }
+                    }
+                    let missing = (field.min_items as usize).saturating_sub(kept.len());
+                    for (index, (item, detail)) in cut_items.into_iter().enumerate() {
+                        if index < missing {
+                            let needs = field.min_items;
+                            defect(
+                                format!("{detail} (item kept: the list needs {needs})"),
+                                Cause::CutOff,
+                            );
+                            kept.push(item);
+                        } else {
+                            defect(format!("{detail} (item removed)"), Cause::CutOff);
                         }
                     }
                     *items = kept.into_iter().map(Value::String).collect();

@@ -140,6 +140,33 @@ fn cut_off_text_is_refused() {
 /// The demo's summary said one sentence four times (and its lists said little else):
 /// the repeats are removed, and an answer that is mostly repeats is refused.
 #[test]
+fn a_cut_off_item_the_list_needs_is_kept_and_named() {
+    // What SmolLM2 gave for a short clip: every keyword in one item, at the 24-byte cap.
+    let mut answer = good();
+    answer["keywords"] = json!(["budget, campaign, spring"]);
+    let inspection = inspect_value(&answer);
+    assert_eq!(
+        causes(&inspection),
+        [(Cause::CutOff, "keywords".to_owned())]
+    );
+    assert!(
+        inspection.defects[0].detail.contains("item kept"),
+        "{:?}",
+        inspection.defects
+    );
+    let value = inspection.value.expect("parsed");
+    assert_eq!(value["keywords"], json!(["budget, campaign, spring"]));
+    // With a good item beside it, the list no longer needs the cut one.
+    answer["keywords"] = json!(["budget, campaign, spring", "budget"]);
+    let inspection = inspect_value(&answer);
+    assert!(inspection.defects[0].detail.contains("item removed"));
+    assert_eq!(
+        inspection.value.expect("parsed")["keywords"],
+        json!(["budget"])
+    );
+}
+
+#[test]
 fn repetition_is_removed_and_a_loop_refused() {
     let said = "The plan is to have a meeting with the sales team by the end of the week.";
     let mut answer = good();

@@ -6,6 +6,17 @@
 
 use serde_json::{Map, Value, json};
 
+/// The part of `prompt` a model answers about: the text of its last `"""` block when it
+/// has one (a transcript, a brief), else the whole prompt. A model words its answer
+/// from that material, not from the instructions around it.
+pub fn material(prompt: &str) -> &str {
+    let mut blocks = prompt.rsplitn(3, "\"\"\"");
+    match (blocks.next(), blocks.next(), blocks.next()) {
+        (Some(_after), Some(inside), Some(_before)) if !inside.trim().is_empty() => inside,
+        _ => prompt,
+    }
+}
+
 /// A value for `schema`, worded from `prompt`.
 pub fn value(schema: &Value, prompt: &str) -> Value {
     let words: Vec<String> = prompt
@@ -131,5 +142,16 @@ mod tests {
                 .is_some_and(|tag| tag.starts_with('#') && !tag.contains(' '))
         );
         assert_eq!(answer["mood"], "calm");
+    }
+
+    #[test]
+    fn the_material_is_the_last_quoted_block() {
+        let prompt =
+            "Summarize the transcript.\nTranscript:\n\"\"\"\nThe budget grows in spring\n\"\"\"";
+        assert_eq!(material(prompt).trim(), "The budget grows in spring");
+        assert_eq!(material("No block here"), "No block here");
+        let schema = json!({"type": "object", "properties": {"title": {"type": "string"}}});
+        let title = value(&schema, material(prompt))["title"].to_string();
+        assert!(!title.contains("Summarize"), "{title}");
     }
 }

@@ -115,7 +115,9 @@ pub(super) async fn complete(
     }
     let scripted = inner.state().text_answers.pop_front();
     let mut content = scripted.unwrap_or_else(|| match &wanted {
-        Wanted::Schema(schema) => schema_answer::value(schema, &prompt.user).to_string(),
+        Wanted::Schema(schema) => {
+            schema_answer::value(schema, schema_answer::material(&prompt.user)).to_string()
+        }
         Wanted::AnyJson => {
             json!({"answer": prompt.user.chars().take(120).collect::<String>()}).to_string()
         }
