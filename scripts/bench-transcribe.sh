@@ -70,7 +70,7 @@ mkdir -p "$cache"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-for tool in cargo espeak-ng sox soxi gst-launch-1.0 "$python"; do
+for tool in cargo espeak-ng sox soxi bc gst-launch-1.0 "$python"; do
   command -v "$tool" >/dev/null || { echo "bench: $tool is needed" >&2; exit 1; }
 done
 

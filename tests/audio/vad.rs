@@ -140,7 +140,9 @@ fn the_converted_silero_model_finds_the_speech_where_the_clip_has_it() {
     let (clip, expected) = assemble(dir.path(), 2.0, 5.0, 3.0);
     let samples = read_samples(&samples_file(&clip));
     let mut model = VadModel::load(&model_path, 1).unwrap();
-    let spans = model.speech(&samples, &VadSettings::default()).unwrap();
+    let spans = model
+        .speech(&samples, &VadSettings::default(), &AtomicBool::new(false))
+        .unwrap();
     let found: Vec<(f64, f64)> = spans
         .iter()
         .map(|span| (span.start as f64 / 16_000.0, span.end as f64 / 16_000.0))

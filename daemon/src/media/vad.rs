@@ -9,6 +9,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use whisper_rs::{WhisperVadContext, WhisperVadContextParams, WhisperVadParams};
@@ -18,6 +19,11 @@ use super::whisper::TranscribeError;
 
 /// Spans of speech whose gap is shorter than this are kept together, pause included.
 pub const MERGE_GAP_SECONDS: f64 = 0.5;
+
+/// Seconds of audio given to the detector at once: a stop is noticed between blocks,
+/// so a whole chunk (300 s by default) never outlasts a short stop grace. Speech across
+/// a block's end is joined again by the merge.
+pub const BLOCK_SECONDS: f64 = 30.0;
 /// Silence put between two joined spans, so whisper hears them as separate phrases.
 pub const JOIN_SILENCE_SECONDS: f64 = 0.1;
 
@@ -106,19 +112,39 @@ impl VadModel {
     }
 
     /// The speech in `samples` (16 kHz), as sample ranges in order, padded by
-    /// `padding_ms` and merged when closer than [`MERGE_GAP_SECONDS`].
+    /// `padding_ms` and merged when closer than [`MERGE_GAP_SECONDS`]. The samples are
+    /// read in blocks of [`BLOCK_SECONDS`], and `stop` is checked before each, so a stop
+    /// or cancel is not held up by a long chunk.
     pub fn speech(
+        &mut self,
+        samples: &[f32],
+        settings: &VadSettings,
+        stop: &AtomicBool,
+    ) -> Result<Vec<Range<usize>>, TranscribeError> {
+        let mut spans = Vec::new();
+        let block = seconds_to_samples(BLOCK_SECONDS);
+        for (index, piece) in samples.chunks(block).enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                return Err(TranscribeError::Stopped);
+            }
+            let start = index * block;
+            spans.extend(
+                self.block_speech(piece, settings)?
+                    .into_iter()
+                    .map(|span| span.start + start..span.end + start),
+            );
+        }
+        Ok(merge(spans, seconds_to_samples(MERGE_GAP_SECONDS)))
+    }
+
+    /// The speech spans of one block, in samples from its start.
+    fn block_speech(
         &mut self,
         samples: &[f32],
         settings: &VadSettings,
     ) -> Result<Vec<Range<usize>>, TranscribeError> {
         if samples.is_empty() {
             return Ok(Vec::new());
-        }
-        if samples.len() > i32::MAX as usize {
-            return Err(TranscribeError::Whisper(
-                "a chunk is too long for voice activity detection".into(),
-            ));
         }
         let mut params = WhisperVadParams::new();
         params.set_threshold(settings.threshold);
@@ -133,12 +159,13 @@ impl VadModel {
             })?;
         // Centiseconds to samples.
         let per_cs = f64::from(SAMPLE_RATE) / 100.0;
-        let spans = segments.map(|segment| {
-            let start = (f64::from(segment.start) * per_cs).max(0.0) as usize;
-            let end = (f64::from(segment.end) * per_cs).max(0.0) as usize;
-            start.min(samples.len())..end.min(samples.len())
-        });
-        Ok(merge(spans, seconds_to_samples(MERGE_GAP_SECONDS)))
+        Ok(segments
+            .map(|segment| {
+                let start = (f64::from(segment.start) * per_cs).max(0.0) as usize;
+                let end = (f64::from(segment.end) * per_cs).max(0.0) as usize;
+                start.min(samples.len())..end.min(samples.len())
+            })
+            .collect())
     }
 }
 

@@ -297,7 +297,7 @@ impl WhisperModel {
             // With VAD, whisper hears only the chunk's speech, joined (see `vad`).
             let (mut samples, cut) = match vad.as_mut() {
                 Some((model, vad_settings)) => {
-                    let spans = model.speech(&samples, vad_settings)?;
+                    let spans = model.speech(&samples, vad_settings, &stop)?;
                     let (joined, cut) = SpeechCut::join(&samples, &spans);
                     (joined, Some(cut))
                 }
