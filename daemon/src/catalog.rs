@@ -35,6 +35,8 @@ pub struct JobSummary {
     pub percent: u8,
     /// When it was claimed.
     pub claimed_at: DateTime<Utc>,
+    /// The node whose daemon runs it (or last ran it): `spool.node`.
+    pub node: String,
     /// Folder relative to the spool root.
     pub location: String,
     /// What a running job waits for, when it waits (`waiting for the speech model,
@@ -261,6 +263,7 @@ fn summary(
         stage,
         percent,
         claimed_at: record.claimed_at,
+        node: record.owner.host.clone(),
         location: location.to_string_lossy().into_owned(),
         waiting: None,
         duplicate_of: None,

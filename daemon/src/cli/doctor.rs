@@ -299,6 +299,7 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
             "create it or pass --spool",
         ),
     }
+    shared_spool(&config, root, &mut check);
     // No daemon yet is normal before the first start: said, not failed.
     match super::daemon_problem(&config, &spool) {
         None => check(true, format!("a daemon runs on {}", root.display()), ""),
@@ -517,4 +518,42 @@ fn has_ggml_magic(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut file| file.read_exact(&mut magic))
         .is_ok_and(|()| u32::from_le_bytes(magic) == GGML_MAGIC)
+}
+
+/// The node name, the spool's filesystem and whether several hosts may share it.
+fn shared_spool(
+    config: &crate::config::Config,
+    root: &std::path::Path,
+    check: &mut impl FnMut(bool, String, &str),
+) {
+    println!(
+        "info  node {} (spool.node{})",
+        super::text::escape(&crate::spool::owner::Owner::current().host),
+        if config.spool.node.trim().is_empty() {
+            " not set: the host name"
+        } else {
+            ""
+        }
+    );
+    let Ok(mount) =
+        std::fs::canonicalize(root).and_then(|root| crate::spool::mount::mount_of(&root))
+    else {
+        return;
+    };
+    let verdict = mount.verdict(&config.spool, config.watch.settle);
+    let kind = verdict.network.map_or_else(
+        || "a local filesystem".to_owned(),
+        |needs| format!("{}, shared = {}", needs.name, config.spool.shared),
+    );
+    match &verdict.refusal {
+        Some(refusal) => check(false, refusal.clone(), "see docs/scaling.md"),
+        None => check(
+            true,
+            format!("spool filesystem: {} ({kind})", mount.describe()),
+            "",
+        ),
+    }
+    for warning in &verdict.warnings {
+        println!("warn  {warning}");
+    }
 }

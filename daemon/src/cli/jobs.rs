@@ -90,8 +90,8 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
         return Ok(());
     }
     println!(
-        "{:<8}  {:<9}  {:<12}  {:<12}  {:>4}  INPUT",
-        "ID", "STATE", "ROUTE", "STAGE", "PCT"
+        "{:<8}  {:<9}  {:<12}  {:<12}  {:>4}  {:<12}  INPUT",
+        "ID", "STATE", "ROUTE", "STAGE", "PCT", "NODE"
     );
     for job in jobs {
         let original = job
@@ -105,12 +105,13 @@ pub fn execute(cli: &Cli, args: &JobsArgs) -> Result<(), CliError> {
             .map(|waiting| format!("  ({})", text::escape(waiting)))
             .unwrap_or_default();
         println!(
-            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {}{original}{waiting}",
+            "{:<8}  {:<9}  {:<12}  {:<12}  {:>3}%  {:<12}  {}{original}{waiting}",
             job.short_id,
             text::state(&job),
             text::escape(&job.route),
             text::escape(job.stage.as_deref().unwrap_or("-")),
             job.percent,
+            text::escape(&job.node),
             text::escape(&job.input)
         );
     }

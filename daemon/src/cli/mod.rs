@@ -242,6 +242,7 @@ impl Cli {
         if let Some(spool) = &self.spool {
             config.spool.root = spool.clone();
         }
+        crate::spool::owner::set_node(&config.spool.node);
         Ok(config)
     }
 

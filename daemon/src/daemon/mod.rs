@@ -102,6 +102,41 @@ pub async fn run_notifying(
     run_with(config, shutdown, on_ready, None).await
 }
 
+/// Refuses a spool whose mount cannot be shared safely (unless `spool.shared` is
+/// off) or whose node name a daemon of another machine uses; logs settings too short
+/// for its network filesystem.
+fn shared_spool_checks(config: &Config) -> Result<(), FatalError> {
+    let node = owner::set_node(&config.spool.node);
+    match crate::spool::mount::mount_of(&config.spool.root) {
+        Ok(mount) => {
+            let verdict = mount.verdict(&config.spool, config.watch.settle);
+            if let Some(refusal) = verdict.refusal {
+                return Err(FatalError::Other(refusal));
+            }
+            for warning in &verdict.warnings {
+                tracing::warn!("{warning}");
+            }
+            tracing::info!(
+                node,
+                filesystem = %mount.describe(),
+                network = verdict.network.map_or("no", |needs| needs.name),
+                "The spool's filesystem."
+            );
+        }
+        Err(error) => {
+            tracing::warn!(%error, "Cannot tell which filesystem holds the spool; its mount options are not checked.");
+        }
+    }
+    let daemons = crate::spool::Spool::new(config.spool.root.clone()).daemons();
+    if let Some(other) = owner::node_used_elsewhere(&daemons, config.spool.owner_lease) {
+        return Err(FatalError::Other(format!(
+            "the node name {node:?} is already used by a running daemon of another machine (pid {}, machine id {}): give each host its own `node` under [spool]",
+            other.owner.pid, other.machine_id
+        )));
+    }
+    Ok(())
+}
+
 /// [`run_notifying`] with a reload trigger: each request re-reads the configuration
 /// (see [`reload`]). The daemon also returns by itself after `chute drain --exit`.
 pub async fn run_with(
@@ -120,6 +155,7 @@ pub async fn run_with(
         .map_err(layout_error)?;
     // The watcher reports absolute paths; so must every path we compare with them.
     config.spool.root = std::fs::canonicalize(&config.spool.root).map_err(layout_error)?;
+    shared_spool_checks(&config)?;
     let config = Arc::new(config);
     let (config_sender, config_updates) = watch::channel(config.clone());
     let spool = Spool::new(config.spool.root.clone());
@@ -144,6 +180,7 @@ pub async fn run_with(
             owner: me.clone(),
             started_at: Some(Utc::now()),
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            machine_id: owner::machine_id(),
             ..DaemonRecord::default()
         },
         applied: Arc::default(),

@@ -13,6 +13,13 @@ use serde::{Deserialize, Serialize};
 pub struct SpoolConfig {
     /// The spool root; `--spool` and `CHUTE_SPOOL` override it.
     pub root: PathBuf,
+    /// This daemon's node name, unique among the hosts sharing the spool (shown in
+    /// `chute doctor` and `chute jobs`); empty: the host name (the machine id where
+    /// the host name is `localhost`).
+    pub node: String,
+    /// Whether other hosts may use this spool: mounts whose locks stay on one host are
+    /// then refused at start. `false` for a spool only this host uses.
+    pub shared: bool,
     /// Full rescan of inboxes and jobs/ (inotify misses files written by other hosts).
     #[serde(with = "humantime_serde")]
     pub rescan_interval: Duration,
@@ -46,6 +53,8 @@ impl Default for SpoolConfig {
     fn default() -> Self {
         Self {
             root: PathBuf::from("/var/lib/chute"),
+            node: String::new(),
+            shared: true,
             rescan_interval: Duration::from_secs(30),
             heartbeat_interval: Duration::from_secs(10),
             owner_lease: Duration::from_secs(300),

@@ -9,7 +9,9 @@
 //! - `entry.rs` — inbox entries: waiting names, `lstat` classification, route limits.
 //! - `tree.rs` — dropped folders walked through open folder descriptors.
 //! - `snapshot.rs` — the claimed input replaced by a daemon-owned copy (or reflink).
-//! - `owner.rs` — daemon identity and "is the owner alive".
+//! - `owner.rs` — daemon identity (the node name) and "is the owner alive".
+//! - `mount.rs` — the spool's filesystem and mount options: refused when locks would
+//!   stay on one host of several, warned about when settings are too short for it.
 //! - `inventory.rs` — the ended folders (outbox, failed, trash) in one list.
 //! - `disk.rs` — how full the spool's filesystem is.
 //! - `space.rs` — out-of-space errors, reservations for large outputs, the emergency
@@ -20,6 +22,7 @@ pub mod disk;
 pub mod entry;
 pub mod fsutil;
 pub mod inventory;
+pub mod mount;
 pub mod owner;
 pub mod reprocess;
 pub mod snapshot;

@@ -16,11 +16,48 @@ use serde::{Deserialize, Serialize};
 
 use super::fsutil;
 
+/// This daemon's node name, once [`set_node`] or [`Owner::current`] fixed it.
+static NODE: OnceLock<String> = OnceLock::new();
+
+/// Names this process's node: `spool.node` when set, else [`default_node`]. Must run
+/// before the first [`Owner::current`]; returns the name in force (a later call
+/// cannot change it).
+pub fn set_node(configured: &str) -> &'static str {
+    let configured = configured.trim();
+    NODE.get_or_init(|| {
+        if configured.is_empty() {
+            default_node()
+        } else {
+            configured.to_owned()
+        }
+    })
+}
+
+/// The node name when `spool.node` is not set: the host name, or the machine id where
+/// the host name says nothing (`localhost`, empty), since clones of one image often
+/// share such a name.
+pub fn default_node() -> String {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_owned();
+    if !host.is_empty() && !host.starts_with("localhost") {
+        return host;
+    }
+    std::fs::read_to_string("/etc/machine-id")
+        .map(|id| id.trim().to_owned())
+        .ok()
+        .filter(|id| !id.is_empty())
+        .unwrap_or(host)
+}
+
 /// A daemon process, as recorded in job.json and daemons/.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Owner {
-    /// Host name.
+    /// The node (`spool.node`; by default the host name): unique per host sharing the
+    /// spool. Serialized as `host` (the field's name before nodes were configurable).
     pub host: String,
     /// Process id.
     pub pid: u32,
@@ -40,10 +77,7 @@ impl Owner {
             .get_or_init(|| {
                 let pid = std::process::id();
                 Owner {
-                    host: rustix::system::uname()
-                        .nodename()
-                        .to_string_lossy()
-                        .into_owned(),
+                    host: set_node("").to_owned(),
                     pid,
                     boot_id: boot_id(),
                     process_start: process_start(pid).unwrap_or(0),
@@ -134,6 +168,9 @@ pub struct DaemonRecord {
     pub started_at: Option<DateTime<Utc>>,
     /// chute version.
     pub version: String,
+    /// `/etc/machine-id` of its machine: tells a daemon of an earlier boot of this
+    /// machine from one of another machine that was given the same node name.
+    pub machine_id: String,
     /// The operator's mode as the daemon applies it: `running`, `paused`, `draining`
     /// or `drained` (empty: a daemon from before operator controls).
     pub mode: String,
@@ -215,6 +252,34 @@ pub fn prune_dead_records(daemons_dir: &Path) -> usize {
     removed
 }
 
+/// This machine's `/etc/machine-id` (empty where there is none).
+pub fn machine_id() -> String {
+    std::fs::read_to_string("/etc/machine-id")
+        .map(|id| id.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// A daemon of another machine that runs under this daemon's node name: its record
+/// names this node but another machine id, and its heartbeat is younger than
+/// `lease`. Two such daemons would each take the other's jobs for their own.
+pub fn node_used_elsewhere(daemons_dir: &Path, lease: Duration) -> Option<DaemonRecord> {
+    let me = Owner::current();
+    let mine = machine_id();
+    daemon_records(daemons_dir)
+        .into_iter()
+        .find(|(name, record)| {
+            let beat = std::fs::metadata(daemons_dir.join(name)).and_then(|meta| meta.modified());
+            let fresh = beat.is_ok_and(|beat| {
+                SystemTime::now().duration_since(beat).unwrap_or_default() < lease
+            });
+            record.owner.host == me.host
+                && !record.machine_id.is_empty()
+                && record.machine_id != mine
+                && fresh
+        })
+        .map(|(_, record)| record)
+}
+
 /// Writes this daemon's record (creating or refreshing it; the mtime is the heartbeat).
 pub fn write_daemon_record(daemons_dir: &Path, record: &DaemonRecord) -> std::io::Result<PathBuf> {
     let path = daemons_dir.join(record.owner.record_name());
@@ -289,6 +354,28 @@ mod tests {
         let mut expected = vec![me.record_name(), remote.record_name()];
         expected.sort();
         assert_eq!(left, expected);
+    }
+
+    #[test]
+    fn a_fresh_record_of_this_node_from_another_machine_is_a_name_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = Owner::current();
+        let record = |machine_id: &str, pid: u32| DaemonRecord {
+            owner: Owner { pid, ..me.clone() },
+            machine_id: machine_id.into(),
+            ..Default::default()
+        };
+        // This machine (an earlier boot or another daemon here) is no clash.
+        write_daemon_record(dir.path(), &record(&machine_id(), 11)).unwrap();
+        assert!(node_used_elsewhere(dir.path(), Duration::from_secs(60)).is_none());
+        write_daemon_record(dir.path(), &record("another-machine", 12)).unwrap();
+        let clash = node_used_elsewhere(dir.path(), Duration::from_secs(60)).unwrap();
+        assert_eq!(
+            (clash.owner.pid, clash.machine_id.as_str()),
+            (12, "another-machine")
+        );
+        // Silent for longer than the lease: that machine is gone, the name is free.
+        assert!(node_used_elsewhere(dir.path(), Duration::ZERO).is_none());
     }
 
     #[test]

@@ -286,6 +286,7 @@ mod tests {
             stage: Some(stage.into()),
             percent,
             claimed_at,
+            node: "h1".into(),
             location: "jobs/x".into(),
             duplicate_of: None,
             waiting: None,
