@@ -13,6 +13,7 @@ mod controls;
 mod crash;
 mod dedupe;
 mod drops;
+mod fencing;
 mod hardening;
 mod harness;
 mod hooks;

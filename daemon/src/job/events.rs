@@ -55,16 +55,27 @@ fn keep_tail(file: &File) {
 #[derive(Debug, Clone)]
 pub struct EventLog {
     path: PathBuf,
+    fence: Option<std::sync::Arc<super::Fence>>,
 }
 
 impl EventLog {
     /// The log at `path`.
     pub fn new(path: PathBuf) -> Self {
-        Self { path }
+        Self { path, fence: None }
+    }
+
+    /// This log with its appends refused once `fence` is lost (a stale owner's
+    /// progress lines never land in the new owner's log).
+    pub fn fenced(mut self, fence: Option<std::sync::Arc<super::Fence>>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// Appends one event as a single write (so concurrent readers never see half a line).
     pub fn append(&self, stage: &str, percent: u8, message: &str) -> io::Result<Event> {
+        if let Some(fence) = &self.fence {
+            fence.confirm_within(super::fence::EVENT_CONFIRM_AGE)?;
+        }
         let event = Event {
             ts: Utc::now(),
             stage: stage.to_owned(),

@@ -23,6 +23,8 @@ use crate::spool::fsutil;
 pub struct ItemCheckpoints {
     dir: PathBuf,
     durable: bool,
+    /// The running job's fence: a stale owner records no item.
+    fence: Option<std::sync::Arc<super::Fence>>,
 }
 
 /// An item name that could escape its folder or hide as a temp file.
@@ -42,7 +44,14 @@ impl ItemCheckpoints {
         Self {
             dir: job_path.join("work").join("items").join(stage),
             durable,
+            fence: None,
         }
+    }
+
+    /// These checkpoints with every record confirmed against `fence` first.
+    pub fn fenced(mut self, fence: Option<std::sync::Arc<super::Fence>>) -> Self {
+        self.fence = fence;
+        self
     }
 
     /// The folder holding this stage's item files.
@@ -113,6 +122,9 @@ impl ItemCheckpoints {
     /// thread, or use [`record_async`](Self::record_async)).
     pub fn record<T: Serialize>(&self, item: &str, value: &T) -> io::Result<()> {
         let path = self.path(item)?;
+        if let Some(fence) = &self.fence {
+            fence.confirm()?;
+        }
         std::fs::create_dir_all(&self.dir)?;
         fsutil::write_json_atomic(&path, value, self.durable)
     }

@@ -38,7 +38,7 @@ impl JobLock {
     pub fn try_acquire(path: &Path) -> io::Result<Option<JobLock>> {
         let file = match File::options().read(true).write(true).open(path) {
             Ok(file) => file,
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) if crate::spool::fsutil::is_gone(&error) => return Ok(None),
             Err(error) => return Err(error),
         };
         match file.try_lock_exclusive() {
@@ -55,7 +55,7 @@ impl JobLock {
                 Ok(Some(JobLock { _file: file }))
             }
             Ok(_) => Ok(None),
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) if crate::spool::fsutil::is_gone(&error) => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -66,7 +66,7 @@ impl JobLock {
         match File::options().write(true).create_new(true).open(path) {
             Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(error) if crate::spool::fsutil::is_gone(&error) => return Ok(None),
             Err(error) => return Err(error),
         }
         Self::try_acquire(path)

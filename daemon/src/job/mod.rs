@@ -4,6 +4,7 @@
 //! by older versions keep loading (fixtures under `daemon/tests/fixtures/` pin that).
 
 pub mod events;
+pub mod fence;
 pub mod items;
 pub mod lock;
 pub mod record;
@@ -12,11 +13,13 @@ pub mod state;
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use uuid::Uuid;
 
 use crate::spool::fsutil;
 pub use events::{Event, EventLog};
+pub use fence::{Fence, FencedOff};
 pub use items::ItemCheckpoints;
 pub use lock::JobLock;
 pub use record::{InputRecord, JobRecord, Rejected};
@@ -37,12 +40,36 @@ pub struct JobDir {
     pub id: Uuid,
     /// The folder.
     pub path: PathBuf,
+    /// Set while a daemon runs the job: its records are written only while job.json
+    /// still names that daemon (see [`fence`]).
+    fence: Option<Arc<Fence>>,
 }
 
 impl JobDir {
     /// The job folder `path` (named after `id`).
     pub fn new(id: Uuid, path: PathBuf) -> Self {
-        Self { id, path }
+        Self {
+            id,
+            path,
+            fence: None,
+        }
+    }
+
+    /// This folder with its writes fenced by `fence`.
+    pub fn fenced(mut self, fence: Arc<Fence>) -> Self {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// The fence its writes go through, if the job runs.
+    pub fn fence(&self) -> Option<&Arc<Fence>> {
+        self.fence.as_ref()
+    }
+
+    /// Confirms (against job.json, now) that the running daemon still owns the job;
+    /// `Ok` when the folder is not fenced.
+    pub fn confirm_owner(&self) -> io::Result<()> {
+        self.fence.as_ref().map_or(Ok(()), |fence| fence.confirm())
     }
 
     /// `job.json`: the claim record.
@@ -82,7 +109,7 @@ impl JobDir {
 
     /// `work/items/<stage>/`: the finished items of a stage that fans out.
     pub fn items(&self, stage: &str, durable: bool) -> ItemCheckpoints {
-        ItemCheckpoints::new(&self.path, stage, durable)
+        ItemCheckpoints::new(&self.path, stage, durable).fenced(self.fence.clone())
     }
 
     /// `out/`: results to deliver.
@@ -150,6 +177,7 @@ impl JobDir {
 
     /// Replaces job.json atomically.
     pub fn write_record(&self, record: &JobRecord, durable: bool) -> io::Result<()> {
+        self.confirm_owner()?;
         fsutil::write_json_atomic(&self.record_path(), record, durable)
     }
 
@@ -162,6 +190,7 @@ impl JobDir {
     /// released and the write tried once more (see [`crate::spool::space`]): the
     /// checkpoints that end, pause or resume a job need no new space.
     pub fn write_state(&self, state: &JobState, durable: bool) -> io::Result<()> {
+        self.confirm_owner()?;
         let path = self.state_path();
         crate::spool::space::with_reserve_released(&path, || {
             fsutil::write_json_atomic(&path, state, durable)
@@ -190,7 +219,7 @@ impl JobDir {
 
     /// The progress log.
     pub fn events(&self) -> EventLog {
-        EventLog::new(self.events_path())
+        EventLog::new(self.events_path()).fenced(self.fence.clone())
     }
 }
 

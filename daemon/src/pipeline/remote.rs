@@ -31,6 +31,14 @@ impl HandleStore for StageContext {
         self.save_remote(handle_key, value)
             .map_err(|error| failed(error.to_string()))
     }
+
+    fn confirm_owner(&self, handle_key: &str) -> Result<(), HandleStoreError> {
+        self.job.confirm_owner().map_err(|error| HandleStoreError {
+            handle_key: handle_key.to_owned(),
+            action: "confirmed",
+            reason: error.to_string(),
+        })
+    }
 }
 
 impl StageContext {

@@ -77,6 +77,13 @@ pub trait HandleStore: Send + Sync {
     fn load(&self, handle_key: &str) -> Result<Option<RemoteHandle>, HandleStoreError>;
     /// Saves (or replaces) the handle under `handle_key`, durably.
     fn save(&self, handle_key: &str, handle: &RemoteHandle) -> Result<(), HandleStoreError>;
+    /// Whether the caller may still spend on the store's behalf: a job's store refuses
+    /// once another daemon adopted the job (see `job/fence.rs`), so a stale owner never
+    /// submits again. Checked before every call that reaches a provider.
+    fn confirm_owner(&self, handle_key: &str) -> Result<(), HandleStoreError> {
+        let _ = handle_key;
+        Ok(())
+    }
 }
 
 /// Handles kept in memory (tests, and tools that do not resume).

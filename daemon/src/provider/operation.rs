@@ -153,8 +153,10 @@ impl<'a> RemoteOperations<'a> {
         chain: &[String],
         operation: CallOperation,
     ) -> Result<Served, OperationError> {
+        let operation = Operation::from(operation);
+        self.handles.confirm_owner(operation.name())?;
         self.providers
-            .call_chain(chain, operation.into(), self.job.as_deref())
+            .call_chain(chain, operation, self.job.as_deref())
             .await
             .map_err(|failed| OperationError::Call(Box::new(failed)))
     }
@@ -235,6 +237,7 @@ impl<'a> RemoteOperations<'a> {
                 }));
             }
         }
+        self.handles.confirm_owner(handle_key)?;
         let served = self
             .providers
             .call_chain(chain, submit.clone(), self.job.as_deref())

@@ -1,5 +1,6 @@
 //! While a job runs: job.json's heartbeat (so peers on other hosts see its owner is
-//! alive) and the watch for a `cancel` file written by `chute cancel`.
+//! alive), the watch for a `cancel` file written by `chute cancel`, and the fence: a
+//! heartbeat refused because another daemon adopted the job stops the job at once.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::job::JobDir;
 
 /// Refreshes job.json's heartbeat every `interval` and fires `cancel` when a cancel
-/// request appears; runs until aborted.
+/// request appears or the job's fence is lost; runs until aborted.
 pub(super) fn spawn(
     job: JobDir,
     cancel: CancellationToken,
@@ -22,6 +23,12 @@ pub(super) fn spawn(
     tokio::spawn(async move {
         let mut last_beat = tokio::time::Instant::now() - interval;
         loop {
+            if !cancel.is_cancelled()
+                && let Some(reason) = job.fence().and_then(|fence| fence.lost())
+            {
+                tracing::warn!(job_id = %job.id, %reason, "This daemon no longer owns the job (or cannot confirm it does); stopping it here.");
+                cancel.cancel();
+            }
             if !cancel.is_cancelled() && job.cancel_path().exists() {
                 tracing::info!(job_id = %job.id, "Cancel requested (chute cancel); stopping the job.");
                 cancel.cancel();
@@ -36,6 +43,7 @@ pub(super) fn spawn(
                         record.heartbeat = Some(Utc::now());
                         if let Err(error) = job.write_record(&record, durable)
                             && error.kind() != std::io::ErrorKind::NotFound
+                            && crate::job::fence::fenced_off(&error).is_none()
                         {
                             tracing::warn!(job_id = %job.id, %error, "Could not refresh the job's heartbeat.");
                         }

@@ -31,7 +31,9 @@ use uuid::Uuid;
 
 use crate::config::Config;
 use crate::deliver::{Delivered, Delivery};
-use crate::job::{CLAIM_STAGE, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus};
+use crate::job::{
+    CLAIM_STAGE, Fence, JobDir, JobError, JobLock, JobRecord, JobState, JobStatus, fence,
+};
 use crate::pipeline::config::{PipelineKind, RouteConfig};
 use crate::pipeline::slot::JobSlot;
 use crate::pipeline::{Pipeline, StageError, passthrough};
@@ -75,6 +77,10 @@ pub enum RunOutcome {
     Failed(String),
     /// Stopped by shutdown; it resumes from its last checkpoint later.
     Interrupted,
+    /// Given up unwritten: another daemon took the job over (this one was cut off from
+    /// the spool for longer than the owner lease), or job.json could not be read to
+    /// confirm ownership; the reason says which.
+    Abandoned(String),
 }
 
 impl From<Delivered> for RunOutcome {
@@ -175,7 +181,13 @@ impl Runner {
                 self.unrunnable.forget(id);
                 outcome
             }
-            Err(error) => self.gave_error(id, &error).instrument(span).await,
+            Err(error) => {
+                let fenced = error.chain().find_map(fence::fenced_off);
+                match fenced {
+                    Some(reason) => span.in_scope(|| abandon(reason)),
+                    None => self.gave_error(id, &error).instrument(span).await,
+                }
+            }
         }
     }
 
@@ -197,6 +209,10 @@ impl Runner {
         let Some((mut record, state)) = self.load_records(&job)? else {
             return Ok(RunOutcome::Skipped);
         };
+        // From here on every record this daemon writes is fenced: a peer that adopts
+        // the job (a new epoch in job.json) makes the next write fail.
+        let fence = Arc::new(Fence::new(job.record_path(), record.owner.clone()));
+        let job = job.fenced(fence.clone());
         tracing::Span::current().record("route", record.route.as_str());
 
         if let Some(existing) = &state
@@ -289,6 +305,11 @@ impl Runner {
             .await;
         heartbeat.abort();
         drop(record_lock);
+        // Nothing is delivered by a daemon that no longer owns the job.
+        if let Err(error) = fence.confirm() {
+            let reason = fence::fenced_off(&error).unwrap_or_else(|| error.to_string());
+            return Ok(abandon(reason));
+        }
         let outcome = match result {
             Ok(()) => self.complete(&job, &record, &route, state)?,
             Err((stage, error)) => match ending(stage, error) {
@@ -386,6 +407,13 @@ impl Runner {
             self.hooks.job_ended(route, record, event);
         }
     }
+}
+
+/// Gives a job up without writing anything more: another daemon owns it now, or this
+/// one cannot confirm it still does (its spool is unreachable).
+fn abandon(reason: String) -> RunOutcome {
+    tracing::warn!(%reason, "Gave the job up without writing anything more: this daemon no longer owns it, or cannot confirm it does (another daemon takes it over after the owner lease, or this one again once the spool answers).");
+    RunOutcome::Abandoned(reason)
 }
 
 /// The effective routes of `config` by name.

@@ -188,7 +188,11 @@ impl Runner {
         };
         let result = (|| stage.run(&context))
             .retry(stage.retry().backoff())
-            .when(|error| matches!(error, StageError::Transient(_)))
+            .when(|error| {
+                // A stale owner's refused writes are not worth another attempt.
+                matches!(error, StageError::Transient(_))
+                    && job.fence().is_none_or(|fence| fence.lost().is_none())
+            })
             .notify(|error, delay| {
                 tracing::warn!(%error, ?delay, "Stage failed transiently; retrying.");
             })

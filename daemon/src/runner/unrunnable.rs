@@ -95,6 +95,16 @@ impl Runner {
             tracing::warn!(%error, "The job could not be run: the disk is full; it stays in jobs/ and is tried again at the next rescan.");
             return RunOutcome::Interrupted;
         }
+        let unreachable = error.chain().any(|cause| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .is_some_and(crate::spool::mount::is_unreachable)
+        });
+        if unreachable {
+            // The spool's network filesystem is cut off: not the job's fault either.
+            tracing::warn!(%error, "The job could not be run: the spool's filesystem cannot be reached; it is tried again at the next rescan.");
+            return RunOutcome::Interrupted;
+        }
         let (errors, wait) = self.unrunnable.record_error(id);
         if errors < MAX_ERRORS {
             tracing::error!(%error, attempt = errors, "The job could not be run; it stays in jobs/ and is tried again in {wait:?} (attempt {errors} of {MAX_ERRORS}).");

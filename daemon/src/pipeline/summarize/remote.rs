@@ -68,6 +68,8 @@ pub(super) async fn summarize(
                 max_output_tokens: None,
             };
             let chain = [name.clone()];
+            // A daemon that lost the job to another never calls on its behalf.
+            context.job.confirm_owner()?;
             let call = context
                 .providers
                 .call_chain(&chain, Operation::Text(request), Some(&job));
