@@ -374,11 +374,19 @@ impl<'a> Delivery<'a> {
 
 /// Removes a finished job's folder from jobs/: one rename into trash/ (so no other
 /// daemon can see a half-deleted job), then a recursive delete.
+///
+/// Once in trash/ the job is gone from jobs/: a delete that fails there (a file still
+/// open on another host of a shared spool) is logged and left to `retention.trash`.
 pub fn retire(spool: &Spool, job: &JobDir) -> io::Result<()> {
     let trash = spool.trashed_job(job.id);
     match std::fs::rename(&job.path, &trash) {
-        Ok(()) => fsutil::remove_tree(&trash),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Ok(()) => {
+            if let Err(error) = fsutil::remove_tree(&trash) {
+                tracing::warn!(path = %trash.display(), %error, "A retired job folder could not be deleted yet; retention removes it from trash/ later.");
+            }
+            Ok(())
+        }
+        Err(error) if fsutil::is_gone(&error) => Ok(()),
         Err(error) => Err(error),
     }
 }

@@ -85,7 +85,8 @@ impl<'a> Sweeper<'a> {
         let claim = self.spool.removal_claim(Uuid::now_v7());
         match std::fs::rename(path, &claim) {
             Ok(()) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Outcome::Gone),
+            // Another process (maybe on another host) claimed it first.
+            Err(error) if fsutil::is_gone(&error) => return Ok(Outcome::Gone),
             Err(error) => return Err(error),
         }
         if original && live::originals_in_use(self.spool, self.since).contains(&location) {
@@ -117,7 +118,7 @@ impl<'a> Sweeper<'a> {
             let moved = claim.join(name);
             match std::fs::rename(file, &moved) {
                 Ok(()) => size += std::fs::symlink_metadata(&moved).map_or(0, |meta| meta.len()),
-                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                Err(error) if fsutil::is_gone(&error) => {
                     if index == 0 {
                         fsutil::remove_tree(&claim)?;
                         return Ok(Outcome::Gone);

@@ -96,9 +96,24 @@ pub fn sync_filesystem(path: &Path) -> io::Result<()> {
 }
 
 /// Removes a folder tree, treating "already gone" as success.
+///
+/// "Directory not empty" is tried again a few times: on a network filesystem a file
+/// still open elsewhere (NFS's `.nfsXXXX` silly renames) or a listing that lagged a
+/// late write leaves an entry behind for a moment.
 pub fn remove_tree(path: &Path) -> io::Result<()> {
+    let mut pause = std::time::Duration::from_millis(20);
+    for _ in 0..4 {
+        match std::fs::remove_dir_all(path) {
+            Err(error) if error.kind() == io::ErrorKind::DirectoryNotEmpty => {
+                std::thread::sleep(pause);
+                pause *= 2;
+            }
+            Err(error) if is_gone(&error) => return Ok(()),
+            other => return other,
+        }
+    }
     match std::fs::remove_dir_all(path) {
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(error) if is_gone(&error) => Ok(()),
         other => other,
     }
 }
@@ -109,12 +124,29 @@ pub fn remove_tree(path: &Path) -> io::Result<()> {
 pub fn rename_verified(from: &Path, to: &Path) -> io::Result<()> {
     match std::fs::rename(from, to) {
         Ok(()) => Ok(()),
-        Err(error) if error.kind() == io::ErrorKind::NotFound => Err(error),
+        Err(error) if is_gone(&error) => Err(as_not_found(error)),
         Err(error) => {
             let arrived = std::fs::symlink_metadata(to).is_ok();
             let left = std::fs::symlink_metadata(from).is_ok();
             if arrived && !left { Ok(()) } else { Err(error) }
         }
+    }
+}
+
+/// Whether `error` says the entry is no longer there: `NotFound`, or `ESTALE`, which a
+/// network filesystem returns when another host removed or renamed the entry this one
+/// still had in its caches (GlusterFS does, within its ~1 s attribute cache).
+pub fn is_gone(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::NotFound
+        || error.raw_os_error() == Some(rustix::io::Errno::STALE.raw_os_error())
+}
+
+/// `error` with the `NotFound` kind (callers match on the kind), its text kept.
+pub fn as_not_found(error: io::Error) -> io::Error {
+    if error.kind() == io::ErrorKind::NotFound {
+        error
+    } else {
+        io::Error::new(io::ErrorKind::NotFound, error)
     }
 }
 
@@ -132,6 +164,17 @@ mod tests {
         let value: serde_json::Value = read_json(&path).unwrap().unwrap();
         assert_eq!(value["a"], 2);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_stale_handle_counts_as_gone() {
+        let stale = io::Error::from_raw_os_error(rustix::io::Errno::STALE.raw_os_error());
+        assert!(is_gone(&stale));
+        assert_eq!(as_not_found(stale).kind(), io::ErrorKind::NotFound);
+        assert!(!is_gone(&io::Error::from(io::ErrorKind::PermissionDenied)));
+        let dir = tempfile::tempdir().unwrap();
+        let error = rename_verified(&dir.path().join("gone"), &dir.path().join("to")).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]
