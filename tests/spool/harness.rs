@@ -213,6 +213,26 @@ impl Spool {
         spool
     }
 
+    /// A spool someone else made (a shared volume's view from one host): `root`, its
+    /// config file and a folder for logs and scratch files; nothing is removed on drop.
+    /// (Used by the shared-spool tests and benchmark.)
+    #[allow(dead_code)]
+    pub fn existing(root: PathBuf, config_path: PathBuf, local: PathBuf) -> Self {
+        let logs = local.join("logs");
+        let outside = local.join("outside");
+        for d in [&root, &logs, &outside] {
+            fs::create_dir_all(d).expect("create test folders");
+        }
+        Spool {
+            root,
+            config_path,
+            outside,
+            logs,
+            base: None,
+            daemon_count: AtomicU64::new(0),
+        }
+    }
+
     /// (Re)writes the config file; takes effect for daemons started afterwards.
     pub fn write_config(&self, config: &Config) {
         fs::write(&self.config_path, config.to_toml()).expect("write config");
