@@ -294,3 +294,12 @@ impl std::io::Write for Captured {
         Ok(())
     }
 }
+
+/// A two-worker tokio runtime for the fakes a daemon test serves.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}

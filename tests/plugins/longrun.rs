@@ -3,7 +3,7 @@
 //! pending, and the restarted daemon polls the saved handle: exactly one submit,
 //! the video delivered, no key anywhere in the spool or the logs.
 
-use crate::harness::{all_files, built_plugins, contains};
+use crate::harness::{all_files, built_plugins, contains, runtime};
 use crate::spool_harness::{Config, Daemon, Route, Spool, secs, wait_until};
 use chute_fakes::{FakeGemini, KeyMode};
 
@@ -14,14 +14,6 @@ fn generate_route(name: &str) -> Route {
         pipeline: "generate".into(),
         ..Route::passthrough(name)
     }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 /// A spool whose `clips` route runs `generate`, served by gemini-lite against `fake`

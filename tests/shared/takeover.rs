@@ -8,20 +8,12 @@ use std::time::{Duration, Instant};
 use chute_fakes::{FakeGemini, KeyMode};
 use serde_json::Value;
 
-use crate::harness::built_plugins;
+use crate::harness::{built_plugins, runtime};
 use crate::lab::{self, HostDaemon, Lab};
 use crate::spool_harness::{Spool, poll_until, secs};
 use crate::{OWNER_LEASE_SECS, drop_through, host_spool, logs, start};
 
 const KEY: &str = "AIzaSyFAKE-shared-spool-key-4444444444";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// Host `host`'s view of a spool whose `clips` route sends video requests to the
 /// fake Gemini API (through the gemini-lite test plugin, kept in the shared spool).
@@ -154,14 +146,28 @@ fn assert_taken_over(view: &Spool, fake: &FakeGemini, jobs: usize, adopters: &[&
     }
 }
 
-#[test]
-fn a_killed_hosts_jobs_are_resumed_by_the_others_after_the_lease_without_a_second_submit() {
-    let Some(lab) = lab::start(3) else { return };
+/// Video jobs held by hosta.
+const JOBS: usize = 4;
+
+/// A lab of `hosts` hosts where hosta alone has claimed and submitted [`JOBS`] video
+/// jobs, their operations pending at the fake (on `runtime`); `None` where the lab
+/// cannot run.
+fn held_by_hosta(
+    hosts: usize,
+) -> Option<(Lab, tokio::runtime::Runtime, FakeGemini, Spool, HostDaemon)> {
+    let lab = lab::start(hosts)?;
     let runtime = runtime();
     let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
     fake.polls_until_done(u32::MAX);
-    let jobs = 4;
-    let (_, first) = jobs_submitted_by(&lab, "hosta", &fake, jobs);
+    let (spool, daemon) = jobs_submitted_by(&lab, "hosta", &fake, JOBS);
+    Some((lab, runtime, fake, spool, daemon))
+}
+
+#[test]
+fn a_killed_hosts_jobs_are_resumed_by_the_others_after_the_lease_without_a_second_submit() {
+    let Some((lab, _runtime, fake, _, first)) = held_by_hosta(3) else {
+        return;
+    };
     let first_log = first.log();
 
     lab.kill("hosta");
@@ -177,7 +183,7 @@ fn a_killed_hosts_jobs_are_resumed_by_the_others_after_the_lease_without_a_secon
         .map(|(host, spool)| start(&lab, host, spool))
         .collect();
     let view = &spools[0];
-    let delivered = poll_until(secs(180), || view.delivered_count("clips") >= jobs);
+    let delivered = poll_until(secs(180), || view.delivered_count("clips") >= JOBS);
     let refs: Vec<&HostDaemon> = adopters.iter().collect();
     assert!(delivered, "{}\n{}", view.summary(), logs(&refs));
     let took = killed.elapsed();
@@ -193,12 +199,12 @@ fn a_killed_hosts_jobs_are_resumed_by_the_others_after_the_lease_without_a_secon
             >= last_beat_utc(last_beat) + chrono::Duration::seconds(OWNER_LEASE_SECS as i64 - 1),
         "adopted at {first_adoption}, hosta killed {took:?} ago"
     );
-    assert_taken_over(view, &fake, jobs, &["hostb", "hostc"]);
+    assert_taken_over(view, &fake, JOBS, &["hostb", "hostc"]);
     let resumed: usize = refs
         .iter()
         .map(|daemon| daemon.log().matches("Resuming a video operation").count())
         .sum();
-    assert_eq!(resumed, jobs, "{}", logs(&refs));
+    assert_eq!(resumed, JOBS, "{}", logs(&refs));
     assert!(first_log.contains("Claimed an input"));
     for daemon in adopters {
         daemon.stop(secs(20));
@@ -207,12 +213,9 @@ fn a_killed_hosts_jobs_are_resumed_by_the_others_after_the_lease_without_a_secon
 
 #[test]
 fn a_partitioned_owner_that_comes_back_delivers_and_writes_nothing() {
-    let Some(lab) = lab::start(2) else { return };
-    let runtime = runtime();
-    let fake = runtime.block_on(FakeGemini::start(&[(KEY, KeyMode::Valid)]));
-    fake.polls_until_done(u32::MAX);
-    let jobs = 4;
-    let (stale_view, stale) = jobs_submitted_by(&lab, "hosta", &fake, jobs);
+    let Some((lab, _runtime, fake, stale_view, stale)) = held_by_hosta(2) else {
+        return;
+    };
     let spool = clips_spool(&lab, "hostb", &fake);
     let adopter = start(&lab, "hostb", &spool);
     // hostb sees hosta alive: it takes nothing while hosta beats.
@@ -226,20 +229,20 @@ fn a_partitioned_owner_that_comes_back_delivers_and_writes_nothing() {
     lab.partition("hosta");
     // The operations finish now: hosta, still reaching the API, would deliver if it could.
     fake.polls_until_done(0);
-    let delivered = poll_until(secs(180), || spool.delivered_count("clips") >= jobs);
+    let delivered = poll_until(secs(180), || spool.delivered_count("clips") >= JOBS);
     assert!(delivered, "{}\n{}", spool.summary(), logs(&[&adopter]));
-    assert_taken_over(&spool, &fake, jobs, &["hostb"]);
+    assert_taken_over(&spool, &fake, JOBS, &["hostb"]);
     let before: Vec<(String, Vec<u8>)> = delivered_files(&spool);
 
     lab.heal("hosta");
-    // Back on the network, hosta finds every job gone or owned by hostb: it says so once
-    // per job and writes nothing.
+    // hosta gives every job up, once: during the partition (its job.json cannot be read)
+    // or, back on the network, at its first write (hostb's epoch); it writes nothing.
     let abandoned = poll_until(secs(90), || {
         stale
             .log()
             .matches("Gave the job up without writing anything more")
             .count()
-            >= jobs
+            >= JOBS
     });
     assert!(abandoned, "{}", logs(&[&stale, &adopter]));
     for line in stale
@@ -257,13 +260,13 @@ fn a_partitioned_owner_that_comes_back_delivers_and_writes_nothing() {
     );
     assert_eq!(
         submitted_prompts(&fake).len(),
-        jobs,
+        JOBS,
         "hosta submitted again"
     );
     assert!(spool.all_failed().is_empty(), "{:?}", spool.all_failed());
     assert!(spool.job_entries().is_empty(), "{:?}", spool.job_entries());
     // hosta's view agrees once healed.
-    assert_eq!(stale_view.delivered_count("clips"), jobs);
+    assert_eq!(stale_view.delivered_count("clips"), JOBS);
     stale.stop(secs(20));
     adopter.stop(secs(20));
 }

@@ -84,23 +84,18 @@ impl Runner {
         id: Uuid,
         error: &anyhow::Error,
     ) -> RunOutcome {
-        let full_disk = error.chain().any(|cause| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(crate::spool::space::is_out_of_space)
-        });
-        if full_disk {
+        let caused_by = |test: fn(&std::io::Error) -> bool| {
+            error
+                .chain()
+                .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(test))
+        };
+        if caused_by(crate::spool::space::is_out_of_space) {
             // A full disk is not the job's fault: it is not counted, and the job is
             // picked up again at the next rescan.
             tracing::warn!(%error, "The job could not be run: the disk is full; it stays in jobs/ and is tried again at the next rescan.");
             return RunOutcome::Interrupted;
         }
-        let unreachable = error.chain().any(|cause| {
-            cause
-                .downcast_ref::<std::io::Error>()
-                .is_some_and(crate::spool::mount::is_unreachable)
-        });
-        if unreachable {
+        if caused_by(crate::spool::mount::is_unreachable) {
             // The spool's network filesystem is cut off: not the job's fault either.
             tracing::warn!(%error, "The job could not be run: the spool's filesystem cannot be reached; it is tried again at the next rescan.");
             return RunOutcome::Interrupted;
