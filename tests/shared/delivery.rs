@@ -209,5 +209,39 @@ fn a_drop_through_one_host_is_claimed_by_another_hosts_daemon_through_its_rescan
     for delivered in spool.deliveries("archive") {
         assert_eq!(delivered.record["job"]["owner"]["host"], "hostb");
     }
+    // The daemon knows its filesystem and says the lab's short lease is too short for it.
+    assert!(log.contains("network=\"GlusterFS\""), "{log}");
+    assert!(
+        log.contains("spool.owner_lease (8s) is not longer than GlusterFS needs"),
+        "{log}"
+    );
+    // As hostb: doctor names the node and the filesystem, jobs has the NODE column.
+    let as_hostb = |args: &[&str]| {
+        let output = Command::new(lab::script())
+            .env("CHUTE_LAB_DIR", lab.dir())
+            .args(["exec", "hostb", BIN])
+            .args(args)
+            .arg("--spool")
+            .arg(&spool.root)
+            .arg("--config")
+            .arg(&spool.config_path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let doctor = as_hostb(&["doctor"]);
+    assert!(doctor.contains("info  node hostb"), "{doctor}");
+    assert!(
+        doctor.contains("spool filesystem: fuse.glusterfs 198.18.0.1:"),
+        "{doctor}"
+    );
+    assert!(doctor.contains("GlusterFS, shared = true"), "{doctor}");
+    let jobs = as_hostb(&["jobs"]);
+    assert!(jobs.lines().next().unwrap_or("").contains("NODE"), "{jobs}");
+    assert_eq!(
+        jobs.lines().filter(|line| line.contains(" hostb ")).count(),
+        3,
+        "{jobs}"
+    );
     daemon.stop(secs(20));
 }

@@ -50,6 +50,13 @@ pub fn start(hosts: usize) -> Option<Lab> {
         eprintln!("SKIPPED: the GlusterFS lab cannot run here: {reason}");
         return None;
     }
+    // A lab left up by a test run that was killed (no teardown) is cleared first.
+    if let Ok(stale) = fs::read_to_string("/run/chute-lab.dir") {
+        let _ = Command::new(script())
+            .env("CHUTE_LAB_DIR", stale.trim())
+            .arg("down")
+            .status();
+    }
     let dir = tempfile::Builder::new()
         .prefix("chute-lab-")
         .tempdir_in("/run")

@@ -88,6 +88,7 @@ cmd_down() {
   done
   # --one-file-system: never recurse into a mount that somehow survived.
   rm -rf --one-file-system "$LAB"
+  if [ "$(cat /run/chute-lab.dir 2>/dev/null)" = "$LAB" ]; then rm -f /run/chute-lab.dir; fi
 }
 
 netns_add() {
@@ -183,6 +184,8 @@ cmd_up() {
   # Any failure from here on tears down what was built.
   # shellcheck disable=SC2154
   trap 'st=$?; [ "$st" = 0 ] || { up_failed_logs; cmd_down; }' EXIT
+  # Where this lab lives, so a later `down` can clear it after a killed test run.
+  echo "$LAB" >/run/chute-lab.dir
   up_server
   for ((i = 0; i < n; i++)); do up_host "${HOSTS[$i]}" $((i + 1)); done
 }
