@@ -131,6 +131,18 @@ fn drop_speech(spool: &Spool, name: &str, text: &str, speed: u32) {
 }
 
 /// The stage entry `name` of a result.json.
+/// No warning of `outcome` is a stage that failed (one without a `cause`); quality
+/// notes on an answer (warnings with a cause) are allowed.
+fn assert_no_stage_failed(outcome: &Outcome) {
+    let failed_stages: Vec<&Value> = outcome.record["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|warning| warning.get("cause").is_none())
+        .collect();
+    assert!(failed_stages.is_empty(), "{}", outcome.record);
+}
+
 fn stage<'a>(outcome: &'a Outcome, name: &str) -> &'a Value {
     outcome.record["stages"]
         .as_array()
@@ -278,13 +290,7 @@ fn twenty_audio_jobs_load_each_model_once_and_take_turns_on_the_lease() {
         }
         // No stage failed; the small model's answers may carry quality notes (a
         // warning with a cause), which the summary tests look at.
-        let failed_stages: Vec<&Value> = outcome.record["warnings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|warning| warning.get("cause").is_none())
-            .collect();
-        assert!(failed_stages.is_empty(), "{}", outcome.record);
+        assert_no_stage_failed(&outcome);
         let summary: Value =
             serde_json::from_slice(&std::fs::read(outcome.dir.join("summary.json")).unwrap())
                 .unwrap();

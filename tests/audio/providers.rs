@@ -9,7 +9,9 @@ use chute_fakes::{FakeOpenAi, Fault, Flavor};
 use serde_json::{Value, json};
 
 use crate::harness::{Outcome, Spool, secs};
-use crate::{SENTENCES, assert_valid_summary, audio_config, drop_speech, stage};
+use crate::{
+    SENTENCES, assert_no_stage_failed, assert_valid_summary, audio_config, drop_speech, stage,
+};
 
 /// The fake vLLM server (no --api-key) on its own runtime.
 fn vllm() -> (tokio::runtime::Runtime, FakeOpenAi) {
@@ -127,13 +129,7 @@ fn a_failing_provider_falls_back_to_the_local_model() {
     assert_eq!(outcome.record["state"], "done");
     // The summary stage did not fail; the small local model's answer may carry quality
     // notes (warnings with a cause).
-    let failed_stages: Vec<&Value> = outcome.record["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|warning| warning.get("cause").is_none())
-        .collect();
-    assert!(failed_stages.is_empty(), "{}", outcome.record);
+    assert_no_stage_failed(&outcome);
     let outputs = &stage(&outcome, "summarize")["outputs"];
     assert_eq!(outputs["writer"], "llama", "{outputs}");
     assert_eq!(outputs["model"], "SmolLM2-135M-Instruct.Q4_1.gguf");

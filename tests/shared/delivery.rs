@@ -2,7 +2,6 @@
 //! once; a drop seen by another host's daemon through its rescans alone.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -117,18 +116,13 @@ fn drops_through_three_hosts_are_delivered_exactly_once_and_two_gc_runs_remove_e
                 let text = std::fs::read_to_string(&spool.config_path).unwrap()
                     + "\n[retention]\ndone = \"1s\"\n";
                 std::fs::write(&config, text).unwrap();
-                let root = spool.root.clone();
-                let script = lab::script();
-                let dir = lab.dir().to_owned();
+                let mut gc = lab.exec(host, BIN);
+                gc.args(["gc", "--json", "--spool"])
+                    .arg(&spool.root)
+                    .arg("--config")
+                    .arg(config);
                 scope.spawn(move || {
-                    let output = Command::new(script)
-                        .env("CHUTE_LAB_DIR", dir)
-                        .args(["exec", host, BIN, "gc", "--json", "--spool"])
-                        .arg(root)
-                        .arg("--config")
-                        .arg(config)
-                        .output()
-                        .unwrap();
+                    let output = gc.output().unwrap();
                     assert!(output.status.success(), "gc on {host}: {output:?}");
                     serde_json::from_slice::<Value>(&output.stdout).unwrap()
                 })
@@ -217,9 +211,8 @@ fn a_drop_through_one_host_is_claimed_by_another_hosts_daemon_through_its_rescan
     );
     // As hostb: doctor names the node and the filesystem, jobs has the NODE column.
     let as_hostb = |args: &[&str]| {
-        let output = Command::new(lab::script())
-            .env("CHUTE_LAB_DIR", lab.dir())
-            .args(["exec", "hostb", BIN])
+        let output = lab
+            .exec("hostb", BIN)
             .args(args)
             .arg("--spool")
             .arg(&spool.root)

@@ -79,14 +79,20 @@ impl Lab {
         command
     }
 
+    /// A command that runs `program` as host `host` (its UTS and PID namespaces; the
+    /// root network namespace, where the tests' fake provider APIs listen); append its
+    /// arguments.
+    pub fn exec(&self, host: &str, program: &str) -> Command {
+        let mut command = self.command();
+        command
+            .env("CHUTE_LAB_NET", "root")
+            .args(["exec", host, program]);
+        command
+    }
+
     fn run(&self, args: &[&str]) {
         let status = self.command().args(args).status().unwrap();
         assert!(status.success(), "lab.sh {args:?} failed");
-    }
-
-    /// The lab's state folder (`CHUTE_LAB_DIR`).
-    pub fn dir(&self) -> &Path {
-        &self.dir
     }
 
     /// Host `host`'s view of the volume, from the test's own namespaces.
@@ -105,15 +111,14 @@ impl Lab {
     /// host's mount) with the config file `config`; waits for its daemon record.
     pub fn start_daemon(&self, host: &str, spool: &Path, config: &Path) -> HostDaemon {
         let local = self.local(host);
-        let log_path = local.join(format!("daemon-{}.log", chrono_stamp()));
+        let log_path = local.join(format!("daemon-{}.log", nanos_now()));
         let log = fs::File::create(&log_path).unwrap();
         let child = self
-            .command()
-            .args(["exec", host, BIN, "run", "--spool"])
+            .exec(host, BIN)
+            .args(["run", "--spool"])
             .arg(spool)
             .arg("--config")
             .arg(config)
-            .env("CHUTE_LAB_NET", "root")
             .env("CHUTE_LOG", "chute=debug")
             .env("CACHE_DIRECTORY", local.join("compile-cache"))
             .env("STATE_DIRECTORY", local.join("state"))
@@ -212,7 +217,7 @@ impl HostDaemon {
     }
 }
 
-fn chrono_stamp() -> u128 {
+fn nanos_now() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chute_fakes::{FakeGemini, KeyMode};
 use serde_json::Value;
 
-use crate::harness::{built_plugins, runtime};
+use crate::harness::{all_files, built_plugins, runtime};
 use crate::lab::{self, HostDaemon, Lab};
 use crate::spool_harness::{Spool, poll_until, secs};
 use crate::{OWNER_LEASE_SECS, drop_through, host_spool, logs, start};
@@ -271,30 +271,11 @@ fn a_partitioned_owner_that_comes_back_delivers_and_writes_nothing() {
     adopter.stop(secs(20));
 }
 
-/// Every file under `outbox/`, with its bytes, in order.
+/// Every file under `outbox/clips/`, with its bytes, in order.
 fn delivered_files(spool: &Spool) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    for delivered in spool.deliveries("clips") {
-        for entry in walk(&delivered.dir) {
-            let bytes = std::fs::read(&entry).unwrap();
-            files.push((entry.display().to_string(), bytes));
-        }
-    }
+    let mut files = all_files(&spool.path("outbox/clips"));
     files.sort();
     files
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// When the first "Adopting a job" line of a daemon log was written.

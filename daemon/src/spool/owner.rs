@@ -45,9 +45,7 @@ pub fn default_node() -> String {
     if !host.is_empty() && !host.starts_with("localhost") {
         return host;
     }
-    std::fs::read_to_string("/etc/machine-id")
-        .map(|id| id.trim().to_owned())
-        .ok()
+    Some(machine_id())
         .filter(|id| !id.is_empty())
         .unwrap_or(host)
 }
@@ -206,17 +204,21 @@ impl Liveness {
         if owner.host == self.me.host && owner.boot_id == self.me.boot_id {
             return process_start(owner.pid) == Some(owner.process_start) && is_running(owner.pid);
         }
-        let record = self.daemons_dir.join(owner.record_name());
-        match std::fs::metadata(&record).and_then(|meta| meta.modified()) {
-            Ok(heartbeat) => {
-                let silent = SystemTime::now()
-                    .duration_since(heartbeat)
-                    .unwrap_or_default();
-                silent < self.lease
-            }
-            Err(_) => false,
-        }
+        beats_within(&self.daemons_dir.join(owner.record_name()), self.lease)
     }
+}
+
+/// Whether the daemon record at `record` was refreshed less than `lease` ago (its mtime
+/// is the heartbeat); a missing record never is.
+fn beats_within(record: &Path, lease: Duration) -> bool {
+    std::fs::metadata(record)
+        .and_then(|meta| meta.modified())
+        .is_ok_and(|heartbeat| {
+            SystemTime::now()
+                .duration_since(heartbeat)
+                .unwrap_or_default()
+                < lease
+        })
 }
 
 /// The daemons running on this spool, as their `daemons/` records say (this host:
@@ -268,14 +270,10 @@ pub fn node_used_elsewhere(daemons_dir: &Path, lease: Duration) -> Option<Daemon
     daemon_records(daemons_dir)
         .into_iter()
         .find(|(name, record)| {
-            let beat = std::fs::metadata(daemons_dir.join(name)).and_then(|meta| meta.modified());
-            let fresh = beat.is_ok_and(|beat| {
-                SystemTime::now().duration_since(beat).unwrap_or_default() < lease
-            });
             record.owner.host == me.host
                 && !record.machine_id.is_empty()
                 && record.machine_id != mine
-                && fresh
+                && beats_within(&daemons_dir.join(name), lease)
         })
         .map(|(_, record)| record)
 }
