@@ -65,7 +65,8 @@ fn submit_again(spool: &Spool, details: &JobDetails, from: bool) -> Result<(), C
         ))
     })?;
     let route = &details.summary.route;
-    let (name, _) = super::submit::put_into_inbox(spool, route, &input, true)
+    let name = super::submit::put_into_inbox(spool, route, &input, true)
+        .map(|input| input.name)
         .map_err(|error| CliError::failure(format!("cannot submit it again: {error}")))?;
     println!(
         "submitted again: {} (processed anew, not as a duplicate; the earlier result stays in {})",

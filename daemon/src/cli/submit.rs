@@ -11,8 +11,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
-
 use super::lookup::{self, Submitted};
 use super::{Cli, CliError, text};
 use crate::config::Config;
@@ -77,17 +75,10 @@ pub fn execute(cli: &Cli, args: &SubmitArgs) -> Result<(), CliError> {
     let mut submitted = Vec::new();
     for file in &args.files {
         let route = choose_route(&routes, args.route.as_deref(), file)?;
-        let at = Utc::now();
-        let (name, inode) =
-            put_into_inbox(&spool, &route.name, file, args.force).map_err(|error| {
-                CliError::failure(format!("cannot submit {}: {error}", text::path(file)))
-            })?;
-        submitted.push(Submitted {
-            route: route.name.clone(),
-            name,
-            inode,
-            at,
-        });
+        let input = put_into_inbox(&spool, &route.name, file, args.force).map_err(|error| {
+            CliError::failure(format!("cannot submit {}: {error}", text::path(file)))
+        })?;
+        submitted.push(input);
     }
     if !args.wait {
         name_the_jobs(&config, &spool, args.files.iter().zip(&submitted));
@@ -184,14 +175,14 @@ fn choose_route<'a>(
 }
 
 /// Copies `file` into `inbox/<route>/` under a hidden name (marked to be processed
-/// again when `force`), then renames it to a free final name; returns that name and
-/// the inode the daemon will record.
+/// again when `force`), then renames it to a free final name; returns the input as
+/// `chute submit --wait` finds its job.
 pub fn put_into_inbox(
     spool: &Spool,
     route: &str,
     file: &Path,
     force: bool,
-) -> io::Result<(OsString, u64)> {
+) -> io::Result<Submitted> {
     let name = file
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?
@@ -210,12 +201,13 @@ pub fn put_into_inbox(
             if std::fs::symlink_metadata(&target).is_ok() {
                 continue;
             }
+            let input = Submitted::before_rename(spool, route, candidate, inode);
             match rename_no_replace(&temp, &target) {
                 Err(error) if error.kind() == io::ErrorKind::AlreadyExists => continue,
                 other => other?,
             }
             fsutil::sync_dir(&inbox)?;
-            return Ok((candidate, inode));
+            return Ok(input);
         }
         Err(io::Error::other(
             "too many files with this name are waiting in the inbox",

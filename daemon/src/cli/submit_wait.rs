@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::lookup::{self, Submitted};
+use super::lookup::{self, Claim, Submitted};
 use super::{CliError, text};
 use crate::catalog;
 use crate::job::{JobDir, JobStatus};
@@ -142,33 +142,41 @@ pub fn follow(
 
 /// Where `follow` stands now.
 fn look(spool: &Spool, follow: &mut Follow) -> Seen {
-    let live = match follow.job {
+    let claim = match follow.job {
         Some(id) => {
             let dir = JobDir::new(id, spool.job_dir(id));
-            catalog::live_details(spool, &dir)
+            match catalog::live_details(spool, &dir) {
+                Some(details) => return live(&details),
+                None => lookup::ended_job(spool, &follow.input.route, id)
+                    .map(|details| Claim::Ended(Box::new(details))),
+            }
         }
         // Only job.json is read to find the claim; the details come for that one job.
-        None => lookup::live_claim(spool, &follow.input)
-            .and_then(|dir| catalog::live_details(spool, &dir)),
+        None => lookup::first_claim(spool, &follow.input),
     };
-    if let Some(details) = live {
-        let summary = &details.summary;
-        let now = match (summary.state, &summary.stage) {
-            (JobStatus::Running, Some(stage)) => {
-                format!(
-                    "running {} ({} % of the job)",
-                    text::escape(stage),
-                    summary.percent
-                )
-            }
-            (state, _) => state.name().to_owned(),
-        };
-        return Seen::Live(summary.id, now);
-    }
-    match lookup::ended_claim(spool, &follow.input, follow.job) {
-        Some(details) => Seen::Ended(Box::new(details)),
+    match claim {
+        Some(Claim::Live(dir, _)) => {
+            catalog::live_details(spool, &dir).map_or(Seen::Waiting, |details| live(&details))
+        }
+        Some(Claim::Ended(details)) => Seen::Ended(details),
         None => Seen::Waiting,
     }
+}
+
+/// A live job as `submit --wait` shows it.
+fn live(details: &catalog::JobDetails) -> Seen {
+    let summary = &details.summary;
+    let now = match (summary.state, &summary.stage) {
+        (JobStatus::Running, Some(stage)) => {
+            format!(
+                "running {} ({} % of the job)",
+                text::escape(stage),
+                summary.percent
+            )
+        }
+        (state, _) => state.name().to_owned(),
+    };
+    Seen::Live(summary.id, now)
 }
 
 /// Tells the user on stderr which optional stages of a delivered job failed, and what
