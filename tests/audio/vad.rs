@@ -139,7 +139,7 @@ fn the_converted_silero_model_finds_the_speech_where_the_clip_has_it() {
     let dir = tempfile::tempdir().unwrap();
     let (clip, expected) = assemble(dir.path(), 2.0, 5.0, 3.0);
     let samples = read_samples(&samples_file(&clip));
-    let mut model = VadModel::load(&model_path, 1).unwrap();
+    let mut model = VadModel::load(&model_path).unwrap();
     let spans = model
         .speech(&samples, &VadSettings::default(), &AtomicBool::new(false))
         .unwrap();

@@ -243,10 +243,7 @@ impl WhisperModel {
         on_chunk: OnChunk<'_>,
     ) -> Result<Transcription, TranscribeError> {
         let mut vad = match &settings.vad {
-            Some(vad_settings) => Some((
-                VadModel::load(&vad_settings.model, settings.threads)?,
-                vad_settings,
-            )),
+            Some(vad_settings) => Some((VadModel::load(&vad_settings.model)?, vad_settings)),
             None => None,
         };
         let mut processed_samples = 0u64;
