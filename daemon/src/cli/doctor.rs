@@ -1,13 +1,12 @@
 //! `chute doctor`: checks what chute needs — GStreamer elements, models, the spool's
 //! disk, inotify limits — and says what to do about each problem.
 
-use std::path::Path;
-
 use gstreamer as gst;
 
 use super::{Cli, CliError};
-use crate::media::whisper::GGML_MAGIC;
 use crate::spool::{Spool, disk};
+
+mod models;
 
 /// Elements the decode stage needs (at least one of each group).
 const ELEMENT_GROUPS: &[(&str, &[&str])] = &[
@@ -234,33 +233,10 @@ pub fn execute(cli: &Cli) -> Result<(), CliError> {
         ),
     }
 
-    let models = config.models.dir();
-    let whisper = config.models.resolve(&config.transcribe.model);
-    let ct2 = models.join("ct2/whisper-tiny.en/model.bin");
-    let whisper_ok = has_ggml_magic(&whisper);
-    let whisper_loaded = whisper_ok.then(|| {
-        crate::media::whisper::WhisperModel::load(&whisper, cfg!(feature = "cuda"))
-            .map(|_| ())
-            .map_err(|error| error.to_string())
-    });
-    check(
-        whisper_loaded.as_ref().map_or(ct2.exists(), Result::is_ok),
-        match &whisper_loaded {
-            Some(Ok(())) => format!("whisper model {} (loads)", whisper.display()),
-            Some(Err(error)) => {
-                format!("whisper model {} does not load: {error}", whisper.display())
-            }
-            None if ct2.exists() => format!(
-                "whisper model {} (converted from {} on first use)",
-                whisper.display(),
-                ct2.display()
-            ),
-            None => format!("whisper model {} is missing", whisper.display()),
-        },
-        "run `chute models pull whisper-tiny.en` or scripts/fetch-test-models.sh, or set transcribe.model to a whisper.cpp ggml file",
-    );
+    models::check_whisper(&config, &mut check);
+    models::check_vad(&config, &mut check);
     if config.summarize.enabled {
-        let (ok, what) = check_language_model(&config);
+        let (ok, what) = models::check_language_model(&config);
         check(
             ok,
             what,
@@ -476,48 +452,6 @@ fn check_compile_cache(config: &crate::config::Config, check: &mut impl FnMut(bo
             ),
         ),
     }
-}
-
-/// Starts the llama.cpp worker on the configured model: whether it loads, and what.
-fn check_language_model(config: &crate::config::Config) -> (bool, String) {
-    use crate::summary::worker::{LlamaWorker, WorkerSpec};
-    let spec = WorkerSpec::from_config(config);
-    let model = &spec.model;
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => return (false, format!("summary model: {error}")),
-    };
-    runtime.block_on(async {
-        match LlamaWorker::start(&spec, std::time::Duration::from_secs(300)).await {
-            Ok(worker) => {
-                let ready = worker.ready().clone();
-                worker.stop().await;
-                (
-                    true,
-                    format!(
-                        "summary model {} (loads in {:.1} s: {:.0}M parameters, context {}, {})",
-                        model.display(),
-                        ready.load_seconds,
-                        ready.parameters as f64 / 1e6,
-                        ready.context,
-                        ready.device
-                    ),
-                )
-            }
-            Err(error) => (false, format!("summary model {}: {error}", model.display())),
-        }
-    })
-}
-
-fn has_ggml_magic(path: &Path) -> bool {
-    use std::io::Read;
-    let mut magic = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut magic))
-        .is_ok_and(|()| u32::from_le_bytes(magic) == GGML_MAGIC)
 }
 
 /// The node name, the spool's filesystem and whether several hosts may share it.
