@@ -8,8 +8,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::config::PipelineKind;
+use super::vad::ModelState;
 use crate::config::Config;
-use crate::media::config::{DEFAULT_VAD_MODEL, TranscribeConfig, VAD_SAFETENSORS, VadEnabled};
+use crate::media::config::{TranscribeConfig, VadEnabled};
 use crate::media::{language, whisper};
 use crate::models::catalog;
 use crate::summary::template::Template;
@@ -158,9 +159,7 @@ fn whisper_model(config: &Config) -> Need {
 fn vad_model(config: &Config) -> Need {
     let vad = &config.transcribe.vad;
     let value = shown(&vad.model);
-    let path = config.models.resolve(&vad.model);
-    let source = config.models.dir().join(VAD_SAFETENSORS);
-    let remedy = "run `chute models pull silero-vad`, or set transcribe.vad.enabled = false";
+    let remedy = super::vad::MODEL_REMEDY;
     let unusable = |what: String| {
         if vad.enabled == VadEnabled::On {
             Status::Problem {
@@ -173,19 +172,15 @@ fn vad_model(config: &Config) -> Need {
             ))
         }
     };
-    let status = if path.is_file() {
-        match crate::models::silero::check_ggml(&path) {
-            Ok(()) => Status::Ok(format!("{} is there", path.display())),
-            Err(error) => unusable(error.to_string()),
-        }
-    } else if vad.model == Path::new(DEFAULT_VAD_MODEL) && source.is_file() {
-        Status::Later(format!(
+    let status = match super::vad::model_state(config) {
+        ModelState::Usable(path) => Status::Ok(format!("{} is there", path.display())),
+        ModelState::Later { model, source } => Status::Later(format!(
             "{} is made on first use from {}",
-            path.display(),
+            model.display(),
             source.display()
-        ))
-    } else {
-        unusable(format!("{} is missing", path.display()))
+        )),
+        ModelState::Missing(path) => unusable(format!("{} is missing", path.display())),
+        ModelState::Broken(error) => unusable(error),
     };
     Need::new("transcribe.vad.model", value, status)
 }
@@ -283,6 +278,7 @@ fn is_executable(path: &Path) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::media::config::DEFAULT_VAD_MODEL;
 
     fn config(text: &str, models: &Path) -> Config {
         let text = format!("[models]\ndir = {:?}\n{text}", models.display().to_string());

@@ -370,10 +370,9 @@ fn transcribe_failure(error: TranscribeError) -> StageError {
             error.to_string(),
             "fetch it with `chute models pull NAME` (`chute models list` shows the names), or set transcribe.model to a whisper.cpp ggml file you have",
         ),
-        TranscribeError::VadModel { .. } => StageError::job(
-            error.to_string(),
-            "run `chute models pull silero-vad`, or set transcribe.vad.enabled = false",
-        ),
+        TranscribeError::VadModel { .. } => {
+            StageError::job(error.to_string(), super::vad::MODEL_REMEDY)
+        }
         TranscribeError::Samples(_)
         | TranscribeError::Whisper(_)
         | TranscribeError::Checkpoint(_) => StageError::Transient(error.to_string()),

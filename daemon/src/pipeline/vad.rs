@@ -30,6 +30,46 @@ pub struct VadChoice {
     pub skipped: Option<String>,
 }
 
+/// What to do about a missing or broken Silero model.
+pub const MODEL_REMEDY: &str =
+    "run `chute models pull silero-vad`, or set transcribe.vad.enabled = false";
+
+/// Where the configured Silero model stands, looked at without converting or loading it
+/// (`chute config check`, `chute doctor`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ModelState {
+    /// The ggml file is there and checks out.
+    Usable(PathBuf),
+    /// Not there yet: the default model, made on first use from `source`.
+    Later {
+        /// The ggml file to be made.
+        model: PathBuf,
+        /// The published safetensors file it is made from.
+        source: PathBuf,
+    },
+    /// Not there, and nothing to make it from.
+    Missing(PathBuf),
+    /// There, but not a usable Silero model: why.
+    Broken(String),
+}
+
+/// Looks at the configured Silero model.
+pub fn model_state(config: &Config) -> ModelState {
+    let vad = &config.transcribe.vad;
+    let model = config.models.resolve(&vad.model);
+    let source = config.models.dir().join(VAD_SAFETENSORS);
+    if model.is_file() {
+        match silero::check_ggml(&model) {
+            Ok(()) => ModelState::Usable(model),
+            Err(error) => ModelState::Broken(error.to_string()),
+        }
+    } else if vad.model == std::path::Path::new(DEFAULT_VAD_MODEL) && source.is_file() {
+        ModelState::Later { model, source }
+    } else {
+        ModelState::Missing(model)
+    }
+}
+
 /// Decides (and converts the default model when needed).
 pub async fn choose(config: &Config) -> Result<VadChoice, StageError> {
     let vad = &config.transcribe.vad;

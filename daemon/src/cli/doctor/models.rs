@@ -74,42 +74,39 @@ pub(super) fn check_language_model(config: &Config) -> (bool, String) {
 /// `transcribe.vad.enabled = "auto"` a missing or broken model only warns, since the
 /// recording is then transcribed whole, only slower.
 pub(super) fn check_vad(config: &Config, check: &mut impl FnMut(bool, String, &str)) {
-    use crate::media::config::{DEFAULT_VAD_MODEL, VAD_SAFETENSORS, VadEnabled};
-    let vad = &config.transcribe.vad;
-    if vad.enabled == VadEnabled::Off {
+    use crate::media::config::VadEnabled;
+    use crate::pipeline::vad::{MODEL_REMEDY, ModelState, model_state};
+    if config.transcribe.vad.enabled == VadEnabled::Off {
         println!("info  voice activity detection is off (transcribe.vad.enabled = false)");
         return;
     }
-    let model = config.models.resolve(&vad.model);
-    let source = config.models.dir().join(VAD_SAFETENSORS);
-    let (usable, what) = if model.exists() {
-        match crate::models::silero::check_ggml(&model) {
-            Ok(()) => (
-                true,
-                format!("voice activity detection: Silero model {}", model.display()),
+    let (usable, what) = match model_state(config) {
+        ModelState::Usable(model) => (
+            true,
+            format!("voice activity detection: Silero model {}", model.display()),
+        ),
+        ModelState::Later { model, source } => (
+            true,
+            format!(
+                "voice activity detection: Silero model {} (converted from {} on first use)",
+                model.display(),
+                source.display()
             ),
-            Err(error) => (false, format!("voice activity detection: {error}")),
-        }
-    } else if vad.model == Path::new(DEFAULT_VAD_MODEL) && source.exists() {
-        let what = format!(
-            "voice activity detection: Silero model {} (converted from {} on first use)",
-            model.display(),
-            source.display()
-        );
-        (true, what)
-    } else {
-        let what = format!(
-            "voice activity detection: the Silero model {} is missing",
-            model.display()
-        );
-        (false, what)
+        ),
+        ModelState::Missing(model) => (
+            false,
+            format!(
+                "voice activity detection: the Silero model {} is missing",
+                model.display()
+            ),
+        ),
+        ModelState::Broken(error) => (false, format!("voice activity detection: {error}")),
     };
-    let remedy = "run `chute models pull silero-vad` (or scripts/fetch-test-models.sh), or set transcribe.vad.enabled = false";
-    if usable || vad.enabled == VadEnabled::On {
-        check(usable, what, remedy);
+    if usable || config.transcribe.vad.enabled == VadEnabled::On {
+        check(usable, what, MODEL_REMEDY);
     } else {
         println!(
-            "warn  {what}; recordings are transcribed whole, which is slower\n      -> {remedy}"
+            "warn  {what}; recordings are transcribed whole, which is slower\n      -> {MODEL_REMEDY}"
         );
     }
 }
